@@ -1,0 +1,173 @@
+package config
+
+import "time"
+
+// Enumerated values.
+const (
+	MCPProtocolHTTP = "http" // Streamable HTTP
+	MCPProtocolSSE  = "sse"  // legacy HTTP+SSE
+
+	OTelProtocolGRPC = "grpc"
+	OTelProtocolHTTP = "http"
+
+	LogFormatJSON = "json"
+	LogFormatText = "text"
+
+	LogLevelDebug = "debug"
+	LogLevelInfo  = "info"
+	LogLevelWarn  = "warn"
+	LogLevelError = "error"
+)
+
+// Defaults applied by SetDefaults. docs/config.md documents the same values.
+const (
+	DefaultBindAddress = "" // all interfaces
+	DefaultBackendType = BackendHTTP
+
+	DefaultMCPEndpoint = "/mcp"
+	DefaultMCPProtocol = MCPProtocolHTTP
+
+	DefaultReadHeaderTimeout    = Duration(10 * time.Second)
+	DefaultIdleTimeout          = Duration(120 * time.Second)
+	DefaultMaxHeaderBytes       = 64 * KiB
+	DefaultMaxBodyBytes         = 4 * MiB
+	DefaultMaxConcurrentStreams = 250
+	DefaultShutdownGracePeriod  = Duration(25 * time.Second)
+
+	DefaultLogFormat = LogFormatJSON
+	DefaultLogLevel  = LogLevelInfo
+
+	DefaultAdminAddress   = ""
+	DefaultAdminPort      = 9090
+	DefaultPrometheusPath = "/metrics"
+
+	// Envoy's defaults for retry backoff and retry budgets.
+	DefaultRetryBaseInterval        = Duration(25 * time.Millisecond)
+	DefaultRetryMaxInterval         = Duration(250 * time.Millisecond)
+	DefaultRetryBudgetPercent       = 20.0
+	DefaultRetryBudgetMinConcurrent = 3
+
+	DefaultSamplingRate = 1.0
+)
+
+// Limits checked by Validate.
+const (
+	MinRetryAttempts = 1
+	MaxRetryAttempts = 10
+)
+
+// SetDefaults fills every unset field that has a default (see the Default*
+// constants). It is idempotent and never overrides a value that was set.
+// Fields whose zero value is meaningful to Validate (retry.attempts,
+// retry.retryOn, opentelemetry.protocol) have no default.
+func (c *Config) SetDefaults() {
+	if c == nil {
+		return
+	}
+	if c.Server == nil {
+		c.Server = &Server{}
+	}
+	s := c.Server
+	if s.ReadHeaderTimeout == 0 {
+		s.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = DefaultIdleTimeout
+	}
+	if s.MaxHeaderBytes == nil {
+		v := DefaultMaxHeaderBytes
+		s.MaxHeaderBytes = &v
+	}
+	if s.MaxBodyBytes == nil {
+		v := DefaultMaxBodyBytes
+		s.MaxBodyBytes = &v
+	}
+	if s.MaxConcurrentStreams == 0 {
+		s.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if s.ShutdownGracePeriod == 0 {
+		s.ShutdownGracePeriod = DefaultShutdownGracePeriod
+	}
+
+	if c.Logging == nil {
+		c.Logging = &Logging{}
+	}
+	if c.Logging.Format == "" {
+		c.Logging.Format = DefaultLogFormat
+	}
+	if c.Logging.Level == "" {
+		c.Logging.Level = DefaultLogLevel
+	}
+
+	var prom *Prometheus
+	if c.Observability != nil {
+		prom = c.Observability.Prometheus
+		if otel := c.Observability.OpenTelemetry; otel != nil && otel.Tracing != nil && otel.Tracing.SamplingRate == nil {
+			r := DefaultSamplingRate
+			otel.Tracing.SamplingRate = &r
+		}
+	}
+	if c.Admin == nil {
+		c.Admin = &Admin{Address: DefaultAdminAddress}
+	}
+	if c.Admin.Port == 0 {
+		c.Admin.Port = DefaultAdminPort
+		if prom != nil && prom.Port != 0 {
+			c.Admin.Port = prom.Port
+		}
+	}
+	if prom != nil {
+		if prom.Port == 0 {
+			prom.Port = c.Admin.Port
+		}
+		if prom.Path == "" {
+			prom.Path = DefaultPrometheusPath
+		}
+	}
+
+	for bi := range c.Binds {
+		b := &c.Binds[bi]
+		for li := range b.Listeners {
+			l := &b.Listeners[li]
+			for ri := range l.Routes {
+				setRouteDefaults(&l.Routes[ri], *s.MaxBodyBytes)
+			}
+		}
+	}
+}
+
+func setRouteDefaults(r *Route, maxBody ByteSize) {
+	if r.MaxBodyBytes == nil {
+		v := maxBody
+		r.MaxBodyBytes = &v
+	}
+	for i := range r.Backends {
+		be := &r.Backends[i]
+		if be.Type == "" {
+			be.Type = DefaultBackendType
+		}
+		if be.Type == BackendMCPHTTP && be.MCP == nil {
+			be.MCP = &MCPBackend{}
+		}
+		if be.MCP != nil {
+			if be.MCP.Endpoint == "" {
+				be.MCP.Endpoint = DefaultMCPEndpoint
+			}
+			if be.MCP.Protocol == "" {
+				be.MCP.Protocol = DefaultMCPProtocol
+			}
+		}
+	}
+	for i := range r.Policies {
+		rp := r.Policies[i].Retry
+		if rp == nil {
+			continue
+		}
+		if rp.Backoff == nil {
+			rp.Backoff = &Backoff{BaseInterval: DefaultRetryBaseInterval, MaxInterval: DefaultRetryMaxInterval}
+		}
+		if rp.Budget == nil {
+			rp.Budget = &RetryBudget{Percent: DefaultRetryBudgetPercent, MinConcurrent: DefaultRetryBudgetMinConcurrent}
+		}
+	}
+}

@@ -1,0 +1,703 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// PolicyTypes lists the valid policy types in chain order.
+var PolicyTypes = []string{PolicyTimeout, PolicyJWTAuthn, PolicyMCPAuthz, PolicyA2AAuthz, PolicyRateLimit, PolicyRetry}
+
+// RetryConditions lists the valid retryOn values.
+var RetryConditions = []string{RetryOn5xx, RetryOnReset, RetryOnConnectFailure}
+
+// Validate checks the semantics of the config and returns every problem as an
+// ErrorList (nil when the config is valid). It performs no I/O. It may be
+// called before or after SetDefaults: unset fields that have a default are
+// accepted.
+func (c *Config) Validate() error {
+	if c == nil {
+		return ErrorList{{Msg: "config is nil"}}
+	}
+	v := &validator{c: c}
+	v.validate()
+	return v.errs.err()
+}
+
+type validator struct {
+	c    *Config
+	errs ErrorList
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, v.c.Errorf(path, format, args...))
+}
+
+func (v *validator) validate() {
+	c := v.c
+	if len(c.Binds) == 0 {
+		v.add("binds", "at least one bind is required")
+	}
+	bindPorts := map[int]int{} // port -> bind index
+	routeNames := map[string]string{}
+	for bi := range c.Binds {
+		b := &c.Binds[bi]
+		bp := joinIndex("binds", bi)
+		if b.Port < 1 || b.Port > 65535 {
+			v.add(bp+".port", "port %d is out of range 1-65535", b.Port)
+		} else if first, dup := bindPorts[b.Port]; dup {
+			v.add(bp+".port", "port %d is already used by binds[%d]", b.Port, first)
+		} else {
+			bindPorts[b.Port] = bi
+		}
+		if msg := checkHost(b.Address); msg != "" {
+			v.add(bp+".address", "%s", msg)
+		}
+		if len(b.Listeners) == 0 {
+			v.add(bp+".listeners", "at least one listener is required")
+		}
+		listenerNames := map[string]int{}
+		prefixes := map[string]string{} // prefix -> route path
+		for li := range b.Listeners {
+			l := &b.Listeners[li]
+			lp := joinIndex(bp+".listeners", li)
+			if l.Name == "" {
+				v.add(lp+".name", "name is required")
+			} else if first, dup := listenerNames[l.Name]; dup {
+				v.add(lp+".name", "duplicate listener name %q (first at %s.listeners[%d])", l.Name, bp, first)
+			} else {
+				listenerNames[l.Name] = li
+			}
+			if len(l.Routes) == 0 {
+				v.add(lp+".routes", "at least one route is required")
+			}
+			for ri := range l.Routes {
+				r := &l.Routes[ri]
+				rp := joinIndex(lp+".routes", ri)
+				if r.Name == "" {
+					v.add(rp+".name", "name is required")
+				} else if first, dup := routeNames[r.Name]; dup {
+					v.add(rp+".name", "duplicate route name %q (first at %s); route names must be unique across the config", r.Name, first)
+				} else {
+					routeNames[r.Name] = rp
+				}
+				pp := rp + ".match.path.prefix"
+				if msg := checkPrefix(r.Match.Path.Prefix); msg != "" {
+					v.add(pp, "%s", msg)
+				} else if first, dup := prefixes[r.Match.Path.Prefix]; dup {
+					v.add(pp, "prefix %q is already used by %s on the same bind (port %d)", r.Match.Path.Prefix, first, b.Port)
+				} else {
+					prefixes[r.Match.Path.Prefix] = rp
+				}
+				v.route(r, rp)
+			}
+		}
+	}
+	v.adminAndMetrics(bindPorts)
+	v.observability()
+	v.server()
+	if l := c.Logging; l != nil {
+		if l.Format != "" && l.Format != LogFormatJSON && l.Format != LogFormatText {
+			v.add("logging.format", "unknown log format %q (valid: json, text)", l.Format)
+		}
+		switch l.Level {
+		case "", LogLevelDebug, LogLevelInfo, LogLevelWarn, LogLevelError:
+		default:
+			v.add("logging.level", "unknown log level %q (valid: debug, info, warn, error)", l.Level)
+		}
+	}
+}
+
+func (v *validator) route(r *Route, rp string) {
+	hasMCP := false
+	if len(r.Backends) == 0 {
+		v.add(rp+".backends", "at least one backend is required")
+	}
+	names := map[string]int{}
+	for i := range r.Backends {
+		be := &r.Backends[i]
+		bp := joinIndex(rp+".backends", i)
+		if be.Name == "" {
+			v.add(bp+".name", "name is required")
+		} else if first, dup := names[be.Name]; dup {
+			v.add(bp+".name", "duplicate backend name %q (first at backends[%d])", be.Name, first)
+		} else {
+			names[be.Name] = i
+		}
+		if msg := checkBackendURL(be.Address); msg != "" {
+			v.add(bp+".address", "%s", msg)
+		}
+		typ := be.Type
+		if typ == "" {
+			typ = DefaultBackendType
+		}
+		switch typ {
+		case BackendMCPHTTP:
+			hasMCP = true
+		case BackendHTTP:
+		default:
+			v.add(bp+".type", "unknown backend type %q (valid: mcp-http, http)", be.Type)
+		}
+		if m := be.MCP; m != nil {
+			if typ != BackendMCPHTTP {
+				v.add(bp+".mcp", "an mcp block requires type: mcp-http (backend type is %q)", typ)
+			}
+			if m.Endpoint != "" && !strings.HasPrefix(m.Endpoint, "/") {
+				v.add(bp+".mcp.endpoint", "endpoint %q must start with \"/\"", m.Endpoint)
+			}
+			if m.Protocol != "" && m.Protocol != MCPProtocolHTTP && m.Protocol != MCPProtocolSSE {
+				v.add(bp+".mcp.protocol", "unknown MCP protocol %q (valid: http, sse)", m.Protocol)
+			}
+			if m.Timeout < 0 {
+				v.add(bp+".mcp.timeout", "must not be negative")
+			}
+		}
+	}
+
+	seen := map[string]int{}
+	for i := range r.Policies {
+		p := &r.Policies[i]
+		pp := joinIndex(rp+".policies", i)
+		if !v.policyShape(p, pp) {
+			continue
+		}
+		if first, dup := seen[p.Type]; dup {
+			v.add(pp+".type", "policy type %q appears more than once in this route (first at policies[%d])", p.Type, first)
+		} else {
+			seen[p.Type] = i
+		}
+		switch p.Type {
+		case PolicyJWTAuthn:
+			v.jwt(p.JWT, pp+".jwt")
+		case PolicyMCPAuthz:
+			if !hasMCP && len(r.Backends) > 0 {
+				v.add(pp+".type", "mcp-authz requires an mcp-http backend on the route")
+			}
+			v.mcpAuthz(p.MCP, pp+".mcp")
+		case PolicyRateLimit:
+			v.rateLimit(p.RateLimit, pp+".rateLimit")
+		case PolicyTimeout:
+			v.timeout(p.Timeout, pp+".timeout")
+		case PolicyRetry:
+			v.retry(p.Retry, pp+".retry")
+		case PolicyA2AAuthz:
+			v.a2a(p.A2A, pp+".a2a")
+		}
+	}
+
+	for i, o := range r.AllowedOrigins {
+		if msg := checkOrigin(o); msg != "" {
+			v.add(joinIndex(rp+".allowedOrigins", i), "%s", msg)
+		}
+	}
+	if r.MaxBodyBytes != nil && *r.MaxBodyBytes <= 0 {
+		v.add(rp+".maxBodyBytes", "must be greater than 0")
+	}
+}
+
+// policyShape checks type and blocks; it reports whether the typed block is
+// present so that its contents can be checked.
+func (v *validator) policyShape(p *Policy, pp string) bool {
+	blocks := []struct {
+		name, typ string
+		set       bool
+	}{
+		{"jwt", PolicyJWTAuthn, p.JWT != nil},
+		{"mcp", PolicyMCPAuthz, p.MCP != nil},
+		{"rateLimit", PolicyRateLimit, p.RateLimit != nil},
+		{"timeout", PolicyTimeout, p.Timeout != nil},
+		{"retry", PolicyRetry, p.Retry != nil},
+		{"a2a", PolicyA2AAuthz, p.A2A != nil},
+	}
+	valid := strings.Join(PolicyTypes, ", ")
+	if p.Type == "" {
+		hint := ""
+		for _, b := range blocks {
+			if b.set {
+				hint = fmt.Sprintf(" (the %s block suggests type: %s)", b.name, b.typ)
+				break
+			}
+		}
+		v.add(pp+".type", "type is required; valid: %s%s", valid, hint)
+		return false
+	}
+	known := false
+	for _, t := range PolicyTypes {
+		known = known || t == p.Type
+	}
+	if !known {
+		v.add(pp+".type", "unknown policy type %q (valid: %s)", p.Type, valid)
+		return false
+	}
+	ok := true
+	for _, b := range blocks {
+		switch {
+		case b.typ == p.Type && !b.set:
+			v.add(pp, "a %s policy requires a %s block", p.Type, b.name)
+			ok = false
+		case b.typ != p.Type && b.set:
+			v.add(pp+"."+b.name, "a %s block is not allowed in a %s policy (it configures type %s)", b.name, p.Type, b.typ)
+		}
+	}
+	return ok
+}
+
+func (v *validator) jwt(j *JWTPolicy, path string) {
+	if j.Issuer == "" {
+		v.add(path+".issuer", "issuer is required")
+	}
+	if len(j.Audiences) == 0 {
+		v.add(path+".audiences", "at least one audience is required")
+	}
+	for i, a := range j.Audiences {
+		if a == "" {
+			v.add(joinIndex(path+".audiences", i), "audience must not be empty")
+		}
+	}
+	if j.JWKSURI == "" {
+		v.add(path+".jwksUri", "jwksUri is required")
+	} else if msg := checkURL(j.JWKSURI); msg != "" {
+		v.add(path+".jwksUri", "%s", msg)
+	}
+	headers := map[string]int{}
+	for i, ch := range j.ClaimToHeaders {
+		cp := joinIndex(path+".claimToHeaders", i)
+		if ch.Claim == "" {
+			v.add(cp+".claim", "claim is required")
+		}
+		switch {
+		case ch.Header == "":
+			v.add(cp+".header", "header is required")
+		case !isToken(ch.Header):
+			v.add(cp+".header", "%q is not a valid HTTP header name", ch.Header)
+		case reservedHeaders[strings.ToLower(ch.Header)]:
+			v.add(cp+".header", "header %q is reserved for the proxy and cannot carry a claim", ch.Header)
+		default:
+			if first, dup := headers[strings.ToLower(ch.Header)]; dup {
+				v.add(cp+".header", "header %q is already set by claimToHeaders[%d]", ch.Header, first)
+			} else {
+				headers[strings.ToLower(ch.Header)] = i
+			}
+		}
+	}
+}
+
+// reservedHeaders are hop-by-hop or framing headers a claim must not set.
+var reservedHeaders = map[string]bool{
+	"host": true, "content-length": true, "transfer-encoding": true, "connection": true,
+	"keep-alive": true, "upgrade": true, "te": true, "trailer": true, "proxy-connection": true,
+}
+
+func (v *validator) mcpAuthz(m *MCPAuthzPolicy, path string) {
+	if len(m.Rules) == 0 {
+		v.add(path+".rules", "at least one rule is required")
+	}
+	principals := map[string]int{}
+	for i, r := range m.Rules {
+		rp := joinIndex(path+".rules", i)
+		if r.Principal == "" {
+			v.add(rp+".principal", "principal is required")
+		} else if first, dup := principals[r.Principal]; dup {
+			v.add(rp+".principal", "principal %q already has a rule (rules[%d])", r.Principal, first)
+		} else {
+			principals[r.Principal] = i
+		}
+		if len(r.AllowedTools) == 0 {
+			v.add(rp+".allowedTools", "at least one tool is required")
+		}
+		for ti, t := range r.AllowedTools {
+			if t == "" {
+				v.add(joinIndex(rp+".allowedTools", ti), "tool name must not be empty")
+			}
+		}
+		if r.RateLimit != nil && r.RateLimit.RequestsPerMinute <= 0 {
+			v.add(rp+".rateLimit.requestsPerMinute", "must be greater than 0")
+		}
+	}
+}
+
+func (v *validator) rateLimit(rl *RateLimitPolicy, path string) {
+	if len(rl.Descriptors) == 0 {
+		v.add(path+".descriptors", "at least one descriptor is required")
+	}
+	seen := map[[2]string]int{}
+	for i, d := range rl.Descriptors {
+		dp := joinIndex(path+".descriptors", i)
+		if d.Key == "" {
+			v.add(dp+".key", "key is required")
+		} else if first, dup := seen[[2]string{d.Key, d.Value}]; dup {
+			v.add(dp, "descriptor key %q value %q is already limited by descriptors[%d]", d.Key, d.Value, first)
+		} else {
+			seen[[2]string{d.Key, d.Value}] = i
+		}
+		if d.RateLimit.RequestsPerMinute <= 0 {
+			v.add(dp+".rateLimit.requestsPerMinute", "must be greater than 0")
+		}
+	}
+}
+
+func (v *validator) timeout(t *TimeoutPolicy, path string) {
+	if t.Request < 0 {
+		v.add(path+".request", "must not be negative")
+	}
+	if t.Idle < 0 {
+		v.add(path+".idle", "must not be negative")
+	}
+	if t.Request == 0 && t.Idle == 0 {
+		v.add(path, "at least one of request or idle must be set")
+	}
+}
+
+func (v *validator) retry(r *RetryPolicy, path string) {
+	switch {
+	case r.Attempts == 0:
+		v.add(path+".attempts", "attempts is required (%d-%d, counting the first try)", MinRetryAttempts, MaxRetryAttempts)
+	case r.Attempts < MinRetryAttempts || r.Attempts > MaxRetryAttempts:
+		v.add(path+".attempts", "attempts %d is out of range %d-%d (counting the first try)", r.Attempts, MinRetryAttempts, MaxRetryAttempts)
+	}
+	if r.PerTryTimeout < 0 {
+		v.add(path+".perTryTimeout", "must not be negative")
+	}
+	if len(r.RetryOn) == 0 {
+		v.add(path+".retryOn", "at least one condition is required (valid: %s)", strings.Join(RetryConditions, ", "))
+	}
+	seen := map[string]int{}
+	for i, cond := range r.RetryOn {
+		cp := joinIndex(path+".retryOn", i)
+		known := false
+		for _, k := range RetryConditions {
+			known = known || k == cond
+		}
+		if !known {
+			v.add(cp, "unknown retry condition %q (valid: %s)", cond, strings.Join(RetryConditions, ", "))
+		} else if first, dup := seen[cond]; dup {
+			v.add(cp, "duplicate retry condition %q (first at retryOn[%d])", cond, first)
+		} else {
+			seen[cond] = i
+		}
+	}
+	if b := r.Backoff; b != nil {
+		if b.BaseInterval <= 0 {
+			v.add(path+".backoff.baseInterval", "must be greater than 0")
+		} else if b.MaxInterval < b.BaseInterval {
+			v.add(path+".backoff.maxInterval", "maxInterval %s must be at least baseInterval %s", b.MaxInterval, b.BaseInterval)
+		}
+	}
+	if b := r.Budget; b != nil {
+		if !(b.Percent > 0 && b.Percent <= 100) {
+			v.add(path+".budget.percent", "percent %v is out of range (0, 100]", b.Percent)
+		}
+		if b.MinConcurrent < 0 {
+			v.add(path+".budget.minConcurrent", "must not be negative")
+		}
+	}
+}
+
+func (v *validator) a2a(a *A2AAuthzPolicy, path string) {
+	if len(a.Rules) == 0 {
+		v.add(path+".rules", "at least one rule is required")
+	}
+	seen := map[[2]string]int{}
+	for i, r := range a.Rules {
+		rp := joinIndex(path+".rules", i)
+		if r.Source == "" {
+			v.add(rp+".source", "source is required")
+		}
+		if r.Target == "" {
+			v.add(rp+".target", "target is required")
+		}
+		if r.Source != "" && r.Target != "" {
+			k := [2]string{r.Source, r.Target}
+			if first, dup := seen[k]; dup {
+				v.add(rp, "source %q and target %q already have a rule (rules[%d])", r.Source, r.Target, first)
+			} else {
+				seen[k] = i
+			}
+		}
+	}
+}
+
+// adminAndMetrics checks the admin listener and the Prometheus port, which
+// share one listener.
+func (v *validator) adminAndMetrics(bindPorts map[int]int) {
+	c := v.c
+	var prom *Prometheus
+	if c.Observability != nil {
+		prom = c.Observability.Prometheus
+	}
+	adminSet := c.Admin != nil && c.Admin.Port != 0
+	promSet := prom != nil && prom.Port != 0
+	if adminSet && (c.Admin.Port < 1 || c.Admin.Port > 65535) {
+		v.add("admin.port", "port %d is out of range 1-65535", c.Admin.Port)
+		adminSet = false
+	}
+	if promSet && (prom.Port < 1 || prom.Port > 65535) {
+		v.add("observability.prometheus.port", "port %d is out of range 1-65535", prom.Port)
+		promSet = false
+	}
+	if c.Admin != nil {
+		if msg := checkHost(c.Admin.Address); msg != "" {
+			v.add("admin.address", "%s", msg)
+		}
+	}
+	if adminSet && promSet && c.Admin.Port != prom.Port {
+		v.add("observability.prometheus.port", "port %d differs from admin.port %d: metrics are served on the admin listener", prom.Port, c.Admin.Port)
+		promSet = false
+	}
+	switch {
+	case promSet:
+		if bi, clash := bindPorts[prom.Port]; clash {
+			v.add("observability.prometheus.port", "port %d collides with binds[%d].port", prom.Port, bi)
+		}
+	case adminSet:
+		if bi, clash := bindPorts[c.Admin.Port]; clash {
+			v.add("admin.port", "port %d collides with binds[%d].port", c.Admin.Port, bi)
+		}
+	case (c.Admin == nil || c.Admin.Port == 0) && (prom == nil || prom.Port == 0):
+		if bi, clash := bindPorts[DefaultAdminPort]; clash {
+			v.add(joinIndex("binds", bi)+".port", "port %d is taken by the admin listener (admin.port defaults to %d); set admin.port to another port", DefaultAdminPort, DefaultAdminPort)
+		}
+	}
+	if prom != nil {
+		if prom.Path != "" && !strings.HasPrefix(prom.Path, "/") {
+			v.add("observability.prometheus.path", "path %q must start with \"/\"", prom.Path)
+		}
+		for i, m := range prom.Metrics {
+			if !isMetricName(m) {
+				v.add(joinIndex("observability.prometheus.metrics", i), "%q is not a valid Prometheus metric name", m)
+			}
+		}
+	}
+}
+
+func (v *validator) observability() {
+	o := v.c.Observability
+	if o == nil {
+		return
+	}
+	if ot := o.OpenTelemetry; ot != nil {
+		const p = "observability.opentelemetry"
+		switch ot.Protocol {
+		case OTelProtocolGRPC, OTelProtocolHTTP:
+		case "":
+			if ot.Enabled {
+				v.add(p+".protocol", "protocol is required when enabled (valid: grpc, http)")
+			}
+		default:
+			v.add(p+".protocol", "unknown protocol %q (valid: grpc, http)", ot.Protocol)
+		}
+		if ot.Endpoint == "" {
+			if ot.Enabled {
+				v.add(p+".endpoint", "endpoint is required when enabled")
+			}
+		} else if msg := checkURL(ot.Endpoint); msg != "" {
+			v.add(p+".endpoint", "%s", msg)
+		}
+		if t := ot.Tracing; t != nil {
+			if t.SamplingRate != nil && !(*t.SamplingRate >= 0 && *t.SamplingRate <= 1) {
+				v.add(p+".tracing.samplingRate", "samplingRate %v is out of range [0, 1]", *t.SamplingRate)
+			}
+			keys := map[string]int{}
+			for i, a := range t.Attributes {
+				ap := joinIndex(p+".tracing.attributes", i)
+				if a.Key == "" {
+					v.add(ap+".key", "key is required")
+				} else if first, dup := keys[a.Key]; dup {
+					v.add(ap+".key", "duplicate attribute key %q (first at attributes[%d])", a.Key, first)
+				} else {
+					keys[a.Key] = i
+				}
+			}
+		}
+	}
+	if m := o.MCP; m != nil {
+		for i, name := range m.Metrics {
+			if !isMetricName(name) {
+				v.add(joinIndex("observability.mcp.metrics", i), "%q is not a valid Prometheus metric name", name)
+			}
+		}
+	}
+}
+
+func (v *validator) server() {
+	s := v.c.Server
+	if s == nil {
+		return
+	}
+	for _, d := range []struct {
+		name string
+		val  Duration
+	}{
+		{"readHeaderTimeout", s.ReadHeaderTimeout},
+		{"idleTimeout", s.IdleTimeout},
+		{"shutdownGracePeriod", s.ShutdownGracePeriod},
+	} {
+		if d.val < 0 {
+			v.add("server."+d.name, "must not be negative")
+		}
+	}
+	if s.MaxHeaderBytes != nil && (*s.MaxHeaderBytes <= 0 || *s.MaxHeaderBytes > math.MaxInt32) {
+		v.add("server.maxHeaderBytes", "must be between 1 and %d", math.MaxInt32)
+	}
+	if s.MaxBodyBytes != nil && *s.MaxBodyBytes <= 0 {
+		v.add("server.maxBodyBytes", "must be greater than 0")
+	}
+	if s.MaxConcurrentStreams < 0 || s.MaxConcurrentStreams > math.MaxUint32 {
+		v.add("server.maxConcurrentStreams", "must be between 0 and %d", uint32(math.MaxUint32))
+	}
+}
+
+// checkPrefix validates a route's path prefix.
+func checkPrefix(p string) string {
+	switch {
+	case p == "":
+		return "prefix is required"
+	case p[0] != '/':
+		return fmt.Sprintf("prefix %q must start with \"/\"", p)
+	case len(p) > 1 && strings.HasSuffix(p, "/"):
+		return fmt.Sprintf("prefix %q must not end with \"/\" (prefixes match whole path segments; write %q)", p, strings.TrimRight(p, "/"))
+	}
+	for _, bad := range []string{"//", "%", "\x00", "\\"} {
+		if strings.Contains(p, bad) {
+			return fmt.Sprintf("prefix %q must not contain %q", p, bad)
+		}
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Sprintf("prefix %q must not contain %q segments", p, seg)
+		}
+	}
+	for _, r := range p {
+		if r <= ' ' || r == 0x7f || r == '?' || r == '#' {
+			return fmt.Sprintf("prefix %q must not contain whitespace, control characters, \"?\" or \"#\"", p)
+		}
+	}
+	return ""
+}
+
+// checkURL validates an absolute http(s) URL with a host.
+func checkURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Sprintf("%q is not a valid URL", s)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Sprintf("%q must be an absolute http:// or https:// URL", s)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Sprintf("%q has no host", s)
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return fmt.Sprintf("%q has an empty port", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("%q has an invalid port", s)
+		}
+	}
+	return ""
+}
+
+// checkBackendURL is checkURL without user info, query or fragment.
+func checkBackendURL(s string) string {
+	if s == "" {
+		return "address is required"
+	}
+	if msg := checkURL(s); msg != "" {
+		return msg
+	}
+	u, _ := url.Parse(s)
+	switch {
+	case u.User != nil:
+		return fmt.Sprintf("%q must not contain user info", s)
+	case u.RawQuery != "" || u.ForceQuery:
+		return fmt.Sprintf("%q must not contain a query", s)
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return fmt.Sprintf("%q must not contain a fragment", s)
+	}
+	return ""
+}
+
+// checkOrigin accepts "*" or scheme://host[:port].
+func checkOrigin(o string) string {
+	if o == "*" {
+		return ""
+	}
+	bad := fmt.Sprintf("%q is not an origin: want \"*\" or scheme://host[:port] with no path, e.g. \"https://app.example.com\"", o)
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Hostname() == "" || u.Opaque != "" || u.User != nil ||
+		u.Path != "" || u.RawPath != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(o, "#") {
+		return bad
+	}
+	if strings.Contains(u.Host, "*") {
+		return fmt.Sprintf("%q: wildcards are only supported as a lone \"*\"", o)
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return bad
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return bad
+		}
+	}
+	return ""
+}
+
+// checkHost accepts "", an IP address or a DNS name.
+func checkHost(h string) string {
+	if h == "" {
+		return ""
+	}
+	ip := strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if net.ParseIP(ip) != nil {
+		return ""
+	}
+	if len(h) > 253 {
+		return fmt.Sprintf("address %q is not an IP address or host name", h)
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Sprintf("address %q is not an IP address or host name (the port is set separately)", h)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Sprintf("address %q is not an IP address or host name (the port is set separately)", h)
+			}
+		}
+	}
+	return ""
+}
+
+// isToken reports whether s is an RFC 9110 token (a valid header name).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// isMetricName matches [a-zA-Z_:][a-zA-Z0-9_:]*.
+func isMetricName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == ':' || i > 0 && c >= '0' && c <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,251 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+)
+
+// runtime is one provisioned config: compiled routes, their chains and the
+// resources their policies hold. Requests pin the runtime they started on,
+// so a reload never changes the config under an in-flight request or an
+// open stream; the runtime is cleaned up when its last request finishes.
+type runtime struct {
+	cfg      *config.Config
+	ports    map[int]*portRoutes
+	cleaners []policy.Cleaner
+	// refs counts the gateway's own reference plus in-flight requests. It
+	// reaches zero exactly once, after the runtime has been replaced and
+	// its last request has finished.
+	refs atomic.Int64
+	log  *slog.Logger
+}
+
+type portRoutes struct {
+	addr   string
+	routes []*route // longest prefix first
+}
+
+type route struct {
+	name           string
+	prefix         string
+	kind           policy.Kind
+	handler        policy.Handler
+	backend        *backend
+	allowedOrigins []string
+	maxBody        int64
+	forwardAuth    bool
+	// stripHeaders are identity headers the gateway owns; client-sent
+	// copies are always removed.
+	stripHeaders []string
+}
+
+// IdentityHeaders are always stripped from client requests: only the
+// gateway may set them, after verifying the caller.
+var IdentityHeaders = []string{"X-Agent-Identity", "X-Source-Agent", "X-Target-Agent"}
+
+// Problems returns what this build cannot run in cfg: policy types it does
+// not enforce and routing features not built yet. `run` refuses to start
+// when there are any; `validate` reports them.
+func Problems(cfg *config.Config) []string {
+	var out []string
+	for _, u := range policy.NotEnforced(cfg) {
+		out = append(out, fmt.Sprintf("%s: policy type %q is not enforced by this build", u.Path, u.Type))
+	}
+	for bi, b := range cfg.Binds {
+		for li, l := range b.Listeners {
+			for ri, r := range l.Routes {
+				if len(r.Backends) > 1 {
+					out = append(out, fmt.Sprintf("binds[%d].listeners[%d].routes[%d].backends: routing one route to %d backends (by agent name) is not built yet; give the route one backend", bi, li, ri, len(r.Backends)))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// build provisions cfg into a runtime. cfg must already be defaulted and
+// validated. On error every policy provisioned so far is cleaned up.
+func build(ctx context.Context, cfg *config.Config, d *deps) (_ *runtime, err error) {
+	if ps := Problems(cfg); len(ps) > 0 {
+		return nil, errors.New(strings.Join(ps, "\n"))
+	}
+	rt := &runtime{cfg: cfg, ports: map[int]*portRoutes{}, log: d.log}
+	rt.refs.Store(1)
+	defer func() {
+		if err != nil {
+			rt.cleanup()
+		}
+	}()
+	for _, b := range cfg.Binds {
+		pr := &portRoutes{addr: fmt.Sprintf("%s:%d", b.Address, b.Port)}
+		for li := range b.Listeners {
+			for ri := range b.Listeners[li].Routes {
+				rc := &b.Listeners[li].Routes[ri]
+				r, err := rt.buildRoute(ctx, cfg, rc, d)
+				if err != nil {
+					return nil, fmt.Errorf("route %q: %w", rc.Name, err)
+				}
+				pr.routes = append(pr.routes, r)
+			}
+		}
+		sort.SliceStable(pr.routes, func(i, j int) bool { return len(pr.routes[i].prefix) > len(pr.routes[j].prefix) })
+		rt.ports[b.Port] = pr
+	}
+	return rt, nil
+}
+
+func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *config.Route, d *deps) (*route, error) {
+	r := &route{
+		name:           rc.Name,
+		prefix:         rc.Match.Path.Prefix,
+		kind:           routeKind(rc),
+		allowedOrigins: rc.AllowedOrigins,
+		forwardAuth:    rc.ForwardAuthorization,
+		maxBody:        int64(*cfg.Server.MaxBodyBytes),
+	}
+	if rc.MaxBodyBytes != nil {
+		r.maxBody = int64(*rc.MaxBodyBytes)
+	}
+	r.stripHeaders = append(r.stripHeaders, IdentityHeaders...)
+	for _, p := range rc.Policies {
+		if p.JWT != nil {
+			for _, ch := range p.JWT.ClaimToHeaders {
+				r.stripHeaders = append(r.stripHeaders, http.CanonicalHeaderKey(ch.Header))
+			}
+		}
+	}
+	be, err := newBackend(&rc.Backends[0], r, d)
+	if err != nil {
+		return nil, err
+	}
+	r.backend = be
+
+	// Policies run in the fixed order of policy.TypeOrder whatever their
+	// order in the file, so a config cannot, say, rate-limit before it
+	// authenticates.
+	ps := make([]config.Policy, len(rc.Policies))
+	copy(ps, rc.Policies)
+	sort.SliceStable(ps, func(i, j int) bool { return policy.TypeOrder[ps[i].Type] < policy.TypeOrder[ps[j].Type] })
+	type named struct {
+		name string
+		p    policy.Policy
+	}
+	var chain []named
+	for i := range ps {
+		f, ok := policy.Lookup(ps[i].Type)
+		if !ok {
+			return nil, fmt.Errorf("policy type %q is not enforced by this build", ps[i].Type)
+		}
+		p, err := f(ctx, &ps[i], policy.Env{RouteName: rc.Name, Route: rc})
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", ps[i].Type, err)
+		}
+		if c, ok := p.(policy.Cleaner); ok {
+			rt.cleaners = append(rt.cleaners, c)
+		}
+		chain = append(chain, named{ps[i].Type, p})
+	}
+	var h policy.Handler = be
+	for i := len(chain) - 1; i >= 0; i-- {
+		h = d.observer.WrapPolicy(rc.Name, chain[i].name, chain[i].p.Wrap(h))
+	}
+	r.handler = h
+	return r, nil
+}
+
+func routeKind(rc *config.Route) policy.Kind {
+	for _, b := range rc.Backends {
+		if b.Type == config.BackendMCPHTTP {
+			return policy.KindMCP
+		}
+	}
+	for _, p := range rc.Policies {
+		if p.Type == config.PolicyA2AAuthz {
+			return policy.KindA2A
+		}
+	}
+	return policy.KindHTTP
+}
+
+// match returns the route for an escaped path and the remainder after its
+// prefix.
+func (pr *portRoutes) match(path string) (*route, string) {
+	for _, r := range pr.routes {
+		if rest, ok := matchPrefix(r.prefix, path); ok {
+			return r, rest
+		}
+	}
+	return nil, ""
+}
+
+// acquire pins the current runtime for one request.
+func (rt *runtime) tryAcquire() bool {
+	for {
+		n := rt.refs.Load()
+		if n == 0 {
+			return false
+		}
+		if rt.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (rt *runtime) release() {
+	if rt.refs.Add(-1) == 0 {
+		rt.cleanup()
+	}
+}
+
+func (rt *runtime) cleanup() {
+	for _, c := range rt.cleaners {
+		if err := c.Cleanup(); err != nil && rt.log != nil {
+			rt.log.Warn("policy cleanup failed", "err", err)
+		}
+	}
+	rt.cleaners = nil
+}
+
+// backendTarget parses a validated backend address.
+func backendTarget(addr string) (*url.URL, error) {
+	u, err := url.Parse(addr)
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// deps are long-lived objects shared by every runtime.
+type deps struct {
+	log       *slog.Logger
+	transport http.RoundTripper
+	observer  Observer
+	drain     *drainer
+}
+
+// Observer lets telemetry wrap each policy and the whole exchange without
+// policies knowing about it.
+type Observer interface {
+	WrapPolicy(route, policyType string, h policy.Handler) policy.Handler
+	// Exchange is called when a request finishes.
+	Exchange(r *http.Request, ex *policy.Exchange, status int, dur time.Duration, err error)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) WrapPolicy(_, _ string, h policy.Handler) policy.Handler { return h }
+func (nopObserver) Exchange(*http.Request, *policy.Exchange, int, time.Duration, error) {}
+
+var _ = httputil.ProxyRequest{}

@@ -1,0 +1,288 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+)
+
+// portHandler is the edge of one bind: it pins the current runtime, checks
+// the path, matches a route, prepares the exchange (bounded body, JSON-RPC
+// parse, MCP transport checks), runs the route's chain and renders any
+// error the chain returns. It is the only place that writes error
+// responses.
+type portHandler struct {
+	g    *Gateway
+	port int
+}
+
+func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rt := h.g.acquire()
+	if rt == nil {
+		renderError(w, nil, policy.KindHTTP, policy.Errorf(http.StatusServiceUnavailable, "gateway is not ready"))
+		return
+	}
+	defer rt.release()
+
+	rw := &responseWriter{ResponseWriter: w}
+	ex := &policy.Exchange{Start: start, Method: r.Method}
+	err := h.serve(rw, r, rt, ex)
+	if err != nil && !errors.Is(err, errAborted) {
+		pe := policy.AsError(err)
+		if pe.Status != statusClientClosed && !rw.wrote {
+			renderError(rw, ex, ex.Kind, pe)
+		}
+		lvl := slog.LevelInfo
+		if pe.Status >= 500 {
+			lvl = slog.LevelWarn
+		}
+		attrs := []any{"route", ex.Route, "method", r.Method, "path", requestPath(r), "status", pe.Status, "msg_client", pe.Message}
+		if pe.Cause != nil {
+			attrs = append(attrs, "err", pe.Cause.Error())
+		}
+		if ex.RPC != nil && len(ex.RPC.Messages) == 1 {
+			attrs = append(attrs, "rpc_method", ex.RPC.Messages[0].Method)
+		}
+		h.g.log.Log(r.Context(), lvl, "request failed", attrs...)
+	}
+	status := rw.status
+	if err != nil && !rw.wrote {
+		status = policy.AsError(err).Status
+	}
+	h.g.deps.observer.Exchange(r, ex, status, time.Since(start), err)
+}
+
+var errAborted = errors.New("aborted")
+
+func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex *policy.Exchange) error {
+	pr := rt.ports[h.port]
+	if pr == nil {
+		return policy.Errorf(http.StatusNotFound, "no route")
+	}
+	path := requestPath(r)
+	if msg := checkPath(path); msg != "" {
+		return policy.Errorf(http.StatusBadRequest, "%s", msg)
+	}
+	rte, rest := pr.match(path)
+	if rte == nil {
+		return policy.Errorf(http.StatusNotFound, "no route for path")
+	}
+	ex.Route = rte.name
+	ex.Kind = rte.kind
+	ex.PathRest = rest
+
+	if err := readBody(w, r, rte, ex); err != nil {
+		return err
+	}
+	// Parse before the transport checks so that their errors can echo the
+	// request id; report a parse error only after them.
+	var parseErr error
+	if ex.Body != nil && (rte.kind == policy.KindMCP || rte.kind == policy.KindA2A) && r.Method == http.MethodPost {
+		body, err := mcp.ParseBody(ex.Body)
+		if err != nil {
+			var pe *mcp.ParseError
+			if errors.As(err, &pe) {
+				ex.RPC = &mcp.Body{Messages: []*mcp.Message{{ID: pe.ID}}}
+				parseErr = &policy.Error{Status: http.StatusBadRequest, Code: pe.Code, Message: pe.Message}
+			} else {
+				parseErr = &policy.Error{Status: http.StatusBadRequest, Code: policy.CodeParseError, Message: "parse error"}
+			}
+		} else {
+			ex.RPC = body
+		}
+	}
+	if rte.kind == policy.KindMCP {
+		if err := checkMCPTransport(r, rte); err != nil {
+			return err
+		}
+	}
+	if parseErr != nil {
+		return parseErr
+	}
+	if ex.RPC != nil && rte.kind == policy.KindMCP {
+		if err := checkMCPHeaders(r, ex.RPC); err != nil {
+			return err
+		}
+	}
+	ctx := policy.WithExchange(r.Context(), ex)
+	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// readBody buffers the request body up to the route's limit. Bodies are
+// buffered (never streamed upstream) because MCP and A2A bodies are small
+// JSON-RPC messages that policies must read and retries must replay.
+func readBody(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exchange) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	if r.ContentLength > rte.maxBody {
+		return policy.Errorf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", rte.maxBody)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rte.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return policy.Errorf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", rte.maxBody)
+		}
+		return &policy.Error{Status: http.StatusBadRequest, Message: "could not read request body", Cause: err}
+	}
+	if len(b) == 0 && r.ContentLength <= 0 {
+		return nil
+	}
+	ex.Body = b
+	return nil
+}
+
+// checkMCPTransport applies the Streamable HTTP transport rules the spec
+// puts on servers, so that every backend gets them even if it forgets:
+// Origin validation against DNS rebinding, and a well-formed protocol
+// version header.
+func checkMCPTransport(r *http.Request, rte *route) error {
+	if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(origin, r.Host, rte.allowedOrigins) {
+		return policy.Errorf(http.StatusForbidden, "origin %q is not allowed", origin)
+	}
+	if vs := r.Header.Values(mcp.HeaderProtocolVersion); len(vs) > 1 {
+		return policy.Errorf(http.StatusBadRequest, "more than one MCP-Protocol-Version header")
+	} else if len(vs) == 1 && !mcp.ValidProtocolVersion(vs[0]) {
+		return policy.Errorf(http.StatusBadRequest, "unsupported MCP-Protocol-Version %q", vs[0])
+	}
+	// curl and many HTTP clients send no Accept or "*/*"; the spec
+	// requires clients to accept both JSON and SSE, and backends reject
+	// requests that do not say so. Spelling out what "*/*" already means
+	// keeps the seed's plain curl commands working.
+	if a := r.Header.Get("Accept"); a == "" || strings.TrimSpace(a) == "*/*" {
+		switch r.Method {
+		case http.MethodPost:
+			r.Header.Set("Accept", "application/json, text/event-stream")
+		case http.MethodGet:
+			r.Header.Set("Accept", "text/event-stream")
+		}
+	}
+	return nil
+}
+
+// checkMCPHeaders rejects requests whose Mcp-Method / Mcp-Name headers
+// (protocol 2026-07-28) disagree with the body: intermediaries route on the
+// headers and the server acts on the body, so a mismatch could bypass
+// policy.
+func checkMCPHeaders(r *http.Request, body *mcp.Body) error {
+	hm, hasM := r.Header[http.CanonicalHeaderKey(mcp.HeaderMethod)]
+	hn, hasN := r.Header[http.CanonicalHeaderKey(mcp.HeaderName)]
+	if !hasM && !hasN {
+		return nil
+	}
+	if body.Batch || len(body.Messages) != 1 {
+		return policy.Errorf(http.StatusBadRequest, "Mcp-Method/Mcp-Name headers are not allowed on batches")
+	}
+	m := body.Messages[0]
+	if hasM && (len(hm) != 1 || hm[0] != m.Method) {
+		return policy.Errorf(http.StatusBadRequest, "Mcp-Method header does not match the request body")
+	}
+	if hasN && (len(hn) != 1 || hn[0] != m.Name) {
+		return policy.Errorf(http.StatusBadRequest, "Mcp-Name header does not match the request body")
+	}
+	return nil
+}
+
+// originAllowed accepts same-origin requests (Origin host equals the Host
+// the client addressed), and origins listed on the route ("*" for any).
+func originAllowed(origin, host string, allowed []string) bool {
+	for _, a := range allowed {
+		if a == "*" || strings.EqualFold(a, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Host, host)
+}
+
+// renderError writes err as a JSON-RPC error (MCP and A2A routes, echoing
+// the request id) or as a small JSON body.
+func renderError(w http.ResponseWriter, ex *policy.Exchange, kind policy.Kind, err *policy.Error) {
+	h := w.Header()
+	for k, vs := range err.Header {
+		h[k] = vs
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Del("Content-Length")
+	var buf bytes.Buffer
+	if kind == policy.KindMCP || kind == policy.KindA2A {
+		id := json.RawMessage("null")
+		if ex != nil && ex.RPC != nil && !ex.RPC.Batch && len(ex.RPC.Messages) == 1 && len(ex.RPC.Messages[0].ID) > 0 {
+			id = ex.RPC.Messages[0].ID
+		}
+		_ = json.NewEncoder(&buf).Encode(struct {
+			JSONRPC string          `json:"jsonrpc"`
+			ID      json.RawMessage `json:"id"`
+			Error   rpcError        `json:"error"`
+		}{"2.0", id, rpcError{Code: err.RPCCode(), Message: err.Message, Data: rpcErrorData{Status: err.Status}}})
+	} else {
+		_ = json.NewEncoder(&buf).Encode(struct {
+			Error  string `json:"error"`
+			Status int    `json:"status"`
+		}{err.Message, err.Status})
+	}
+	w.WriteHeader(err.Status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+type rpcError struct {
+	Code    int          `json:"code"`
+	Message string       `json:"message"`
+	Data    rpcErrorData `json:"data"`
+}
+
+type rpcErrorData struct {
+	Status int `json:"httpStatus"`
+}
+
+// responseWriter records whether a response has started, so errors that
+// come back after bytes went out are logged, not rendered.
+type responseWriter struct {
+	http.ResponseWriter
+	wrote  bool
+	status int
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wrote {
+		if code >= 200 || code == http.StatusSwitchingProtocols {
+			w.wrote = true
+		}
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.wrote = true
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *responseWriter) Flush() {
+	if !w.wrote {
+		w.wrote = true
+		w.status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,262 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+)
+
+// maxSSEEventBytes bounds one rewritten SSE event (legacy endpoint event,
+// and later tools/list filtering).
+const maxSSEEventBytes = 8 << 20
+
+// backend is the last handler of every chain: it proxies the exchange.
+type backend struct {
+	name   string
+	target *url.URL
+	// base is the backend path the route prefix maps to. For MCP
+	// Streamable HTTP it is the MCP endpoint; for legacy SSE and plain
+	// HTTP it is the address path, and the bare prefix maps to endpoint.
+	base      string
+	endpoint  string
+	legacySSE bool
+	timeout   time.Duration
+	route     *route
+	proxy     *httputil.ReverseProxy
+	drain     *drainer
+}
+
+type upstreamState struct {
+	ex     *policy.Exchange
+	err    error
+	cancel context.CancelCauseFunc
+	rest   string
+	stream bool // a GET listening stream, ended first on drain
+}
+
+type upstreamKey struct{}
+
+func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
+	u, err := backendTarget(bc.Address)
+	if err != nil {
+		return nil, err
+	}
+	b := &backend{name: bc.Name, target: u, route: r, drain: d.drain}
+	addrPath := strings.TrimSuffix(u.EscapedPath(), "/")
+	b.base = addrPath
+	if bc.MCP != nil {
+		b.endpoint = bc.MCP.Endpoint
+		b.timeout = bc.MCP.Timeout.D()
+		b.legacySSE = bc.MCP.Protocol == "sse"
+		if !b.legacySSE {
+			b.base = addrPath + bc.MCP.Endpoint
+		} else {
+			b.endpoint = addrPath + bc.MCP.Endpoint
+		}
+	}
+	b.proxy = &httputil.ReverseProxy{
+		Rewrite:        b.rewrite,
+		Transport:      &retryTransport{base: d.transport},
+		ModifyResponse: b.modifyResponse,
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			if st, ok := req.Context().Value(upstreamKey{}).(*upstreamState); ok {
+				st.err = err
+			}
+		},
+		ErrorLog: nil,
+	}
+	return b, nil
+}
+
+// ServeHTTP proxies the exchange. It is the innermost policy.Handler.
+func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	ex := policy.ExchangeFrom(r.Context())
+	ctx := r.Context()
+	var cancelTimeout context.CancelFunc = func() {}
+	if b.timeout > 0 {
+		ctx, cancelTimeout = context.WithTimeoutCause(ctx, b.timeout, policy.ErrRequestTimeout)
+	}
+	defer cancelTimeout()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	st := &upstreamState{ex: ex, cancel: cancel, rest: ex.PathRest, stream: r.Method == http.MethodGet}
+	ctx = context.WithValue(ctx, upstreamKey{}, st)
+	if ex.Body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(ex.Body))
+		r.ContentLength = int64(len(ex.Body))
+	}
+	b.proxy.ServeHTTP(w, r.WithContext(ctx))
+	if st.err != nil {
+		return upstreamError(ctx, st.err)
+	}
+	return nil
+}
+
+func (b *backend) rewrite(pr *httputil.ProxyRequest) {
+	st := pr.In.Context().Value(upstreamKey{}).(*upstreamState)
+	out := pr.Out
+	out.URL.Scheme = b.target.Scheme
+	out.URL.Host = b.target.Host
+	var p string
+	if st.rest == "" && b.endpoint != "" {
+		p = b.endpoint
+	} else {
+		p = joinPath(b.base, st.rest)
+	}
+	out.URL.RawPath = p
+	if u, err := url.PathUnescape(p); err == nil {
+		out.URL.Path = u
+	}
+	if out.URL.Path == out.URL.RawPath {
+		out.URL.RawPath = ""
+	}
+	out.URL.RawQuery = pr.In.URL.RawQuery
+	out.Host = b.target.Host
+
+	// Envoy-style forwarding headers: append the peer to X-Forwarded-For,
+	// set X-Forwarded-Proto/Host from what this hop saw.
+	if xff := pr.In.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		out.Header["X-Forwarded-For"] = append([]string(nil), xff...)
+	}
+	pr.SetXForwarded()
+
+	for _, h := range b.route.stripHeaders {
+		out.Header.Del(h)
+	}
+	if !b.route.forwardAuth {
+		out.Header.Del("Authorization")
+	}
+	// Cookies never carry credentials the gateway checked; do not leak
+	// the caller's cookies to tools either.
+	out.Header.Del("Cookie")
+}
+
+func (b *backend) modifyResponse(res *http.Response) error {
+	st := res.Request.Context().Value(upstreamKey{}).(*upstreamState)
+	sse := isEventStream(res.Header.Get("Content-Type"))
+	if sse {
+		// Tell nginx-style intermediaries not to buffer the stream.
+		res.Header.Set("X-Accel-Buffering", "no")
+		res.Header.Del("Content-Length")
+	}
+	var body io.ReadCloser = res.Body
+	if sse && b.legacySSE && res.Request.Method == http.MethodGet {
+		backendBase := b.base
+		if backendBase == "" {
+			backendBase = "/"
+		}
+		gwBase := b.route.prefix
+		sseReqPath := res.Request.URL.EscapedPath()
+		body = mcp.RewriteEvents(body, maxSSEEventBytes, func(ev *mcp.Event) bool {
+			if ev.Event != "endpoint" {
+				return false
+			}
+			nd, ok := mcp.EndpointRewrite(ev.Data, sseReqPath, backendBase, gwBase)
+			if !ok {
+				// An endpoint the client cannot reach through the gateway
+				// makes the stream useless; fail it rather than leak the
+				// backend's address.
+				st.cancel(errLegacyEndpoint)
+				ev.Drop = true
+				return true
+			}
+			ev.Data = nd
+			return true
+		})
+	}
+	res.Body = newGuardedBody(body, res.Request.Context(), st, b.drain)
+	return nil
+}
+
+func isEventStream(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "text/event-stream"
+}
+
+// upstreamError maps a transport failure to the error the edge renders.
+func upstreamError(ctx context.Context, err error) error {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, policy.ErrRequestTimeout), errors.Is(err, policy.ErrRequestTimeout):
+		return &policy.Error{Status: http.StatusGatewayTimeout, Message: "upstream request timeout", Cause: err}
+	case errors.Is(err, policy.ErrPerTryTimeout):
+		return &policy.Error{Status: http.StatusGatewayTimeout, Message: "upstream per-try timeout", Cause: err}
+	case errors.Is(err, errRetryBudget):
+		return &policy.Error{Status: http.StatusServiceUnavailable, Message: "retry budget exhausted", Cause: err}
+	case errors.Is(cause, policy.ErrDraining):
+		return &policy.Error{Status: http.StatusServiceUnavailable, Message: "gateway is shutting down", Cause: err}
+	case errors.Is(err, context.Canceled):
+		return &policy.Error{Status: statusClientClosed, Message: "client closed request", Cause: err}
+	}
+	var pe *policy.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	if policy.IsConnectFailure(err) {
+		return &policy.Error{Status: http.StatusBadGateway, Message: "backend unreachable", Cause: err}
+	}
+	return &policy.Error{Status: http.StatusBadGateway, Message: "backend error", Cause: err}
+}
+
+// statusClientClosed is logged (nginx's 499) when the client went away; no
+// response is written because nobody is listening.
+const statusClientClosed = 499
+
+var (
+	errRetryBudget    = errors.New("retry budget exhausted")
+	errLegacyEndpoint = errors.New("legacy SSE endpoint event points outside the backend base")
+)
+
+// retryTransport replays the buffered body on every attempt and hands
+// attempts to the route's Retrier, if any.
+type retryTransport struct {
+	base http.RoundTripper
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	st, _ := req.Context().Value(upstreamKey{}).(*upstreamState)
+	attempt := func(ctx context.Context) (*http.Response, error) {
+		r := req.WithContext(ctx)
+		if st != nil && st.ex.Body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(st.ex.Body))
+			r.ContentLength = int64(len(st.ex.Body))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(st.ex.Body)), nil }
+		}
+		return t.base.RoundTrip(r)
+	}
+	if st != nil && st.ex.Retrier != nil {
+		return st.ex.Retrier.Do(req.Context(), st.ex, attempt)
+	}
+	return attempt(req.Context())
+}
+
+// newTransport returns the shared upstream transport. Compression is left
+// to the endpoints so bytes pass through untouched.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		MaxResponseHeaderBytes: 1 << 20,
+	}
+}

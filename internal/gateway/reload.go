@@ -1,0 +1,121 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+)
+
+// Loader reads, defaults and validates a config file.
+type Loader func(path string) (*config.Config, error)
+
+// Reloader reloads the gateway's config from a file on demand (SIGHUP) or
+// when the file changes, including Kubernetes ConfigMap updates, which
+// swap a "..data" symlink in the file's directory rather than writing the
+// file.
+type Reloader struct {
+	G    *Gateway
+	Path string
+	Load Loader
+
+	mu   sync.Mutex
+	last [32]byte
+}
+
+// Reload loads the file and applies it. An invalid config is rejected with
+// a log line and the running config keeps serving. Unchanged content is a
+// no-op.
+func (r *Reloader) Reload(ctx context.Context, force bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data, err := os.ReadFile(r.Path)
+	if err != nil {
+		r.G.log.Error("config reload rejected; keeping the running config", "path", r.Path, "err", err)
+		return err
+	}
+	sum := sha256.Sum256(data)
+	if !force && sum == r.last {
+		return nil
+	}
+	cfg, err := r.Load(r.Path)
+	if err == nil {
+		err = r.G.Apply(ctx, cfg)
+	}
+	if err != nil {
+		r.G.log.Error("config reload rejected; keeping the running config", "path", r.Path, "err", err.Error())
+		return err
+	}
+	r.last = sum
+	r.G.log.Info("config reloaded", "path", r.Path, "sha256", sumHex(sum))
+	return nil
+}
+
+// MarkLoaded records the content hash of the config applied at start-up.
+func (r *Reloader) MarkLoaded() {
+	if data, err := os.ReadFile(r.Path); err == nil {
+		r.mu.Lock()
+		r.last = sha256.Sum256(data)
+		r.mu.Unlock()
+	}
+}
+
+// Watch reloads when the file's directory changes, until ctx ends. Events
+// are debounced: an editor or kubelet writes in several steps.
+func (r *Reloader) Watch(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := w.Add(filepath.Dir(r.Path)); err != nil {
+		return err
+	}
+	var timer *time.Timer
+	fire := make(chan struct{}, 1)
+	for {
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return nil
+		case _, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if timer != nil {
+				timer.Stop()
+			}
+			timer = time.AfterFunc(200*time.Millisecond, func() {
+				select {
+				case fire <- struct{}{}:
+				default:
+				}
+			})
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			r.G.log.Warn("config watch error", "err", err)
+		case <-fire:
+			_ = r.Reload(ctx, false)
+		}
+	}
+}
+
+func sumHex(b [32]byte) string {
+	const hex = "0123456789abcdef"
+	out := make([]byte, 16)
+	for i := 0; i < 8; i++ {
+		out[i*2] = hex[b[i]>>4]
+		out[i*2+1] = hex[b[i]&0xf]
+	}
+	return string(out)
+}

@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+)
+
+// drainer ends response streams during shutdown. Listening streams (GET)
+// end as soon as draining starts; responses to POSTs are allowed to finish
+// until the grace period is nearly over, when everything is ended.
+type drainer struct {
+	streams     context.Context
+	stopStreams context.CancelFunc
+	all         context.Context
+	stopAll     context.CancelFunc
+}
+
+func newDrainer() *drainer {
+	d := &drainer{}
+	d.streams, d.stopStreams = context.WithCancel(context.Background())
+	d.all, d.stopAll = context.WithCancel(context.Background())
+	return d
+}
+
+// guardedBody wraps an upstream response body. It enforces the idle
+// timeout, and turns the gateway's own reasons for ending a stream (request
+// timeout, idle timeout, draining) into a clean io.EOF so the client sees a
+// properly terminated response rather than a reset. Any other read error is
+// passed on, which aborts the client connection: the client must learn that
+// the stream broke.
+type guardedBody struct {
+	rc     io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	idle   time.Duration
+
+	mu    sync.Mutex
+	timer *time.Timer
+	stops []func() bool
+}
+
+func newGuardedBody(rc io.ReadCloser, ctx context.Context, st *upstreamState, d *drainer) io.ReadCloser {
+	g := &guardedBody{rc: rc, ctx: ctx, cancel: st.cancel, idle: st.ex.IdleTimeout}
+	if g.idle > 0 {
+		g.timer = time.AfterFunc(g.idle, func() { g.cancel(policy.ErrIdleTimeout) })
+	}
+	if d != nil {
+		if st.stream {
+			g.stops = append(g.stops, context.AfterFunc(d.streams, func() { g.cancel(policy.ErrDraining) }))
+		}
+		g.stops = append(g.stops, context.AfterFunc(d.all, func() { g.cancel(policy.ErrDraining) }))
+	}
+	return g
+}
+
+func (g *guardedBody) Read(p []byte) (int, error) {
+	n, err := g.rc.Read(p)
+	if n > 0 && g.timer != nil {
+		g.timer.Reset(g.idle)
+	}
+	if err != nil && err != io.EOF {
+		cause := context.Cause(g.ctx)
+		if errors.Is(cause, policy.ErrIdleTimeout) || errors.Is(cause, policy.ErrRequestTimeout) || errors.Is(cause, policy.ErrDraining) {
+			return n, io.EOF
+		}
+	}
+	return n, err
+}
+
+func (g *guardedBody) Close() error {
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+	for _, s := range g.stops {
+		s()
+	}
+	return g.rc.Close()
+}

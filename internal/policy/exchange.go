@@ -1,0 +1,103 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
+)
+
+// Kind is the protocol a route speaks, which decides how errors render and
+// which parsing the edge does before policies run.
+type Kind int
+
+// Route kinds.
+const (
+	KindHTTP Kind = iota
+	KindMCP
+	KindA2A
+)
+
+// Exchange is the per-request state shared by the edge, the policies and
+// the backend. It is created by the edge before any policy runs.
+type Exchange struct {
+	Route string
+	Kind  Kind
+	Start time.Time
+	// Method is the HTTP method of the request.
+	Method string
+	// PathRest is the escaped request path after the route prefix ("" or
+	// starting with "/"), exactly as the client sent it.
+	PathRest string
+
+	// Body is the buffered request body (bounded), replayed on retries.
+	// Nil when the request has no body.
+	Body []byte
+	// RPC is the parsed JSON-RPC payload of an MCP/A2A POST; nil otherwise.
+	RPC *mcp.Body
+
+	// IdleTimeout bounds the time without bytes on the response stream;
+	// zero means none. Policies only ever shorten it.
+	IdleTimeout time.Duration
+	// Retrier, when set by the retry policy, runs upstream attempts.
+	Retrier Retrier
+}
+
+// ShortenIdle sets the idle timeout to d if d is shorter than the current.
+func (e *Exchange) ShortenIdle(d time.Duration) {
+	if d > 0 && (e.IdleTimeout == 0 || d < e.IdleTimeout) {
+		e.IdleTimeout = d
+	}
+}
+
+// Retrier runs an upstream attempt function, retrying it as its policy
+// allows. attempt must be safe to call again: the body is replayed from
+// Exchange.Body. Once Do returns a response, no further attempt is made,
+// so bytes that reach the client are never followed by a retry.
+type Retrier interface {
+	Do(ctx context.Context, ex *Exchange, attempt func(ctx context.Context) (*http.Response, error)) (*http.Response, error)
+}
+
+type exchangeKey struct{}
+
+// WithExchange returns ctx carrying ex.
+func WithExchange(ctx context.Context, ex *Exchange) context.Context {
+	return context.WithValue(ctx, exchangeKey{}, ex)
+}
+
+// ExchangeFrom returns the exchange in ctx, or nil.
+func ExchangeFrom(ctx context.Context) *Exchange {
+	ex, _ := ctx.Value(exchangeKey{}).(*Exchange)
+	return ex
+}
+
+// Causes attached to cancelled contexts, so the backend and the edge can
+// tell a timeout from a client disconnect.
+var (
+	ErrRequestTimeout = errors.New("request timeout")
+	ErrIdleTimeout    = errors.New("idle timeout")
+	ErrPerTryTimeout  = errors.New("per-try timeout")
+	ErrDraining       = errors.New("gateway draining")
+)
+
+// Idempotent reports whether the exchange may be replayed after it may
+// have reached the backend. Non-idempotent calls (tools/call, A2A
+// message/send and friends, plain POSTs) are only retried when they
+// provably never left the gateway.
+func (e *Exchange) Idempotent() bool {
+	if e.RPC != nil {
+		for _, m := range e.RPC.Messages {
+			if mcp.NonIdempotent(m.Method) {
+				return false
+			}
+		}
+		return true
+	}
+	switch e.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,148 @@
+// Package policy defines the one small contract every route policy
+// implements, the registry that maps config type names to factories, and
+// the fixed order in which policies run.
+//
+// A policy wraps the next handler. Handlers return errors instead of writing
+// error responses; the gateway's edge renders them (HTTP or JSON-RPC) in one
+// place. Observability (spans, per-policy metrics) is added by the chain
+// builder, not by policies.
+package policy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+)
+
+// Handler serves a request and returns an error that the edge renders when
+// no response has been started.
+type Handler interface {
+	ServeHTTP(w http.ResponseWriter, r *http.Request) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// ServeHTTP calls f.
+func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) error { return f(w, r) }
+
+// Policy is a provisioned, runnable policy.
+type Policy interface {
+	// Wrap returns a handler that applies the policy before (and/or after)
+	// next.
+	Wrap(next Handler) Handler
+}
+
+// Cleaner is implemented by policies that hold resources (goroutines,
+// connections) to release when their config is retired.
+type Cleaner interface {
+	Cleanup() error
+}
+
+// Env is what a factory may use while provisioning.
+type Env struct {
+	// RouteName is the route the policy belongs to.
+	RouteName string
+	// Route is the route's config.
+	Route *config.Route
+}
+
+// Factory validates nothing (config.Validate already did) and provisions a
+// runtime policy from its config block. It may perform I/O.
+type Factory func(ctx context.Context, p *config.Policy, env Env) (Policy, error)
+
+// Order is the fixed position of a policy in the chain, outermost first.
+// This is the single place where policy order is defined:
+//
+//	tracing → metrics/log → timeout → authn → authz → rate limit → retry → backend
+//
+// Tracing and metrics/log are wired by the chain builder around the whole
+// chain and around each policy; the rest are policy types.
+type Order int
+
+// Positions of policy types in the chain.
+const (
+	OrderTimeout   Order = 30
+	OrderAuthn     Order = 40
+	OrderAuthz     Order = 50
+	OrderRateLimit Order = 60
+	OrderRetry     Order = 70
+)
+
+// TypeOrder maps every known policy type to its position. A type that is
+// known here but has no registered factory is "not enforced by this build":
+// `validate` reports it and `run` refuses to start.
+var TypeOrder = map[string]Order{
+	config.PolicyTimeout:   OrderTimeout,
+	config.PolicyJWTAuthn:  OrderAuthn,
+	config.PolicyMCPAuthz:  OrderAuthz,
+	config.PolicyA2AAuthz:  OrderAuthz,
+	config.PolicyRateLimit: OrderRateLimit,
+	config.PolicyRetry:     OrderRetry,
+}
+
+var (
+	mu        sync.RWMutex
+	factories = map[string]Factory{}
+)
+
+// Register makes a policy type enforceable. It panics on unknown or
+// duplicate names, which are programming errors.
+func Register(typ string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, ok := TypeOrder[typ]; !ok {
+		panic(fmt.Sprintf("policy: register of unknown type %q", typ))
+	}
+	if _, dup := factories[typ]; dup {
+		panic(fmt.Sprintf("policy: duplicate register of %q", typ))
+	}
+	factories[typ] = f
+}
+
+// Lookup returns the factory for typ.
+func Lookup(typ string) (Factory, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	f, ok := factories[typ]
+	return f, ok
+}
+
+// Enforced reports whether this build can enforce typ.
+func Enforced(typ string) bool {
+	_, ok := Lookup(typ)
+	return ok
+}
+
+// NotEnforced returns the policy types used in cfg that this build cannot
+// enforce, sorted and de-duplicated, with the path of their first use.
+func NotEnforced(cfg *config.Config) []Unenforced {
+	seen := map[string]bool{}
+	var out []Unenforced
+	for bi, b := range cfg.Binds {
+		for li, l := range b.Listeners {
+			for ri, r := range l.Routes {
+				for pi, p := range r.Policies {
+					if Enforced(p.Type) || seen[p.Type] {
+						continue
+					}
+					seen[p.Type] = true
+					out = append(out, Unenforced{Type: p.Type, Path: fmt.Sprintf("binds[%d].listeners[%d].routes[%d].policies[%d]", bi, li, ri, pi)})
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	return out
+}
+
+// Unenforced names a policy type the build cannot enforce and where it is
+// first used.
+type Unenforced struct {
+	Type string
+	Path string
+}
