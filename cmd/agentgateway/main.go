@@ -97,7 +97,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	// what remains is whether this build can enforce the config.
 	ps := gateway.Problems(cfg)
 	for _, p := range ps {
-		fmt.Fprintf(stdout, "warning: %s: %s\n", path, p)
+		fmt.Fprintf(stdout, "warning: %s\n", p)
 	}
 	if len(ps) > 0 {
 		fmt.Fprintf(stdout, "%s: valid, but `agentgateway run` will refuse it: %d item(s) not enforced by this build\n", path, len(ps))

@@ -162,7 +162,7 @@ func (d *decoder) readDocument(data []byte) *yaml.Node {
 			d.syntaxError(err)
 			return nil
 		}
-		if len(extra.Content) == 1 && isNull(extra.Content[0]) && extra.Content[0].Tag != "" && extra.Content[0].Value == "" {
+		if len(extra.Content) == 1 && isNull(extra.Content[0]) && extra.Content[0].Value == "" {
 			continue
 		}
 		d.errorf(&extra, "", "multiple YAML documents: a config file must hold exactly one document (found another one here)")
@@ -537,6 +537,11 @@ func (d *decoder) pairs(n *yaml.Node, path string, merged bool) []pair {
 		if k.Kind != yaml.ScalarNode || isNull(k) {
 			d.errorf(k, path, "mapping keys must be strings, got %s", describe(k))
 			continue
+		}
+		// Keys brought in by a merge are charged too: a chain of merges
+		// must not build an unbounded key list.
+		if merged && !d.count(k) {
+			return nil
 		}
 		explicit = append(explicit, pair{key: k, val: v, merged: merged})
 	}

@@ -239,6 +239,12 @@ func TestDecodeErrors(t *testing.T) {
 			want: []string{`cm.yaml:6:7: bogus: unknown field "bogus"; valid fields: binds, observability, admin, server, logging`},
 		},
 		{
+			name: "ConfigMap with indentation indicator",
+			file: "cm.yaml",
+			src:  "kind: ConfigMap\ndata:\n  gateway.yaml: |2\n      # indented more than the block\n    binds: []\n    bogus: 1\n",
+			want: []string{`cm.yaml:6:5: bogus: unknown field "bogus"; valid fields: binds, observability, admin, server, logging`},
+		},
+		{
 			name: "other kinds are rejected",
 			file: "d.yaml",
 			src:  "apiVersion: apps/v1\nkind: Deployment\n",
@@ -484,6 +490,33 @@ func TestFieldErrorFormat(t *testing.T) {
 	} {
 		if got := tc.e.Error(); got != tc.want {
 			t.Errorf("got %q want %q", got, tc.want)
+		}
+	}
+}
+
+func TestMergeKeysAreCharged(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("binds:\n  - port: 1\n    listeners:\n      - &l0 {")
+	for i := 0; i < 2000; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "k%d: v", i)
+	}
+	b.WriteString("}\n")
+	for i := 1; i <= 4; i++ {
+		fmt.Fprintf(&b, "      - &l%d {<<: [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]}\n", i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	_, err := Parse("merge.yaml", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "config too large") {
+		t.Fatalf("err = %.300v", err)
+	}
+}
+
+func TestTrailingEmptyDocument(t *testing.T) {
+	for _, src := range []string{"---\n" + base, base + "---\n", base + "---\n# end\n"} {
+		if _, err := Parse("t.yaml", []byte(src)); err != nil {
+			t.Errorf("%q: %v", src[len(src)-10:], err)
 		}
 	}
 }

@@ -125,12 +125,18 @@ func (c *Config) SetDefaults() {
 		}
 	}
 
+	// Routes inherit server.maxBodyBytes; an invalid server value (reported
+	// by Validate) is not propagated.
+	routeBody := *s.MaxBodyBytes
+	if routeBody <= 0 {
+		routeBody = DefaultMaxBodyBytes
+	}
 	for bi := range c.Binds {
 		b := &c.Binds[bi]
 		for li := range b.Listeners {
 			l := &b.Listeners[li]
 			for ri := range l.Routes {
-				setRouteDefaults(&l.Routes[ri], *s.MaxBodyBytes)
+				setRouteDefaults(&l.Routes[ri], routeBody)
 			}
 		}
 	}

@@ -429,37 +429,52 @@ func (v *validator) adminAndMetrics(bindPorts map[int]int) {
 	if c.Observability != nil {
 		prom = c.Observability.Prometheus
 	}
-	adminSet := c.Admin != nil && c.Admin.Port != 0
-	promSet := prom != nil && prom.Port != 0
-	if adminSet && (c.Admin.Port < 1 || c.Admin.Port > 65535) {
-		v.add("admin.port", "port %d is out of range 1-65535", c.Admin.Port)
-		adminSet = false
-	}
-	if promSet && (prom.Port < 1 || prom.Port > 65535) {
-		v.add("observability.prometheus.port", "port %d is out of range 1-65535", prom.Port)
-		promSet = false
-	}
 	if c.Admin != nil {
 		if msg := checkHost(c.Admin.Address); msg != "" {
 			v.add("admin.address", "%s", msg)
 		}
 	}
-	if adminSet && promSet && c.Admin.Port != prom.Port {
-		v.add("observability.prometheus.port", "port %d differs from admin.port %d: metrics are served on the admin listener", prom.Port, c.Admin.Port)
-		promSet = false
+	adminPort, promPort := 0, 0
+	if c.Admin != nil {
+		adminPort = c.Admin.Port
 	}
-	switch {
-	case promSet:
-		if bi, clash := bindPorts[prom.Port]; clash {
-			v.add("observability.prometheus.port", "port %d collides with binds[%d].port", prom.Port, bi)
+	if prom != nil {
+		promPort = prom.Port
+	}
+	// After SetDefaults both ports are filled in from each other; written
+	// tells which one the user wrote so errors point there.
+	promW := promPort != 0 && v.written("observability.prometheus.port")
+	adminW := adminPort != 0 && v.written("admin.port")
+	checkPorts := true
+	if promPort != 0 && (promPort < 1 || promPort > 65535) {
+		v.add("observability.prometheus.port", "port %d is out of range 1-65535", promPort)
+		checkPorts = false
+	}
+	if adminPort != 0 && (adminPort < 1 || adminPort > 65535) && (adminW || adminPort != promPort) {
+		v.add("admin.port", "port %d is out of range 1-65535", adminPort)
+		checkPorts = false
+	}
+	if checkPorts && adminPort != 0 && promPort != 0 && adminPort != promPort {
+		v.add("observability.prometheus.port", "port %d differs from admin.port %d: metrics are served on the admin listener", promPort, adminPort)
+		checkPorts = false
+	}
+	if checkPorts {
+		eff := adminPort
+		if eff == 0 {
+			eff = promPort
 		}
-	case adminSet:
-		if bi, clash := bindPorts[c.Admin.Port]; clash {
-			v.add("admin.port", "port %d collides with binds[%d].port", c.Admin.Port, bi)
+		if eff == 0 {
+			eff = DefaultAdminPort
 		}
-	case (c.Admin == nil || c.Admin.Port == 0) && (prom == nil || prom.Port == 0):
-		if bi, clash := bindPorts[DefaultAdminPort]; clash {
-			v.add(joinIndex("binds", bi)+".port", "port %d is taken by the admin listener (admin.port defaults to %d); set admin.port to another port", DefaultAdminPort, DefaultAdminPort)
+		if bi, clash := bindPorts[eff]; clash {
+			switch {
+			case promW:
+				v.add("observability.prometheus.port", "port %d collides with binds[%d].port", eff, bi)
+			case adminW || (adminPort != 0 && adminPort != DefaultAdminPort):
+				v.add("admin.port", "port %d collides with binds[%d].port", eff, bi)
+			default:
+				v.add(joinIndex("binds", bi)+".port", "port %d is taken by the admin listener (admin.port defaults to %d); set admin.port to another port", eff, DefaultAdminPort)
+			}
 		}
 	}
 	if prom != nil {
@@ -472,6 +487,16 @@ func (v *validator) adminAndMetrics(bindPorts map[int]int) {
 			}
 		}
 	}
+}
+
+// written reports whether the field at path was written in the source file.
+// For a Config built in code every set field counts as written.
+func (v *validator) written(path string) bool {
+	if v.c.src == nil {
+		return true
+	}
+	_, ok := v.c.src.pos[path]
+	return ok
 }
 
 func (v *validator) observability() {

@@ -61,13 +61,14 @@ var IdentityHeaders = []string{"X-Agent-Identity", "X-Source-Agent", "X-Target-A
 func Problems(cfg *config.Config) []string {
 	var out []string
 	for _, u := range policy.NotEnforced(cfg) {
-		out = append(out, fmt.Sprintf("%s: policy type %q is not enforced by this build", u.Path, u.Type))
+		out = append(out, cfg.Errorf(u.Path, "policy type %q is not enforced by this build", u.Type).Error())
 	}
 	for bi, b := range cfg.Binds {
 		for li, l := range b.Listeners {
 			for ri, r := range l.Routes {
 				if len(r.Backends) > 1 {
-					out = append(out, fmt.Sprintf("binds[%d].listeners[%d].routes[%d].backends: routing one route to %d backends (by agent name) is not built yet; give the route one backend", bi, li, ri, len(r.Backends)))
+					path := fmt.Sprintf("binds[%d].listeners[%d].routes[%d].backends", bi, li, ri)
+					out = append(out, cfg.Errorf(path, "routing one route to %d backends (by agent name) is not built yet; give the route one backend", len(r.Backends)).Error())
 				}
 			}
 		}

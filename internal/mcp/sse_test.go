@@ -19,22 +19,22 @@ func rewriteAll(t *testing.T, in string, maxBytes int, fn func(*Event) bool) (st
 
 func TestRewriteEventsPassthrough(t *testing.T) {
 	inputs := map[string]string{
-		"lf":               "event: message\ndata: {\"a\":1}\nid: 1\n\n",
-		"crlf":             "event: message\r\ndata: {\"a\":1}\r\n\r\nid: 2\r\ndata: x\r\n\r\n",
-		"cr":               "data: a\rdata: b\r\rdata: c\r\r",
-		"mixed":            "data: a\r\ndata: b\n\rdata: c\r\n\n",
-		"comments":         ": keepalive\n\n:ping\r\n\r\ndata: x\n: inline comment\n\n",
-		"bom":              "\xef\xbb\xbfdata: x\n\n",
-		"partial tail":     "data: x\n\ndata: partial",
-		"partial cr tail":  "data: x\n\ndata: partial\r",
-		"blank lines":      "\n\n\ndata: x\n\n\n",
-		"no space":         "data:x\nevent:y\nid:z\nretry:10\n\n",
-		"unknown field":    "foo: bar\ndata: x\n\n",
-		"field no colon":   "data\n\n",
-		"unicode":          "data: héllo 🎉\n\n",
-		"empty":            "",
-		"only partial":     "data: never finished",
-		"retry only":       "retry: 1000\n\n",
+		"lf":              "event: message\ndata: {\"a\":1}\nid: 1\n\n",
+		"crlf":            "event: message\r\ndata: {\"a\":1}\r\n\r\nid: 2\r\ndata: x\r\n\r\n",
+		"cr":              "data: a\rdata: b\r\rdata: c\r\r",
+		"mixed":           "data: a\r\ndata: b\n\rdata: c\r\n\n",
+		"comments":        ": keepalive\n\n:ping\r\n\r\ndata: x\n: inline comment\n\n",
+		"bom":             "\xef\xbb\xbfdata: x\n\n",
+		"partial tail":    "data: x\n\ndata: partial",
+		"partial cr tail": "data: x\n\ndata: partial\r",
+		"blank lines":     "\n\n\ndata: x\n\n\n",
+		"no space":        "data:x\nevent:y\nid:z\nretry:10\n\n",
+		"unknown field":   "foo: bar\ndata: x\n\n",
+		"field no colon":  "data\n\n",
+		"unicode":         "data: héllo 🎉\n\n",
+		"empty":           "",
+		"only partial":    "data: never finished",
+		"retry only":      "retry: 1000\n\n",
 	}
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {
@@ -207,7 +207,7 @@ func TestRewriteEventsEventByEvent(t *testing.T) {
 	rc := RewriteEvents(pr, 0, func(ev *Event) bool { ev.Data = strings.ToUpper(ev.Data); return ev.Data == "B" })
 	defer rc.Close()
 
-	writes := make(chan string)
+	writes := make(chan string, 4)
 	go func() {
 		for s := range writes {
 			if _, err := pw.Write([]byte(s)); err != nil {

@@ -94,7 +94,7 @@ func (p *Policy) Do(ctx context.Context, ex *policy.Exchange, attempt func(conte
 	idempotent := p.nonIdempotent || ex.Idempotent()
 	for try := 1; ; try++ {
 		last := try >= p.attempts
-		resp, err := p.once(ctx, attempt, idempotent && !last)
+		resp, err := p.once(ctx, attempt, idempotent)
 		if ctx.Err() != nil {
 			return resp, err
 		}
@@ -126,8 +126,10 @@ func (p *Policy) Do(ctx context.Context, ex *policy.Exchange, attempt func(conte
 }
 
 // once runs one attempt. The per-try timeout bounds the wait for response
-// headers, and only for attempts that may be retried: on a call that
-// cannot be retried it would only turn a slow success into a failure.
+// headers, and only for idempotent exchanges: a tools/call that timed out
+// after reaching the backend cannot be retried, so a per-try deadline would
+// only turn a slow success into a failure. Such calls are bounded by the
+// timeout policy instead.
 func (p *Policy) once(ctx context.Context, attempt func(context.Context) (*http.Response, error), mayRetry bool) (*http.Response, error) {
 	if p.perTry <= 0 || !mayRetry {
 		return attempt(ctx)

@@ -1,0 +1,131 @@
+package config
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestSetDefaults(t *testing.T) {
+	src := base + `            policies:
+              - type: retry
+                retry: {attempts: 3, retryOn: [reset]}
+          - name: plain
+            match: {path: {prefix: /plain}}
+            backends: [{name: p, address: 'http://p'}]
+observability:
+  opentelemetry:
+    tracing: {enabled: true}
+  prometheus: {enabled: true}
+`
+	c, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := c.Server
+	if s.ReadHeaderTimeout.D() != 10*time.Second || s.IdleTimeout.D() != 120*time.Second ||
+		*s.MaxHeaderBytes != 64*1024 || *s.MaxBodyBytes != 4*1024*1024 ||
+		s.MaxConcurrentStreams != 250 || s.ShutdownGracePeriod.D() != 25*time.Second {
+		t.Errorf("server defaults: %+v", s)
+	}
+	if *c.Logging != (Logging{Format: "json", Level: "info"}) {
+		t.Errorf("logging: %+v", c.Logging)
+	}
+	if *c.Admin != (Admin{Address: "", Port: 9090}) {
+		t.Errorf("admin: %+v", c.Admin)
+	}
+	if p := c.Observability.Prometheus; p.Port != 9090 || p.Path != "/metrics" {
+		t.Errorf("prometheus: %+v", p)
+	}
+	if r := c.Observability.OpenTelemetry.Tracing.SamplingRate; r == nil || *r != 1.0 {
+		t.Errorf("samplingRate: %v", r)
+	}
+	routes := c.Binds[0].Listeners[0].Routes
+	if c.Binds[0].Address != "" {
+		t.Errorf("bind address %q", c.Binds[0].Address)
+	}
+	be := routes[0].Backends[0]
+	if be.MCP == nil || be.MCP.Endpoint != "/mcp" || be.MCP.Protocol != "http" || be.MCP.Timeout != 0 {
+		t.Errorf("mcp backend: %+v", be.MCP)
+	}
+	if pb := routes[1].Backends[0]; pb.Type != "http" || pb.MCP != nil {
+		t.Errorf("plain backend: %+v", pb)
+	}
+	if *routes[0].MaxBodyBytes != DefaultMaxBodyBytes || routes[0].ForwardAuthorization {
+		t.Errorf("route: %+v", routes[0])
+	}
+	rp := routes[0].Policies[0].Retry
+	if *rp.Backoff != (Backoff{BaseInterval: Duration(25 * time.Millisecond), MaxInterval: Duration(250 * time.Millisecond)}) {
+		t.Errorf("backoff: %+v", rp.Backoff)
+	}
+	if *rp.Budget != (RetryBudget{Percent: 20, MinConcurrent: 3}) || rp.Attempts != 3 || rp.PerTryTimeout != 0 || rp.RetryNonIdempotent {
+		t.Errorf("retry: %+v", rp)
+	}
+
+	// Idempotent.
+	before := *c
+	c.SetDefaults()
+	if !reflect.DeepEqual(before, *c) {
+		t.Error("SetDefaults is not idempotent")
+	}
+}
+
+func TestSetDefaultsKeepsValues(t *testing.T) {
+	src := base + `admin: {address: 127.0.0.1}
+observability:
+  prometheus: {port: 9300, path: /m}
+server: {readHeaderTimeout: 1s, maxBodyBytes: 1KiB, maxConcurrentStreams: 7}
+logging: {level: debug}
+`
+	c, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Admin.Port != 9300 || c.Admin.Address != "127.0.0.1" {
+		t.Errorf("admin takes the prometheus port: %+v", c.Admin)
+	}
+	if c.Observability.Prometheus.Path != "/m" {
+		t.Errorf("prometheus path overridden")
+	}
+	if c.Server.ReadHeaderTimeout.D() != time.Second || *c.Server.MaxBodyBytes != KiB || c.Server.MaxConcurrentStreams != 7 || c.Server.IdleTimeout != DefaultIdleTimeout {
+		t.Errorf("server: %+v", c.Server)
+	}
+	if *c.Binds[0].Listeners[0].Routes[0].MaxBodyBytes != KiB {
+		t.Errorf("route does not inherit server.maxBodyBytes")
+	}
+	if c.Logging.Level != "debug" || c.Logging.Format != "json" {
+		t.Errorf("logging: %+v", c.Logging)
+	}
+
+	// admin.port given: prometheus takes it.
+	c2, err := Parse("t.yaml", []byte(base+"admin: {port: 9400}\nobservability:\n  prometheus: {enabled: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.SetDefaults()
+	if c2.Observability.Prometheus.Port != 9400 {
+		t.Errorf("prometheus port %d", c2.Observability.Prometheus.Port)
+	}
+
+	// Retry attempts 0 stays 0 and is a validation error.
+	c3, err := Parse("t.yaml", []byte(policy("- type: retry\n  retry: {retryOn: [5xx]}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c3.SetDefaults()
+	if c3.Binds[0].Listeners[0].Routes[0].Policies[0].Retry.Attempts != 0 || c3.Validate() == nil {
+		t.Error("attempts must not be defaulted")
+	}
+
+	var nilCfg *Config
+	nilCfg.SetDefaults() // must not panic
+}

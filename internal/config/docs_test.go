@@ -1,0 +1,101 @@
+package config
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestDocsAndExamples runs every ```yaml block of the Markdown files under
+// docs/ and examples/, and every examples/*.yaml file, through Parse,
+// SetDefaults and Validate. Only fences whose info string is exactly "yaml"
+// are checked; partial snippets use ```yaml-fragment (or any other info
+// string, such as ```yaml title="..."), which this test skips.
+func TestDocsAndExamples(t *testing.T) {
+	checked := 0
+	for _, root := range []string{"../../docs", "../../examples"} {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				return nil
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			switch filepath.Ext(path) {
+			case ".md":
+				for _, b := range yamlBlocks(string(data)) {
+					checked++
+					name := path + ":" + strconv.Itoa(b.line)
+					t.Run(name, func(t *testing.T) { checkConfig(t, name, b.text) })
+				}
+			case ".yaml", ".yml":
+				if root == "../../examples" && filepath.Dir(path) == root {
+					checked++
+					t.Run(path, func(t *testing.T) { checkConfig(t, path, string(data)) })
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if checked < 3 {
+		t.Fatalf("only %d configs found under docs/ and examples/", checked)
+	}
+}
+
+func checkConfig(t *testing.T, name, src string) {
+	t.Helper()
+	c, err := Parse(name, []byte(src))
+	if err != nil {
+		t.Fatalf("Parse:\n%v", err)
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate:\n%v", err)
+	}
+}
+
+type block struct {
+	line int // line of the first YAML line in the Markdown file
+	text string
+}
+
+// yamlBlocks extracts fenced blocks whose info string is exactly "yaml".
+func yamlBlocks(md string) []block {
+	var out []block
+	lines := strings.Split(md, "\n")
+	for i := 0; i < len(lines); i++ {
+		l := strings.TrimSpace(lines[i])
+		if !strings.HasPrefix(l, "```") && !strings.HasPrefix(l, "~~~") {
+			continue
+		}
+		fence := l[:3]
+		info := strings.TrimSpace(strings.TrimLeft(l, fence[:1]))
+		j := i + 1
+		for j < len(lines) && !strings.HasPrefix(strings.TrimSpace(lines[j]), fence) {
+			j++
+		}
+		if info == "yaml" {
+			out = append(out, block{line: i + 2, text: strings.Join(lines[i+1:j], "\n") + "\n"})
+		}
+		i = j
+	}
+	return out
+}
+
+func TestYAMLBlocks(t *testing.T) {
+	md := "x\n```yaml\na: 1\n```\n```yaml-fragment\nb: 2\n```\n```yaml title=\"t\"\nc: 3\n```\n~~~yaml\nd: 4\n~~~\n```text\ne\n```\n"
+	got := yamlBlocks(md)
+	if len(got) != 2 || got[0].text != "a: 1\n" || got[0].line != 3 || got[1].text != "d: 4\n" {
+		t.Errorf("yamlBlocks = %+v", got)
+	}
+}
