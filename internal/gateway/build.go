@@ -246,7 +246,7 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) WrapPolicy(_, _ string, h policy.Handler) policy.Handler { return h }
+func (nopObserver) WrapPolicy(_, _ string, h policy.Handler) policy.Handler             { return h }
 func (nopObserver) Exchange(*http.Request, *policy.Exchange, int, time.Duration, error) {}
 
 var _ = httputil.ProxyRequest{}

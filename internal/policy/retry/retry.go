@@ -207,4 +207,3 @@ func (c *cancelOnClose) Close() error {
 	c.cancel(nil)
 	return err
 }
-
