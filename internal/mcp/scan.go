@@ -11,9 +11,11 @@ const (
 	// payloads are shallow; deep nesting only serves to exhaust the stacks
 	// of recursive parsers downstream.
 	maxDepth = 64
-	// laxMaxDepth bounds the lax re-scan that only classifies errors; it
-	// matches encoding/json's limit so the classification agrees with it.
-	laxMaxDepth = 10000
+	// laxMaxDepth bounds the recursion of the lax re-scan, which runs only
+	// on rejected bodies to pick the error code. Past it the body stays an
+	// Invalid Request even if it is also malformed further in; the bound
+	// keeps hostile bodies from growing goroutine stacks.
+	laxMaxDepth = 512
 	// keySetThreshold is the object size above which duplicate detection
 	// switches from a linear scan to a map, keeping small objects
 	// allocation-free without making large ones quadratic.

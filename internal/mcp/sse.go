@@ -342,7 +342,8 @@ func ParseEvents(r io.Reader, maxEventBytes int) iter.Seq2[*Event, error] {
 // Each Read returns at most one event's bytes and returns as soon as an
 // event is complete, so a flushing proxy delivers events as they arrive.
 // An event longer than maxEventBytes (DefaultMaxEventBytes if <= 0) fails
-// the stream with ErrEventTooLarge. Close closes r.
+// the stream with ErrEventTooLarge. A nil fn passes every event through.
+// Close closes r.
 func RewriteEvents(r io.ReadCloser, maxEventBytes int, fn func(*Event) bool) io.ReadCloser {
 	return &eventRewriter{rc: r, br: newBlockReader(r, maxEventBytes), fn: fn, first: true}
 }
@@ -396,7 +397,7 @@ func (w *eventRewriter) process(blk []byte) (out []byte, raw bool, err error) {
 		parse = bytes.TrimPrefix(blk, bom)
 	}
 	ev := new(Event)
-	if !parseBlock(parse, ev) {
+	if !parseBlock(parse, ev) || w.fn == nil {
 		return blk, true, nil
 	}
 	changed := w.fn(ev)
