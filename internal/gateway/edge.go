@@ -80,6 +80,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	ex.Route = rte.name
 	ex.Kind = rte.kind
 	ex.PathRest = rest
+	stripClientHeaders(r.Header, rte.stripHeaders)
 
 	if err := readBody(w, r, rte, ex); err != nil {
 		return err
@@ -116,6 +117,35 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	}
 	ctx := policy.WithExchange(r.Context(), ex)
 	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// stripClientHeaders removes every client-supplied copy of the headers the
+// gateway owns (identity headers, claimToHeaders targets), before any
+// policy runs, so a policy that injects them is the only source. Headers
+// named in Connection are hop-by-hop and would be dropped by the proxy
+// after injection; they are removed here instead, so a client cannot use
+// "Connection: x-agent-identity" to strip the gateway's own value.
+func stripClientHeaders(h http.Header, owned []string) {
+	var keep []string
+	for _, v := range h.Values("Connection") {
+		for _, tok := range strings.Split(v, ",") {
+			tok = strings.TrimSpace(tok)
+			switch strings.ToLower(tok) {
+			case "":
+			case "close", "keep-alive", "upgrade":
+				keep = append(keep, tok)
+			default:
+				h.Del(tok)
+			}
+		}
+	}
+	h.Del("Connection")
+	if len(keep) > 0 {
+		h.Set("Connection", strings.Join(keep, ", "))
+	}
+	for _, k := range owned {
+		h.Del(k)
+	}
 }
 
 // readBody buffers the request body up to the route's limit. Bodies are

@@ -132,9 +132,6 @@ func (b *backend) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.SetXForwarded()
 
-	for _, h := range b.route.stripHeaders {
-		out.Header.Del(h)
-	}
 	if !b.route.forwardAuth {
 		out.Header.Del("Authorization")
 	}

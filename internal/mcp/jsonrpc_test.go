@@ -158,6 +158,8 @@ func TestParseBodyInvalid(t *testing.T) {
 
 		{"too deep", `{"jsonrpc":"2.0","id":1,"method":"x","params":` + deep + `}`, CodeInvalidRequest, "1"},
 		{"too deep top level", deep, CodeInvalidRequest, ""},
+		{"too deep and truncated", strings.Repeat("[", 100), CodeParseError, ""},
+		{"far too deep to classify", strings.Repeat("[", 5000), CodeInvalidRequest, ""},
 
 		{"invalid utf8 in method", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\xff\"}", CodeInvalidRequest, "1"},
 		{"invalid utf8 in name", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\xc3\"}}", CodeInvalidRequest, "1"},
