@@ -10,8 +10,9 @@ import (
 // the gateway's.
 //
 // data may be an absolute URL, an absolute path or a relative reference; a
-// relative reference is resolved against backendSSEPath, the path of the
-// backend SSE request that produced the event. The resolved path must lie
+// relative reference is resolved against backendSSEPath, the escaped path
+// (URL.EscapedPath) of the backend SSE request that produced the event.
+// backendBase and gatewayBase are plain paths; "" and "/" mean the root. The resolved path must lie
 // under backendBase (a path prefix matched on a segment boundary), which is
 // replaced by gatewayBase; the query is kept and the fragment dropped.
 // Scheme, host and user info are always dropped: the backend's address must
@@ -40,7 +41,10 @@ func EndpointRewrite(data, backendSSEPath, backendBase, gatewayBase string) (str
 		if backendSSEPath == "" {
 			backendSSEPath = trimSlash(backendBase) + "/"
 		}
-		base := &url.URL{Path: backendSSEPath}
+		base, err := url.Parse(backendSSEPath)
+		if err != nil || base.Scheme != "" || base.Host != "" || !strings.HasPrefix(base.Path, "/") {
+			return "", false
+		}
 		ref = base.ResolveReference(ref)
 	} else {
 		// Resolve against the root so dot segments are removed the same

@@ -24,6 +24,8 @@ func TestEndpointRewrite(t *testing.T) {
 		{"root gateway base", "/mcp/messages?s=1", "/mcp/sse", "/mcp", "/", "/messages?s=1", true},
 		{"root both, exact", "/", "/sse", "", "", "/", true},
 		{"escaped path kept", "/mcp/a%20b/message?x=%2F", "/mcp/sse", "/mcp", "/tools", "/tools/a%20b/message?x=%2F", true},
+		{"escaped sse path", "message?s=1", "/mcp/a%2Fb/sse", "/mcp", "/tools", "/tools/a%2Fb/message?s=1", true},
+		{"sse path not absolute", "message?s=1", "sse", "/mcp", "/tools", "", false},
 		{"surrounding space", "  /mcp/message?s=1 ", "/mcp/sse", "/mcp", "/tools", "/tools/message?s=1", true},
 
 		{"outside base", "/other/message", "/mcp/sse", "/mcp", "/tools", "", false},
