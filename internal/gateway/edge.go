@@ -36,6 +36,18 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rw := &responseWriter{ResponseWriter: w}
 	ex := &policy.Exchange{Start: start, Method: r.Method}
+	defer func() {
+		// The proxy aborts the client connection with http.ErrAbortHandler
+		// when a backend breaks a stream; record it before net/http
+		// handles the panic.
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				h.g.log.Warn("stream aborted: backend broke the response", "route", ex.Route, "method", r.Method, "path", requestPath(r))
+				h.g.deps.observer.Exchange(r, ex, statusAborted, time.Since(start), errAborted)
+			}
+			panic(p)
+		}
+	}()
 	err := h.serve(rw, r, rt, ex)
 	if err != nil && !errors.Is(err, errAborted) {
 		pe := policy.AsError(err)
@@ -59,10 +71,17 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil && !rw.wrote {
 		status = policy.AsError(err).Status
 	}
+	if ex.StreamEnd != nil {
+		h.g.log.Info("stream ended by gateway", "route", ex.Route, "method", r.Method, "path", requestPath(r), "reason", ex.StreamEnd.Error())
+	}
 	h.g.deps.observer.Exchange(r, ex, status, time.Since(start), err)
 }
 
-var errAborted = errors.New("aborted")
+var errAborted = errors.New("stream aborted by backend")
+
+// statusAborted is recorded for responses cut because the backend broke
+// them after headers were sent.
+const statusAborted = 0
 
 func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex *policy.Exchange) error {
 	pr := rt.ports[h.port]

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net"
 	"net/http"
@@ -44,6 +45,8 @@ type upstreamState struct {
 	cancel context.CancelCauseFunc
 	rest   string
 	stream bool // a GET listening stream, ended first on drain
+	// headerIdle enforces the idle timeout until response headers arrive.
+	headerIdle *time.Timer
 }
 
 type upstreamKey struct{}
@@ -75,7 +78,7 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 				st.err = err
 			}
 		},
-		ErrorLog: nil,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	return b, nil
 }
@@ -93,6 +96,19 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	defer cancel(nil)
 	st := &upstreamState{ex: ex, cancel: cancel, rest: ex.PathRest, stream: r.Method == http.MethodGet}
 	ctx = context.WithValue(ctx, upstreamKey{}, st)
+	// The idle limit also covers the wait for response headers: SSE
+	// servers often send none until their first event. The guarded body
+	// takes over once headers arrive.
+	if ex.IdleTimeout > 0 {
+		st.headerIdle = time.AfterFunc(ex.IdleTimeout, func() { cancel(policy.ErrIdleTimeout) })
+		defer st.headerIdle.Stop()
+	}
+	// At the end of the shutdown grace period, a call still waiting for
+	// the backend gets a 503 instead of a dropped connection.
+	if b.drain != nil {
+		stop := context.AfterFunc(b.drain.all, func() { cancel(policy.ErrDraining) })
+		defer stop()
+	}
 	if ex.Body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(ex.Body))
 		r.ContentLength = int64(len(ex.Body))
@@ -142,6 +158,9 @@ func (b *backend) rewrite(pr *httputil.ProxyRequest) {
 
 func (b *backend) modifyResponse(res *http.Response) error {
 	st := res.Request.Context().Value(upstreamKey{}).(*upstreamState)
+	if st.headerIdle != nil {
+		st.headerIdle.Stop()
+	}
 	sse := isEventStream(res.Header.Get("Content-Type"))
 	if sse {
 		// Tell nginx-style intermediaries not to buffer the stream.
@@ -188,6 +207,8 @@ func upstreamError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(cause, policy.ErrRequestTimeout), errors.Is(err, policy.ErrRequestTimeout):
 		return &policy.Error{Status: http.StatusGatewayTimeout, Message: "upstream request timeout", Cause: err}
+	case errors.Is(cause, policy.ErrIdleTimeout):
+		return &policy.Error{Status: http.StatusGatewayTimeout, Message: "upstream idle timeout", Cause: err}
 	case errors.Is(err, policy.ErrPerTryTimeout):
 		return &policy.Error{Status: http.StatusGatewayTimeout, Message: "upstream per-try timeout", Cause: err}
 	case errors.Is(err, errRetryBudget):

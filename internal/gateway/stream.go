@@ -38,6 +38,7 @@ type guardedBody struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	idle   time.Duration
+	ex     *policy.Exchange
 
 	mu    sync.Mutex
 	timer *time.Timer
@@ -45,7 +46,7 @@ type guardedBody struct {
 }
 
 func newGuardedBody(rc io.ReadCloser, ctx context.Context, st *upstreamState, d *drainer) io.ReadCloser {
-	g := &guardedBody{rc: rc, ctx: ctx, cancel: st.cancel, idle: st.ex.IdleTimeout}
+	g := &guardedBody{rc: rc, ctx: ctx, cancel: st.cancel, idle: st.ex.IdleTimeout, ex: st.ex}
 	if g.idle > 0 {
 		g.timer = time.AfterFunc(g.idle, func() { g.cancel(policy.ErrIdleTimeout) })
 	}
@@ -66,6 +67,7 @@ func (g *guardedBody) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		cause := context.Cause(g.ctx)
 		if errors.Is(cause, policy.ErrIdleTimeout) || errors.Is(cause, policy.ErrRequestTimeout) || errors.Is(cause, policy.ErrDraining) {
+			g.ex.StreamEnd = cause
 			return n, io.EOF
 		}
 	}

@@ -41,6 +41,9 @@ type Exchange struct {
 	// IdleTimeout bounds the time without bytes on the response stream;
 	// zero means none. Policies only ever shorten it.
 	IdleTimeout time.Duration
+	// StreamEnd records why the gateway ended a response stream early
+	// (ErrRequestTimeout, ErrIdleTimeout, ErrDraining); nil otherwise.
+	StreamEnd error
 	// Retrier, when set by the retry policy, runs upstream attempts.
 	Retrier Retrier
 }
