@@ -48,12 +48,29 @@ const (
 	DefaultRetryBudgetMinConcurrent = 3
 
 	DefaultSamplingRate = 1.0
+
+	// jwt-authn (docs/jwt.md).
+	DefaultJWTClockSkew           = Duration(60 * time.Second)
+	DefaultJWTMaxTokenBytes       = 16 * KiB
+	DefaultJWKSRefreshInterval    = Duration(5 * time.Minute)
+	DefaultJWKSMinRefreshInterval = Duration(30 * time.Second)
+	DefaultJWKSMaxStale           = Duration(24 * time.Hour)
+	DefaultJWKSTimeout            = Duration(5 * time.Second)
 )
 
 // Limits checked by Validate.
 const (
 	MinRetryAttempts = 1
 	MaxRetryAttempts = 10
+
+	MaxJWTClockSkew           = Duration(10 * time.Minute)
+	MinJWTMaxTokenBytes       = 256 * B
+	MaxJWTMaxTokenBytes       = 1 * MiB
+	MinJWKSRefreshInterval    = Duration(time.Minute)
+	MaxJWKSRefreshInterval    = Duration(24 * time.Hour)
+	MinJWKSMinRefreshInterval = Duration(time.Second)
+	MaxJWKSMaxStale           = Duration(7 * 24 * time.Hour)
+	MaxJWKSTimeout            = Duration(time.Minute)
 )
 
 // SetDefaults fills every unset field that has a default (see the Default*
@@ -165,6 +182,9 @@ func setRouteDefaults(r *Route, maxBody ByteSize) {
 		}
 	}
 	for i := range r.Policies {
+		if j := r.Policies[i].JWT; j != nil {
+			setJWTDefaults(j)
+		}
 		rp := r.Policies[i].Retry
 		if rp == nil {
 			continue
@@ -175,5 +195,32 @@ func setRouteDefaults(r *Route, maxBody ByteSize) {
 		if rp.Budget == nil {
 			rp.Budget = &RetryBudget{Percent: DefaultRetryBudgetPercent, MinConcurrent: DefaultRetryBudgetMinConcurrent}
 		}
+	}
+}
+
+func setJWTDefaults(j *JWTPolicy) {
+	if j.ClockSkew == nil {
+		v := DefaultJWTClockSkew
+		j.ClockSkew = &v
+	}
+	if j.MaxTokenBytes == nil {
+		v := DefaultJWTMaxTokenBytes
+		j.MaxTokenBytes = &v
+	}
+	if j.JWKS == nil {
+		j.JWKS = &JWKSOptions{}
+	}
+	k := j.JWKS
+	if k.RefreshInterval == 0 {
+		k.RefreshInterval = DefaultJWKSRefreshInterval
+	}
+	if k.MinRefreshInterval == 0 {
+		k.MinRefreshInterval = DefaultJWKSMinRefreshInterval
+	}
+	if k.MaxStale == 0 {
+		k.MaxStale = DefaultJWKSMaxStale
+	}
+	if k.Timeout == 0 {
+		k.Timeout = DefaultJWKSTimeout
 	}
 }

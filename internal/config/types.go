@@ -99,6 +99,37 @@ type JWTPolicy struct {
 	Audiences      []string      `yaml:"audiences"`
 	JWKSURI        string        `yaml:"jwksUri"`
 	ClaimToHeaders []ClaimHeader `yaml:"claimToHeaders"`
+	// ClockSkew is the leeway applied to exp, nbf and iat (default 60s;
+	// 0 allowed, at most 10m).
+	ClockSkew *Duration `yaml:"clockSkew"`
+	// MaxTokenBytes bounds the bearer token (default 16 KiB).
+	MaxTokenBytes *ByteSize `yaml:"maxTokenBytes"`
+	// JWKS tunes how jwksUri is fetched and cached.
+	JWKS *JWKSOptions `yaml:"jwks"`
+}
+
+// JWKSOptions tunes fetching and caching of a JWKS. Zero durations take
+// their defaults.
+type JWKSOptions struct {
+	// RefreshInterval is the refresh period when the JWKS response has no
+	// Cache-Control max-age (default 5m).
+	RefreshInterval Duration `yaml:"refreshInterval"`
+	// MinRefreshInterval is the least time between two fetches triggered
+	// by tokens with an unknown kid (default 30s).
+	MinRefreshInterval Duration `yaml:"minRefreshInterval"`
+	// MaxStale is how long the last good key set keeps being used while
+	// fetches fail (default 24h).
+	MaxStale Duration `yaml:"maxStale"`
+	// Timeout bounds one fetch (default 5s).
+	Timeout Duration `yaml:"timeout"`
+	// CAFile is a PEM bundle trusted for an https jwksUri instead of the
+	// system roots. Default: the in-cluster ServiceAccount CA when jwksUri
+	// is the Kubernetes API server and the file exists.
+	CAFile string `yaml:"caFile"`
+	// BearerTokenFile is read before each fetch and sent as
+	// "Authorization: Bearer". Default: the in-cluster ServiceAccount token
+	// when jwksUri is the Kubernetes API server and the file exists.
+	BearerTokenFile string `yaml:"bearerTokenFile"`
 }
 
 // ClaimHeader copies a verified claim into a request header for the backend.

@@ -263,6 +263,7 @@ func (v *validator) jwt(j *JWTPolicy, path string) {
 	} else if msg := checkURL(j.JWKSURI); msg != "" {
 		v.add(path+".jwksUri", "%s", msg)
 	}
+	v.jwtLimits(j, path)
 	headers := map[string]int{}
 	for i, ch := range j.ClaimToHeaders {
 		cp := joinIndex(path+".claimToHeaders", i)
@@ -284,6 +285,62 @@ func (v *validator) jwt(j *JWTPolicy, path string) {
 			}
 		}
 	}
+}
+
+// jwtLimits checks clockSkew, maxTokenBytes and the jwks block. Unset
+// values take their defaults, so it works before and after SetDefaults.
+func (v *validator) jwtLimits(j *JWTPolicy, path string) {
+	if j.ClockSkew != nil && (*j.ClockSkew < 0 || *j.ClockSkew > MaxJWTClockSkew) {
+		v.add(path+".clockSkew", "clockSkew %s is out of range 0-%s", *j.ClockSkew, MaxJWTClockSkew)
+	}
+	if j.MaxTokenBytes != nil && (*j.MaxTokenBytes < MinJWTMaxTokenBytes || *j.MaxTokenBytes > MaxJWTMaxTokenBytes) {
+		v.add(path+".maxTokenBytes", "maxTokenBytes %s is out of range %s-%s", *j.MaxTokenBytes, MinJWTMaxTokenBytes, MaxJWTMaxTokenBytes)
+	}
+	k := j.JWKS
+	if k == nil {
+		return
+	}
+	kp := path + ".jwks"
+	or := func(d, def Duration) Duration {
+		if d == 0 {
+			return def
+		}
+		return d
+	}
+	refresh := or(k.RefreshInterval, DefaultJWKSRefreshInterval)
+	if refresh < MinJWKSRefreshInterval || refresh > MaxJWKSRefreshInterval {
+		v.add(kp+".refreshInterval", "refreshInterval %s is out of range %s-%s", refresh, MinJWKSRefreshInterval, MaxJWKSRefreshInterval)
+	}
+	if m := or(k.MinRefreshInterval, DefaultJWKSMinRefreshInterval); m < MinJWKSMinRefreshInterval || m > refresh {
+		v.add(kp+".minRefreshInterval", "minRefreshInterval %s is out of range %s-%s (refreshInterval)", m, MinJWKSMinRefreshInterval, refresh)
+	}
+	if m := or(k.MaxStale, DefaultJWKSMaxStale); m < refresh || m > MaxJWKSMaxStale {
+		v.add(kp+".maxStale", "maxStale %s is out of range %s (refreshInterval)-%s", m, refresh, MaxJWKSMaxStale)
+	}
+	if t := k.Timeout; t < 0 || t > MaxJWKSTimeout {
+		v.add(kp+".timeout", "timeout %s is out of range 0-%s (0: default %s)", t, MaxJWKSTimeout, DefaultJWKSTimeout)
+	}
+	u, err := url.Parse(j.JWKSURI)
+	if j.JWKSURI == "" || err != nil {
+		return // reported above
+	}
+	if k.CAFile != "" && u.Scheme != "https" {
+		v.add(kp+".caFile", "caFile requires an https:// jwksUri")
+	}
+	if k.BearerTokenFile != "" && u.Scheme != "https" && !IsLoopbackHost(u.Hostname()) {
+		v.add(kp+".bearerTokenFile", "bearerTokenFile requires an https:// jwksUri (or http:// to a loopback address): the token would be sent in clear text")
+	}
+}
+
+// IsLoopbackHost reports whether host (without port) is "localhost" or a
+// loopback IP address.
+func IsLoopbackHost(host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // reservedHeaders are hop-by-hop or framing headers a claim must not set.
