@@ -200,6 +200,11 @@ func checkMCPTransport(r *http.Request, rte *route) error {
 	if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(origin, r.Host, rte.allowedOrigins) {
 		return policy.Errorf(http.StatusForbidden, "origin %q is not allowed", origin)
 	}
+	if ids := r.Header.Values(mcp.HeaderSessionID); len(ids) > 1 {
+		return policy.Errorf(http.StatusBadRequest, "more than one Mcp-Session-Id header")
+	} else if len(ids) == 1 && !mcp.ValidSessionID(ids[0]) {
+		return policy.Errorf(http.StatusBadRequest, "malformed Mcp-Session-Id")
+	}
 	if vs := r.Header.Values(mcp.HeaderProtocolVersion); len(vs) > 1 {
 		return policy.Errorf(http.StatusBadRequest, "more than one MCP-Protocol-Version header")
 	} else if len(vs) == 1 && !mcp.ValidProtocolVersion(vs[0]) {

@@ -60,13 +60,15 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 	addrPath := strings.TrimSuffix(u.EscapedPath(), "/")
 	b.base = addrPath
 	if bc.MCP != nil {
-		b.endpoint = bc.MCP.Endpoint
 		b.timeout = bc.MCP.Timeout.D()
 		b.legacySSE = bc.MCP.Protocol == "sse"
-		if !b.legacySSE {
-			b.base = addrPath + bc.MCP.Endpoint
-		} else {
+		if b.legacySSE {
+			// Legacy servers use two paths (the SSE stream and the message
+			// endpoint it announces), so only the bare prefix maps to the
+			// stream and everything else stays relative to the address.
 			b.endpoint = addrPath + bc.MCP.Endpoint
+		} else {
+			b.base = addrPath + bc.MCP.Endpoint
 		}
 	}
 	b.proxy = &httputil.ReverseProxy{

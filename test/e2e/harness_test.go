@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -45,16 +46,28 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port that was free a moment ago. It picks
+// from below the kernel's ephemeral range, so an outgoing connection cannot
+// grab the port between this check and the gateway binding it.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 200; i++ {
+		port := 20000 + int(portSeq.Add(1)%12000) + (os.Getpid()%8)*1500
+		if port >= 32768 {
+			port -= 12000
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port")
+	return 0
 }
+
+var portSeq atomic.Int64
 
 // Gateway is a running agentgateway process.
 type Gateway struct {
@@ -130,6 +143,9 @@ func StartGateway(t testing.TB, cfg GatewayConfig) *Gateway {
 	}
 	g := &Gateway{t: t, ConfigPath: path, Port: cfg.Port, AdminPort: cfg.AdminPort, logs: &syncBuffer{}, done: make(chan struct{})}
 	g.cmd = exec.Command(binPath, "run", "--config", path)
+	// The race runtime sleeps 1s at exit by default; races still fail the
+	// test through the log check below.
+	g.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	g.cmd.Stdout = g.logs
 	g.cmd.Stderr = g.logs
 	if err := g.cmd.Start(); err != nil {
@@ -141,6 +157,9 @@ func StartGateway(t testing.TB, cfg GatewayConfig) *Gateway {
 	}()
 	t.Cleanup(func() {
 		g.Stop()
+		if strings.Contains(g.Logs(), "WARNING: DATA RACE") {
+			t.Errorf("data race in the gateway")
+		}
 		if t.Failed() {
 			t.Logf("gateway logs:\n%s", g.Logs())
 		}
