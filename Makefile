@@ -36,6 +36,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseBody$$' -fuzztime=$(FUZZTIME) ./internal/mcp/
 	$(GO) test -run='^$$' -fuzz='^FuzzRewriteEvents$$' -fuzztime=$(FUZZTIME) ./internal/mcp/
 	$(GO) test -run='^$$' -fuzz='^FuzzCheckPath$$' -fuzztime=$(FUZZTIME) ./internal/gateway/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/policy/jwt/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

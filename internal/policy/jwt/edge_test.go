@@ -1,0 +1,213 @@
+package jwt_test
+
+// These tests run the policy behind the real edge (internal/gateway), to
+// check what a client and a backend actually see: the JSON-RPC error body
+// and WWW-Authenticate on MCP routes, one identity header, no token
+// forwarded.
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jwtlib "github.com/golang-jwt/jwt/v5"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/gateway"
+	_ "github.com/agentgateway-go/agentgateway/internal/policy/jwt"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type seen struct {
+	mu      sync.Mutex
+	headers []http.Header
+}
+
+func (s *seen) add(h http.Header) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.headers = append(s.headers, h.Clone())
+}
+
+func (s *seen) all() []http.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]http.Header(nil), s.headers...)
+}
+
+func TestBehindTheEdge(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := key.PublicKey.Bytes()
+	jwks, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
+		"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
+		"x": base64.RawURLEncoding.EncodeToString(raw[1:33]), "y": base64.RawURLEncoding.EncodeToString(raw[33:]),
+	}}})
+	jwksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks)
+	}))
+	t.Cleanup(jwksSrv.Close)
+
+	var got seen
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.add(r.Header)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":7,"result":{}}`)
+	}))
+	t.Cleanup(backend.Close)
+
+	port, admin := freePort(t), freePort(t)
+	src := fmt.Sprintf(`
+binds:
+  - port: %d
+    address: 127.0.0.1
+    listeners:
+      - name: l
+        routes:
+          - name: tools
+            match:
+              path:
+                prefix: /mcp
+            policies:
+              - type: jwt-authn
+                jwt:
+                  issuer: https://kubernetes.default.svc
+                  audiences: [agent-gateway]
+                  jwksUri: %s
+                  claimToHeaders:
+                    - claim: sub
+                      header: x-agent-identity
+            backends:
+              - name: b
+                type: mcp-http
+                address: %s
+admin:
+  address: 127.0.0.1
+  port: %d
+`, port, jwksSrv.URL, backend.URL, admin)
+	cfg, err := config.Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	g := gateway.New(gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := g.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Shutdown(2 * time.Second) })
+	gw := fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
+
+	const sub = "system:serviceaccount:agent-core-infra:ekspoc-v6-kagent-agent-sa"
+	mint := func(exp time.Time) string {
+		tok := jwtlib.NewWithClaims(jwtlib.SigningMethodES256, jwtlib.MapClaims{
+			"iss": "https://kubernetes.default.svc", "aud": []string{"agent-gateway"}, "sub": sub,
+			"exp": exp.Unix(), "iat": time.Now().Unix(),
+		})
+		tok.Header["kid"] = "k1"
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	valid, expired := mint(time.Now().Add(time.Hour)), mint(time.Now().Add(-time.Hour))
+
+	post := func(url string, hdr map[string][]string) (*http.Response, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_weather_data"}}`))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp, body
+	}
+
+	rejections := []struct {
+		name      string
+		url       string
+		hdr       map[string][]string
+		challenge string
+	}{
+		{"no token", gw, nil, `Bearer realm="agentgateway"`},
+		{"expired", gw, map[string][]string{"Authorization": {"Bearer " + expired}},
+			`Bearer realm="agentgateway", error="invalid_token", error_description="token expired"`},
+		{"token in the query string", gw + "?access_token=" + valid, nil, `Bearer realm="agentgateway"`},
+		{"two Authorization headers", gw, map[string][]string{"Authorization": {"Bearer " + valid, "Bearer " + valid}},
+			`Bearer realm="agentgateway", error="invalid_request", error_description="more than one Authorization header"`},
+		{"spoofed identity without a token", gw, map[string][]string{"X-Agent-Identity": {sub}}, `Bearer realm="agentgateway"`},
+	}
+	for _, tt := range rejections {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := post(tt.url, tt.hdr)
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if c := resp.Header.Get("WWW-Authenticate"); c != tt.challenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", c, tt.challenge)
+			}
+			e, _ := body["error"].(map[string]any)
+			if body["jsonrpc"] != "2.0" || body["id"] != float64(7) || e == nil || e["code"] != float64(-32001) {
+				t.Errorf("body = %v", body)
+			}
+			if msg, _ := e["message"].(string); strings.Contains(msg, valid[:20]) || strings.Contains(msg, expired[:20]) {
+				t.Errorf("token in the error message: %q", msg)
+			}
+		})
+	}
+	if n := len(got.all()); n != 0 {
+		t.Fatalf("backend reached %d times by rejected requests", n)
+	}
+
+	resp, body := post(gw, map[string][]string{
+		"Authorization":    {"Bearer " + valid},
+		"X-Agent-Identity": {"system:serviceaccount:kube-system:admin", "other"},
+		"x-agent-identity": {"lower-case copy"},
+	})
+	if resp.StatusCode != http.StatusOK || body["result"] == nil {
+		t.Fatalf("valid token: %d %v", resp.StatusCode, body)
+	}
+	hs := got.all()
+	if len(hs) != 1 {
+		t.Fatalf("backend saw %d requests", len(hs))
+	}
+	if v := hs[0].Values("X-Agent-Identity"); len(v) != 1 || v[0] != sub {
+		t.Errorf("backend X-Agent-Identity = %q", v)
+	}
+	if a := hs[0].Get("Authorization"); a != "" {
+		t.Errorf("backend got the caller's Authorization: %q", a)
+	}
+}
