@@ -149,7 +149,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 		if !ok {
 			return nil, fmt.Errorf("policy type %q is not enforced by this build", ps[i].Type)
 		}
-		p, err := f(ctx, &ps[i], policy.Env{RouteName: rc.Name, Route: rc})
+		p, err := f(ctx, &ps[i], policy.Env{RouteName: rc.Name, Route: rc, Config: cfg, Logger: d.log})
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", ps[i].Type, err)
 		}

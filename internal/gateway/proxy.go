@@ -169,6 +169,11 @@ func (b *backend) modifyResponse(res *http.Response) error {
 		res.Header.Set("X-Accel-Buffering", "no")
 		res.Header.Del("Content-Length")
 	}
+	for _, hook := range st.ex.ResponseHooks {
+		if err := hook(res); err != nil {
+			return err
+		}
+	}
 	var body io.ReadCloser = res.Body
 	if sse && b.legacySSE && res.Request.Method == http.MethodGet {
 		backendBase := b.base

@@ -44,6 +44,13 @@ type Exchange struct {
 	// StreamEnd records why the gateway ended a response stream early
 	// (ErrRequestTimeout, ErrIdleTimeout, ErrDraining); nil otherwise.
 	StreamEnd error
+	// ResponseHooks run on the backend's response before it is streamed to
+	// the client (after retries are settled), in the order added. A hook may
+	// replace res.Body with a filtering reader (e.g. tools/list filtering
+	// over JSON or SSE via mcp.RewriteEvents) and must keep streams
+	// streaming. An error aborts the response with 502 before any byte is
+	// sent.
+	ResponseHooks []func(res *http.Response) error
 	// Retrier, when set by the retry policy, runs upstream attempts.
 	Retrier Retrier
 }

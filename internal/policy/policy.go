@@ -11,6 +11,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sort"
 	"sync"
@@ -49,6 +50,11 @@ type Env struct {
 	RouteName string
 	// Route is the route's config.
 	Route *config.Route
+	// Config is the whole config, for top-level sections a policy needs
+	// (shared rate-limit storage, for example).
+	Config *config.Config
+	// Logger is the gateway's logger.
+	Logger *slog.Logger
 }
 
 // Factory validates nothing (config.Validate already did) and provisions a
