@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -177,7 +176,14 @@ func readBody(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exc
 	if r.ContentLength > rte.maxBody {
 		return policy.Errorf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", rte.maxBody)
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rte.maxBody))
+	// Size the buffer from Content-Length when the client sent one, so a
+	// typical JSON-RPC body is read without regrowing.
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + 1)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, rte.maxBody))
+	b := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

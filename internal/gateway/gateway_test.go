@@ -20,7 +20,9 @@ import (
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/all"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t *testing.T) int { return freePortTB(t) }
+
+func freePortTB(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

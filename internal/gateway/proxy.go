@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
@@ -80,7 +81,8 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 				st.err = err
 			}
 		},
-		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+		ErrorLog:   slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+		BufferPool: copyBuffers,
 	}
 	return b, nil
 }
@@ -266,6 +268,21 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return attempt(req.Context())
 }
+
+// copyBuffers recycles the proxy's 32 KiB copy buffers, which otherwise
+// dominate per-request allocation.
+var copyBuffers = &bufferPool{}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // newTransport returns the shared upstream transport. Compression is left
 // to the endpoints so bytes pass through untouched.

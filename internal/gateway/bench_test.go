@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+)
+
+const benchBody = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather_data","arguments":{"city":"Tampa, FL"}}}`
+
+func benchBackend(b *testing.B) *httptest.Server {
+	b.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"sunny"}]}}`)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+func benchGateway(b *testing.B, backendURL, policies string) string {
+	b.Helper()
+	ln := freePortB(b)
+	admin := freePortB(b)
+	src := fmt.Sprintf(`
+binds:
+  - port: %d
+    address: 127.0.0.1
+    listeners:
+      - name: l
+        routes:
+          - name: tools
+            match:
+              path:
+                prefix: /mcp
+            policies: %s
+            backends:
+              - name: b
+                type: mcp-http
+                address: %s
+admin:
+  address: 127.0.0.1
+  port: %d
+`, ln, policies, backendURL, admin)
+	cfg, err := config.Parse("bench.yaml", []byte(src))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	g := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := g.Apply(context.Background(), cfg); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = g.Shutdown(time.Second) })
+	return fmt.Sprintf("http://127.0.0.1:%d/mcp", ln)
+}
+
+func freePortB(b *testing.B) int { return freePortTB(b) }
+
+func runBench(b *testing.B, url string) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", url, strings.NewReader(benchBody))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	})
+}
+
+// BenchmarkDirect is the baseline: the client talks to the backend.
+func BenchmarkDirect(b *testing.B) {
+	runBench(b, benchBackend(b).URL+"/mcp")
+}
+
+// BenchmarkProxyMCPToolsCall measures a tools/call through the gateway
+// with no policies (parse, route, proxy).
+func BenchmarkProxyMCPToolsCall(b *testing.B) {
+	runBench(b, benchGateway(b, benchBackend(b).URL, "[]"))
+}
+
+// BenchmarkProxyMCPTimeoutRetry adds the timeout and retry policies.
+func BenchmarkProxyMCPTimeoutRetry(b *testing.B) {
+	pol := `
+              - type: timeout
+                timeout:
+                  request: 30s
+                  idle: 10s
+              - type: retry
+                retry:
+                  attempts: 3
+                  retryOn: [connect-failure, 5xx]`
+	runBench(b, benchGateway(b, benchBackend(b).URL, pol))
+}
