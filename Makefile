@@ -4,8 +4,11 @@ CACHE_DIR ?= $(CURDIR)/.cache
 BIN_DIR   := $(CACHE_DIR)/bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
+# Where scripts/kube-bins.sh puts kube-apiserver and etcd, and where the
+# e2e tests (test/kubeenv) look for them.
+export KUBE_BIN_DIR ?= $(CACHE_DIR)/kube/bin
 
-.PHONY: demo test deps build lint unit fuzz bench clean
+.PHONY: demo test deps kube build lint unit fuzz bench clean
 
 ## demo: the gateway with demo MCP tools and a demo A2A agent, in one process
 demo:
@@ -14,8 +17,12 @@ demo:
 ## test: installs what the tests need (idempotent), then runs every test
 test: deps lint unit fuzz
 
-deps:
+deps: kube
 	@bash scripts/deps.sh
+
+## kube: builds kube-apiserver and etcd for the e2e tests into .cache/kube/bin (cached)
+kube:
+	@bash scripts/kube-bins.sh
 
 build:
 	@mkdir -p $(BIN_DIR)

@@ -26,6 +26,7 @@ apt_need() {
 }
 
 apt_need curl curl   # the demo test pastes the demo's curl commands into a shell
+apt_need redis-server redis-server   # rate limits shared across replicas (internal/ratelimit, test/e2e)
 
 go mod download
 echo "deps: ok"

@@ -230,19 +230,19 @@ func TestDecodeErrors(t *testing.T) {
 			name: "ConfigMap config.yaml fallback, quoted string maps to the key",
 			file: "cm.yaml",
 			src:  "kind: ConfigMap\ndata:\n  config.yaml: \"binds: []\\nbogus: 1\\n\"\n",
-			want: []string{`cm.yaml:3:3: bogus: unknown field "bogus"; valid fields: binds, observability, admin, server, logging`},
+			want: []string{`cm.yaml:3:3: bogus: unknown field "bogus"; valid fields: binds, observability, admin, server, logging, security, rateLimiting`},
 		},
 		{
 			name: "ConfigMap with chomping indicator",
 			file: "cm.yaml",
 			src:  "kind: ConfigMap\ndata:\n  gateway.yaml: |-\n\n      binds: []\n      bogus: 1\n",
-			want: []string{`cm.yaml:6:7: bogus: unknown field "bogus"; valid fields: binds, observability, admin, server, logging`},
+			want: []string{`cm.yaml:6:7: bogus: unknown field "bogus"; valid fields: binds, observability, admin, server, logging, security, rateLimiting`},
 		},
 		{
 			name: "ConfigMap with indentation indicator",
 			file: "cm.yaml",
 			src:  "kind: ConfigMap\ndata:\n  gateway.yaml: |2\n      # indented more than the block\n    binds: []\n    bogus: 1\n",
-			want: []string{`cm.yaml:6:5: bogus: unknown field "bogus"; valid fields: binds, observability, admin, server, logging`},
+			want: []string{`cm.yaml:6:5: bogus: unknown field "bogus"; valid fields: binds, observability, admin, server, logging, security, rateLimiting`},
 		},
 		{
 			name: "other kinds are rejected",

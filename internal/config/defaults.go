@@ -56,6 +56,16 @@ const (
 	DefaultJWKSMinRefreshInterval = Duration(30 * time.Second)
 	DefaultJWKSMaxStale           = Duration(24 * time.Hour)
 	DefaultJWKSTimeout            = Duration(5 * time.Second)
+
+	// jwt-authn TokenReview mode (docs/jwt.md#tokenreview-mode).
+	DefaultJWTValidation         = JWTValidationJWKS
+	DefaultTokenReviewCacheTTL   = Duration(time.Minute)
+	DefaultTokenReviewFailureTTL = Duration(10 * time.Second)
+	DefaultTokenReviewTimeout    = Duration(5 * time.Second)
+
+	// TLS (docs/tls.md).
+	DefaultTLSMinVersion = TLSVersion12
+	DefaultMTLSMode      = ClientAuthStrict
 )
 
 // Limits checked by Validate.
@@ -71,7 +81,44 @@ const (
 	MinJWKSMinRefreshInterval = Duration(time.Second)
 	MaxJWKSMaxStale           = Duration(7 * 24 * time.Hour)
 	MaxJWKSTimeout            = Duration(time.Minute)
+	MinTokenReviewTTL         = Duration(time.Second) // cacheTTL and failureTTL
+	MaxTokenReviewCacheTTL    = Duration(10 * time.Minute)
+	MaxTokenReviewFailureTTL  = Duration(5 * time.Minute)
+	MaxTokenReviewTimeout     = Duration(time.Minute)
 )
+
+// Rate limiting (docs/ratelimit.md).
+const (
+	DefaultRateLimitFailureMode = FailureModeOpen
+	DefaultRedisKeyPrefix       = "agentgateway:ratelimit:"
+	DefaultRedisTimeout         = Duration(100 * time.Millisecond)
+
+	// MaxRequestsPerMinute keeps the GCRA emission interval at 60µs or
+	// more (Redis computes in microseconds).
+	MaxRequestsPerMinute = 1_000_000
+	MaxRateBurst         = 1_000_000
+	MinRedisTimeout      = Duration(time.Millisecond)
+	MaxRedisTimeout      = Duration(5 * time.Second)
+)
+
+// setRateLimitingDefaults fills the rateLimiting section when present; an
+// absent section stays absent (local limits).
+func setRateLimitingDefaults(rl *RateLimiting) {
+	if rl == nil {
+		return
+	}
+	if rl.FailureMode == "" {
+		rl.FailureMode = DefaultRateLimitFailureMode
+	}
+	if r := rl.Redis; r != nil {
+		if r.KeyPrefix == "" {
+			r.KeyPrefix = DefaultRedisKeyPrefix
+		}
+		if r.Timeout == 0 {
+			r.Timeout = DefaultRedisTimeout
+		}
+	}
+}
 
 // SetDefaults fills every unset field that has a default (see the Default*
 // constants). It is idempotent and never overrides a value that was set.
@@ -116,6 +163,8 @@ func (c *Config) SetDefaults() {
 		c.Logging.Level = DefaultLogLevel
 	}
 
+	setRateLimitingDefaults(c.RateLimiting)
+
 	var prom *Prometheus
 	if c.Observability != nil {
 		prom = c.Observability.Prometheus
@@ -148,8 +197,12 @@ func (c *Config) SetDefaults() {
 	if routeBody <= 0 {
 		routeBody = DefaultMaxBodyBytes
 	}
+	if c.Security != nil && c.Security.MTLS != nil && c.Security.MTLS.Mode == "" {
+		c.Security.MTLS.Mode = DefaultMTLSMode
+	}
 	for bi := range c.Binds {
 		b := &c.Binds[bi]
+		setListenerTLSDefaults(b.TLS)
 		for li := range b.Listeners {
 			l := &b.Listeners[li]
 			for ri := range l.Routes {
@@ -171,6 +224,9 @@ func setRouteDefaults(r *Route, maxBody ByteSize) {
 		}
 		if be.Type == BackendMCPHTTP && be.MCP == nil {
 			be.MCP = &MCPBackend{}
+		}
+		if be.TLS != nil && be.TLS.MinVersion == "" {
+			be.TLS.MinVersion = DefaultTLSMinVersion
 		}
 		if be.MCP != nil {
 			if be.MCP.Endpoint == "" {
@@ -222,5 +278,37 @@ func setJWTDefaults(j *JWTPolicy) {
 	}
 	if k.Timeout == 0 {
 		k.Timeout = DefaultJWKSTimeout
+	}
+	if j.Validation == "" {
+		j.Validation = DefaultJWTValidation
+	}
+	if tr := j.TokenReview; tr != nil {
+		if tr.CacheTTL == 0 {
+			tr.CacheTTL = DefaultTokenReviewCacheTTL
+		}
+		if tr.FailureTTL == 0 {
+			tr.FailureTTL = DefaultTokenReviewFailureTTL
+		}
+		if tr.Timeout == 0 {
+			tr.Timeout = DefaultTokenReviewTimeout
+		}
+	}
+}
+
+// setListenerTLSDefaults: minVersion 1.2; clientAuth STRICT when a client
+// CA is given (asking for a CA and then not checking would be a surprise),
+// NONE otherwise.
+func setListenerTLSDefaults(t *ListenerTLS) {
+	if t == nil {
+		return
+	}
+	if t.MinVersion == "" {
+		t.MinVersion = DefaultTLSMinVersion
+	}
+	if t.ClientAuth == "" {
+		t.ClientAuth = ClientAuthNone
+		if t.ClientCA != "" {
+			t.ClientAuth = ClientAuthStrict
+		}
 	}
 }

@@ -20,6 +20,12 @@ type Config struct {
 	Server *Server `yaml:"server"`
 	// Logging configures the structured logger.
 	Logging *Logging `yaml:"logging"`
+	// Security holds the seed's security.mtls block (docs/tls.md).
+	Security *Security `yaml:"security"`
+	// RateLimiting configures where rate-limit counters live (local
+	// memory, or Redis shared by every replica) and what happens when
+	// Redis is down (docs/ratelimit.md).
+	RateLimiting *RateLimiting `yaml:"rateLimiting"`
 
 	// src records where the config was read from and the position of every
 	// decoded field, so that Validate can report line:column. It is nil for
@@ -33,6 +39,9 @@ type Bind struct {
 	Port      int        `yaml:"port"`
 	Address   string     `yaml:"address"` // listen address, default "" (all interfaces)
 	Listeners []Listener `yaml:"listeners"`
+	// TLS serves the port over TLS, optionally verifying client
+	// certificates (docs/tls.md). See Config.BindTLS for security.mtls.
+	TLS *ListenerTLS `yaml:"tls"`
 }
 
 // Listener groups routes. It exists to name and organise routes; all
@@ -59,6 +68,9 @@ type Route struct {
 	ForwardAuthorization bool `yaml:"forwardAuthorization"`
 	// MaxBodyBytes bounds a request body (default 4 MiB).
 	MaxBodyBytes *ByteSize `yaml:"maxBodyBytes"`
+	// Authentication selects credentials accepted on the route besides
+	// the jwt-authn policy (docs/tls.md).
+	Authentication *RouteAuthentication `yaml:"authentication"`
 }
 
 // Match selects requests for a route.
@@ -93,7 +105,9 @@ const (
 	PolicyA2AAuthz  = "a2a-authz"
 )
 
-// JWTPolicy is the jwt-authn block.
+// JWTPolicy is the jwt-authn block. JWKSURI may be omitted: it is then
+// read from the issuer's OIDC discovery document,
+// <issuer>/.well-known/openid-configuration, at provisioning.
 type JWTPolicy struct {
 	Issuer         string        `yaml:"issuer"`
 	Audiences      []string      `yaml:"audiences"`
@@ -106,6 +120,45 @@ type JWTPolicy struct {
 	MaxTokenBytes *ByteSize `yaml:"maxTokenBytes"`
 	// JWKS tunes how jwksUri is fetched and cached.
 	JWKS *JWKSOptions `yaml:"jwks"`
+	// Validation selects how a token is verified: "jwks" (default: the
+	// signature against jwksUri), "tokenreview" (the Kubernetes TokenReview
+	// API decides) or "both" (JWKS, then TokenReview, which also catches
+	// tokens of deleted ServiceAccounts and pods). See docs/jwt.md.
+	Validation string `yaml:"validation"`
+	// TokenReview configures the Kubernetes API client used when
+	// validation is tokenreview or both.
+	TokenReview *TokenReviewOptions `yaml:"tokenReview"`
+}
+
+// JWT validation modes (JWTPolicy.Validation).
+const (
+	JWTValidationJWKS        = "jwks"
+	JWTValidationTokenReview = "tokenreview"
+	JWTValidationBoth        = "both"
+)
+
+// TokenReviewOptions configures the TokenReview client. Inside a pod the
+// in-cluster config is used; outside, set Kubeconfig or APIServer. Zero
+// durations take their defaults.
+type TokenReviewOptions struct {
+	// Kubeconfig is a kubeconfig file (its current context is used).
+	Kubeconfig string `yaml:"kubeconfig"`
+	// APIServer is the API server URL; it overrides the kubeconfig's server.
+	APIServer string `yaml:"apiServer"`
+	// CAFile is a PEM bundle trusted for the API server; it overrides the
+	// kubeconfig's or the in-cluster CA.
+	CAFile string `yaml:"caFile"`
+	// TokenFile holds the gateway's own bearer token for the API server,
+	// re-read periodically; it overrides the kubeconfig's or the
+	// in-cluster token.
+	TokenFile string `yaml:"tokenFile"`
+	// CacheTTL bounds how long an accepted token is remembered (default
+	// 1m, never past the token's exp).
+	CacheTTL Duration `yaml:"cacheTTL"`
+	// FailureTTL is how long a rejected token is remembered (default 10s).
+	FailureTTL Duration `yaml:"failureTTL"`
+	// Timeout bounds one TokenReview call (default 5s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // JWKSOptions tunes fetching and caching of a JWKS. Zero durations take
@@ -143,16 +196,26 @@ type MCPAuthzPolicy struct {
 	Rules []MCPRule `yaml:"rules"`
 }
 
-// MCPRule grants a principal a set of tools.
+// MCPRule grants a principal (an exact subject or a glob, see
+// docs/authz.md) a set of tools, resources and prompts.
 type MCPRule struct {
-	Principal    string     `yaml:"principal"`
-	AllowedTools []string   `yaml:"allowedTools"`
-	RateLimit    *RateValue `yaml:"rateLimit"`
+	Principal    string   `yaml:"principal"`
+	AllowedTools []string `yaml:"allowedTools"`
+	// AllowedResources are resource URI globs the principal may read,
+	// subscribe to and list (resources/*).
+	AllowedResources []string `yaml:"allowedResources"`
+	// AllowedPrompts are prompt names or globs the principal may get and
+	// list (prompts/*).
+	AllowedPrompts []string   `yaml:"allowedPrompts"`
+	RateLimit      *RateValue `yaml:"rateLimit"`
 }
 
 // RateValue is a request rate.
 type RateValue struct {
 	RequestsPerMinute int `yaml:"requestsPerMinute"`
+	// Burst is how many requests may arrive back to back after a quiet
+	// period (GCRA tolerance). 0 means the default: requestsPerMinute.
+	Burst int `yaml:"burst"`
 }
 
 // RateLimitPolicy is the rate-limit block.
@@ -161,10 +224,79 @@ type RateLimitPolicy struct {
 }
 
 // RateDescriptor limits requests whose descriptor key has the given value.
+// Key and Value are the one-entry short form of Match; a descriptor uses
+// one form or the other (docs/ratelimit.md).
 type RateDescriptor struct {
-	Key       string    `yaml:"key"`
-	Value     string    `yaml:"value"`
-	RateLimit RateValue `yaml:"rateLimit"`
+	Key   string `yaml:"key"`
+	Value string `yaml:"value"`
+	// Match combines several entries: the limit applies to a call that
+	// matches all of them, with one bucket per distinct combination of
+	// the values of its "*" entries.
+	Match     []DescriptorEntry `yaml:"match"`
+	RateLimit RateValue         `yaml:"rateLimit"`
+}
+
+// DescriptorEntry is one key of a rate-limit descriptor. Value is an exact
+// value, or "*" (or empty) for one bucket per distinct value.
+type DescriptorEntry struct {
+	Key   string `yaml:"key"`
+	Value string `yaml:"value"`
+}
+
+// Rate-limit descriptor keys.
+const (
+	DescriptorToolName  = "tool-name" // params.name of a tools/call
+	DescriptorPrincipal = "principal" // the verified identity (subject)
+	DescriptorMethod    = "method"    // the JSON-RPC method
+)
+
+// RateLimiting is the top-level rateLimiting section.
+type RateLimiting struct {
+	// Redis, when set, keeps counters in Redis so that every replica
+	// shares them. Without it each process counts on its own.
+	Redis *RedisStore `yaml:"redis"`
+	// FailureMode is what happens while Redis is unreachable: "open"
+	// (default) falls back to this process's local limits, "closed"
+	// answers 503 to calls that need a limit check.
+	FailureMode string `yaml:"failureMode"`
+	// Replicas is the number of gateway replicas (the Helm chart passes
+	// replicaCount). 0 means unknown. Used only to warn about local limits.
+	Replicas int `yaml:"replicas"`
+}
+
+// Rate-limiting failure modes.
+const (
+	FailureModeOpen   = "open"
+	FailureModeClosed = "closed"
+)
+
+// RedisStore is a Redis server holding rate-limit counters.
+type RedisStore struct {
+	// Address is host:port.
+	Address  string `yaml:"address"`
+	Username string `yaml:"username"`
+	// Password inline; prefer PasswordFile (a mounted Secret), which is
+	// re-read for every new connection. At most one of them.
+	Password     string    `yaml:"password"`
+	PasswordFile string    `yaml:"passwordFile"`
+	DB           int       `yaml:"db"`
+	TLS          *RedisTLS `yaml:"tls"`
+	// KeyPrefix starts every key the gateway writes
+	// (default "agentgateway:ratelimit:").
+	KeyPrefix string `yaml:"keyPrefix"`
+	// Timeout bounds every Redis call, connecting included (default
+	// 100ms).
+	Timeout Duration `yaml:"timeout"`
+}
+
+// RedisTLS configures TLS to Redis. Certificates are always verified.
+type RedisTLS struct {
+	Enabled bool `yaml:"enabled"`
+	// CAFile is a PEM bundle trusted instead of the system roots.
+	CAFile string `yaml:"caFile"`
+	// ServerName overrides the name verified in the server certificate
+	// (default: the host of address).
+	ServerName string `yaml:"serverName"`
 }
 
 // TimeoutPolicy is the timeout block.
@@ -229,6 +361,8 @@ type Backend struct {
 	Type    string      `yaml:"type"`
 	Address string      `yaml:"address"`
 	MCP     *MCPBackend `yaml:"mcp"`
+	// TLS configures the connection to an https:// address (docs/tls.md).
+	TLS *BackendTLS `yaml:"tls"`
 }
 
 // Backend types.
@@ -325,3 +459,105 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // ByteSize is a size in bytes, written as an integer or with a unit suffix
 // (KiB, MiB, GiB, KB, MB, GB).
 type ByteSize int64
+
+// ListenerTLS serves a bind over TLS (docs/tls.md). Files are read when the
+// config is applied and re-read when they change; Validate does no I/O.
+type ListenerTLS struct {
+	// CertFile and KeyFile hold the server certificate chain and its
+	// private key (PEM).
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+	// ClientCA is a PEM bundle of the CAs client certificates must chain
+	// to. Required when ClientAuth is STRICT or PERMISSIVE.
+	ClientCA string `yaml:"clientCA"`
+	// ClientAuth is STRICT (a verified client certificate is required),
+	// PERMISSIVE (verified when presented) or NONE (not requested).
+	// Default: STRICT when clientCA is set, NONE otherwise.
+	ClientAuth string `yaml:"clientAuth"`
+	// MinVersion is the lowest TLS version accepted: "1.2" (default) or
+	// "1.3".
+	MinVersion string `yaml:"minVersion"`
+}
+
+// Client certificate modes (ListenerTLS.ClientAuth, MTLS.Mode).
+const (
+	ClientAuthStrict     = "STRICT"
+	ClientAuthPermissive = "PERMISSIVE"
+	ClientAuthNone       = "NONE"
+)
+
+// TLS versions (MinVersion fields).
+const (
+	TLSVersion12 = "1.2"
+	TLSVersion13 = "1.3"
+)
+
+// Security is the seed's top-level security section.
+type Security struct {
+	MTLS *MTLS `yaml:"mtls"`
+}
+
+// MTLS is the seed's security.mtls block (Step 10.1). When enabled it
+// applies to every bind, as binds[].tls with certFile: serverCert,
+// keyFile: serverKey, clientCA: certificateAuthority, clientAuth: mode and
+// minVersion 1.2. A bind may not also have its own tls block.
+type MTLS struct {
+	Enabled bool `yaml:"enabled"`
+	// Mode is STRICT (default) or PERMISSIVE.
+	Mode                 string `yaml:"mode"`
+	CertificateAuthority string `yaml:"certificateAuthority"`
+	ServerCert           string `yaml:"serverCert"`
+	ServerKey            string `yaml:"serverKey"`
+}
+
+// BindTLS returns the TLS settings in effect for b: its own tls block, or
+// the one security.mtls implies when enabled, or nil (plain HTTP). The
+// result must not be modified.
+func (c *Config) BindTLS(b *Bind) *ListenerTLS {
+	if b.TLS != nil {
+		return b.TLS
+	}
+	if c.Security == nil || c.Security.MTLS == nil || !c.Security.MTLS.Enabled {
+		return nil
+	}
+	m := c.Security.MTLS
+	mode := m.Mode
+	if mode == "" {
+		mode = DefaultMTLSMode
+	}
+	return &ListenerTLS{
+		CertFile:   m.ServerCert,
+		KeyFile:    m.ServerKey,
+		ClientCA:   m.CertificateAuthority,
+		ClientAuth: mode,
+		MinVersion: DefaultTLSMinVersion,
+	}
+}
+
+// RouteAuthentication lists credentials a route accepts besides bearer
+// tokens checked by jwt-authn.
+type RouteAuthentication struct {
+	// ClientCertificate accepts a verified client certificate whose only
+	// URI SAN is a SPIFFE ID spiffe://<trust-domain>/ns/<ns>/sa/<sa> as
+	// the principal system:serviceaccount:<ns>:<sa>.
+	ClientCertificate bool `yaml:"clientCertificate"`
+	// TrustDomains, when set, limits accepted SPIFFE IDs to these trust
+	// domains.
+	TrustDomains []string `yaml:"trustDomains"`
+}
+
+// BackendTLS configures TLS to an https:// backend.
+type BackendTLS struct {
+	// CAFile is a PEM bundle trusted for the backend's certificate instead
+	// of the system roots.
+	CAFile string `yaml:"caFile"`
+	// CertFile and KeyFile are a client certificate presented to the
+	// backend; both or neither.
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+	// ServerName is the name verified in the backend's certificate and
+	// sent as SNI (default: the address host).
+	ServerName string `yaml:"serverName"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"minVersion"`
+}

@@ -5,8 +5,10 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // PolicyTypes lists the valid policy types in chain order.
@@ -57,6 +59,7 @@ func (v *validator) validate() {
 		if msg := checkHost(b.Address); msg != "" {
 			v.add(bp+".address", "%s", msg)
 		}
+		v.listenerTLS(b, bp)
 		if len(b.Listeners) == 0 {
 			v.add(bp+".listeners", "at least one listener is required")
 		}
@@ -94,12 +97,15 @@ func (v *validator) validate() {
 					prefixes[r.Match.Path.Prefix] = rp
 				}
 				v.route(r, rp)
+				v.routeAuthentication(r, rp, b, bp)
 			}
 		}
 	}
 	v.adminAndMetrics(bindPorts)
 	v.observability()
 	v.server()
+	v.security()
+	v.rateLimiting()
 	if l := c.Logging; l != nil {
 		if l.Format != "" && l.Format != LogFormatJSON && l.Format != LogFormatText {
 			v.add("logging.format", "unknown log format %q (valid: json, text)", l.Format)
@@ -156,8 +162,15 @@ func (v *validator) route(r *Route, rp string) {
 				v.add(bp+".mcp.timeout", "must not be negative")
 			}
 		}
+		v.backendTLS(be, bp)
 	}
 
+	// mcp-authz needs a verified principal: from jwt-authn or from a
+	// client certificate (authentication.clientCertificate).
+	hasAuthn := r.Authentication != nil && r.Authentication.ClientCertificate
+	for i := range r.Policies {
+		hasAuthn = hasAuthn || r.Policies[i].Type == PolicyJWTAuthn
+	}
 	seen := map[string]int{}
 	for i := range r.Policies {
 		p := &r.Policies[i]
@@ -176,6 +189,12 @@ func (v *validator) route(r *Route, rp string) {
 		case PolicyMCPAuthz:
 			if !hasMCP && len(r.Backends) > 0 {
 				v.add(pp+".type", "mcp-authz requires an mcp-http backend on the route")
+			}
+			if !hasAuthn {
+				// Authorization matches rules against the verified
+				// principal; without authentication every call would be
+				// refused at run time. Say so now.
+				v.add(pp+".type", "mcp-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified principal)")
 			}
 			v.mcpAuthz(p.MCP, pp+".mcp")
 		case PolicyRateLimit:
@@ -247,7 +266,10 @@ func (v *validator) policyShape(p *Policy, pp string) bool {
 }
 
 func (v *validator) jwt(j *JWTPolicy, path string) {
-	if j.Issuer == "" {
+	// With validation: tokenreview the API server checks the issuer and the
+	// signature, so issuer is optional and jwksUri unused.
+	reviewOnly := j.Validation == JWTValidationTokenReview
+	if j.Issuer == "" && !reviewOnly {
 		v.add(path+".issuer", "issuer is required")
 	}
 	if len(j.Audiences) == 0 {
@@ -258,12 +280,19 @@ func (v *validator) jwt(j *JWTPolicy, path string) {
 			v.add(joinIndex(path+".audiences", i), "audience must not be empty")
 		}
 	}
-	if j.JWKSURI == "" {
-		v.add(path+".jwksUri", "jwksUri is required")
-	} else if msg := checkURL(j.JWKSURI); msg != "" {
+	if reviewOnly && j.JWKSURI != "" {
+		v.add(path+".jwksUri", "jwksUri is not used with validation: tokenreview (use validation: both to verify the signature too)")
+	} else if j.JWKSURI == "" && !reviewOnly {
+		// OIDC discovery: <issuer>/.well-known/openid-configuration names
+		// the JWKS, so the issuer must be a URL.
+		if msg := checkDiscoveryIssuer(j.Issuer); msg != "" {
+			v.add(path+".issuer", "%s", msg)
+		}
+	} else if msg := checkURL(j.JWKSURI); msg != "" && !reviewOnly {
 		v.add(path+".jwksUri", "%s", msg)
 	}
 	v.jwtLimits(j, path)
+	v.jwtTokenReview(j, path)
 	headers := map[string]int{}
 	for i, ch := range j.ClaimToHeaders {
 		cp := joinIndex(path+".claimToHeaders", i)
@@ -320,15 +349,82 @@ func (v *validator) jwtLimits(j *JWTPolicy, path string) {
 	if t := k.Timeout; t < 0 || t > MaxJWKSTimeout {
 		v.add(kp+".timeout", "timeout %s is out of range 0-%s (0: default %s)", t, MaxJWKSTimeout, DefaultJWKSTimeout)
 	}
-	u, err := url.Parse(j.JWKSURI)
-	if j.JWKSURI == "" || err != nil {
+	// Without jwksUri, the two files apply to the issuer's discovery
+	// document (and to the JWKS when it is on the issuer's host).
+	target, name := j.JWKSURI, "jwksUri"
+	if target == "" && j.Validation != JWTValidationTokenReview {
+		target, name = j.Issuer, "issuer (OIDC discovery)"
+	}
+	u, err := url.Parse(target)
+	if target == "" || err != nil {
 		return // reported above
 	}
 	if k.CAFile != "" && u.Scheme != "https" {
-		v.add(kp+".caFile", "caFile requires an https:// jwksUri")
+		v.add(kp+".caFile", "caFile requires an https:// %s", name)
 	}
 	if k.BearerTokenFile != "" && u.Scheme != "https" && !IsLoopbackHost(u.Hostname()) {
-		v.add(kp+".bearerTokenFile", "bearerTokenFile requires an https:// jwksUri (or http:// to a loopback address): the token would be sent in clear text")
+		v.add(kp+".bearerTokenFile", "bearerTokenFile requires an https:// %s (or http:// to a loopback address): the token would be sent in clear text", name)
+	}
+}
+
+// checkDiscoveryIssuer checks an issuer used for OIDC discovery (no
+// jwksUri): an absolute http(s) URL without query, fragment or user info.
+func checkDiscoveryIssuer(iss string) string {
+	if iss == "" {
+		return "" // reported as required
+	}
+	if msg := checkURL(iss); msg != "" {
+		return "without jwksUri the issuer is used for OIDC discovery (<issuer>/.well-known/openid-configuration) and must be a URL: " + msg + "; or set jwksUri"
+	}
+	u, _ := url.Parse(iss)
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.ForceQuery {
+		return fmt.Sprintf("issuer %q must not have a query, fragment or user info for OIDC discovery; or set jwksUri", iss)
+	}
+	return ""
+}
+
+// jwtTokenReview checks validation and the tokenReview block. Unset
+// durations take their defaults, so it works before and after SetDefaults.
+func (v *validator) jwtTokenReview(j *JWTPolicy, path string) {
+	switch j.Validation {
+	case "", JWTValidationJWKS:
+		if j.TokenReview != nil {
+			v.add(path+".tokenReview", "tokenReview requires validation: tokenreview or both")
+		}
+		return
+	case JWTValidationTokenReview, JWTValidationBoth:
+	default:
+		v.add(path+".validation", "unknown validation %q (valid: jwks, tokenreview, both)", j.Validation)
+		return
+	}
+	tr := j.TokenReview
+	if tr == nil {
+		return // in-cluster config and defaults
+	}
+	tp := path + ".tokenReview"
+	if tr.APIServer != "" {
+		if msg := checkURL(tr.APIServer); msg != "" {
+			v.add(tp+".apiServer", "%s", msg)
+		} else if u, _ := url.Parse(tr.APIServer); u.Scheme != "https" && !IsLoopbackHost(u.Hostname()) {
+			v.add(tp+".apiServer", "apiServer must be https:// (or http:// to a loopback address): tokens would be sent in clear text")
+		} else if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			v.add(tp+".apiServer", "apiServer must be scheme://host[:port] only")
+		}
+	}
+	or := func(d, def Duration) Duration {
+		if d == 0 {
+			return def
+		}
+		return d
+	}
+	if d := or(tr.CacheTTL, DefaultTokenReviewCacheTTL); d < MinTokenReviewTTL || d > MaxTokenReviewCacheTTL {
+		v.add(tp+".cacheTTL", "cacheTTL %s is out of range %s-%s", d, MinTokenReviewTTL, MaxTokenReviewCacheTTL)
+	}
+	if d := or(tr.FailureTTL, DefaultTokenReviewFailureTTL); d < MinTokenReviewTTL || d > MaxTokenReviewFailureTTL {
+		v.add(tp+".failureTTL", "failureTTL %s is out of range %s-%s", d, MinTokenReviewTTL, MaxTokenReviewFailureTTL)
+	}
+	if d := tr.Timeout; d < 0 || d > MaxTokenReviewTimeout {
+		v.add(tp+".timeout", "timeout %s is out of range 0-%s (0: default %s)", d, MaxTokenReviewTimeout, DefaultTokenReviewTimeout)
 	}
 }
 
@@ -356,45 +452,253 @@ func (v *validator) mcpAuthz(m *MCPAuthzPolicy, path string) {
 	principals := map[string]int{}
 	for i, r := range m.Rules {
 		rp := joinIndex(path+".rules", i)
-		if r.Principal == "" {
+		switch {
+		case r.Principal == "":
 			v.add(rp+".principal", "principal is required")
-		} else if first, dup := principals[r.Principal]; dup {
-			v.add(rp+".principal", "principal %q already has a rule (rules[%d])", r.Principal, first)
-		} else {
-			principals[r.Principal] = i
+		case r.Principal == "*":
+			v.add(rp+".principal", `principal "*" matches only subjects without ":"; write "**" for every authenticated principal, or a pattern such as "system:serviceaccount:<namespace>:*"`)
+		default:
+			if msg := checkMCPPattern(r.Principal); msg != "" {
+				v.add(rp+".principal", "principal %s", msg)
+			} else if first, dup := principals[r.Principal]; dup {
+				v.add(rp+".principal", "principal %q already has a rule (rules[%d])", r.Principal, first)
+			} else {
+				principals[r.Principal] = i
+			}
 		}
-		if len(r.AllowedTools) == 0 {
-			v.add(rp+".allowedTools", "at least one tool is required")
+		if len(r.AllowedTools) == 0 && len(r.AllowedResources) == 0 && len(r.AllowedPrompts) == 0 {
+			v.add(rp+".allowedTools", "at least one tool is required (or allowedResources / allowedPrompts)")
 		}
-		for ti, t := range r.AllowedTools {
-			if t == "" {
-				v.add(joinIndex(rp+".allowedTools", ti), "tool name must not be empty")
+		for _, list := range []struct {
+			field, what string
+			vals        []string
+		}{
+			{"allowedTools", "tool name", r.AllowedTools},
+			{"allowedResources", "resource URI", r.AllowedResources},
+			{"allowedPrompts", "prompt name", r.AllowedPrompts},
+		} {
+			for ti, t := range list.vals {
+				if t == "" {
+					v.add(joinIndex(rp+"."+list.field, ti), "%s must not be empty", list.what)
+				} else if msg := checkMCPPattern(t); msg != "" {
+					v.add(joinIndex(rp+"."+list.field, ti), "%s %s", list.what, msg)
+				}
 			}
 		}
 		if r.RateLimit != nil && r.RateLimit.RequestsPerMinute <= 0 {
 			v.add(rp+".rateLimit.requestsPerMinute", "must be greater than 0")
 		}
+		if r.RateLimit != nil && r.RateLimit.Burst != 0 {
+			v.add(rp+".rateLimit.burst", "burst is not supported in mcp-authz rules (the burst is requestsPerMinute); use a rate-limit descriptor with key principal for another burst")
+		}
 	}
+}
+
+// checkMCPPattern checks an mcp-authz principal, tool, resource or prompt
+// pattern (docs/authz.md): names are compared as exact bytes, "*" and "**"
+// are the only wildcards. It returns "" when p is acceptable.
+func checkMCPPattern(p string) string {
+	if !utf8.ValidString(p) {
+		return fmt.Sprintf("%q is not valid UTF-8", p)
+	}
+	if strings.TrimSpace(p) != p {
+		return fmt.Sprintf("%q must not start or end with whitespace (names are compared as exact bytes)", p)
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Sprintf("%q must not contain control characters", p)
+		}
+	}
+	if strings.Contains(p, "***") {
+		return fmt.Sprintf("%q: a run of three or more \"*\" is ambiguous; use \"*\" or \"**\"", p)
+	}
+	return ""
 }
 
 func (v *validator) rateLimit(rl *RateLimitPolicy, path string) {
 	if len(rl.Descriptors) == 0 {
 		v.add(path+".descriptors", "at least one descriptor is required")
 	}
-	seen := map[[2]string]int{}
+	seen := map[string]int{}
 	for i, d := range rl.Descriptors {
 		dp := joinIndex(path+".descriptors", i)
-		if d.Key == "" {
-			v.add(dp+".key", "key is required")
-		} else if first, dup := seen[[2]string{d.Key, d.Value}]; dup {
-			v.add(dp, "descriptor key %q value %q is already limited by descriptors[%d]", d.Key, d.Value, first)
-		} else {
-			seen[[2]string{d.Key, d.Value}] = i
+		entries := d.Match
+		switch {
+		case len(d.Match) > 0 && (d.Key != "" || d.Value != ""):
+			v.add(dp+".match", "use either key/value or match, not both")
+			entries = nil
+		case d.Match != nil && len(d.Match) == 0:
+			v.add(dp+".match", "match needs at least one entry")
+		case d.Match == nil && d.Key == "":
+			v.add(dp+".key", "key is required (%s), or a match list", strings.Join(DescriptorKeys, ", "))
+		case d.Match == nil:
+			if !isDescriptorKey(d.Key) {
+				v.add(dp+".key", "unknown descriptor key %q (valid: %s)", d.Key, strings.Join(DescriptorKeys, ", "))
+			} else {
+				entries = []DescriptorEntry{{Key: d.Key, Value: d.Value}}
+			}
 		}
-		if d.RateLimit.RequestsPerMinute <= 0 {
-			v.add(dp+".rateLimit.requestsPerMinute", "must be greater than 0")
+		valid := len(entries) > 0
+		keys := map[string]int{}
+		for ei, e := range d.Match {
+			ep := joinIndex(dp+".match", ei)
+			switch {
+			case e.Key == "":
+				v.add(ep+".key", "key is required (%s)", strings.Join(DescriptorKeys, ", "))
+				valid = false
+			case !isDescriptorKey(e.Key):
+				v.add(ep+".key", "unknown descriptor key %q (valid: %s)", e.Key, strings.Join(DescriptorKeys, ", "))
+				valid = false
+			default:
+				if first, dup := keys[e.Key]; dup {
+					v.add(ep+".key", "key %q already appears in match[%d]", e.Key, first)
+					valid = false
+				}
+				keys[e.Key] = ei
+			}
+		}
+		if valid {
+			id := DescriptorID(entries)
+			if first, dup := seen[id]; dup {
+				v.add(dp, "descriptor %s is already limited by descriptors[%d]", id, first)
+			} else {
+				seen[id] = i
+			}
+		}
+		v.rateValue(&d.RateLimit, dp+".rateLimit")
+	}
+}
+
+// rateValue checks a requestsPerMinute/burst pair.
+func (v *validator) rateValue(r *RateValue, path string) {
+	if r.RequestsPerMinute <= 0 {
+		v.add(path+".requestsPerMinute", "must be greater than 0")
+	} else if r.RequestsPerMinute > MaxRequestsPerMinute {
+		v.add(path+".requestsPerMinute", "%d is more than the maximum %d", r.RequestsPerMinute, MaxRequestsPerMinute)
+	}
+	if r.Burst < 0 || r.Burst > MaxRateBurst {
+		v.add(path+".burst", "burst %d is out of range 0-%d (0: requestsPerMinute)", r.Burst, MaxRateBurst)
+	}
+}
+
+// DescriptorKeys lists the valid rate-limit descriptor keys.
+var DescriptorKeys = []string{DescriptorToolName, DescriptorPrincipal, DescriptorMethod}
+
+func isDescriptorKey(k string) bool {
+	return k == DescriptorToolName || k == DescriptorPrincipal || k == DescriptorMethod
+}
+
+// DescriptorID is the canonical text of a descriptor's entries, sorted by
+// key, with "" written as "*": e.g. "principal=*,tool-name=execute_code".
+// Two descriptors with the same ID limit the same calls.
+func DescriptorID(entries []DescriptorEntry) string {
+	parts := make([]string, len(entries))
+	for i, e := range entries {
+		val := e.Value
+		if val == "" {
+			val = "*"
+		}
+		parts[i] = e.Key + "=" + strconv.Quote(val)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// rateLimiting checks the top-level rateLimiting section.
+func (v *validator) rateLimiting() {
+	rl := v.c.RateLimiting
+	if rl == nil {
+		return
+	}
+	const p = "rateLimiting"
+	switch rl.FailureMode {
+	case "", FailureModeOpen, FailureModeClosed:
+	default:
+		v.add(p+".failureMode", "unknown failure mode %q (valid: open, closed)", rl.FailureMode)
+	}
+	if rl.Replicas < 0 {
+		v.add(p+".replicas", "must not be negative")
+	}
+	r := rl.Redis
+	if r == nil {
+		return
+	}
+	rp := p + ".redis"
+	if msg := checkHostPort(r.Address); msg != "" {
+		v.add(rp+".address", "%s", msg)
+	}
+	if r.Password != "" && r.PasswordFile != "" {
+		v.add(rp+".passwordFile", "set password or passwordFile, not both")
+	}
+	if r.DB < 0 {
+		v.add(rp+".db", "must not be negative")
+	}
+	if r.Timeout != 0 && (r.Timeout < MinRedisTimeout || r.Timeout > MaxRedisTimeout) {
+		v.add(rp+".timeout", "timeout %s is out of range %s-%s", r.Timeout, MinRedisTimeout, MaxRedisTimeout)
+	}
+	if t := r.TLS; t != nil && !t.Enabled && (t.CAFile != "" || t.ServerName != "") {
+		v.add(rp+".tls.enabled", "caFile and serverName require enabled: true")
+	}
+}
+
+// checkHostPort validates host:port with a numeric port.
+func checkHostPort(s string) string {
+	if s == "" {
+		return "address is required (host:port)"
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return fmt.Sprintf("%q is not host:port", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("%q has an invalid port", s)
+	}
+	if msg := checkHost(host); msg != "" {
+		return fmt.Sprintf("%q: %s", s, msg)
+	}
+	return ""
+}
+
+// Warnings returns problems that do not make the config invalid but that
+// an operator should know about (`agentgateway validate` prints them).
+func (c *Config) Warnings() []*FieldError {
+	if c == nil {
+		return nil
+	}
+	var out []*FieldError
+	if path, ok := c.firstRateLimit(); ok && (c.RateLimiting == nil || c.RateLimiting.Redis == nil) {
+		if c.RateLimiting != nil && c.RateLimiting.Replicas > 1 {
+			out = append(out, c.Errorf("rateLimiting.replicas", "rate limits are local to each replica (no rateLimiting.redis): with %d replicas up to %d times the configured rate is allowed; configure rateLimiting.redis to share limits", c.RateLimiting.Replicas, c.RateLimiting.Replicas))
+		} else {
+			out = append(out, c.Errorf(path, "rate limits are kept in this process's memory (no rateLimiting.redis): with more than one replica, each one allows the full rate"))
 		}
 	}
+	return out
+}
+
+// firstRateLimit returns the path of the first rate limit in the config (a
+// rate-limit policy or an mcp-authz rule with rateLimit).
+func (c *Config) firstRateLimit() (string, bool) {
+	for bi, b := range c.Binds {
+		for li, l := range b.Listeners {
+			for ri, r := range l.Routes {
+				for pi, p := range r.Policies {
+					path := fmt.Sprintf("binds[%d].listeners[%d].routes[%d].policies[%d]", bi, li, ri, pi)
+					if p.Type == PolicyRateLimit && p.RateLimit != nil {
+						return path, true
+					}
+					if p.Type == PolicyMCPAuthz && p.MCP != nil {
+						for _, rule := range p.MCP.Rules {
+							if rule.RateLimit != nil {
+								return path, true
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return "", false
 }
 
 func (v *validator) timeout(t *TimeoutPolicy, path string) {

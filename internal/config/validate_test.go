@@ -182,7 +182,11 @@ func TestValidateErrors(t *testing.T) {
 			`claimToHeaders[4].header: header "Host" is reserved`,
 		}},
 		{"jwt missing audiences and jwks", policy("- type: jwt-authn\n  jwt: {issuer: x}\n"),
-			[]string{"jwt.audiences: at least one audience is required", "jwt.jwksUri: jwksUri is required"}},
+			[]string{"jwt.audiences: at least one audience is required", "jwt.issuer: without jwksUri the issuer is used for OIDC discovery"}},
+		{"jwt discovery issuer", policy("- type: jwt-authn\n  jwt: {issuer: 'https://i.example/?q=1', audiences: [a], jwks: {caFile: /ca.pem}}\n"),
+			[]string{"jwt.issuer: issuer \"https://i.example/?q=1\" must not have a query"}},
+		{"jwt discovery files need https issuer", policy("- type: jwt-authn\n  jwt: {issuer: 'http://i.example', audiences: [a], jwks: {caFile: /ca.pem, bearerTokenFile: /t}}\n"),
+			[]string{"jwt.jwks.caFile: caFile requires an https:// issuer (OIDC discovery)", "jwt.jwks.bearerTokenFile: bearerTokenFile requires an https:// issuer (OIDC discovery)"}},
 		{"mcp-authz", policy(`- type: mcp-authz
   mcp:
     rules:
@@ -192,25 +196,28 @@ func TestValidateErrors(t *testing.T) {
       - principal: p
         allowedTools: [x]
 `), []string{
+			"policies[0].type: mcp-authz requires jwt-authn on the same route",
 			"rules[0].principal: principal is required",
 			"rules[0].allowedTools[1]: tool name must not be empty",
 			"rules[0].rateLimit.requestsPerMinute: must be greater than 0",
 			"rules[1].allowedTools: at least one tool is required",
 			`rules[2].principal: principal "p" already has a rule (rules[1])`,
 		}},
-		{"mcp-authz empty rules", policy("- type: mcp-authz\n  mcp: {}\n"), []string{"policies[0].mcp.rules: at least one rule is required"}},
+		{"mcp-authz empty rules", policy("- type: mcp-authz\n  mcp: {}\n"), []string{"policies[0].type: mcp-authz requires jwt-authn", "policies[0].mcp.rules: at least one rule is required"}},
 		{"mcp-authz needs mcp backend", route("            policies:\n              - type: mcp-authz\n                mcp: {rules: [{principal: p, allowedTools: [t]}]}\n            backends: [{name: b, address: 'http://x'}]\n"),
-			[]string{"policies[0].type: mcp-authz requires an mcp-http backend on the route"}},
+			[]string{"policies[0].type: mcp-authz requires an mcp-http backend on the route", "policies[0].type: mcp-authz requires jwt-authn"}},
 		{"rate-limit", policy(`- type: rate-limit
   rateLimit:
     descriptors:
       - {value: x, rateLimit: {requestsPerMinute: 1}}
-      - {key: k}
-      - {key: k, rateLimit: {requestsPerMinute: 5}}
+      - {key: tool-name}
+      - {key: tool-name, rateLimit: {requestsPerMinute: 5}}
+      - {key: k, value: v, rateLimit: {requestsPerMinute: 5}}
 `), []string{
 			"descriptors[0].key: key is required",
 			"descriptors[1].rateLimit.requestsPerMinute: must be greater than 0",
-			`descriptors[2]: descriptor key "k" value "" is already limited by descriptors[1]`,
+			`descriptors[2]: descriptor tool-name="*" is already limited by descriptors[1]`,
+			`descriptors[3].key: unknown descriptor key "k" (valid: tool-name, principal, method)`,
 		}},
 		{"rate-limit empty", policy("- type: rate-limit\n  rateLimit: {descriptors: []}\n"), []string{"rateLimit.descriptors: at least one descriptor is required"}},
 		{"timeout empty", policy("- type: timeout\n  timeout: {request: 0s}\n"), []string{"policies[0].timeout: at least one of request or idle must be set"}},

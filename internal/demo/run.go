@@ -2,26 +2,156 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 	"github.com/agentgateway-go/agentgateway/internal/gateway"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
 // Options configure Run.
 type Options struct {
 	Port, AdminPort int
-	Stdout, Stderr  io.Writer
+	// StateDir is where the development issuer keeps its signing key, so
+	// that `agentgateway token` mints tokens this demo accepts. ""
+	// means devissuer.DefaultStateDir().
+	StateDir       string
+	Stdout, Stderr io.Writer
 	// Ready, if set, is called with the gateway once it serves (tests).
 	Ready func(*gateway.Gateway)
 }
 
+// ConfigOptions are the inputs of the generated gateway.yaml.
+type ConfigOptions struct {
+	Port, AdminPort  int
+	MCPURL, AgentURL string
+	// JWKSURI is the development issuer's key set.
+	JWKSURI string
+	// Enforced reports whether this build enforces a policy type
+	// (policy.Enforced); the config only uses enforced ones.
+	Enforced func(typ string) bool
+}
+
+// seedPolicies are the policy types of the user guide's gateway.yaml, in
+// the order the guide introduces them, with what they do.
+var seedPolicies = []struct{ typ, what string }{
+	{config.PolicyJWTAuthn, "JWT authentication"},
+	{config.PolicyMCPAuthz, "tool authorization"},
+	{config.PolicyRateLimit, "rate limits"},
+	{config.PolicyTimeout, "timeouts"},
+	{config.PolicyRetry, "retries"},
+	{config.PolicyA2AAuthz, "agent-to-agent authorization"},
+}
+
+// The weather agent's tools, as the guide's mcp-authz rule lists them.
+var weatherAgentTools = []string{"get_weather_data", "generate_analysis_code", "execute_code",
+	"store_user_preferences", "get_activity_preferences", "store_activity_plan"}
+
 // Config renders the demo's gateway.yaml: the seed's routes and the
-// policies this build enforces, in front of the demo backends.
-func Config(port, adminPort int, mcpURL, agentURL string) string {
+// policies this build enforces, in front of the demo backends, with
+// jwt-authn trusting the development issuer.
+func Config(o ConfigOptions) string {
+	on := o.Enforced
+	var mcp, a2a strings.Builder
+	if on(config.PolicyJWTAuthn) {
+		fmt.Fprintf(&mcp, `              - type: jwt-authn
+                jwt:
+                  issuer: %s
+                  audiences:
+                    - %s
+                  # The development issuer (loopback). In a cluster:
+                  # https://kubernetes.default.svc/openid/v1/jwks
+                  jwksUri: %s
+                  claimToHeaders:
+                    - claim: sub
+                      header: x-agent-identity
+`, devissuer.DefaultIssuer, devissuer.DefaultAudience, o.JWKSURI)
+		fmt.Fprintf(&a2a, `              - type: jwt-authn
+                jwt:
+                  issuer: %s
+                  audiences:
+                    - %s
+                  jwksUri: %s
+                  claimToHeaders:
+                    - claim: sub
+                      header: x-agent-identity
+`, devissuer.DefaultIssuer, devissuer.DefaultAudience, o.JWKSURI)
+	}
+	if on(config.PolicyJWTAuthn) && on(config.PolicyMCPAuthz) {
+		fmt.Fprintf(&mcp, `              - type: mcp-authz
+                mcp:
+                  rules:
+                    # The weather agent can use its six tools; nobody else
+                    # (planning-agent-sa, unknown-agent-sa) has a rule.
+                    - principal: "%s"
+                      allowedTools:
+`, devissuer.SubjectWeatherAgent)
+		for _, t := range weatherAgentTools {
+			fmt.Fprintf(&mcp, "                        - %s\n", t)
+		}
+		mcp.WriteString(`                      rateLimit:
+                        requestsPerMinute: 100
+`)
+	}
+	if on(config.PolicyRateLimit) {
+		mcp.WriteString(`              - type: rate-limit
+                rateLimit:
+                  descriptors:
+                    - key: tool-name
+                      value: execute_code
+                      rateLimit:
+                        requestsPerMinute: 10
+`)
+	}
+	if on(config.PolicyTimeout) {
+		mcp.WriteString(`              - type: timeout
+                timeout:
+                  request: 300s
+                  idle: 60s
+`)
+	}
+	if on(config.PolicyRetry) {
+		mcp.WriteString(`              - type: retry
+                retry:
+                  attempts: 3
+                  perTryTimeout: 30s
+                  retryOn: [5xx, reset, connect-failure]
+                  backoff:
+                    baseInterval: 1s
+                    maxInterval: 10s
+`)
+	}
+	if on(config.PolicyJWTAuthn) && on(config.PolicyA2AAuthz) {
+		fmt.Fprintf(&a2a, `              - type: a2a-authz
+                a2a:
+                  rules:
+                    - source: "%s"
+                      target: %s
+                      allowed: true
+                    - source: "%s"
+                      target: "*"
+                      allowed: true
+`, devissuer.SubjectPlanningAgent, WeatherAgentName, devissuer.SubjectOrchestratorAgent)
+	}
+	if on(config.PolicyTimeout) {
+		a2a.WriteString(`              - type: timeout
+                timeout:
+                  request: 60s
+`)
+	}
+	policies := func(b *strings.Builder) string {
+		if b.Len() == 0 {
+			return ""
+		}
+		return "            policies:\n" + b.String()
+	}
 	return fmt.Sprintf(`# Generated by "agentgateway demo". It mirrors the user guide's gateway.yaml
 # (Step 3.1) with the policies this build enforces. Edit it while the demo
 # runs: the gateway reloads it.
@@ -34,20 +164,7 @@ binds:
             match:
               path:
                 prefix: /mcp
-            policies:
-              - type: timeout
-                timeout:
-                  request: 300s
-                  idle: 60s
-              - type: retry
-                retry:
-                  attempts: 3
-                  perTryTimeout: 30s
-                  retryOn: [5xx, reset, connect-failure]
-                  backoff:
-                    baseInterval: 1s
-                    maxInterval: 10s
-            backends:
+%s            backends:
               - name: agent-core-mcp-backend
                 type: mcp-http
                 address: %s
@@ -60,24 +177,38 @@ binds:
           - name: agent-to-agent
             match:
               path:
-                prefix: /agents/weather-agent-v6
-            policies:
-              - type: timeout
-                timeout:
-                  request: 60s
-            backends:
+                prefix: /agents/%s
+%s            backends:
               - name: weather-agent-backend
                 address: %s
 admin:
   port: %d
 logging:
   format: text
-`, port, mcpURL, agentURL, adminPort)
+`, o.Port, policies(&mcp), o.MCPURL, WeatherAgentName, policies(&a2a), o.AgentURL, o.AdminPort)
 }
 
-// Run starts the demo backends and the gateway in this process, prints
-// ready-to-paste curl commands, and serves until SIGINT/SIGTERM or ctx ends.
+// Run starts the development issuer, the demo backends and the gateway in
+// this process, prints ready-to-paste commands (with tokens), and serves
+// until SIGINT/SIGTERM or ctx ends.
 func Run(ctx context.Context, o Options) error {
+	if !policy.Enforced(config.PolicyJWTAuthn) {
+		return errors.New("demo: this build does not enforce jwt-authn")
+	}
+	stateDir := o.StateDir
+	if stateDir == "" {
+		stateDir = devissuer.DefaultStateDir()
+	}
+	key, _, err := devissuer.LoadOrCreateKey(stateDir, devissuer.DefaultAlg)
+	if err != nil {
+		return fmt.Errorf("development issuer key: %w", err)
+	}
+	iss, err := devissuer.Start("", key, devissuer.DefaultIssuer)
+	if err != nil {
+		return fmt.Errorf("development issuer: %w", err)
+	}
+	defer iss.Close()
+
 	cardURL := fmt.Sprintf("http://localhost:%d/agents/%s", o.Port, WeatherAgentName)
 	be, err := StartBackendsWith(ctx, BackendOptions{MCP: MCPOptions{Stateless: true, JSONResponse: true}, AgentCardURL: cardURL})
 	if err != nil {
@@ -90,14 +221,26 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(path, []byte(Config(o.Port, o.AdminPort, be.MCPURL, be.AgentURL)), 0o600); err != nil {
+	cfg := Config(ConfigOptions{Port: o.Port, AdminPort: o.AdminPort, MCPURL: be.MCPURL, AgentURL: be.AgentURL,
+		JWKSURI: iss.JWKSURI(), Enforced: policy.Enforced})
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
 	}
+	now := time.Now()
+	tokens := map[string]string{}
+	for _, sub := range devissuer.DemoSubjects {
+		if tokens[sub], err = key.Mint(devissuer.TokenOptions{Subject: sub, Now: now}); err != nil {
+			return err
+		}
+	}
+	in := Instructions{Port: o.Port, AdminPort: o.AdminPort, ConfigPath: path, IssuerURL: iss.URL,
+		StateDir: stateDir, DefaultStateDir: stateDir == devissuer.DefaultStateDir(),
+		Tokens: tokens, Expires: now.Add(devissuer.DefaultTTL), Enforced: policy.Enforced}
 	return gateway.RunFile(ctx, gateway.RunOptions{
 		ConfigPath: path,
 		Stderr:     o.Stderr,
 		Ready: func(g *gateway.Gateway) {
-			fmt.Fprint(o.Stdout, Instructions(o.Port, o.AdminPort, path))
+			fmt.Fprint(o.Stdout, in.String())
 			if o.Ready != nil {
 				o.Ready(g)
 			}
@@ -106,44 +249,162 @@ func Run(ctx context.Context, o Options) error {
 }
 
 // Instructions are the demo's ready-to-paste commands.
-func Instructions(port, adminPort int, path string) string {
-	gw := fmt.Sprintf("http://localhost:%d", port)
+type Instructions struct {
+	Port, AdminPort int
+	ConfigPath      string
+	IssuerURL       string
+	StateDir        string
+	// DefaultStateDir is set when StateDir is the default one, so the
+	// printed `token` command needs no --state-dir.
+	DefaultStateDir bool
+	// Tokens maps each of devissuer.DemoSubjects to a token.
+	Tokens   map[string]string
+	Expires  time.Time
+	Enforced func(typ string) bool
+}
+
+// tokenVars are the shell variables holding the demo tokens.
+var tokenVars = []struct{ name, sub, note string }{
+	{"TOKEN", devissuer.SubjectWeatherAgent, "the weather agent (KAgent)"},
+	{"PLANNING_TOKEN", devissuer.SubjectPlanningAgent, "the planning agent"},
+	{"ORCHESTRATOR_TOKEN", devissuer.SubjectOrchestratorAgent, "the orchestrator agent"},
+	{"UNKNOWN_TOKEN", devissuer.SubjectUnknownAgent, "an agent no rule mentions"},
+}
+
+// command is one printed command and what pasting it shows.
+type command struct {
+	comment string
+	cmd     string
+	// want are substrings of the output (checked by the tests).
+	want []string
+	// fails is set when curl exits non-zero: an expected 4xx answer
+	// (with --fail-with-body, as the tests run it).
+	fails bool
+}
+
+func (in Instructions) gw() string { return fmt.Sprintf("http://localhost:%d", in.Port) }
+
+// missing lists the seed's policy types this build does not enforce.
+func (in Instructions) missing() []string {
+	var out []string
+	for _, p := range seedPolicies {
+		if !in.Enforced(p.typ) {
+			out = append(out, fmt.Sprintf("%s (%s)", p.what, p.typ))
+		}
+	}
+	return out
+}
+
+func (in Instructions) commands() []command {
+	gw := in.gw()
+	on := in.Enforced
+	call := func(tokVar, body string) string {
+		auth := ""
+		if tokVar != "" {
+			auth = ` -H "Authorization: Bearer $` + tokVar + `"`
+		}
+		return "curl -sS -X POST " + gw + "/mcp" + auth + " \\\n  -H \"Content-Type: application/json\" \\\n  -d '" + body + "'"
+	}
+	const weather = `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"get_weather_data","arguments":{"city":"Tampa, FL"}},"id":1}`
+	cmds := []command{
+		{comment: "Call an MCP tool as the weather agent (the guide's Step 6.2):",
+			cmd: call("TOKEN", weather), want: []string{`"result"`, "Tampa"}},
+		{comment: "List the tools:",
+			cmd: call("TOKEN", `{"jsonrpc":"2.0","method":"tools/list","id":2}`), want: []string{"get_weather_data"}},
+		{comment: "execute_code never executes anything in the demo:",
+			cmd:  call("TOKEN", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"execute_code","arguments":{"python_code":"print(1)"}},"id":3}`),
+			want: []string{"NOT EXECUTED"}},
+		{comment: "No token: 401, and WWW-Authenticate points MCP clients at the route's\n# OAuth protected-resource metadata (RFC 9728):",
+			cmd:  strings.Replace(call("", weather), "curl -sS", "curl -sS -i", 1),
+			want: []string{"401", "resource_metadata=", `"code":-32001`}, fails: true},
+	}
+	if on(config.PolicyMCPAuthz) {
+		cmds = append(cmds, command{comment: "A valid token, but unknown-agent-sa has no mcp-authz rule: 403:",
+			cmd: call("UNKNOWN_TOKEN", weather), want: []string{`"code":-32003`}, fails: true})
+	}
+	cmds = append(cmds,
+		command{comment: "The protected-resource metadata itself:",
+			cmd: "curl -sS " + gw + "/.well-known/oauth-protected-resource/mcp", want: []string{`"authorization_servers":["` + devissuer.DefaultIssuer + `"]`}},
+		command{comment: "Ask the weather agent over A2A as the planning agent (message/send, Step 7.3):",
+			cmd: "curl -sS -X POST " + gw + "/agents/" + WeatherAgentName + ` -H "Authorization: Bearer $PLANNING_TOKEN" \` + "\n" +
+				`  -H "Content-Type: application/json" \` + "\n" +
+				`  -d '{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"msg-1","role":"user","parts":[{"kind":"text","text":"Get weather forecast for Tampa, FL this weekend"}]}}}'`,
+			want: []string{`"kind":"message"`}},
+	)
+	if on(config.PolicyA2AAuthz) {
+		cmds = append(cmds, command{comment: "unknown-agent-sa may not call the weather agent: 403:",
+			cmd: "curl -sS -X POST " + gw + "/agents/" + WeatherAgentName + ` -H "Authorization: Bearer $UNKNOWN_TOKEN" \` + "\n" +
+				`  -H "Content-Type: application/json" \` + "\n" +
+				`  -d '{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"msg-2","role":"user","parts":[{"kind":"text","text":"hi"}]}}}'`,
+			want: []string{`"error"`}, fails: true})
+	}
+	cmds = append(cmds,
+		command{comment: "The weather agent's card:",
+			cmd: "curl -sS " + gw + "/agents/" + WeatherAgentName + `/.well-known/agent-card.json -H "Authorization: Bearer $PLANNING_TOKEN"`, want: []string{WeatherAgentName}},
+		command{comment: "Health:", cmd: fmt.Sprintf("curl -sS http://localhost:%d/readyz", in.AdminPort), want: []string{"ready"}},
+	)
+	return cmds
+}
+
+// String renders the instructions.
+func (in Instructions) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `
 Agent Gateway demo is running.
-  gateway  %[1]s   (MCP at /mcp, A2A agent at /agents/weather-agent-v6)
-  admin    http://localhost:%[2]d   (/healthz, /readyz)
-  config   %[3]s   (edit it: the gateway hot-reloads)
+  gateway  %s   (MCP at /mcp, A2A agent at /agents/%s)
+  admin    http://localhost:%d   (/healthz, /readyz)
+  config   %s   (edit it: the gateway hot-reloads)
+  issuer   %s   (development token issuer: /openid/v1/jwks)
 
-Not in this build yet, so the demo runs without them: JWT authentication
-(jwt-authn), tool authorization (mcp-authz), rate limits and a2a-authz.
-Until they land, no token is needed, and none is checked.
+`, in.gw(), WeatherAgentName, in.AdminPort, in.ConfigPath, in.IssuerURL)
+	if m := in.missing(); len(m) > 0 {
+		fmt.Fprintf(&b, "Not in this build yet, so the demo runs without them: %s.\n", joinAnd(m))
+		if !in.Enforced(config.PolicyMCPAuthz) {
+			b.WriteString("Without mcp-authz, any valid token may call any tool.\n")
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, `Every call needs a token (jwt-authn). The demo's development issuer signed
+these ServiceAccount-style tokens; they are valid until %s. Paste them
+into your shell first:
 
-# Call an MCP tool (the guide's Step 6.2, without the token):
-curl -sS -X POST %[1]s/mcp \
-  -H "Content-Type: application/json" \
-  -d '{"jsonrpc":"2.0","method":"tools/call","params":{"name":"get_weather_data","arguments":{"city":"Tampa, FL"}},"id":1}'
-
-# List the six tools:
-curl -sS -X POST %[1]s/mcp -H "Content-Type: application/json" \
-  -d '{"jsonrpc":"2.0","method":"tools/list","id":2}'
-
-# execute_code never executes anything in the demo:
-curl -sS -X POST %[1]s/mcp -H "Content-Type: application/json" \
-  -d '{"jsonrpc":"2.0","method":"tools/call","params":{"name":"execute_code","arguments":{"python_code":"print(1)"}},"id":3}'
-
-# Ask the weather agent over A2A (message/send):
-curl -sS -X POST %[1]s/agents/weather-agent-v6 \
-  -H "Content-Type: application/json" \
-  -d '{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"msg-1","role":"user","parts":[{"kind":"text","text":"Get weather forecast for Tampa, FL this weekend"}]}}}'
-
-# The weather agent's card:
-curl -sS %[1]s/agents/weather-agent-v6/.well-known/agent-card.json
-
-# Health:
-curl -sS http://localhost:%[2]d/readyz
-
-Press Ctrl-C to stop.
-`, gw, adminPort, path)
+`, in.Expires.Format("15:04 MST"))
+	for _, v := range tokenVars {
+		fmt.Fprintf(&b, "%s=%s\n", v.name, in.Tokens[v.sub])
+	}
+	b.WriteString("\n")
+	for _, v := range tokenVars {
+		fmt.Fprintf(&b, "# %-18s %s: %s\n", v.name, v.note, v.sub)
+	}
+	stateFlag := ""
+	if !in.DefaultStateDir {
+		stateFlag = " --state-dir " + shellQuote(in.StateDir)
+	}
+	fmt.Fprintf(&b, `#
+# Mint more, for any subject (development only: the signing key is in
+# %s):
+#   TOKEN=$(go run ./cmd/agentgateway token --sub %s%s)
+`, in.StateDir, devissuer.SubjectWeatherAgent, stateFlag)
+	for _, c := range in.commands() {
+		fmt.Fprintf(&b, "\n# %s\n%s\n", c.comment, c.cmd)
+	}
+	b.WriteString("\nPress Ctrl-C to stop.\n")
 	return b.String()
+}
+
+func joinAnd(items []string) string {
+	if len(items) <= 1 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

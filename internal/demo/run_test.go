@@ -3,15 +3,21 @@ package demo
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 	"github.com/agentgateway-go/agentgateway/internal/gateway"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/all"
 )
 
@@ -50,8 +56,24 @@ func curlCommands(text string) []string {
 	return out
 }
 
-// TestDemoCurlCommandsWork runs the demo and pastes every printed curl
-// command into a shell.
+// assignments returns the NAME=value lines the demo prints (its tokens).
+func assignments(text string) []string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if assignRE.MatchString(line) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+var assignRE = regexp.MustCompile(`^[A-Z_]+=[A-Za-z0-9._-]+$`)
+
+// joinContinuations joins backslash-continued lines as curlCommands does.
+func joinContinuations(cmd string) string { return strings.ReplaceAll(cmd, "\\\n", "") }
+
+// TestDemoCurlCommandsWork runs the demo and pastes its token assignments
+// and every printed curl command into a shell, as a user would.
 func TestDemoCurlCommandsWork(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -60,35 +82,69 @@ func TestDemoCurlCommandsWork(t *testing.T) {
 		t.Skip("curl not installed")
 	}
 	port, admin := freePort(t), freePort(t)
+	stateDir := filepath.Join(t.TempDir(), "state")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Port: port, AdminPort: admin, Stdout: &stdout, Stderr: &stderr, Ready: func(*gateway.Gateway) { close(ready) }})
+		done <- Run(ctx, Options{Port: port, AdminPort: admin, StateDir: stateDir, Stdout: &stdout, Stderr: &stderr, Ready: func(*gateway.Gateway) { close(ready) }})
 	}()
 	select {
 	case <-ready:
 	case err := <-done:
 		t.Fatalf("demo exited: %v\n%s", err, stderr.String())
-	case <-time.After(20 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("demo not ready")
 	}
-	cmds := curlCommands(stdout.String())
-	if len(cmds) < 5 {
-		t.Fatalf("found %d curl commands in:\n%s", len(cmds), stdout.String())
+	text := stdout.String()
+	vars := assignments(text)
+	if len(vars) != len(tokenVars) {
+		t.Fatalf("found %d token assignments in:\n%s", len(vars), text)
 	}
-	wants := []string{`"result"`, `get_weather_data`, `NOT EXECUTED`, `"kind":"message"`, `weather-agent-v6`, `ready`}
+	cmds := curlCommands(text)
+	want := Instructions{Port: port, AdminPort: admin, Enforced: policy.Enforced}.commands()
+	if len(cmds) != len(want) {
+		t.Fatalf("found %d curl commands, want %d, in:\n%s", len(cmds), len(want), text)
+	}
+	prelude := strings.Join(vars, "\n") + "\n"
 	for i, c := range cmds {
-		out, err := exec.Command("bash", "-c", c+" --max-time 10 --fail-with-body").CombinedOutput()
-		if err != nil {
+		w := want[i]
+		if c != joinContinuations(w.cmd) {
+			t.Fatalf("command %d printed as\n%s\nwant\n%s", i, c, joinContinuations(w.cmd))
+		}
+		out, err := exec.Command("bash", "-c", prelude+c+" --max-time 10 --fail-with-body").CombinedOutput()
+		var ee *exec.ExitError
+		switch {
+		case w.fails && (!errors.As(err, &ee) || ee.ExitCode() != 22):
+			t.Errorf("command %d: want an HTTP error (curl exit 22), got %v\n%s\n%s", i, err, c, out)
+		case !w.fails && err != nil:
 			t.Fatalf("command %d failed: %v\n%s\n%s", i, err, c, out)
 		}
-		if i < len(wants) && !bytes.Contains(out, []byte(wants[i])) {
-			t.Errorf("command %d output lacks %q:\n%s\n%s", i, wants[i], c, out)
+		for _, s := range w.want {
+			if !bytes.Contains(out, []byte(s)) {
+				t.Errorf("command %d output lacks %q:\n%s\n%s", i, s, c, out)
+			}
 		}
 	}
+
+	// `agentgateway token` signs with the key in the state directory: its
+	// tokens work against the running demo.
+	key, err := devissuer.LoadKey(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := key.Mint(devissuer.TokenOptions{Subject: devissuer.SubjectWeatherAgent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("bash", "-c", fmt.Sprintf(`TOKEN=%s
+curl -sS -X POST http://localhost:%d/mcp -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '{"jsonrpc":"2.0","method":"tools/list","id":1}' --max-time 10 --fail-with-body`, tok, port)).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("get_weather_data")) {
+		t.Fatalf("minted token: %v\n%s", err, out)
+	}
+
 	cancel()
 	select {
 	case <-done:

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/tlsconfig"
 )
 
 // runtime is one provisioned config: compiled routes, their chains and the
@@ -35,6 +36,16 @@ type runtime struct {
 type portRoutes struct {
 	addr   string
 	routes []*route // longest prefix first
+	// tls is the bind's TLS material; nil for plain HTTP (tls.go).
+	tls *tlsconfig.Server
+	// wellKnown maps exact escaped paths to documents that policies
+	// publish for their route (policy.WellKnown); served before routing.
+	wellKnown map[string]wellKnownDoc
+}
+
+type wellKnownDoc struct {
+	route string
+	h     http.Handler
 }
 
 type route struct {
@@ -49,6 +60,13 @@ type route struct {
 	// stripHeaders are identity headers the gateway owns; client-sent
 	// copies are always removed.
 	stripHeaders []string
+	// wellKnown are the documents the route's policies publish.
+	wellKnown []wellKnownPath
+}
+
+type wellKnownPath struct {
+	path string
+	h    http.Handler
 }
 
 // IdentityHeaders are always stripped from client requests: only the
@@ -91,6 +109,9 @@ func build(ctx context.Context, cfg *config.Config, d *deps) (_ *runtime, err er
 	}()
 	for _, b := range cfg.Binds {
 		pr := &portRoutes{addr: fmt.Sprintf("%s:%d", b.Address, b.Port)}
+		if pr.tls, err = newListenerTLS(cfg.BindTLS(&b), d.log); err != nil {
+			return nil, fmt.Errorf("bind %d: %w", b.Port, err)
+		}
 		for li := range b.Listeners {
 			for ri := range b.Listeners[li].Routes {
 				rc := &b.Listeners[li].Routes[ri]
@@ -99,6 +120,16 @@ func build(ctx context.Context, cfg *config.Config, d *deps) (_ *runtime, err er
 					return nil, fmt.Errorf("route %q: %w", rc.Name, err)
 				}
 				pr.routes = append(pr.routes, r)
+				for _, wk := range r.wellKnown {
+					if prev, dup := pr.wellKnown[wk.path]; dup {
+						d.log.Warn("two routes publish the same well-known path; keeping the first", "path", wk.path, "route", prev.route, "ignored_route", r.name)
+						continue
+					}
+					if pr.wellKnown == nil {
+						pr.wellKnown = map[string]wellKnownDoc{}
+					}
+					pr.wellKnown[wk.path] = wellKnownDoc{route: r.name, h: wk.h}
+				}
 			}
 		}
 		sort.SliceStable(pr.routes, func(i, j int) bool { return len(pr.routes[i].prefix) > len(pr.routes[j].prefix) })
@@ -132,6 +163,9 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 		return nil, err
 	}
 	r.backend = be
+	if c, ok := be.transport.(policy.Cleaner); ok {
+		rt.cleaners = append(rt.cleaners, c)
+	}
 
 	// Policies run in the fixed order of policy.TypeOrder whatever their
 	// order in the file, so a config cannot, say, rate-limit before it
@@ -156,13 +190,18 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 		if c, ok := p.(policy.Cleaner); ok {
 			rt.cleaners = append(rt.cleaners, c)
 		}
+		if wk, ok := p.(policy.WellKnown); ok {
+			if path, wh := wk.WellKnown(r.prefix); path != "" && wh != nil {
+				r.wellKnown = append(r.wellKnown, wellKnownPath{path, wh})
+			}
+		}
 		chain = append(chain, named{ps[i].Type, p})
 	}
 	var h policy.Handler = be
 	for i := len(chain) - 1; i >= 0; i-- {
 		h = d.observer.WrapPolicy(rc.Name, chain[i].name, chain[i].p.Wrap(h))
 	}
-	r.handler = h
+	r.handler = withClientCertAuthn(rc, h, d.log)
 	return r, nil
 }
 

@@ -91,6 +91,13 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	if msg := checkPath(path); msg != "" {
 		return policy.Errorf(http.StatusBadRequest, "%s", msg)
 	}
+	if wk, ok := pr.wellKnown[path]; ok {
+		// A document a route's policy publishes (RFC 9728 metadata): public,
+		// served without the route's chain.
+		ex.Route = wk.route
+		wk.h.ServeHTTP(w, r)
+		return nil
+	}
 	rte, rest := pr.match(path)
 	if rte == nil {
 		return policy.Errorf(http.StatusNotFound, "no route for path")

@@ -82,6 +82,10 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	if err := g.checkTLSSwitch(rt); err != nil {
+		rt.release()
+		return err
+	}
 	// Open new ports before the swap so a port we cannot bind fails the
 	// reload instead of silently dropping routes.
 	opened := map[int]*boundServer{}
@@ -97,6 +101,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg *config.Config) error {
 			rt.release()
 			return fmt.Errorf("bind %d: %w", b.Port, err)
 		}
+		g.serveTLS(bs, b.Port, rt.ports[b.Port])
 		opened[b.Port] = bs
 	}
 	if g.admin == nil {

@@ -38,6 +38,9 @@ type backend struct {
 	route     *route
 	proxy     *httputil.ReverseProxy
 	drain     *drainer
+	// transport is the shared upstream transport, or the backend's own
+	// for a backend with a tls block (tls.go).
+	transport http.RoundTripper
 }
 
 type upstreamState struct {
@@ -57,7 +60,11 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &backend{name: bc.Name, target: u, route: r, drain: d.drain}
+	tr, err := upstreamTransport(bc, d)
+	if err != nil {
+		return nil, err
+	}
+	b := &backend{name: bc.Name, target: u, route: r, drain: d.drain, transport: tr}
 	addrPath := strings.TrimSuffix(u.EscapedPath(), "/")
 	b.base = addrPath
 	if bc.MCP != nil {
@@ -74,7 +81,7 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 	}
 	b.proxy = &httputil.ReverseProxy{
 		Rewrite:        b.rewrite,
-		Transport:      &retryTransport{base: d.transport},
+		Transport:      &retryTransport{base: tr},
 		ModifyResponse: b.modifyResponse,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			if st, ok := req.Context().Value(upstreamKey{}).(*upstreamState); ok {

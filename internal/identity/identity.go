@@ -33,6 +33,10 @@ import (
 const (
 	// MethodJWT: a JSON Web Token verified against a JWKS.
 	MethodJWT = "jwt"
+	// MethodMTLS: a verified TLS client certificate whose SPIFFE ID names
+	// a ServiceAccount, on a route with authentication.clientCertificate
+	// (docs/tls.md). Set by the gateway before the policy chain runs.
+	MethodMTLS = "mtls"
 )
 
 // ServiceAccountPrefix starts every Kubernetes ServiceAccount username:
@@ -57,7 +61,8 @@ type Principal struct {
 	Audiences []string
 	// ExpiresAt is the credential's expiry ("exp").
 	ExpiresAt time.Time
-	// Method says how the caller was authenticated (MethodJWT).
+	// Method says how the caller was authenticated (MethodJWT,
+	// MethodMTLS).
 	Method string
 	// Claims holds every claim of the verified token as decoded JSON:
 	// string, bool, nil, json.Number (numbers keep their exact text),
@@ -182,7 +187,8 @@ func isDNSSubdomain(s string) bool {
 type contextKey struct{}
 
 // With returns ctx carrying p. Only an authentication policy that has
-// verified p calls it. A nil p returns ctx unchanged.
+// verified p calls it, or the gateway for a verified client certificate
+// (MethodMTLS) on a route that accepts one. A nil p returns ctx unchanged.
 func With(ctx context.Context, p *Principal) context.Context {
 	if p == nil {
 		return ctx

@@ -44,6 +44,17 @@ type Cleaner interface {
 	Cleanup() error
 }
 
+// WellKnown is implemented by policies that publish a document for their
+// route outside the route's prefix, such as the RFC 9728 protected-resource
+// metadata at /.well-known/oauth-protected-resource<prefix>. The gateway
+// asks each provisioned policy once, with the route's path prefix, and
+// serves h at the exact (escaped) path on the route's bind, before route
+// matching and without running any policy chain. A policy returns path ""
+// when it publishes nothing for this route.
+type WellKnown interface {
+	WellKnown(prefix string) (path string, h http.Handler)
+}
+
 // Env is what a factory may use while provisioning.
 type Env struct {
 	// RouteName is the route the policy belongs to.

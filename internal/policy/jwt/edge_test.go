@@ -176,8 +176,10 @@ admin:
 			if resp.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
-			if c := resp.Header.Get("WWW-Authenticate"); c != tt.challenge {
-				t.Errorf("WWW-Authenticate = %q, want %q", c, tt.challenge)
+			// MCP routes point clients at their RFC 9728 metadata.
+			want := tt.challenge + fmt.Sprintf(`, resource_metadata="http://127.0.0.1:%d/.well-known/oauth-protected-resource/mcp"`, port)
+			if c := resp.Header.Get("WWW-Authenticate"); c != want {
+				t.Errorf("WWW-Authenticate = %q, want %q", c, want)
 			}
 			e, _ := body["error"].(map[string]any)
 			if body["jsonrpc"] != "2.0" || body["id"] != float64(7) || e == nil || e["code"] != float64(-32001) {

@@ -82,12 +82,10 @@ type snapshot struct {
 
 // source fetches and caches one JWKS.
 type source struct {
-	cfg       sourceConfig
-	client    *http.Client
-	transport *http.Transport
-	tokenFile string // effective bearer token file, "" for none
-	log       *slog.Logger
-	now       func() time.Time
+	cfg sourceConfig
+	*fetcher
+	log *slog.Logger
+	now func() time.Time
 	// minMaxAge/maxMaxAge bound Cache-Control max-age (fields for tests).
 	minMaxAge, maxMaxAge time.Duration
 
@@ -119,13 +117,38 @@ const (
 )
 
 func newSource(cfg sourceConfig, log *slog.Logger) (*source, error) {
-	u, err := url.Parse(cfg.uri)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("jwksUri %q is not an absolute http(s) URL", cfg.uri)
+	f, err := newFetcher("jwksUri", cfg.uri, cfg.caFile, cfg.tokenFile, cfg.timeout)
+	if err != nil {
+		return nil, err
 	}
-	s := &source{cfg: cfg, log: log, now: time.Now, minMaxAge: minMaxAge, maxMaxAge: maxMaxAge}
+	s := &source{cfg: cfg, fetcher: f, log: log, now: time.Now, minMaxAge: minMaxAge, maxMaxAge: maxMaxAge}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.done = make(chan struct{})
+	s.log.Info("jwks source", "jwksUri", redactURL(cfg.uri), "caFile", f.caFile, "bearerTokenFile", f.tokenFile)
+	return s, nil
+}
+
+// fetcher performs bounded GETs of one URL (a JWKS or an OIDC discovery
+// document): TLS 1.2+, the configured or in-cluster CA, the bearer token
+// re-read before each request, redirects only to the same scheme and host,
+// a timeout from connection to last byte and a size bound.
+type fetcher struct {
+	uri       string
+	timeout   time.Duration
+	client    *http.Client
+	transport *http.Transport
+	caFile    string // effective CA file, "" for the system roots
+	tokenFile string // effective bearer token file, "" for none
+}
+
+// newFetcher builds the client for uri. what names the URL in errors.
+func newFetcher(what, uri, caFile, tokenFile string, timeout time.Duration) (*fetcher, error) {
+	u, err := url.Parse(uri)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("%s %q is not an absolute http(s) URL", what, uri)
+	}
+	f := &fetcher{uri: uri, timeout: timeout}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	caFile, tokenFile := cfg.caFile, cfg.tokenFile
 	if u.Scheme == "https" && isKubernetesAPIHost(u.Hostname()) {
 		// The API server's JWKS endpoint needs authentication by default
 		// and is served with the cluster CA.
@@ -152,15 +175,15 @@ func newSource(cfg sourceConfig, log *slog.Logger) (*source, error) {
 			return nil, fmt.Errorf("jwks bearerTokenFile: %w", err)
 		}
 	}
-	s.tokenFile = tokenFile
+	f.caFile, f.tokenFile = caFile, tokenFile
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConf
-	tr.ResponseHeaderTimeout = cfg.timeout
+	tr.ResponseHeaderTimeout = timeout
 	tr.MaxResponseHeaderBytes = 64 << 10
 	tr.MaxIdleConns = 2
-	s.transport = tr
+	f.transport = tr
 	orig := u
-	s.client = &http.Client{
+	f.client = &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
@@ -172,10 +195,14 @@ func newSource(cfg sourceConfig, log *slog.Logger) (*source, error) {
 			return nil
 		},
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.done = make(chan struct{})
-	s.log.Info("jwks source", "jwksUri", u.Redacted(), "caFile", caFile, "bearerTokenFile", tokenFile)
-	return s, nil
+	return f, nil
+}
+
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return "(invalid URL)"
 }
 
 // isKubernetesAPIHost reports whether host is the in-cluster API server:
@@ -454,57 +481,68 @@ func (s *source) fetch(ctx context.Context) error {
 
 // get performs one bounded GET of the JWKS.
 func (s *source) get(ctx context.Context) (*keySet, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.uri, nil)
+	body, hdr, err := s.getJSON(ctx, s.ctx, "application/jwk-set+json, application/json", "agentgateway-jwks", maxJWKSBytes)
 	if err != nil {
 		return nil, 0, err
-	}
-	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	req.Header.Set("User-Agent", "agentgateway-jwks")
-	if s.tokenFile != "" {
-		tok, err := readBearerToken(s.tokenFile)
-		if err != nil {
-			return nil, 0, fmt.Errorf("bearer token file: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil && s.ctx.Err() == nil {
-			return nil, 0, fmt.Errorf("timeout after %s", s.cfg.timeout)
-		}
-		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return nil, 0, fmt.Errorf("unexpected status %s", resp.Status)
-	}
-	if resp.ContentLength > maxJWKSBytes {
-		return nil, 0, fmt.Errorf("response is larger than %d bytes", maxJWKSBytes)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
-			return nil, 0, fmt.Errorf("content type %q is not JSON", truncate(ct, 100))
-		}
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
-	if err != nil {
-		if ctx.Err() != nil && s.ctx.Err() == nil {
-			return nil, 0, fmt.Errorf("timeout after %s reading the response", s.cfg.timeout)
-		}
-		return nil, 0, fmt.Errorf("reading response: %w", err)
-	}
-	if len(body) > maxJWKSBytes {
-		return nil, 0, fmt.Errorf("response is larger than %d bytes", maxJWKSBytes)
 	}
 	ks, err := parseJWKS(body)
 	if err != nil {
 		return nil, 0, err
 	}
-	return ks, cacheDelay(resp.Header, s.cfg.refresh, s.minMaxAge, s.maxMaxAge), nil
+	return ks, cacheDelay(hdr, s.cfg.refresh, s.minMaxAge, s.maxMaxAge), nil
+}
+
+// getJSON performs one bounded GET of f.uri and returns a JSON body of at
+// most limit bytes. owner is the context of whoever owns the fetcher: when
+// it ends, errors are not reported as timeouts.
+func (f *fetcher) getJSON(ctx, owner context.Context, accept, userAgent string, limit int64) ([]byte, http.Header, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.uri, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", accept)
+	req.Header.Set("User-Agent", userAgent)
+	if f.tokenFile != "" {
+		tok, err := readBearerToken(f.tokenFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bearer token file: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil && owner.Err() == nil {
+			return nil, nil, fmt.Errorf("timeout after %s", f.timeout)
+		}
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, nil, fmt.Errorf("unexpected status %s", resp.Status)
+	}
+	if resp.ContentLength > limit {
+		return nil, nil, fmt.Errorf("response is larger than %d bytes", limit)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+			return nil, nil, fmt.Errorf("content type %q is not JSON", truncate(ct, 100))
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		if ctx.Err() != nil && owner.Err() == nil {
+			return nil, nil, fmt.Errorf("timeout after %s reading the response", f.timeout)
+		}
+		return nil, nil, fmt.Errorf("reading response: %w", err)
+	}
+	if int64(len(body)) > limit {
+		return nil, nil, fmt.Errorf("response is larger than %d bytes", limit)
+	}
+	return body, resp.Header, nil
 }
 
 // cacheDelay returns how long a response may be used: Cache-Control

@@ -323,7 +323,9 @@ func jwksFailures() []jwksFailure {
 
 func failureConfig(uri string) *config.JWTPolicy {
 	return jwtConfig(uri, func(j *config.JWTPolicy) {
-		j.JWKS.Timeout = config.Duration(300 * time.Millisecond)
+		// Generous enough for 10 MB under -race on a loaded machine; the
+		// timeout case still proves the bound.
+		j.JWKS.Timeout = config.Duration(2 * time.Second)
 		j.JWKS.MinRefreshInterval = config.Duration(50 * time.Millisecond)
 	})
 }

@@ -1,7 +1,9 @@
 // Package jwt implements the jwt-authn policy: it authenticates the caller
 // with a JSON Web Token from the Authorization: Bearer header, verified
 // against a JSON Web Key Set (JWKS) fetched from jwksUri, and puts the
-// verified principal into the request context (internal/identity).
+// verified principal into the request context (internal/identity). With
+// validation tokenreview or both, the Kubernetes TokenReview API decides too
+// (tokenreview.go), which catches tokens of deleted ServiceAccounts.
 //
 // Rejections are *policy.Error values with status 401, JSON-RPC code
 // CodeUnauthorized and an RFC 6750 WWW-Authenticate header; the edge renders
@@ -29,7 +31,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
-func init() { policy.Register(config.PolicyJWTAuthn, New) }
+func init() { policy.Register(config.PolicyJWTAuthn, newForRoute) }
 
 // Realm is the realm of the WWW-Authenticate challenge.
 const Realm = "agentgateway"
@@ -39,6 +41,13 @@ type Policy struct {
 	v       *verifier
 	headers []claimHeader
 	once    sync.Once
+	// tr is the TokenReview step (validation tokenreview or both), nil
+	// for jwks. With tokenreview, v has no JWKS source (v.src is nil).
+	tr *tokenReview
+	// mcp is set on MCP routes, which publish RFC 9728 metadata for
+	// prefix (resource.go).
+	mcp    bool
+	prefix string
 }
 
 type claimHeader struct {
@@ -60,12 +69,19 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 		return nil, errors.New("jwt-authn: missing jwt block")
 	}
 	j := p.JWT
+	if validationMode(j) == config.JWTValidationTokenReview {
+		return newTokenReviewPolicy(ctx, j)
+	}
 	log := slog.Default().With("policy", config.PolicyJWTAuthn, "route", env.RouteName)
 	if u, err := url.Parse(j.JWKSURI); err == nil && u.Scheme == "http" && !config.IsLoopbackHost(u.Hostname()) {
 		log.Warn("INSECURE: jwksUri uses plain http to a non-loopback host; anyone on the path can replace the signing keys and mint tokens. Use https.",
 			"jwksUri", u.Redacted())
 	}
-	src, err := acquireSource(ctx, newSourceConfig(j), slog.Default().With("policy", config.PolicyJWTAuthn))
+	sc, err := sourceConfigFor(ctx, j, log) // jwksUri, or OIDC discovery
+	if err != nil {
+		return nil, fmt.Errorf("jwt-authn: %w", err)
+	}
+	src, err := acquireSource(ctx, sc, slog.Default().With("policy", config.PolicyJWTAuthn))
 	if err != nil {
 		return nil, fmt.Errorf("jwt-authn: %w", err)
 	}
@@ -73,13 +89,27 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 	for _, ch := range j.ClaimToHeaders {
 		pol.headers = append(pol.headers, claimHeader{claim: ch.Claim, header: http.CanonicalHeaderKey(ch.Header)})
 	}
+	if validationMode(j) == config.JWTValidationBoth {
+		if err := pol.addTokenReview(ctx, j); err != nil {
+			_ = pol.Cleanup()
+			return nil, err
+		}
+	}
 	return pol, nil
 }
 
-// Cleanup releases the JWKS source; the last policy using it stops its
-// refresh loop. It is safe to call more than once.
+// Cleanup releases the JWKS source and the TokenReview client; the last
+// policy using a source stops its refresh loop. It is safe to call more
+// than once.
 func (p *Policy) Cleanup() error {
-	p.once.Do(func() { releaseSource(p.v.src) })
+	p.once.Do(func() {
+		if p.v.src != nil {
+			releaseSource(p.v.src)
+		}
+		if p.tr != nil {
+			releaseReviewer(p.tr.r)
+		}
+	})
 	return nil
 }
 
@@ -89,7 +119,14 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 	return policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		prin, err := p.Authenticate(r)
 		if err != nil {
-			return err
+			// A verified client certificate (route authentication.
+			// clientCertificate, docs/tls.md) stands in for a missing
+			// token; a token that is sent always wins.
+			cp, ok := identity.From(r.Context())
+			if !ok || cp.Method != identity.MethodMTLS || len(r.Header.Values("Authorization")) > 0 {
+				return p.withResourceMetadata(r, err)
+			}
+			prin = cp
 		}
 		type set struct {
 			value string
@@ -99,7 +136,7 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 		for i, h := range p.headers {
 			v, ok := prin.ClaimString(h.claim)
 			if ok && !validHeaderValue(v) {
-				return invalidToken("a claim mapped to a header contains characters not allowed in a header")
+				return p.withResourceMetadata(r, invalidToken("a claim mapped to a header contains characters not allowed in a header"))
 			}
 			sets[i] = set{v, ok}
 		}
@@ -122,7 +159,7 @@ func (p *Policy) Authenticate(r *http.Request) (*identity.Principal, error) {
 	if perr != nil {
 		return nil, perr
 	}
-	prin, perr := p.v.verify(r.Context(), tok)
+	prin, perr := p.check(r.Context(), tok)
 	if perr != nil {
 		return nil, perr
 	}

@@ -1,0 +1,229 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// FailureMode says what a Store does while Redis is unreachable.
+type FailureMode int
+
+// Failure modes.
+const (
+	// FailOpen falls back to this process's local limits.
+	FailOpen FailureMode = iota
+	// FailClosed refuses calls that need a limit check (ErrUnavailable).
+	FailClosed
+)
+
+func (m FailureMode) String() string {
+	if m == FailClosed {
+		return "closed"
+	}
+	return "open"
+}
+
+// State is where a Store's decisions come from.
+type State int
+
+// Store states.
+const (
+	// StateLocal: no Redis configured; limits are per process.
+	StateLocal State = iota
+	// StateRedis: Redis answers; limits are shared by every replica.
+	StateRedis
+	// StateDegraded: Redis is unreachable; the failure mode applies.
+	StateDegraded
+)
+
+func (s State) String() string {
+	switch s {
+	case StateRedis:
+		return "redis"
+	case StateDegraded:
+		return "degraded"
+	}
+	return "local"
+}
+
+// Health-check backoff while Redis is down.
+var (
+	healthMinBackoff = 100 * time.Millisecond
+	healthMaxBackoff = 5 * time.Second
+)
+
+// Store is the Limiter policies use: Redis when configured and reachable,
+// otherwise the failure mode (local limits or ErrUnavailable). It logs
+// once per state change and, while Redis is down, checks its health in
+// the background (with backoff) so that it recovers by itself. While Redis
+// is down no request waits for it.
+type Store struct {
+	redis *Redis // nil: local only
+	local *Local
+	mode  FailureMode
+	addr  string
+	log   *slog.Logger
+
+	down     atomic.Bool
+	since    atomic.Int64 // unix nanoseconds of the last state change
+	failures atomic.Int64 // Redis calls that failed
+
+	mu       sync.Mutex
+	checking bool
+	closed   bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// NewLocalStore returns a Store with local limits only.
+func NewLocalStore(local *Local) *Store {
+	s := &Store{local: local, stop: make(chan struct{})}
+	s.since.Store(time.Now().UnixNano())
+	return s
+}
+
+// NewRedisStore returns a Store over r that falls back as mode says. The
+// local limiter serves FailOpen. It checks Redis once (bounded by r's
+// timeout) so that a Redis down at startup is logged at once.
+func NewRedisStore(ctx context.Context, r *Redis, addr string, mode FailureMode, local *Local, log *slog.Logger) *Store {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{redis: r, local: local, mode: mode, addr: addr, log: log, stop: make(chan struct{})}
+	s.since.Store(time.Now().UnixNano())
+	if err := r.Check(ctx); err != nil {
+		s.markDown(err)
+	} else {
+		log.Info("rate limit store up: limits are shared through redis", "redis", addr)
+	}
+	return s
+}
+
+// State reports where decisions come from right now.
+func (s *Store) State() State {
+	switch {
+	case s.redis == nil:
+		return StateLocal
+	case s.down.Load():
+		return StateDegraded
+	}
+	return StateRedis
+}
+
+// Since returns when the store entered its current state.
+func (s *Store) Since() time.Time { return time.Unix(0, s.since.Load()) }
+
+// Failures returns how many Redis calls have failed.
+func (s *Store) Failures() int64 { return s.failures.Load() }
+
+// Mode returns the failure mode.
+func (s *Store) Mode() FailureMode { return s.mode }
+
+// Address returns the Redis address ("" for a local store).
+func (s *Store) Address() string { return s.addr }
+
+// Local returns the local limiter (the whole store when there is no Redis,
+// the fail-open fallback otherwise).
+func (s *Store) Local() *Local { return s.local }
+
+// Allow implements Limiter.
+func (s *Store) Allow(ctx context.Context, key string, limit Limit) (Result, error) {
+	if s.redis == nil {
+		return s.local.Allow(ctx, key, limit)
+	}
+	if !s.down.Load() {
+		r, err := s.redis.Allow(ctx, key, limit)
+		if err == nil {
+			return r, nil
+		}
+		if ctx.Err() != nil {
+			// The caller went away or ran out of time; that says nothing
+			// about Redis.
+			return Result{}, context.Cause(ctx)
+		}
+		s.failures.Add(1)
+		s.markDown(err)
+	}
+	if s.mode == FailClosed {
+		return Result{}, ErrUnavailable
+	}
+	return s.local.Allow(ctx, key, limit)
+}
+
+// markDown records that Redis failed and starts the health check, once.
+func (s *Store) markDown(err error) {
+	if !s.down.CompareAndSwap(false, true) {
+		return
+	}
+	s.since.Store(time.Now().UnixNano())
+	fallback := "falling back to local limits (failureMode: open)"
+	if s.mode == FailClosed {
+		fallback = "answering 503 to rate-limited calls (failureMode: closed)"
+	}
+	s.log.Warn("rate limit store down: "+fallback, "redis", s.addr, "err", err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.checking {
+		return
+	}
+	s.checking = true
+	s.wg.Add(1)
+	go s.healthCheck()
+}
+
+// healthCheck checks Redis with exponential backoff (jitter) until it
+// answers, then marks the store up again.
+func (s *Store) healthCheck() {
+	defer s.wg.Done()
+	backoff := healthMinBackoff
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for {
+		timer.Reset(backoff/2 + rand.N(backoff/2+1))
+		select {
+		case <-s.stop:
+			s.mu.Lock()
+			s.checking = false
+			s.mu.Unlock()
+			return
+		case <-timer.C:
+		}
+		if err := s.redis.Check(context.Background()); err != nil {
+			backoff = min(2*backoff, healthMaxBackoff)
+			continue
+		}
+		s.mu.Lock()
+		s.checking = false
+		s.mu.Unlock()
+		downFor := time.Since(s.Since()).Round(time.Millisecond)
+		s.since.Store(time.Now().UnixNano())
+		s.down.Store(false)
+		s.log.Info("rate limit store up: limits are shared through redis again", "redis", s.addr, "downFor", downFor.String())
+		return
+	}
+}
+
+// Close stops the health check and closes the Redis client.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.stop)
+	s.mu.Unlock()
+	s.wg.Wait()
+	if s.redis != nil {
+		if err := s.redis.Close(); err != nil {
+			return fmt.Errorf("closing redis client: %w", err)
+		}
+	}
+	return nil
+}
