@@ -44,6 +44,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRewriteEvents$$' -fuzztime=$(FUZZTIME) ./internal/mcp/
 	$(GO) test -run='^$$' -fuzz='^FuzzCheckPath$$' -fuzztime=$(FUZZTIME) ./internal/gateway/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/policy/jwt/
+	$(GO) test -run='^$$' -fuzz='^FuzzPrefilter$$' -fuzztime=$(FUZZTIME) ./internal/policy/jwt/
+	$(GO) test -run='^$$' -fuzz='^FuzzAuthorize$$' -fuzztime=$(FUZZTIME) ./internal/policy/mcpauthz/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

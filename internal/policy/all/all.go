@@ -5,6 +5,7 @@ package all
 
 import (
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/jwt"
+	_ "github.com/agentgateway-go/agentgateway/internal/policy/mcpauthz"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/ratelimit"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/retry"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/timeout"

@@ -1,0 +1,253 @@
+package mcpauthz
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+)
+
+// MaxListResponseBytes bounds a JSON list response (and one SSE event)
+// that the gateway reads to filter.
+const MaxListResponseBytes = 8 << 20
+
+// errUnfilterable is returned when a list result cannot be filtered with
+// certainty; the gateway then refuses to pass it on.
+var errUnfilterable = errors.New("list result cannot be filtered")
+
+// filterResult removes from the JSON-RPC response msg the items of a list
+// result that allow rejects. Everything outside the items array is kept
+// byte for byte, and so are the kept items, with one exception: a result
+// that carries the 2026-07-28 cache hints (ttlMs, cacheScope) gets
+// cacheScope "private", because the filtered list is specific to the
+// caller and must not be served to anyone else by a shared cache. It
+// returns msg itself when nothing changes: error responses, results
+// without the array, and messages that are not responses at all.
+//
+// A response that clients could read differently from the gateway
+// (duplicate or case-folded "result", array or cache members, a non-array
+// list) is errUnfilterable. An item whose matched member is missing, not a
+// string, duplicated or case-ambiguous is dropped.
+func filterResult(msg []byte, spec listSpec, allow func(string) bool) ([]byte, bool, error) {
+	if !json.Valid(msg) {
+		return nil, false, fmt.Errorf("%w: invalid JSON", errUnfilterable)
+	}
+	i := skipWS(msg, 0)
+	if i >= len(msg) || msg[i] != '{' {
+		return nil, false, fmt.Errorf("%w: not a JSON-RPC object", errUnfilterable)
+	}
+	top, err := lookup(msg, i, "result", "method")
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
+	}
+	res := top[0]
+	if top[1].start >= 0 || res.start < 0 || msg[res.start] != '{' {
+		// A request or notification, an error response, or a result
+		// that is not an object: no list in it.
+		return msg, false, nil
+	}
+	in, err := lookup(msg, res.start, spec.array, "cacheScope", "ttlMs")
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
+	}
+	arr, scope, ttl := in[0], in[1], in[2]
+	if arr.start < 0 || string(msg[arr.start:arr.end]) == "null" {
+		return msg, false, nil
+	}
+	if msg[arr.start] != '[' {
+		return nil, false, fmt.Errorf("%w: result.%s is not an array", errUnfilterable, spec.array)
+	}
+	var kept [][2]int
+	dropped := 0
+	err = forEachElement(msg, arr.start, func(s, e int) bool {
+		if keepItem(msg, s, spec, allow) {
+			kept = append(kept, [2]int{s, e})
+		} else {
+			dropped++
+		}
+		return true
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
+	}
+	var edits []splice
+	if dropped > 0 {
+		a := []byte{'['}
+		for k, sp := range kept {
+			if k > 0 {
+				a = append(a, ',')
+			}
+			a = append(a, msg[sp[0]:sp[1]]...)
+		}
+		edits = append(edits, splice{arr.start, arr.end, append(a, ']')})
+	}
+	switch {
+	case scope.start >= 0:
+		if v, ok := stringValue(msg, scope); !ok || v != "private" {
+			edits = append(edits, splice{scope.start, scope.end, []byte(`"private"`)})
+		}
+	case ttl.start >= 0:
+		// The result has members (ttlMs), so a trailing comma is valid.
+		edits = append(edits, splice{res.start + 1, res.start + 1, []byte(`"cacheScope":"private",`)})
+	}
+	if len(edits) == 0 {
+		return msg, false, nil
+	}
+	return applySplices(msg, edits), true, nil
+}
+
+// splice replaces msg[s:e] with repl.
+type splice struct {
+	s, e int
+	repl []byte
+}
+
+// applySplices applies non-overlapping edits.
+func applySplices(msg []byte, edits []splice) []byte {
+	slices.SortFunc(edits, func(a, b splice) int { return a.s - b.s })
+	out := make([]byte, 0, len(msg)+32)
+	at := 0
+	for _, e := range edits {
+		out = append(out, msg[at:e.s]...)
+		out = append(out, e.repl...)
+		at = e.e
+	}
+	return append(out, msg[at:]...)
+}
+
+func keepItem(msg []byte, s int, spec listSpec, allow func(string) bool) bool {
+	if msg[s] != '{' {
+		return false
+	}
+	f, err := lookup(msg, s, spec.field)
+	if err != nil {
+		return false
+	}
+	v, ok := stringValue(msg, f[0])
+	if !ok {
+		return false
+	}
+	if spec.uri && unsafeURI(v) != "" {
+		return false
+	}
+	return allow(v)
+}
+
+// listFilter filters the response to one list request.
+type listFilter struct {
+	spec  listSpec
+	allow func(string) bool
+	// id is the raw id of the request, echoed by errors that replace an
+	// unfilterable SSE event.
+	id json.RawMessage
+	// onError reports a result that could not be filtered (for logs).
+	onError func(error)
+}
+
+// hook is an Exchange response hook that filters the response in place.
+func (f *listFilter) hook(res *http.Response) error {
+	if res.StatusCode < 200 || res.StatusCode > 299 || res.Body == nil || res.Body == http.NoBody {
+		return nil
+	}
+	if ce := strings.TrimSpace(res.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		return f.fail(fmt.Errorf("%w: response has Content-Encoding %q", errUnfilterable, ce))
+	}
+	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	switch mt {
+	case "application/json":
+		return f.filterJSON(res)
+	case "text/event-stream":
+		res.Body = mcp.RewriteEvents(res.Body, MaxListResponseBytes, f.event)
+		return nil
+	}
+	if res.ContentLength == 0 {
+		return nil
+	}
+	return f.fail(fmt.Errorf("%w: unexpected Content-Type %q", errUnfilterable, res.Header.Get("Content-Type")))
+}
+
+func (f *listFilter) fail(err error) error {
+	if f.onError != nil {
+		f.onError(err)
+	}
+	return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway,
+		Message: "the gateway could not filter the " + f.spec.method + " response", Cause: err}
+}
+
+func (f *listFilter) filterJSON(res *http.Response) error {
+	if res.ContentLength > MaxListResponseBytes {
+		return f.fail(fmt.Errorf("%w: response larger than %d bytes", errUnfilterable, MaxListResponseBytes))
+	}
+	b, err := io.ReadAll(io.LimitReader(res.Body, MaxListResponseBytes+1))
+	_ = res.Body.Close()
+	if err != nil {
+		return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway, Message: "backend error", Cause: err}
+	}
+	if len(b) > MaxListResponseBytes {
+		return f.fail(fmt.Errorf("%w: response larger than %d bytes", errUnfilterable, MaxListResponseBytes))
+	}
+	out, _, err := filterResult(b, f.spec, f.allow)
+	if err != nil {
+		return f.fail(err)
+	}
+	res.Body = io.NopCloser(bytes.NewReader(out))
+	res.ContentLength = int64(len(out))
+	res.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	res.TransferEncoding = nil
+	return nil
+}
+
+// event rewrites the SSE event carrying the list result. Events that are
+// not JSON-RPC responses (server requests and notifications on the same
+// stream, keepalives) pass unchanged. The POST carried exactly one request
+// (lists are never batched), so every response on its stream answers it.
+func (f *listFilter) event(ev *mcp.Event) bool {
+	if !ev.HasData {
+		return false
+	}
+	data := []byte(ev.Data)
+	i := skipWS(data, 0)
+	if i >= len(data) || (data[i] != '{' && data[i] != '[') {
+		return false
+	}
+	var out []byte
+	var changed bool
+	var err error
+	if data[i] == '[' {
+		err = fmt.Errorf("%w: batch response on a list stream", errUnfilterable)
+	} else {
+		out, changed, err = filterResult(data, f.spec, f.allow)
+	}
+	if err != nil {
+		if f.onError != nil {
+			f.onError(err)
+		}
+		id := f.id
+		if len(id) == 0 {
+			id = json.RawMessage("null")
+		}
+		eb, _ := json.Marshal(struct {
+			JSONRPC string          `json:"jsonrpc"`
+			ID      json.RawMessage `json:"id"`
+			Error   any             `json:"error"`
+		}{"2.0", id, map[string]any{"code": policy.CodeGateway,
+			"message": "the gateway could not filter the " + f.spec.method + " response",
+			"data":    map[string]int{"httpStatus": http.StatusBadGateway}}})
+		ev.Data = string(eb)
+		return true
+	}
+	if !changed {
+		return false
+	}
+	ev.Data = string(out)
+	return true
+}

@@ -1,0 +1,327 @@
+// Package mcpauthz implements the mcp-authz policy: per-principal
+// authorization of MCP traffic on a route.
+//
+// It runs after authentication (config validation requires jwt-authn on
+// the same route, or a route that authenticates client certificates) and
+// matches the verified principal (internal/identity) against the route's
+// rules. Every JSON-RPC message of a POST is authorized before
+// anything reaches the backend: tools/call by tool name, resources/* by
+// URI, prompts/* by name, and the session methods (initialize, ping, ...)
+// for any principal that has a rule. Default deny: a principal without a
+// matching rule gets nothing, and unknown methods are refused.
+//
+// The policy also filters list results (tools/list, resources/list,
+// resources/templates/list, prompts/list; JSON and SSE responses) down to
+// what the caller may use, binds MCP sessions to the identity that started
+// them, applies a rule's rateLimit to tools/call, and writes an audit
+// record for every decision. docs/authz.md states every rule.
+package mcpauthz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/identity"
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+)
+
+func init() { policy.Register(config.PolicyMCPAuthz, New) }
+
+// Policy is a provisioned mcp-authz policy.
+type Policy struct {
+	route    string
+	rules    rules
+	log      *slog.Logger
+	sessions SessionStore
+	limiter  Limiter
+	once     sync.Once
+}
+
+var (
+	_ policy.Policy  = (*Policy)(nil)
+	_ policy.Cleaner = (*Policy)(nil)
+)
+
+// ErrNoAuthn is returned by New for a route that establishes no verified
+// principal: neither jwt-authn nor authentication.clientCertificate.
+var ErrNoAuthn = errors.New("mcp-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified principal)")
+
+// New provisions an mcp-authz policy.
+func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, error) {
+	if p == nil || p.MCP == nil {
+		return nil, errors.New("mcp-authz: missing mcp block")
+	}
+	if rt := env.Route; rt != nil {
+		authn := rt.Authentication != nil && rt.Authentication.ClientCertificate
+		for _, rp := range rt.Policies {
+			authn = authn || rp.Type == config.PolicyJWTAuthn
+		}
+		if !authn {
+			return nil, ErrNoAuthn
+		}
+	}
+	rs, err := newRules(p.MCP.Rules)
+	if err != nil {
+		return nil, fmt.Errorf("mcp-authz: %w", err)
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	sessions, err := NewSessionStore(env)
+	if err != nil {
+		return nil, fmt.Errorf("mcp-authz: session store: %w", err)
+	}
+	limiter, err := NewLimiter(env)
+	if err != nil {
+		return nil, fmt.Errorf("mcp-authz: rate limiter: %w", err)
+	}
+	return &Policy{
+		route:    env.RouteName,
+		rules:    rs,
+		log:      log,
+		sessions: sessions,
+		limiter:  limiter,
+	}, nil
+}
+
+// Cleanup releases the session store and limiter when they hold
+// resources (the in-memory defaults are process-wide and hold none).
+func (p *Policy) Cleanup() error {
+	var errs []error
+	p.once.Do(func() {
+		if c, ok := p.sessions.(policy.Cleaner); ok {
+			errs = append(errs, c.Cleanup())
+		}
+		if c, ok := p.limiter.(policy.Cleaner); ok {
+			errs = append(errs, c.Cleanup())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// ownerKey identifies a principal for session binding: the subject as
+// issued by one issuer (routes may trust different issuers).
+func ownerKey(p *identity.Principal) string { return p.Issuer + "\x00" + p.Subject }
+
+// Wrap authorizes the request, then calls next.
+func (p *Policy) Wrap(next policy.Handler) policy.Handler {
+	return policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		ctx := r.Context()
+		ex := policy.ExchangeFrom(ctx)
+		if ex == nil {
+			ex = &policy.Exchange{Method: r.Method}
+		}
+		method := auditMethod(r.Method, ex.RPC)
+		prin, ok := identity.From(ctx)
+		if !ok || prin == nil || prin.Subject == "" {
+			// Unreachable with a valid config (jwt-authn runs first and
+			// refuses unauthenticated callers); fail closed regardless.
+			h := http.Header{}
+			h.Set("WWW-Authenticate", `Bearer realm="agentgateway"`)
+			err := &policy.Error{Status: http.StatusUnauthorized, Code: policy.CodeUnauthorized, Message: "authentication required", Header: h}
+			p.audit(r, auditRecord{decision: DecisionDeny, method: method, d: &decision{reason: "no authenticated principal"}, status: err.Status})
+			return err
+		}
+		subject := prin.Subject
+		deny := func(d *decision, err *policy.Error) error {
+			d.allow = false
+			p.audit(r, auditRecord{decision: DecisionDeny, principal: subject, method: method, d: d, status: err.Status})
+			return err
+		}
+
+		var buf [4]*rule
+		ms := p.rules.matching(subject, buf[:0])
+		if len(ms) == 0 {
+			return deny(&decision{reason: "no rule for principal"},
+				forbidden("principal %s has no mcp-authz rule on this route", quoteTrunc(subject)))
+		}
+
+		switch r.Method {
+		case http.MethodPost:
+			if err := checkContent(r.Header); err != nil {
+				return deny(&decision{rule: ms[0], reason: err.Message}, err)
+			}
+			if ex.RPC == nil {
+				return deny(&decision{rule: ms[0], reason: "no JSON-RPC body"}, invalidRequest("a POST must carry one JSON-RPC message"))
+			}
+		case http.MethodGet, http.MethodDelete:
+		default:
+			h := http.Header{}
+			h.Set("Allow", "GET, POST, DELETE")
+			return deny(&decision{rule: ms[0], reason: "HTTP method not allowed"},
+				&policy.Error{Status: http.StatusMethodNotAllowed, Code: policy.CodeInvalidRequest, Message: "method " + quoteTrunc(r.Method) + " is not allowed on an MCP endpoint", Header: h})
+		}
+
+		owner := ownerKey(prin)
+		sid := r.Header.Get(mcp.HeaderSessionID)
+		if sid != "" {
+			bound, err := p.sessions.Claim(ctx, sid, owner)
+			if err != nil {
+				h := http.Header{}
+				h.Set("Retry-After", "1")
+				return deny(&decision{rule: ms[0], reason: "session store unavailable"},
+					&policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway, Message: "session store unavailable", Header: h, Cause: err})
+			}
+			if bound != owner {
+				// The same answer as for a session that does not exist:
+				// the caller learns nothing about other identities.
+				return deny(&decision{rule: ms[0], reason: "session bound to another identity"},
+					&policy.Error{Status: http.StatusNotFound, Code: policy.CodeInvalidRequest, Message: "session not found"})
+			}
+		}
+
+		d := decision{allow: true, method: method, rule: ms[0]}
+		if r.Method == http.MethodPost {
+			d = authorizeBody(subject, ms, ex.RPC)
+			if !d.allow {
+				return deny(&d, d.err)
+			}
+			if d.method == "tools/call" && d.rule != nil && d.rule.perMinute > 0 {
+				if err := p.rateLimit(ctx, subject, d.rule); err != nil {
+					rec := auditRecord{decision: DecisionRateLimited, principal: subject, method: method, d: &d, status: err.Status}
+					if err.Status != http.StatusTooManyRequests {
+						rec.decision = DecisionDeny
+						d.reason = "rate limiter unavailable"
+					}
+					p.audit(r, rec)
+					return err
+				}
+			}
+			if d.list != listNone {
+				p.addListFilter(r, ex, ms, d.list)
+			}
+		}
+		ex.ResponseHooks = append(ex.ResponseHooks, p.sessionHook(ctx, sid, owner, subject))
+		p.audit(r, auditRecord{decision: DecisionAllow, principal: subject, method: method, d: &d})
+		return next.ServeHTTP(w, r)
+	})
+}
+
+// auditMethod names what a request does for audit records: the JSON-RPC
+// method of a single message, "(response)" for a client's answer to a
+// server request, "batch", or the HTTP method of a GET or DELETE.
+func auditMethod(httpMethod string, body *mcp.Body) string {
+	switch {
+	case httpMethod != http.MethodPost || body == nil || len(body.Messages) == 0:
+		return httpMethod
+	case body.Batch || len(body.Messages) > 1:
+		return "batch"
+	case body.Messages[0].Kind == mcp.KindResponse:
+		return "(response)"
+	}
+	return body.Messages[0].Method
+}
+
+// checkContent requires exactly one Content-Type of application/json
+// (charset, if any, utf-8) and no content coding: the body the gateway
+// authorized must be the body the backend decodes.
+func checkContent(h http.Header) *policy.Error {
+	unsupported := func(msg string) *policy.Error {
+		return &policy.Error{Status: http.StatusUnsupportedMediaType, Code: policy.CodeInvalidRequest, Message: msg}
+	}
+	cts := h.Values("Content-Type")
+	if len(cts) != 1 {
+		return unsupported("Content-Type must be application/json")
+	}
+	mt, params, err := mime.ParseMediaType(cts[0])
+	if err != nil || mt != "application/json" {
+		return unsupported("Content-Type must be application/json")
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return unsupported("Content-Type must be application/json (charset utf-8)")
+		}
+	}
+	for _, ce := range h.Values("Content-Encoding") {
+		for _, c := range strings.Split(ce, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return unsupported("Content-Encoding is not supported: send an uncompressed JSON body")
+			}
+		}
+	}
+	return nil
+}
+
+// rateLimit applies the deciding rule's rateLimit to a tools/call.
+func (p *Policy) rateLimit(ctx context.Context, subject string, r *rule) *policy.Error {
+	key := "mcp-authz:" + p.route + ":" + strconv.Itoa(r.index) + ":" + subject
+	ok, retry, err := p.limiter.Allow(ctx, key, r.perMinute)
+	if err != nil {
+		h := http.Header{}
+		h.Set("Retry-After", "1")
+		return &policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway, Message: "rate limiter unavailable", Header: h, Cause: err}
+	}
+	if ok {
+		return nil
+	}
+	secs := int(math.Ceil(retry.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	h := http.Header{}
+	h.Set("Retry-After", strconv.Itoa(secs))
+	return &policy.Error{Status: http.StatusTooManyRequests, Code: policy.CodeRateLimited, Header: h,
+		Message: fmt.Sprintf("rate limit exceeded for %s: %d tool calls per minute; retry after %ds", quoteTrunc(subject), r.perMinute, secs)}
+}
+
+// addListFilter registers the response hook that filters a list result to
+// the items the matching rules allow.
+func (p *Policy) addListFilter(r *http.Request, ex *policy.Exchange, ms []*rule, kind listKind) {
+	spec := listSpecs[kind]
+	matched := append([]*rule(nil), ms...)
+	f := &listFilter{
+		spec: spec,
+		allow: func(v string) bool {
+			for _, r := range matched {
+				if spec.pick(r).match(v) {
+					return true
+				}
+			}
+			return false
+		},
+		onError: func(err error) {
+			p.log.Warn("authz list filter failed", "policy", "mcp-authz", "route", p.route, "method", spec.method, "err", err.Error())
+		},
+	}
+	if len(ex.RPC.Messages) == 1 {
+		f.id = ex.RPC.Messages[0].ID
+	}
+	// The filter reads the body: ask for it uncompressed.
+	r.Header.Del("Accept-Encoding")
+	ex.ResponseHooks = append(ex.ResponseHooks, f.hook)
+}
+
+// sessionHook binds a session id the backend returns (initialize) to the
+// caller. A response carrying the id the request already carried changes
+// nothing (the binding was checked and refreshed before).
+func (p *Policy) sessionHook(ctx context.Context, reqSID, owner, subject string) func(*http.Response) error {
+	return func(res *http.Response) error {
+		if res.StatusCode < 200 || res.StatusCode > 299 {
+			return nil
+		}
+		sid := res.Header.Get(mcp.HeaderSessionID)
+		if sid == "" || sid == reqSID || !mcp.ValidSessionID(sid) {
+			return nil
+		}
+		bound, err := p.sessions.Claim(ctx, sid, owner)
+		if err != nil {
+			return &policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway, Message: "session store unavailable", Cause: err}
+		}
+		if bound != owner {
+			p.log.Warn("authz deny: backend returned a session bound to another identity", "policy", "mcp-authz", "route", p.route, "principal", subject)
+			return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway, Message: "backend returned a session that belongs to another identity"}
+		}
+		return nil
+	}
+}
