@@ -39,3 +39,42 @@ func (s *sharedLimiter) Cleanup() error {
 	s.release()
 	return nil
 }
+
+// Session bindings live in Redis when rateLimiting.redis is configured, so
+// a session started through one replica cannot be used by another identity
+// through a different replica. While Redis is down, failureMode: open falls
+// back to this process's bindings and failureMode: closed answers 503.
+func init() {
+	NewSessionStore = func(env policy.Env) (SessionStore, error) {
+		store, release, err := ratelimit.Acquire(context.Background(), ratelimit.OptionsFrom(env.Config), env.Logger)
+		if err != nil {
+			return nil, err
+		}
+		if !store.Shared() {
+			release()
+			return defaultSessions, nil
+		}
+		return &sharedSessions{store: store, release: release}, nil
+	}
+}
+
+type sharedSessions struct {
+	store   *ratelimit.Store
+	release func()
+}
+
+func (s *sharedSessions) Claim(ctx context.Context, id, owner string) (string, error) {
+	v, err := s.store.ClaimSession(ctx, id, owner, DefaultSessionIdleTTL)
+	if err == nil {
+		return v, nil
+	}
+	if s.store.Mode() == ratelimit.FailClosed {
+		return "", err
+	}
+	return defaultSessions.Claim(ctx, id, owner)
+}
+
+func (s *sharedSessions) Cleanup() error {
+	s.release()
+	return nil
+}
