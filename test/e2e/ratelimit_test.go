@@ -105,8 +105,8 @@ func rlStartBackend(t *testing.T) *rlBackend {
 	return b
 }
 
-// rlPolicies is the seed's MCP route policies (without mcp-authz, which is
-// another issue's), indented for MCPListener.
+// rlPolicies is the seed's MCP route policies (Step 3.1), indented for
+// MCPListener.
 func rlPolicies(jwksURL string) string {
 	return fmt.Sprintf(`              - type: jwt-authn
                 jwt:
@@ -116,6 +116,19 @@ func rlPolicies(jwksURL string) string {
                   claimToHeaders:
                     - claim: sub
                       header: x-agent-identity
+              - type: mcp-authz
+                mcp:
+                  rules:
+                    - principal: "system:serviceaccount:agent-core-infra:ekspoc-v6-kagent-agent-sa"
+                      allowedTools:
+                        - get_weather_data
+                        - generate_analysis_code
+                        - execute_code
+                        - store_user_preferences
+                        - get_activity_preferences
+                        - store_activity_plan
+                      rateLimit:
+                        requestsPerMinute: 100
               - type: rate-limit
                 rateLimit:
                   descriptors:
@@ -229,9 +242,13 @@ func TestRateLimitSeed(t *testing.T) {
 	if n := be.executeCode.Load(); n != 10 {
 		t.Fatalf("backend ran execute_code %d times, want 10", n)
 	}
-	// Another identity shares the seed's per-tool limit.
-	if r := rlCall(t, g, iss.token(t, "system:serviceaccount:agent-core-infra:planning-agent-sa"), 12, "execute_code"); r.Status != 429 {
-		t.Fatalf("other identity: %d", r.Status)
+	// An identity without mcp-authz rules gets nothing: 403 before the
+	// limit, and the backend never sees the call.
+	if r := rlCall(t, g, iss.token(t, "system:serviceaccount:agent-core-infra:planning-agent-sa"), 12, "execute_code"); r.Status != 403 {
+		t.Fatalf("identity without rules: %d %s", r.Status, r.Body)
+	}
+	if n := be.executeCode.Load(); n != 10 {
+		t.Fatalf("backend ran execute_code %d times after a denied call", n)
 	}
 	if ok, _ := rlCount(t, []*Gateway{g}, tok, "get_weather_data", 15); ok != 15 {
 		t.Fatalf("get_weather_data: %d of 15", ok)
@@ -289,13 +306,19 @@ func TestRateLimitSharedRedis(t *testing.T) {
 	if ok, _ := rlCount(t, []*Gateway{gwB}, tok, "execute_code", 1); ok != 1 {
 		t.Fatal("fail-open gateway B refused its first call")
 	}
-	// Fail-closed: 503 with a JSON-RPC error; unlimited tools still work.
+	// Fail-closed: 503 with a JSON-RPC error. The seed's mcp-authz rule
+	// also puts a per-principal limit (100/min) on every tool call, so
+	// get_weather_data is refused too while the shared store is down.
 	r := rlCall(t, gwC, tok, 99, "execute_code")
 	if r.Status != http.StatusServiceUnavailable || r.RPC.Error == nil || string(r.RPC.ID) != "99" || r.RPC.Error.Data.HTTPStatus != 503 {
 		t.Fatalf("fail-closed: %d %s", r.Status, r.Body)
 	}
-	if ok, _ := rlCount(t, []*Gateway{gwC}, tok, "get_weather_data", 3); ok != 3 {
-		t.Fatal("fail-closed gateway refused a tool without a limit")
+	if r := rlCall(t, gwC, tok, 98, "get_weather_data"); r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("fail-closed get_weather_data: %d %s", r.Status, r.Body)
+	}
+	weatherBefore := be.weatherCalls.Load()
+	if ok, _ := rlCount(t, []*Gateway{gwA}, tok, "get_weather_data", 3); ok != 3 || be.weatherCalls.Load() != weatherBefore+3 {
+		t.Fatal("fail-open gateway refused get_weather_data while redis is down")
 	}
 	for _, g := range []*Gateway{gwA, gwB, gwC} {
 		rlWaitLog(t, g, "rate limit store down", 1, 5*time.Second)
