@@ -38,14 +38,18 @@ unit:
 # Short native-fuzz runs of every parser, on top of their seed corpora that
 # `unit` already runs.
 FUZZTIME ?= 10s
+# A bounded minimization: when -fuzztime runs out while the fuzzer is
+# still minimizing a new input, `go test` reports "context deadline
+# exceeded" as a failure. Short minimizations keep the run's end clean.
+FUZZFLAGS ?= -fuzzminimizetime=20x
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./internal/config/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseBody$$' -fuzztime=$(FUZZTIME) ./internal/mcp/
-	$(GO) test -run='^$$' -fuzz='^FuzzRewriteEvents$$' -fuzztime=$(FUZZTIME) ./internal/mcp/
-	$(GO) test -run='^$$' -fuzz='^FuzzCheckPath$$' -fuzztime=$(FUZZTIME) ./internal/gateway/
-	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./internal/policy/jwt/
-	$(GO) test -run='^$$' -fuzz='^FuzzPrefilter$$' -fuzztime=$(FUZZTIME) ./internal/policy/jwt/
-	$(GO) test -run='^$$' -fuzz='^FuzzAuthorize$$' -fuzztime=$(FUZZTIME) ./internal/policy/mcpauthz/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/config/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseBody$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/mcp/
+	$(GO) test -run='^$$' -fuzz='^FuzzRewriteEvents$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/mcp/
+	$(GO) test -run='^$$' -fuzz='^FuzzCheckPath$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/gateway/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/jwt/
+	$(GO) test -run='^$$' -fuzz='^FuzzPrefilter$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/jwt/
+	$(GO) test -run='^$$' -fuzz='^FuzzAuthorize$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/mcpauthz/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
