@@ -209,3 +209,39 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// An upstream failure is logged without the upstream URL's query string,
+// which may carry a credential.
+func TestUpstreamErrorLogHasNoQuery(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := "http://" + ln.Addr().String()
+	ln.Close()
+	port, admin := freePort(t), freePort(t)
+	src := fmt.Sprintf(mcpConfig, port, addr) + fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n", admin)
+	cfg, err := config.Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SetDefaults()
+	var logs syncBuf
+	g := New(Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err := g.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer g.Shutdown(time.Second)
+	req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/mcp?access_token=s3cr3t-token", port), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 502 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if strings.Contains(logs.String(), "s3cr3t-token") {
+		t.Fatalf("query string leaked into logs:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "request failed") {
+		t.Fatalf("no failure logged:\n%s", logs.String())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -219,6 +220,13 @@ func isEventStream(ct string) bool {
 
 // upstreamError maps a transport failure to the error the edge renders.
 func upstreamError(ctx context.Context, err error) error {
+	// A *url.Error names the whole upstream URL, query string included, and
+	// a query string can carry a credential; logs get the operation and
+	// the underlying error only.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = fmt.Errorf("%s upstream: %w", ue.Op, ue.Err)
+	}
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(cause, policy.ErrRequestTimeout), errors.Is(err, policy.ErrRequestTimeout):
