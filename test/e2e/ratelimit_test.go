@@ -264,6 +264,11 @@ func TestRateLimitSeed(t *testing.T) {
 	if !strings.Contains(g.Logs(), "rate limits are kept in this process's memory") {
 		t.Error("no log line about local limits")
 	}
+	// No token, nor its signature alone, ever reaches a log line.
+	sig := tok[strings.LastIndexByte(tok, '.')+1:]
+	if strings.Contains(g.Logs(), tok) || strings.Contains(g.Logs(), sig) {
+		t.Error("a token appears in the gateway's logs")
+	}
 }
 
 // TestRateLimitSharedRedis: two gateway processes and one Redis allow
