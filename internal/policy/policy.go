@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
 	"sync"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
@@ -136,7 +135,7 @@ func Enforced(typ string) bool {
 }
 
 // NotEnforced returns the policy types used in cfg that this build cannot
-// enforce, sorted and de-duplicated, with the path of their first use.
+// enforce, de-duplicated, in the order of their first use in the file.
 func NotEnforced(cfg *config.Config) []Unenforced {
 	seen := map[string]bool{}
 	var out []Unenforced
@@ -153,7 +152,6 @@ func NotEnforced(cfg *config.Config) []Unenforced {
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
 	return out
 }
 
