@@ -182,10 +182,10 @@ func TestA2AMethods(t *testing.T) {
 	srv := httptest.NewServer(NewWeatherAgent("http://example.invalid/"))
 	defer srv.Close()
 	for _, m := range A2AMethods() {
+		if m == "message/stream" || m == "tasks/resubscribe" {
+			continue // streaming methods answer with SSE; covered by their own tests
+		}
 		t.Run(m, func(t *testing.T) {
-			if m == "message/stream" || m == "tasks/resubscribe" {
-				t.Skip("streaming methods covered elsewhere")
-			}
 			body := `{"jsonrpc":"2.0","id":1,"method":"` + m + `","params":{}}`
 			resp, err := http.Post(srv.URL+"/", "application/json", strings.NewReader(body))
 			if err != nil {

@@ -184,9 +184,6 @@ func TestStateDirKey(t *testing.T) {
 }
 
 func TestStateDirKeyRefusals(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("file modes")
-	}
 	dir := t.TempDir()
 	if _, _, err := LoadOrCreateKey(dir, "ES256"); err != nil {
 		t.Fatal(err)
