@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/all"
 )
 
@@ -243,5 +245,15 @@ func TestUpstreamErrorLogHasNoQuery(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "request failed") {
 		t.Fatalf("no failure logged:\n%s", logs.String())
+	}
+}
+
+// A retry budget that denies a retry after a failed attempt is a 503, as
+// docs/proxy.md says, not a 502.
+func TestUpstreamErrorRetryBudget(t *testing.T) {
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused")}
+	err := upstreamError(context.Background(), errors.Join(policy.ErrRetryBudget, dial))
+	if pe := policy.AsError(err); pe.Status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", pe.Status)
 	}
 }

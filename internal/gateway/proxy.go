@@ -57,7 +57,7 @@ type upstreamState struct {
 type upstreamKey struct{}
 
 func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
-	u, err := backendTarget(bc.Address)
+	u, err := url.Parse(bc.Address)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +235,7 @@ func upstreamError(ctx context.Context, err error) error {
 		return &policy.Error{Status: http.StatusGatewayTimeout, Message: "upstream idle timeout", Cause: err}
 	case errors.Is(err, policy.ErrPerTryTimeout):
 		return &policy.Error{Status: http.StatusGatewayTimeout, Message: "upstream per-try timeout", Cause: err}
-	case errors.Is(err, errRetryBudget):
+	case errors.Is(err, policy.ErrRetryBudget):
 		return &policy.Error{Status: http.StatusServiceUnavailable, Message: "retry budget exhausted", Cause: err}
 	case errors.Is(cause, policy.ErrDraining):
 		return &policy.Error{Status: http.StatusServiceUnavailable, Message: "gateway is shutting down", Cause: err}
@@ -257,7 +257,6 @@ func upstreamError(ctx context.Context, err error) error {
 const statusClientClosed = 499
 
 var (
-	errRetryBudget    = errors.New("retry budget exhausted")
 	errLegacyEndpoint = errors.New("legacy SSE endpoint event points outside the backend base")
 )
 

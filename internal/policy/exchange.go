@@ -90,6 +90,9 @@ var (
 	ErrIdleTimeout    = errors.New("idle timeout")
 	ErrPerTryTimeout  = errors.New("per-try timeout")
 	ErrDraining       = errors.New("gateway draining")
+	// ErrRetryBudget is returned by a Retrier when the budget denies a
+	// retry after an attempt that got no response; the edge answers 503.
+	ErrRetryBudget = errors.New("retry budget exhausted")
 )
 
 // Idempotent reports whether the exchange may be replayed after it may

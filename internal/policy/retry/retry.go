@@ -44,7 +44,7 @@ type Policy struct {
 
 // ErrBudget is returned when the retry budget denies a retry and the last
 // attempt failed without a response.
-var ErrBudget = errors.New("retry budget exhausted")
+var ErrBudget = policy.ErrRetryBudget
 
 // New provisions a retry policy from a validated config.
 func New(_ context.Context, cp *config.Policy, _ policy.Env) (policy.Policy, error) {
