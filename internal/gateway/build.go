@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -258,15 +256,6 @@ func (rt *runtime) cleanup() {
 	rt.cleaners = nil
 }
 
-// backendTarget parses a validated backend address.
-func backendTarget(addr string) (*url.URL, error) {
-	u, err := url.Parse(addr)
-	if err != nil {
-		return nil, err
-	}
-	return u, nil
-}
-
 // deps are long-lived objects shared by every runtime.
 type deps struct {
 	log       *slog.Logger
@@ -287,5 +276,3 @@ type nopObserver struct{}
 
 func (nopObserver) WrapPolicy(_, _ string, h policy.Handler) policy.Handler             { return h }
 func (nopObserver) Exchange(*http.Request, *policy.Exchange, int, time.Duration, error) {}
-
-var _ = httputil.ProxyRequest{}

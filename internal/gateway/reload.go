@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"sync"
@@ -53,7 +54,7 @@ func (r *Reloader) Reload(ctx context.Context, force bool) error {
 		return err
 	}
 	r.last = sum
-	r.G.log.Info("config reloaded", "path", r.Path, "sha256", sumHex(sum))
+	r.G.log.Info("config reloaded", "path", r.Path, "sha256", hex.EncodeToString(sum[:8]))
 	return nil
 }
 
@@ -108,14 +109,4 @@ func (r *Reloader) Watch(ctx context.Context) error {
 			_ = r.Reload(ctx, false)
 		}
 	}
-}
-
-func sumHex(b [32]byte) string {
-	const hex = "0123456789abcdef"
-	out := make([]byte, 16)
-	for i := 0; i < 8; i++ {
-		out[i*2] = hex[b[i]>>4]
-		out[i*2+1] = hex[b[i]&0xf]
-	}
-	return string(out)
 }

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
@@ -47,7 +47,7 @@ func RunFile(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	if ps := Problems(cfg); len(ps) > 0 {
-		return fmt.Errorf("refusing to start: this build cannot enforce everything the config asks for:\n  %s", joinLines(ps))
+		return fmt.Errorf("refusing to start: this build cannot enforce everything the config asks for:\n  %s", strings.Join(ps, "\n  "))
 	}
 	log, err := telemetry.NewLogger(o.Stderr, cfg.Logging.Format, cfg.Logging.Level)
 	if err != nil {
@@ -111,16 +111,3 @@ func (g *Gateway) currentConfig() *config.Config {
 	}
 	return nil
 }
-
-func joinLines(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += "\n  "
-		}
-		out += s
-	}
-	return out
-}
-
-var _ = slog.Default
