@@ -71,6 +71,28 @@ type Route struct {
 	// Authentication selects credentials accepted on the route besides
 	// the jwt-authn policy (docs/tls.md).
 	Authentication *RouteAuthentication `yaml:"authentication"`
+	// ExternalURL is the gateway's URL as clients reach it (scheme, host
+	// and optional path, e.g. https://gateway.example.com). A2A agent
+	// cards fetched through the route point at <externalUrl><prefix>/<agent>;
+	// without it the request's scheme and Host are used (docs/a2a.md).
+	ExternalURL string `yaml:"externalUrl"`
+}
+
+// IsA2A reports whether the route is an agent-to-agent route: it has an
+// a2a-authz policy or a backend with an agents list. On such a route the
+// first path segment under the prefix names the target agent.
+func (r *Route) IsA2A() bool {
+	for _, p := range r.Policies {
+		if p.Type == PolicyA2AAuthz {
+			return true
+		}
+	}
+	for _, b := range r.Backends {
+		if len(b.Agents) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Match selects requests for a route.
@@ -363,6 +385,10 @@ type Backend struct {
 	MCP     *MCPBackend `yaml:"mcp"`
 	// TLS configures the connection to an https:// address (docs/tls.md).
 	TLS *BackendTLS `yaml:"tls"`
+	// Agents lists the agent names this backend serves on an A2A route
+	// (/agents/<name>). Without it the backend serves the name derived
+	// from its own (docs/a2a.md#routing).
+	Agents []string `yaml:"agents"`
 }
 
 // Backend types.

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+
+	"github.com/agentgateway-go/agentgateway/internal/a2a"
 	"math"
 	"net"
 	"net/url"
@@ -124,6 +126,7 @@ func (v *validator) route(r *Route, rp string) {
 		v.add(rp+".backends", "at least one backend is required")
 	}
 	names := map[string]int{}
+	agentNames := map[string]string{}
 	for i := range r.Backends {
 		be := &r.Backends[i]
 		bp := joinIndex(rp+".backends", i)
@@ -163,6 +166,24 @@ func (v *validator) route(r *Route, rp string) {
 			}
 		}
 		v.backendTLS(be, bp)
+		for j, a := range be.Agents {
+			ap := joinIndex(bp+".agents", j)
+			if !a2a.ValidAgentName(a) {
+				v.add(ap, "agent name %q must be 1-253 of [A-Za-z0-9._-], starting with a letter or digit", a)
+			} else if first, dup := agentNames[a]; dup {
+				v.add(ap, "agent %q is already served by %s", a, first)
+			} else {
+				agentNames[a] = ap
+			}
+		}
+		if len(be.Agents) > 0 && typ == BackendMCPHTTP {
+			v.add(bp+".agents", "agents are for A2A backends; an mcp-http backend serves MCP")
+		}
+	}
+	if r.ExternalURL != "" {
+		if msg := checkBackendURL(r.ExternalURL); msg != "" {
+			v.add(rp+".externalUrl", "%s", msg)
+		}
 	}
 
 	// mcp-authz needs a verified principal: from jwt-authn or from a
@@ -204,6 +225,12 @@ func (v *validator) route(r *Route, rp string) {
 		case PolicyRetry:
 			v.retry(p.Retry, pp+".retry")
 		case PolicyA2AAuthz:
+			if hasMCP {
+				v.add(pp+".type", "a2a-authz routes by target agent and cannot have an mcp-http backend")
+			}
+			if !hasAuthn {
+				v.add(pp+".type", "a2a-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified source identity)")
+			}
 			v.a2a(p.A2A, pp+".a2a")
 		}
 	}
@@ -495,7 +522,7 @@ func (v *validator) mcpAuthz(m *MCPAuthzPolicy, path string) {
 }
 
 // checkMCPPattern checks an mcp-authz principal, tool, resource or prompt
-// pattern (docs/authz.md): names are compared as exact bytes, "*" and "**"
+// pattern, or an a2a-authz source (docs/authz.md): names are compared as exact bytes, "*" and "**"
 // are the only wildcards. It returns "" when p is acceptable.
 func checkMCPPattern(p string) string {
 	if !utf8.ValidString(p) {
@@ -770,6 +797,11 @@ func (v *validator) a2a(a *A2AAuthzPolicy, path string) {
 		}
 		if r.Target == "" {
 			v.add(rp+".target", "target is required")
+		} else if r.Target != "*" && !a2a.ValidAgentName(strings.ReplaceAll(r.Target, "*", "x")) {
+			v.add(rp+".target", "target %q must be an agent name, a glob over agent names, or \"*\"", r.Target)
+		}
+		if msg := checkMCPPattern(r.Source); r.Source != "" && msg != "" {
+			v.add(rp+".source", "%s", msg)
 		}
 		if r.Source != "" && r.Target != "" {
 			k := [2]string{r.Source, r.Target}

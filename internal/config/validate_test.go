@@ -45,6 +45,20 @@ func policy(p string) string {
 	return route("            policies:\n" + indent(p, 14) + mcpBackend)
 }
 
+const a2aBackend = `            backends:
+              - name: weather-agent-backend
+                address: http://weather:8080
+`
+
+const a2aJWT = `- type: jwt-authn
+  jwt: {issuer: https://kubernetes.default.svc, audiences: [agent-gateway], jwksUri: https://kubernetes.default.svc/openid/v1/jwks}
+`
+
+// a2aPolicy is a route with jwt-authn, the given policies and an A2A backend.
+func a2aPolicy(p string) string {
+	return route("            policies:\n" + indent(a2aJWT+p, 14) + a2aBackend)
+}
+
 func indent(s string, n int) string {
 	pad := strings.Repeat(" ", n)
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -240,7 +254,7 @@ func TestValidateErrors(t *testing.T) {
 			"retry.retryOn: at least one condition is required (valid: 5xx, reset, connect-failure)",
 			"retry.backoff.baseInterval: must be greater than 0",
 		}},
-		{"a2a", policy(`- type: a2a-authz
+		{"a2a", a2aPolicy(`- type: a2a-authz
   a2a:
     rules:
       - {target: t}
@@ -252,7 +266,26 @@ func TestValidateErrors(t *testing.T) {
 			"rules[1].target: target is required",
 			`rules[3]: source "s" and target "t" already have a rule (rules[2])`,
 		}},
-		{"a2a empty", policy("- type: a2a-authz\n  a2a: {rules: []}\n"), []string{"a2a.rules: at least one rule is required"}},
+		{"a2a empty", a2aPolicy("- type: a2a-authz\n  a2a: {rules: []}\n"), []string{"a2a.rules: at least one rule is required"}},
+		{"a2a needs authn and no mcp backend", policy("- type: a2a-authz\n  a2a: {rules: [{source: s, target: t, allowed: true}]}\n"), []string{
+			"a2a-authz routes by target agent and cannot have an mcp-http backend",
+			"a2a-authz requires jwt-authn on the same route",
+		}},
+		{"a2a names", a2aPolicy(`- type: a2a-authz
+  a2a:
+    rules:
+      - {source: "s***", target: "a/b", allowed: true}
+`)+`              - name: b2
+                address: http://b2:8080
+                agents: [weather-agent-v6, "bad name", weather-agent-v6]
+            externalUrl: "https://gw.example.com?x=1"
+`, []string{
+			`rules[0].source: "s***": a run of three`,
+			`rules[0].target: target "a/b" must be an agent name`,
+			`backends[1].agents[1]: agent name "bad name" must be`,
+			`backends[1].agents[2]: agent "weather-agent-v6" is already served by`,
+			`externalUrl: "https://gw.example.com?x=1" must not contain a query`,
+		}},
 		{"origins", route("            allowedOrigins: ['https://x/', 'null', 'https://*.x.com', 'x.com', 'https://x?a', '']\n" + mcpBackend), []string{
 			`allowedOrigins[0]: "https://x/" is not an origin`,
 			`allowedOrigins[1]: "null" is not an origin`,

@@ -1,7 +1,10 @@
 package demo
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 
@@ -131,13 +134,43 @@ func NewWeatherAgent(cardURL string) http.Handler {
 	mux.Handle("GET "+AgentCardPath, cardHandler)
 	mux.Handle("GET "+LegacyAgentCardPath, cardHandler)
 	mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxA2ABodyBytes)
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxA2ABodyBytes))
+		if err != nil {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
 		// a2asrv's JSON-RPC handler does not set a Content-Type for plain
 		// responses; streaming responses override this with text/event-stream.
 		w.Header().Set("Content-Type", "application/json")
+		if task, ok := plainTask(body); ok {
+			// The user guide's Step 7 posts {"task": "..."}, not A2A
+			// JSON-RPC; answer it in kind so the guide's curl shows a
+			// forecast.
+			_ = json.NewEncoder(w).Encode(map[string]string{
+				"agent":        WeatherAgentName,
+				"source_agent": r.Header.Get("X-Source-Agent"),
+				"target_agent": r.Header.Get("X-Target-Agent"),
+				"task":         task,
+				"response":     WeatherAnswer(task),
+			})
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		rpc.ServeHTTP(w, r)
 	})
 	return mux
+}
+
+// plainTask recognises the user guide's {"task": "..."} body.
+func plainTask(body []byte) (string, bool) {
+	var v struct {
+		JSONRPC *string `json:"jsonrpc"`
+		Task    *string `json:"task"`
+	}
+	if json.Unmarshal(body, &v) != nil || v.JSONRPC != nil || v.Task == nil {
+		return "", false
+	}
+	return *v.Task, true
 }
 
 // a2aMethods are the JSON-RPC methods accepted by the agent (A2A 0.3).

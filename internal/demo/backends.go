@@ -20,6 +20,11 @@ type BackendOptions struct {
 	// AgentCardURL is the JSON-RPC URL advertised in the weather agent's card.
 	// Empty means the agent's own base URL (AgentURL + "/").
 	AgentCardURL string
+	// PlanningToken, when set, also starts the planning agent, which
+	// calls the weather agent at PlanningWeatherURL (on the gateway) with
+	// the token it returns.
+	PlanningToken      func() string
+	PlanningWeatherURL string
 }
 
 // Running holds the started demo backends.
@@ -31,6 +36,8 @@ type Running struct {
 	// it accepts A2A JSON-RPC POSTs at "/" and serves its card at
 	// AgentURL + AgentCardPath.
 	AgentURL string
+	// PlanningURL is the planning agent's base URL ("" unless started).
+	PlanningURL string
 
 	servers   []*http.Server
 	closeOnce sync.Once
@@ -73,10 +80,22 @@ func StartBackendsWith(ctx context.Context, opts BackendOptions) (*Running, erro
 	mcpMux := http.NewServeMux()
 	mcpMux.Handle(MCPPath, MCPHandler(opts.MCP))
 
-	for _, s := range []struct {
+	type server struct {
 		ln net.Listener
 		h  http.Handler
-	}{{mcpLn, mcpMux}, {agentLn, NewWeatherAgent(cardURL)}} {
+	}
+	servers := []server{{mcpLn, mcpMux}, {agentLn, NewWeatherAgent(cardURL)}}
+	if opts.PlanningToken != nil {
+		planLn, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+		if err != nil {
+			_ = mcpLn.Close()
+			_ = agentLn.Close()
+			return nil, err
+		}
+		r.PlanningURL = "http://" + planLn.Addr().String()
+		servers = append(servers, server{planLn, NewPlanningAgent(r.PlanningURL+"/", opts.PlanningWeatherURL, opts.PlanningToken)})
+	}
+	for _, s := range servers {
 		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
 		r.servers = append(r.servers, srv)
 		go func(ln net.Listener) { _ = srv.Serve(ln) }(s.ln)

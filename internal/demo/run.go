@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
@@ -32,6 +33,8 @@ type Options struct {
 type ConfigOptions struct {
 	Port, AdminPort  int
 	MCPURL, AgentURL string
+	// PlanningURL is the planning agent's address ("" leaves it out).
+	PlanningURL string
 	// JWKSURI is the development issuer's key set.
 	JWKSURI string
 	// Enforced reports whether this build enforces a policy type
@@ -146,6 +149,10 @@ func Config(o ConfigOptions) string {
                   request: 60s
 `)
 	}
+	planning := ""
+	if o.PlanningURL != "" {
+		planning = "              - name: planning-agent-backend\n                address: " + o.PlanningURL + "\n"
+	}
 	policies := func(b *strings.Builder) string {
 		if b.Len() == 0 {
 			return ""
@@ -177,15 +184,17 @@ binds:
           - name: agent-to-agent
             match:
               path:
-                prefix: /agents/%s
+                prefix: /agents
 %s            backends:
+              # /agents/weather-agent-v6 reaches weather-agent-backend: the
+              # backend name without "-backend", plus a version suffix.
               - name: weather-agent-backend
                 address: %s
-admin:
+%sadmin:
   port: %d
 logging:
   format: text
-`, o.Port, policies(&mcp), o.MCPURL, WeatherAgentName, policies(&a2a), o.AgentURL, o.AdminPort)
+`, o.Port, policies(&mcp), o.MCPURL, policies(&a2a), o.AgentURL, planning, o.AdminPort)
 }
 
 // Run starts the development issuer, the demo backends and the gateway in
@@ -209,8 +218,27 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer iss.Close()
 
-	cardURL := fmt.Sprintf("http://localhost:%d/agents/%s", o.Port, WeatherAgentName)
-	be, err := StartBackendsWith(ctx, BackendOptions{MCP: MCPOptions{Stateless: true, JSONResponse: true}, AgentCardURL: cardURL})
+	// The planning agent calls the weather agent through the gateway with
+	// its own ServiceAccount-style token, refreshed before it expires.
+	var planTok struct {
+		sync.Mutex
+		tok string
+		exp time.Time
+	}
+	planningToken := func() string {
+		planTok.Lock()
+		defer planTok.Unlock()
+		if time.Until(planTok.exp) < time.Minute {
+			now := time.Now()
+			if t, err := key.Mint(devissuer.TokenOptions{Subject: devissuer.SubjectPlanningAgent, Now: now}); err == nil {
+				planTok.tok, planTok.exp = t, now.Add(devissuer.DefaultTTL)
+			}
+		}
+		return planTok.tok
+	}
+	weatherOnGateway := fmt.Sprintf("http://127.0.0.1:%d/agents/%s", o.Port, WeatherAgentName)
+	be, err := StartBackendsWith(ctx, BackendOptions{MCP: MCPOptions{Stateless: true, JSONResponse: true},
+		PlanningToken: planningToken, PlanningWeatherURL: weatherOnGateway})
 	if err != nil {
 		return err
 	}
@@ -222,7 +250,7 @@ func Run(ctx context.Context, o Options) error {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "gateway.yaml")
 	cfg := Config(ConfigOptions{Port: o.Port, AdminPort: o.AdminPort, MCPURL: be.MCPURL, AgentURL: be.AgentURL,
-		JWKSURI: iss.JWKSURI(), Enforced: policy.Enforced})
+		PlanningURL: be.PlanningURL, JWKSURI: iss.JWKSURI(), Enforced: policy.Enforced})
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
 	}
@@ -331,16 +359,35 @@ func (in Instructions) commands() []command {
 				`  -d '{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"msg-1","role":"user","parts":[{"kind":"text","text":"Get weather forecast for Tampa, FL this weekend"}]}}}'`,
 			want: []string{`"kind":"message"`}},
 	)
-	if on(config.PolicyA2AAuthz) {
-		cmds = append(cmds, command{comment: "unknown-agent-sa may not call the weather agent: 403:",
-			cmd: "curl -sS -X POST " + gw + "/agents/" + WeatherAgentName + ` -H "Authorization: Bearer $UNKNOWN_TOKEN" \` + "\n" +
-				`  -H "Content-Type: application/json" \` + "\n" +
-				`  -d '{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"msg-2","role":"user","parts":[{"kind":"text","text":"hi"}]}}}'`,
-			want: []string{`"error"`}, fails: true})
+	a2aPost := func(tokVar, agent, body string) string {
+		return "curl -sS -X POST " + gw + "/agents/" + agent + ` -H "Authorization: Bearer $` + tokVar + `" \` + "\n" +
+			`  -H "Content-Type: application/json" \` + "\n" +
+			`  -d '` + body + `'`
 	}
 	cmds = append(cmds,
-		command{comment: "The weather agent's card:",
-			cmd: "curl -sS " + gw + "/agents/" + WeatherAgentName + `/.well-known/agent-card.json -H "Authorization: Bearer $PLANNING_TOKEN"`, want: []string{WeatherAgentName}},
+		command{comment: "The user guide's Step 7 call as written (a plain {\"task\": ...} body):",
+			cmd:  a2aPost("PLANNING_TOKEN", WeatherAgentName, `{"task": "Get weather forecast for Tampa, FL this weekend"}`),
+			want: []string{`"source_agent":"` + devissuer.SubjectPlanningAgent + `"`, `"target_agent":"` + WeatherAgentName + `"`}},
+	)
+	if on(config.PolicyA2AAuthz) {
+		cmds = append(cmds,
+			command{comment: "Ask the planning agent as the orchestrator. The planning agent then calls\n# weather-agent-v6 through the gateway as planning-agent-sa (allowed; see\n# the gateway's \"authz allow\" audit lines):",
+				cmd:  a2aPost("ORCHESTRATOR_TOKEN", PlanningAgentName, `{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"msg-3","role":"user","parts":[{"kind":"text","text":"Plan my weekend in Tampa, FL"}]}}}`),
+				want: []string{"Trip plan for Tampa, FL", "called through the gateway"}},
+			command{comment: "The planning agent may not call the planning agent (no rule allows it): 403:",
+				cmd:  a2aPost("PLANNING_TOKEN", PlanningAgentName, `{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"msg-4","role":"user","parts":[{"kind":"text","text":"hi"}]}}}`),
+				want: []string{`"code":-32003`, "may not call agent planning-agent"}, fails: true},
+			command{comment: "unknown-agent-sa may not call the weather agent: 403:",
+				cmd:  a2aPost("UNKNOWN_TOKEN", WeatherAgentName, `{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"msg-2","role":"user","parts":[{"kind":"text","text":"hi"}]}}}`),
+				want: []string{`"error"`}, fails: true},
+			command{comment: "The agents the planning agent may call (discovery):",
+				cmd: "curl -sS " + gw + `/agents -H "Authorization: Bearer $PLANNING_TOKEN"`, want: []string{`"name":"` + WeatherAgentName + `"`}},
+		)
+	}
+	cmds = append(cmds,
+		command{comment: "The weather agent's card, its URL rewritten to point at the gateway:",
+			cmd:  "curl -sS " + gw + "/agents/" + WeatherAgentName + `/.well-known/agent-card.json -H "Authorization: Bearer $PLANNING_TOKEN"`,
+			want: []string{`"url":"` + gw + "/agents/" + WeatherAgentName + `/"`}},
 		command{comment: "Health:", cmd: fmt.Sprintf("curl -sS http://localhost:%d/readyz", in.AdminPort), want: []string{"ready"}},
 	)
 	return cmds
@@ -351,12 +398,12 @@ func (in Instructions) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `
 Agent Gateway demo is running.
-  gateway  %s   (MCP at /mcp, A2A agent at /agents/%s)
+  gateway  %s   (MCP at /mcp, A2A agents at /agents/%s and /agents/%s)
   admin    http://localhost:%d   (/healthz, /readyz)
   config   %s   (edit it: the gateway hot-reloads)
   issuer   %s   (development token issuer: /openid/v1/jwks)
 
-`, in.gw(), WeatherAgentName, in.AdminPort, in.ConfigPath, in.IssuerURL)
+`, in.gw(), WeatherAgentName, PlanningAgentName, in.AdminPort, in.ConfigPath, in.IssuerURL)
 	if m := in.missing(); len(m) > 0 {
 		fmt.Fprintf(&b, "Not in this build yet, so the demo runs without them: %s.\n", joinAnd(m))
 		if !in.Enforced(config.PolicyMCPAuthz) {

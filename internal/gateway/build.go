@@ -51,7 +51,6 @@ type route struct {
 	prefix         string
 	kind           policy.Kind
 	handler        policy.Handler
-	backend        *backend
 	allowedOrigins []string
 	maxBody        int64
 	forwardAuth    bool
@@ -72,7 +71,7 @@ type wellKnownPath struct {
 var IdentityHeaders = []string{"X-Agent-Identity", "X-Source-Agent", "X-Target-Agent"}
 
 // Problems returns what this build cannot run in cfg: policy types it does
-// not enforce and routing features not built yet. `run` refuses to start
+// not enforce and routes with several backends that do not route by agent. `run` refuses to start
 // when there are any; `validate` reports them.
 func Problems(cfg *config.Config) []string {
 	var out []string
@@ -82,9 +81,9 @@ func Problems(cfg *config.Config) []string {
 	for bi, b := range cfg.Binds {
 		for li, l := range b.Listeners {
 			for ri, r := range l.Routes {
-				if len(r.Backends) > 1 {
+				if len(r.Backends) > 1 && !r.IsA2A() {
 					path := fmt.Sprintf("binds[%d].listeners[%d].routes[%d].backends", bi, li, ri)
-					out = append(out, cfg.Errorf(path, "routing one route to %d backends (by agent name) is not built yet; give the route one backend", len(r.Backends)).Error())
+					out = append(out, cfg.Errorf(path, "only A2A routes (with an a2a-authz policy or backends with agents) choose among %d backends; give this route one backend", len(r.Backends)).Error())
 				}
 			}
 		}
@@ -156,13 +155,20 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 			}
 		}
 	}
-	be, err := newBackend(&rc.Backends[0], r, d)
-	if err != nil {
-		return nil, err
+	var backends []*backend
+	for i := range rc.Backends {
+		be, err := newBackend(&rc.Backends[i], r, d)
+		if err != nil {
+			return nil, fmt.Errorf("backend %q: %w", rc.Backends[i].Name, err)
+		}
+		if c, ok := be.transport.(policy.Cleaner); ok {
+			rt.cleaners = append(rt.cleaners, c)
+		}
+		backends = append(backends, be)
 	}
-	r.backend = be
-	if c, ok := be.transport.(policy.Cleaner); ok {
-		rt.cleaners = append(rt.cleaners, c)
+	var inner policy.Handler = backends[0]
+	if r.kind == policy.KindA2A {
+		inner = newAgentRouter(rc, backends)
 	}
 
 	// Policies run in the fixed order of policy.TypeOrder whatever their
@@ -195,7 +201,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 		}
 		chain = append(chain, named{ps[i].Type, p})
 	}
-	var h policy.Handler = be
+	h := inner
 	for i := len(chain) - 1; i >= 0; i-- {
 		h = d.observer.WrapPolicy(rc.Name, chain[i].name, chain[i].p.Wrap(h))
 	}
@@ -204,14 +210,12 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 }
 
 func routeKind(rc *config.Route) policy.Kind {
+	if rc.IsA2A() {
+		return policy.KindA2A
+	}
 	for _, b := range rc.Backends {
 		if b.Type == config.BackendMCPHTTP {
 			return policy.KindMCP
-		}
-	}
-	for _, p := range rc.Policies {
-		if p.Type == config.PolicyA2AAuthz {
-			return policy.KindA2A
 		}
 	}
 	return policy.KindHTTP

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/a2a"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
@@ -105,6 +106,9 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	ex.Route = rte.name
 	ex.Kind = rte.kind
 	ex.PathRest = rest
+	if rte.kind == policy.KindA2A {
+		ex.Target, ex.PathRest = splitTarget(rest)
+	}
 	stripClientHeaders(r.Header, rte.stripHeaders)
 
 	if err := readBody(w, r, rte, ex); err != nil {
@@ -113,7 +117,18 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	// Parse before the transport checks so that their errors can echo the
 	// request id; report a parse error only after them.
 	var parseErr error
-	if ex.Body != nil && (rte.kind == policy.KindMCP || rte.kind == policy.KindA2A) && r.Method == http.MethodPost {
+	if ex.Body != nil && rte.kind == policy.KindA2A && r.Method == http.MethodPost {
+		// A2A bodies that are not JSON-RPC (the HTTP+JSON binding, or the
+		// seed's {"task": ...}) pass through unchanged; only the method
+		// label depends on the parse.
+		if body, err := mcp.ParseBody(ex.Body); err == nil {
+			ex.RPC = body
+		}
+	}
+	if rte.kind == policy.KindA2A {
+		ex.ProtoMethod = a2a.Method(r.Method, ex.PathRest, ex.RPC)
+	}
+	if ex.Body != nil && rte.kind == policy.KindMCP && r.Method == http.MethodPost {
 		body, err := mcp.ParseBody(ex.Body)
 		if err != nil {
 			var pe *mcp.ParseError
@@ -139,6 +154,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 		if err := checkMCPHeaders(r, ex.RPC); err != nil {
 			return err
 		}
+		ex.ProtoMethod = mcpMethod(ex.RPC)
 	}
 	ctx := policy.WithExchange(r.Context(), ex)
 	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
@@ -276,8 +292,20 @@ func originAllowed(origin, host string, allowed []string) bool {
 	return strings.EqualFold(u.Host, host)
 }
 
-// renderError writes err as a JSON-RPC error (MCP and A2A routes, echoing
-// the request id) or as a small JSON body.
+// mcpMethod labels an MCP POST: its method, "response" for a client's
+// answer to a server request, "batch" for several messages.
+func mcpMethod(b *mcp.Body) string {
+	if b.Batch || len(b.Messages) != 1 {
+		return "batch"
+	}
+	if m := b.Messages[0].Method; m != "" {
+		return m
+	}
+	return "response"
+}
+
+// renderError writes err as a JSON-RPC error (MCP routes, and A2A requests
+// whose body is JSON-RPC, echoing the request id) or as a small JSON body.
 func renderError(w http.ResponseWriter, ex *policy.Exchange, kind policy.Kind, err *policy.Error) {
 	h := w.Header()
 	for k, vs := range err.Header {
@@ -287,7 +315,7 @@ func renderError(w http.ResponseWriter, ex *policy.Exchange, kind policy.Kind, e
 	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")
 	var buf bytes.Buffer
-	if kind == policy.KindMCP || kind == policy.KindA2A {
+	if kind == policy.KindMCP || (kind == policy.KindA2A && ex != nil && ex.RPC != nil) {
 		id := json.RawMessage("null")
 		if ex != nil && ex.RPC != nil && !ex.RPC.Batch && len(ex.RPC.Messages) == 1 && len(ex.RPC.Messages[0].ID) > 0 {
 			id = ex.RPC.Messages[0].ID

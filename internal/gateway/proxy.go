@@ -98,6 +98,9 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 // ServeHTTP proxies the exchange. It is the innermost policy.Handler.
 func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	ex := policy.ExchangeFrom(r.Context())
+	if ex.Backend == "" {
+		ex.Backend = b.name
+	}
 	ctx := r.Context()
 	var cancelTimeout context.CancelFunc = func() {}
 	if b.timeout > 0 {

@@ -29,8 +29,29 @@ type Exchange struct {
 	// Method is the HTTP method of the request.
 	Method string
 	// PathRest is the escaped request path after the route prefix ("" or
-	// starting with "/"), exactly as the client sent it.
+	// starting with "/"), exactly as the client sent it. On A2A routes it
+	// is the path after the target agent segment.
 	PathRest string
+
+	// Target is the target agent named by the first path segment under an
+	// A2A route's prefix ("" when the path names none, as for GET /agents).
+	Target string
+	// ProtoMethod is the protocol method for metrics, traces and logs: the
+	// MCP JSON-RPC method, the A2A method (a2a.Method, "unknown" for a body
+	// that is not A2A), or "" on plain HTTP routes.
+	ProtoMethod string
+	// Backend is the name of the backend the exchange was sent to, set
+	// when one is chosen.
+	Backend string
+	// TargetAllowed, when set by an A2A authorization policy, reports
+	// whether the caller may call a target agent; the gateway's agent
+	// listing (GET <prefix>) shows only those. Nil means no policy limits
+	// targets.
+	TargetAllowed func(target string) bool
+	// Decision is the last authorization or rate-limit decision made for
+	// the exchange ("allowed", "denied", "rate_limited"), for the access
+	// log and metrics; "" when no such policy ran.
+	Decision string
 
 	// Body is the buffered request body (bounded), replayed on retries.
 	// Nil when the request has no body.
@@ -114,3 +135,11 @@ func (e *Exchange) Idempotent() bool {
 	}
 	return false
 }
+
+// Decisions recorded in Exchange.Decision.
+const (
+	DecisionAllowed         = "allowed"
+	DecisionDenied          = "denied"
+	DecisionRateLimited     = "rate_limited"
+	DecisionUnauthenticated = "unauthenticated"
+)

@@ -4,6 +4,7 @@
 package all
 
 import (
+	_ "github.com/agentgateway-go/agentgateway/internal/policy/a2aauthz"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/jwt"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/mcpauthz"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/ratelimit"

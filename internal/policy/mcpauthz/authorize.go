@@ -2,6 +2,7 @@ package mcpauthz
 
 import (
 	"fmt"
+	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"net/http"
 	"strings"
 
@@ -14,10 +15,10 @@ import (
 type rule struct {
 	index     int
 	principal string // the pattern as written, for audit records
-	who       *matcher
-	tools     *matcher
-	resources *matcher
-	prompts   *matcher
+	who       *glob.Matcher
+	tools     *glob.Matcher
+	resources *glob.Matcher
+	prompts   *glob.Matcher
 	perMinute int
 }
 
@@ -40,16 +41,16 @@ func newRules(cfg []config.MCPRule) (rules, error) {
 		cr := &rule{index: i, principal: r.Principal}
 		var err error
 		for _, f := range []struct {
-			dst  **matcher
+			dst  **glob.Matcher
 			pats []string
 			sep  byte
 		}{
-			{&cr.who, []string{r.Principal}, sepPrincipal},
-			{&cr.tools, r.AllowedTools, sepNone},
-			{&cr.resources, r.AllowedResources, sepResource},
-			{&cr.prompts, r.AllowedPrompts, sepNone},
+			{&cr.who, []string{r.Principal}, glob.SepPrincipal},
+			{&cr.tools, r.AllowedTools, glob.SepNone},
+			{&cr.resources, r.AllowedResources, glob.SepResource},
+			{&cr.prompts, r.AllowedPrompts, glob.SepNone},
 		} {
-			if *f.dst, err = compileGlobs(f.pats, f.sep); err != nil {
+			if *f.dst, err = glob.Compile(f.pats, f.sep); err != nil {
 				return nil, fmt.Errorf("rules[%d]: %w", i, err)
 			}
 		}
@@ -65,7 +66,7 @@ func newRules(cfg []config.MCPRule) (rules, error) {
 // config order, appended to buf.
 func (rs rules) matching(subject string, buf []*rule) []*rule {
 	for _, r := range rs {
-		if r.who.match(subject) {
+		if r.who.Match(subject) {
 			buf = append(buf, r)
 		}
 	}
@@ -96,15 +97,15 @@ type listSpec struct {
 	method string
 	array  string // member of result holding the items
 	field  string // member of an item matched against the rules
-	pick   func(*rule) *matcher
+	pick   func(*rule) *glob.Matcher
 	uri    bool // field is a resource URI (safeURI applies)
 }
 
 var listSpecs = map[listKind]listSpec{
-	listTools:     {"tools/list", "tools", "name", func(r *rule) *matcher { return r.tools }, false},
-	listResources: {"resources/list", "resources", "uri", func(r *rule) *matcher { return r.resources }, true},
-	listTemplates: {"resources/templates/list", "resourceTemplates", "uriTemplate", func(r *rule) *matcher { return r.resources }, true},
-	listPrompts:   {"prompts/list", "prompts", "name", func(r *rule) *matcher { return r.prompts }, false},
+	listTools:     {"tools/list", "tools", "name", func(r *rule) *glob.Matcher { return r.tools }, false},
+	listResources: {"resources/list", "resources", "uri", func(r *rule) *glob.Matcher { return r.resources }, true},
+	listTemplates: {"resources/templates/list", "resourceTemplates", "uriTemplate", func(r *rule) *glob.Matcher { return r.resources }, true},
+	listPrompts:   {"prompts/list", "prompts", "name", func(r *rule) *glob.Matcher { return r.prompts }, false},
 }
 
 // decision is the outcome of authorizing one POST body (or one GET/DELETE).
@@ -249,7 +250,7 @@ func authorizeMessage(subject string, ms []*rule, m *mcp.Message) decision {
 		return d
 	case taskMethods[m.Method]:
 		for _, r := range ms {
-			if !r.tools.empty() {
+			if !r.tools.Empty() {
 				d.allow, d.rule = true, r
 				return d
 			}
@@ -265,7 +266,7 @@ func authorizeMessage(subject string, ms []*rule, m *mcp.Message) decision {
 		kind := map[string]listKind{"resources/list": listResources, "resources/templates/list": listTemplates, "prompts/list": listPrompts}[m.Method]
 		pick := listSpecs[kind].pick
 		for _, r := range ms {
-			if !pick(r).empty() {
+			if !pick(r).Empty() {
 				d.allow, d.rule, d.list = true, r, kind
 				return d
 			}
@@ -278,7 +279,7 @@ func authorizeMessage(subject string, ms []*rule, m *mcp.Message) decision {
 			return deny(invalidParams("%v", err), err.Error())
 		}
 		for _, r := range ms {
-			if r.tools.match(m.Name) {
+			if r.tools.Match(m.Name) {
 				d.allow, d.rule = true, r
 				return d
 			}
@@ -311,7 +312,7 @@ func authorizeMessage(subject string, ms []*rule, m *mcp.Message) decision {
 
 func promptDecision(d decision, subject string, ms []*rule, name string) decision {
 	for _, r := range ms {
-		if r.prompts.match(name) {
+		if r.prompts.Match(name) {
 			d.allow, d.rule = true, r
 			return d
 		}
@@ -328,7 +329,7 @@ func resourceDecision(d decision, subject string, ms []*rule, uri string) decisi
 		return d
 	}
 	for _, r := range ms {
-		if r.resources.match(uri) {
+		if r.resources.Match(uri) {
 			d.allow, d.rule = true, r
 			return d
 		}

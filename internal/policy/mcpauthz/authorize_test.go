@@ -1,6 +1,7 @@
 package mcpauthz
 
 import (
+	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"net/http"
 	"strings"
 	"testing"
@@ -236,40 +237,40 @@ func TestGlob(t *testing.T) {
 		sep     byte
 		yes, no []string
 	}{
-		{"system:serviceaccount:agent-core-infra:*", sepPrincipal,
+		{"system:serviceaccount:agent-core-infra:*", glob.SepPrincipal,
 			[]string{"system:serviceaccount:agent-core-infra:a", "system:serviceaccount:agent-core-infra:"},
 			[]string{"system:serviceaccount:agent-core-infra:a:b", "system:serviceaccount:agent-core-infra", "system:serviceaccount:agent-core-infrax:a", "System:serviceaccount:agent-core-infra:a"}},
-		{"system:serviceaccount:*:weather", sepPrincipal,
+		{"system:serviceaccount:*:weather", glob.SepPrincipal,
 			[]string{"system:serviceaccount:ns:weather"},
 			[]string{"system:serviceaccount:a:b:weather", "system:serviceaccount:ns:weather2"}},
-		{"system:serviceaccount:**", sepPrincipal,
+		{"system:serviceaccount:**", glob.SepPrincipal,
 			[]string{"system:serviceaccount:a:b", "system:serviceaccount:"},
 			[]string{"system:serviceaccoun", "user:system:serviceaccount:a"}},
-		{"**", sepPrincipal, []string{"", "a:b:c", "\n"}, nil},
-		{"*", sepPrincipal, []string{"alice", ""}, []string{"a:b"}},
-		{"*", sepNone, []string{"anything", "a:b/c", ""}, nil},
-		{"get_*", sepNone, []string{"get_", "get_weather_data", "get_a:b/c\n"}, []string{"Get_x", "xget_y", "get"}},
-		{"*_data", sepNone, []string{"get_weather_data"}, []string{"get_weather_data "}},
-		{"a*b*c", sepNone, []string{"abc", "aXbYc", "abbbc"}, []string{"ab", "acb"}},
-		{"file:///docs/*", sepResource, []string{"file:///docs/a.md", "file:///docs/"}, []string{"file:///docs/a/b", "file:///docs"}},
-		{"file:///docs/**", sepResource, []string{"file:///docs/a/b/c"}, []string{"file:///doc/a"}},
-		{"a.b+c(d)[e]?", sepNone, []string{"a.b+c(d)[e]?"}, []string{"aXb+c(d)[e]?", "a.b+c(d)e"}},
-		{"exact", sepNone, []string{"exact"}, []string{"Exact", "exact ", "exac"}},
+		{"**", glob.SepPrincipal, []string{"", "a:b:c", "\n"}, nil},
+		{"*", glob.SepPrincipal, []string{"alice", ""}, []string{"a:b"}},
+		{"*", glob.SepNone, []string{"anything", "a:b/c", ""}, nil},
+		{"get_*", glob.SepNone, []string{"get_", "get_weather_data", "get_a:b/c\n"}, []string{"Get_x", "xget_y", "get"}},
+		{"*_data", glob.SepNone, []string{"get_weather_data"}, []string{"get_weather_data "}},
+		{"a*b*c", glob.SepNone, []string{"abc", "aXbYc", "abbbc"}, []string{"ab", "acb"}},
+		{"file:///docs/*", glob.SepResource, []string{"file:///docs/a.md", "file:///docs/"}, []string{"file:///docs/a/b", "file:///docs"}},
+		{"file:///docs/**", glob.SepResource, []string{"file:///docs/a/b/c"}, []string{"file:///doc/a"}},
+		{"a.b+c(d)[e]?", glob.SepNone, []string{"a.b+c(d)[e]?"}, []string{"aXb+c(d)[e]?", "a.b+c(d)e"}},
+		{"exact", glob.SepNone, []string{"exact"}, []string{"Exact", "exact ", "exac"}},
 	}
 	for _, tt := range tests {
-		m := newMatcher([]string{tt.pattern}, tt.sep)
+		m := glob.MustCompile([]string{tt.pattern}, tt.sep)
 		for _, v := range tt.yes {
-			if !m.match(v) {
+			if !m.Match(v) {
 				t.Errorf("%q should match %q", tt.pattern, v)
 			}
 		}
 		for _, v := range tt.no {
-			if m.match(v) {
+			if m.Match(v) {
 				t.Errorf("%q should not match %q", tt.pattern, v)
 			}
 		}
 	}
-	if !newMatcher(nil, sepNone).empty() || newMatcher([]string{"x"}, sepNone).empty() {
+	if !glob.MustCompile(nil, glob.SepNone).Empty() || glob.MustCompile([]string{"x"}, glob.SepNone).Empty() {
 		t.Error("empty()")
 	}
 }

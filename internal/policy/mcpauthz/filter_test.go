@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"io"
 	"net/http"
 	"strconv"
@@ -94,8 +95,8 @@ func TestFilterResult(t *testing.T) {
 
 func TestFilterResultURIs(t *testing.T) {
 	in := `{"jsonrpc":"2.0","id":1,"result":{"resources":[{"uri":"file:///docs/a","name":"a"},{"uri":"file:///docs/../x","name":"b"},{"uri":"file:///etc/passwd","name":"c"}]}}`
-	m := newMatcher([]string{"file:///docs/**"}, sepResource)
-	out, _, err := filterResult([]byte(in), listSpecs[listResources], m.match)
+	m := glob.MustCompile([]string{"file:///docs/**"}, glob.SepResource)
+	out, _, err := filterResult([]byte(in), listSpecs[listResources], m.Match)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package mcpauthz
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"regexp"
 	"slices"
 	"strings"
@@ -168,14 +169,14 @@ func FuzzGlob(f *testing.F) {
 	f.Add("get_*", "get_x", byte(0))
 	f.Add("**", "a:b", byte(':'))
 	f.Fuzz(func(t *testing.T, pattern, value string, sep byte) {
-		if sep != sepPrincipal && sep != sepResource {
-			sep = sepNone
+		if sep != glob.SepPrincipal && sep != glob.SepResource {
+			sep = glob.SepNone
 		}
 		if strings.Contains(pattern, "***") || pattern == "" || !utf8.ValidString(pattern) {
 			return // refused by config validation
 		}
-		got := newMatcher([]string{pattern}, sep).match(value)
-		want := regexp.MustCompile(globRegexp(pattern, sep)).MatchString(value)
+		got := glob.MustCompile([]string{pattern}, sep).Match(value)
+		want := regexp.MustCompile(glob.Regexp(pattern, sep)).MatchString(value)
 		if got != want {
 			t.Fatalf("pattern %q sep %q value %q: matcher %v, regexp %v", pattern, sep, value, got, want)
 		}

@@ -284,7 +284,7 @@ func (p *Policy) addListFilter(r *http.Request, ex *policy.Exchange, ms []*rule,
 		spec: spec,
 		allow: func(v string) bool {
 			for _, r := range matched {
-				if spec.pick(r).match(v) {
+				if spec.pick(r).Match(v) {
 					return true
 				}
 			}

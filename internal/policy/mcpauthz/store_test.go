@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
 type fakeClock struct {
@@ -146,22 +148,22 @@ func TestTraceID(t *testing.T) {
 	} {
 		r, _ := http.NewRequest(http.MethodPost, "/", nil)
 		r.Header.Set("Traceparent", tp)
-		if got := traceID(r); got != want {
+		if got := policy.TraceID(r); got != want {
 			t.Errorf("traceID(%q) = %q, want %q", tp, got, want)
 		}
 	}
 	r, _ := http.NewRequest(http.MethodPost, "/", nil)
-	TraceIDFromContext = func(context.Context) string { return "from-span" }
-	defer func() { TraceIDFromContext = nil }()
-	if got := traceID(r); got != "from-span" {
+	policy.TraceIDFromContext = func(context.Context) string { return "from-span" }
+	defer func() { policy.TraceIDFromContext = nil }()
+	if got := policy.TraceID(r); got != "from-span" {
 		t.Errorf("hook ignored: %q", got)
 	}
 	r.Header.Set("X-Request-Id", "abc-1")
-	if requestID(r) != "abc-1" {
+	if policy.RequestID(r) != "abc-1" {
 		t.Error("request id")
 	}
 	r.Header.Set("X-Request-Id", "a b")
-	if requestID(r) != "" {
+	if policy.RequestID(r) != "" {
 		t.Error("request id with a space logged")
 	}
 }

@@ -1,4 +1,7 @@
-package mcpauthz
+// Package glob matches identities, tool names and URIs against the
+// authorization rules' patterns (docs/authz.md#globs). mcp-authz and
+// a2a-authz share it so a pattern means the same thing in both.
+package glob
 
 import (
 	"fmt"
@@ -10,12 +13,12 @@ import (
 // Separators of the glob "*" per field (docs/authz.md#globs). Tools and
 // prompts have none: "*" matches any characters there.
 const (
-	sepPrincipal = ':'
-	sepResource  = '/'
-	sepNone      = 0
+	SepPrincipal byte = ':'
+	SepResource  byte = '/'
+	SepNone      byte = 0
 )
 
-// matcher is a compiled list of patterns of one field of a rule.
+// Matcher is a compiled list of patterns of one field of a rule.
 //
 // Pattern syntax, compared as exact bytes (no case folding, no Unicode
 // normalisation, no trimming):
@@ -28,7 +31,7 @@ const (
 //   - there is no escape, and '?', '[' and ']' are literals.
 //
 // Runs of three or more '*' are refused by config validation.
-type matcher struct {
+type Matcher struct {
 	exact map[string]struct{}
 	all   bool // a pattern that matches every value
 	// prefixes are patterns with one trailing wildcard ("ns:*", "get_*",
@@ -43,30 +46,30 @@ type prefixGlob struct {
 	any    bool // "**", or no separator: the rest may hold anything
 }
 
-// newMatcher compiles patterns. Config validation guarantees valid
-// patterns (UTF-8, no run of three '*'); compileGlobs reports the others.
-func newMatcher(patterns []string, sep byte) *matcher {
-	m, err := compileGlobs(patterns, sep)
+// MustCompile compiles patterns that config validation already accepted
+// (UTF-8, no run of three '*'); it panics on others.
+func MustCompile(patterns []string, sep byte) *Matcher {
+	m, err := Compile(patterns, sep)
 	if err != nil {
 		panic(err)
 	}
 	return m
 }
 
-// compileGlobs compiles patterns, refusing invalid UTF-8.
-func compileGlobs(patterns []string, sep byte) (*matcher, error) {
-	m := &matcher{exact: map[string]struct{}{}, sep: sep}
+// Compile compiles patterns, refusing invalid UTF-8.
+func Compile(patterns []string, sep byte) (*Matcher, error) {
+	m := &Matcher{exact: map[string]struct{}{}, sep: sep}
 	for _, p := range patterns {
 		star := strings.IndexByte(p, '*')
 		switch {
 		case star < 0:
 			m.exact[p] = struct{}{}
-		case p == "**" || (sep == sepNone && strings.Trim(p, "*") == ""):
+		case p == "**" || (sep == SepNone && strings.Trim(p, "*") == ""):
 			m.all = true
 		case strings.Trim(p[star:], "*") == "" && len(p)-star <= 2:
-			m.prefixes = append(m.prefixes, prefixGlob{prefix: p[:star], any: len(p)-star == 2 || sep == sepNone})
+			m.prefixes = append(m.prefixes, prefixGlob{prefix: p[:star], any: len(p)-star == 2 || sep == SepNone})
 		default:
-			re, err := regexp.Compile(globRegexp(p, sep))
+			re, err := regexp.Compile(Regexp(p, sep))
 			if err != nil {
 				return nil, fmt.Errorf("pattern %q: %w", p, err)
 			}
@@ -79,9 +82,9 @@ func compileGlobs(patterns []string, sep byte) (*matcher, error) {
 	return m, nil
 }
 
-// globRegexp translates a validated glob to an anchored RE2 expression,
+// Regexp translates a validated glob to an anchored RE2 expression,
 // which matches in time linear in the input whatever the pattern.
-func globRegexp(p string, sep byte) string {
+func Regexp(p string, sep byte) string {
 	var b strings.Builder
 	b.WriteString(`\A(?s:`)
 	for p != "" {
@@ -94,7 +97,7 @@ func globRegexp(p string, sep byte) string {
 		p = p[i:]
 		n := len(p) - len(strings.TrimLeft(p, "*"))
 		p = p[n:]
-		if n >= 2 || sep == sepNone {
+		if n >= 2 || sep == SepNone {
 			b.WriteString(`.*`)
 		} else {
 			b.WriteString(`[^` + regexp.QuoteMeta(string(rune(sep))) + `]*`)
@@ -104,8 +107,8 @@ func globRegexp(p string, sep byte) string {
 	return b.String()
 }
 
-// match reports whether v matches any pattern.
-func (m *matcher) match(v string) bool {
+// Match reports whether v matches any pattern.
+func (m *Matcher) Match(v string) bool {
 	if m == nil {
 		return false
 	}
@@ -128,7 +131,7 @@ func (m *matcher) match(v string) bool {
 	return false
 }
 
-// empty reports whether the matcher has no pattern at all.
-func (m *matcher) empty() bool {
+// Empty reports whether the matcher has no pattern at all.
+func (m *Matcher) Empty() bool {
 	return m == nil || (!m.all && len(m.exact) == 0 && len(m.prefixes) == 0 && len(m.res) == 0)
 }

@@ -1,0 +1,329 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/a2a"
+	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/identity"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+)
+
+// Limits on agent cards the gateway reads (card rewriting and the agent
+// listing).
+const (
+	maxCardBytes     = 1 << 20
+	cardFetchTimeout = 5 * time.Second
+	cardCacheTTL     = 30 * time.Second
+)
+
+// agentRouter is the innermost handler of an A2A route: it sends the
+// exchange to the backend serving its target agent, injects the verified
+// source and the target for that backend, rewrites agent cards so they
+// point at the gateway, and serves the agent listing at the bare prefix.
+//
+// It runs after authentication and authorization, so an unauthenticated
+// caller learns nothing about which agents exist (401 comes first), and an
+// authorized call to an agent no backend serves gets 404.
+type agentRouter struct {
+	prefix   string
+	external string // route externalUrl, "" = from the request
+	dir      *a2a.Directory
+	backends []*backend
+	// names are the agent names listed for each backend.
+	names [][]string
+	cards []*cardCache
+}
+
+func newAgentRouter(rc *config.Route, backends []*backend) *agentRouter {
+	dbs := make([]a2a.Backend, len(rc.Backends))
+	for i, b := range rc.Backends {
+		dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
+	}
+	// Rule targets that name one agent are listable names too: they are
+	// how a derived-name backend (weather-agent-backend) becomes
+	// weather-agent-v6 in the listing.
+	var targets []string
+	for _, p := range rc.Policies {
+		if p.A2A == nil {
+			continue
+		}
+		for _, r := range p.A2A.Rules {
+			if !strings.Contains(r.Target, "*") {
+				targets = append(targets, r.Target)
+			}
+		}
+	}
+	ar := &agentRouter{
+		prefix:   rc.Match.Path.Prefix,
+		external: strings.TrimSuffix(rc.ExternalURL, "/"),
+		dir:      a2a.NewDirectory(dbs),
+		backends: backends,
+	}
+	for i := range backends {
+		ar.names = append(ar.names, ar.dir.Names(i, dbs, targets))
+		ar.cards = append(ar.cards, &cardCache{})
+	}
+	return ar
+}
+
+// splitTarget splits the path below an A2A route's prefix into the target
+// agent segment and the rest forwarded to its backend.
+func splitTarget(rest string) (target, sub string) {
+	if rest == "" || rest == "/" {
+		return "", rest
+	}
+	s := rest[1:]
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i], s[i:]
+	}
+	return s, ""
+}
+
+func (ar *agentRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	ex := policy.ExchangeFrom(r.Context())
+	if ex.Target == "" {
+		if ex.PathRest == "" || ex.PathRest == "/" {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				return ar.list(w, r, ex)
+			}
+			return policy.Errorf(http.StatusNotFound, "no target agent in path: use %s/<agent>", ar.prefix)
+		}
+		return policy.Errorf(http.StatusNotFound, "no target agent in path")
+	}
+	i, ok := ar.dir.Lookup(ex.Target)
+	if !ok {
+		return policy.Errorf(http.StatusNotFound, "unknown agent %q", ex.Target)
+	}
+	b := ar.backends[i]
+	ex.Backend = b.name
+	// The edge already removed client copies; only these values reach
+	// the backend.
+	if p, ok := identity.From(r.Context()); ok {
+		r.Header.Set("X-Source-Agent", p.Subject)
+	}
+	r.Header.Set("X-Target-Agent", ex.Target)
+	if a2a.IsCardPath(ex.PathRest) && r.Method == http.MethodGet {
+		// The card is rewritten, so it must arrive uncompressed.
+		r.Header.Del("Accept-Encoding")
+		gw := ar.agentURL(r, ex.Target)
+		base := b.target.EscapedPath()
+		ex.ResponseHooks = append(ex.ResponseHooks, func(res *http.Response) error {
+			return rewriteCardResponse(res, base, gw)
+		})
+	}
+	return b.ServeHTTP(w, r)
+}
+
+// agentURL is the gateway URL of target as the client reaches it.
+func (ar *agentRouter) agentURL(r *http.Request, target string) string {
+	ext := ar.external
+	if ext == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		ext = scheme + "://" + r.Host
+	}
+	return ext + ar.prefix + "/" + target
+}
+
+// rewriteCardResponse replaces a successful JSON card response with the
+// card rewritten to point at gw. Other responses pass unchanged.
+func rewriteCardResponse(res *http.Response, backendBase, gw string) error {
+	if res.StatusCode != http.StatusOK {
+		return nil
+	}
+	if ce := res.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
+		return &policy.Error{Status: http.StatusBadGateway, Message: "agent card is compressed; cannot rewrite it", Cause: fmt.Errorf("content-encoding %q", ce)}
+	}
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxCardBytes+1))
+	res.Body.Close()
+	if err != nil {
+		return &policy.Error{Status: http.StatusBadGateway, Message: "could not read agent card", Cause: err}
+	}
+	if len(b) > maxCardBytes {
+		return &policy.Error{Status: http.StatusBadGateway, Message: "agent card too large", Cause: fmt.Errorf("card exceeds %d bytes", maxCardBytes)}
+	}
+	out, err := a2a.RewriteCard(b, func(u string) (string, bool) { return a2a.GatewayURL(u, backendBase, gw) })
+	if err != nil {
+		return &policy.Error{Status: http.StatusBadGateway, Message: "invalid agent card from backend", Cause: err}
+	}
+	res.Body = io.NopCloser(bytes.NewReader(out))
+	res.ContentLength = int64(len(out))
+	res.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	res.Header.Set("Content-Type", "application/json")
+	// The rewritten card is a different representation.
+	res.Header.Del("ETag")
+	res.Header.Del("Content-Md5")
+	return nil
+}
+
+// listedAgent is one entry of the agent listing.
+type listedAgent struct {
+	Name        string `json:"name"`
+	URL         string `json:"url"`
+	CardURL     string `json:"cardUrl"`
+	DisplayName string `json:"displayName,omitempty"`
+	Description string `json:"description,omitempty"`
+	Version     string `json:"version,omitempty"`
+	// CardError says the card could not be fetched; the agent is still
+	// listed because the caller may call it.
+	CardError string `json:"cardError,omitempty"`
+}
+
+// list answers GET <prefix>: the agents the caller may call, with the
+// name, description and version from each agent's card.
+func (ar *agentRouter) list(w http.ResponseWriter, r *http.Request, ex *policy.Exchange) error {
+	out := struct {
+		Agents []listedAgent `json:"agents"`
+	}{Agents: []listedAgent{}}
+	type job struct {
+		i    int
+		name string
+	}
+	var jobs []job
+	for i, names := range ar.names {
+		for _, n := range names {
+			if ex.TargetAllowed == nil || ex.TargetAllowed(n) {
+				jobs = append(jobs, job{i, n})
+			}
+		}
+	}
+	cards := make([]*a2a.Card, len(ar.backends))
+	errs := make([]error, len(ar.backends))
+	var wg sync.WaitGroup
+	fetched := map[int]bool{}
+	for _, j := range jobs {
+		if fetched[j.i] {
+			continue
+		}
+		fetched[j.i] = true
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			cards[i], errs[i] = ar.cards[i].get(r.Context(), ar.backends[i])
+		}(j.i)
+	}
+	wg.Wait()
+	for _, j := range jobs {
+		u := ar.agentURL(r, j.name)
+		la := listedAgent{Name: j.name, URL: u, CardURL: u + a2a.CardPath}
+		if c := cards[j.i]; c != nil {
+			la.DisplayName, la.Description, la.Version = c.Name, c.Description, c.Version
+		} else if errs[j.i] != nil {
+			la.CardError = "agent card unavailable"
+		}
+		out.Agents = append(out.Agents, la)
+	}
+	sort.Slice(out.Agents, func(a, b int) bool { return out.Agents[a].Name < out.Agents[b].Name })
+	body, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(append(body, '\n'))
+	}
+	return nil
+}
+
+// cardCache keeps one backend's card for cardCacheTTL. Concurrent misses
+// share one fetch.
+type cardCache struct {
+	mu      sync.Mutex
+	card    *a2a.Card
+	err     error
+	expires time.Time
+	wait    chan struct{}
+}
+
+func (c *cardCache) get(ctx context.Context, b *backend) (*a2a.Card, error) {
+	c.mu.Lock()
+	if time.Now().Before(c.expires) {
+		card, err := c.card, c.err
+		c.mu.Unlock()
+		return card, err
+	}
+	if c.wait != nil {
+		wait := c.wait
+		c.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		c.mu.Lock()
+		card, err := c.card, c.err
+		c.mu.Unlock()
+		return card, err
+	}
+	wait := make(chan struct{})
+	c.wait = wait
+	c.mu.Unlock()
+
+	card, err := fetchCard(b)
+	c.mu.Lock()
+	c.card, c.err, c.wait = card, err, nil
+	ttl := cardCacheTTL
+	if err != nil {
+		// Retry a failing backend sooner than a healthy one changes.
+		ttl = cardCacheTTL / 6
+	}
+	c.expires = time.Now().Add(ttl)
+	c.mu.Unlock()
+	close(wait)
+	return card, err
+}
+
+// fetchCard reads a backend's card directly (not through the route's
+// chain: the listing request itself was authenticated and authorized).
+// It does not depend on the caller's context, since the result is shared.
+func fetchCard(b *backend) (*a2a.Card, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), cardFetchTimeout)
+	defer cancel()
+	u := *b.target
+	u.RawPath = ""
+	u.Path = strings.TrimSuffix(b.target.Path, "/") + a2a.CardPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := b.transport.RoundTrip(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("agent card: status %d", res.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxCardBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxCardBytes {
+		return nil, errors.New("agent card too large")
+	}
+	return a2a.ParseCard(body)
+}
