@@ -1,0 +1,336 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+)
+
+// ServiceName is the OpenTelemetry service.name of every span the gateway
+// exports.
+const ServiceName = "agent-gateway"
+
+// TracerName is the instrumentation scope of the gateway's spans.
+const TracerName = "github.com/agentgateway-go/agentgateway"
+
+// Defaults of the span pipeline.
+const (
+	DefaultSamplingRate = 1.0
+	// Spans wait in a bounded queue for the exporter; when it is full
+	// (the collector is down or slow) new spans are dropped, never the
+	// request.
+	maxQueueSize       = 2048
+	maxExportBatchSize = 512
+	batchTimeout       = 2 * time.Second
+	exportTimeout      = 10 * time.Second
+)
+
+// Protocols of the OTLP exporter.
+const (
+	ProtocolGRPC = "grpc"
+	ProtocolHTTP = "http"
+)
+
+// TracingOptions configures NewTracing.
+type TracingOptions struct {
+	// Enabled turns tracing on. When false NewTracing returns a no-op
+	// Tracing: its Tracer records nothing, Extract and Inject do nothing.
+	Enabled bool
+	// Endpoint is the OTLP collector, as the seed writes it:
+	// http://jaeger-collector.observability.svc.cluster.local:4317 for
+	// gRPC, http://host:4318 for HTTP (path /v1/traces unless the URL has
+	// one). An http:// scheme means plaintext, https:// TLS with the
+	// system roots. A bare host:port is accepted and uses Insecure.
+	// Empty leaves it to the OTEL_EXPORTER_OTLP_* environment variables,
+	// else the exporter's default (localhost:4317 / localhost:4318).
+	Endpoint string
+	// Protocol is "grpc" (default) or "http" ("http/protobuf").
+	Protocol string
+	// SamplingRate is the ratio of new traces kept, in [0, 1]. A request
+	// with a trusted incoming parent follows the parent's decision
+	// (ParentBased(TraceIDRatioBased(SamplingRate))).
+	SamplingRate float64
+	// ServiceVersion is the resource's service.version.
+	ServiceVersion string
+	// TrustIncomingTraceparent makes an incoming W3C traceparent (and
+	// baggage) the parent of the gateway's server span. When false the
+	// server span starts a new trace and links to the incoming one.
+	TrustIncomingTraceparent bool
+	// Insecure selects plaintext for an Endpoint without a scheme. With a
+	// scheme the scheme decides.
+	Insecure bool
+}
+
+// TracingOptionsFromConfig maps the observability.opentelemetry section
+// of the configuration to TracingOptions. Tracing is on when
+// opentelemetry.enabled is true and tracing.enabled is not false (a
+// missing tracing section means on, with samplingRate 1.0). The
+// configuration has no field for TrustIncomingTraceparent or Insecure:
+// trust is on (the seed's KAgent → Gateway → MCP server trace is one
+// trace) and Insecure comes from the endpoint's scheme.
+func TracingOptionsFromConfig(o *config.OpenTelemetry, version string) TracingOptions {
+	opts := TracingOptions{
+		SamplingRate:             DefaultSamplingRate,
+		ServiceVersion:           version,
+		TrustIncomingTraceparent: true,
+	}
+	if o == nil || !o.Enabled {
+		return opts
+	}
+	opts.Enabled = true
+	opts.Endpoint = o.Endpoint
+	opts.Protocol = o.Protocol
+	if t := o.Tracing; t != nil {
+		opts.Enabled = t.Enabled
+		if t.SamplingRate != nil {
+			opts.SamplingRate = *t.SamplingRate
+		}
+	}
+	return opts
+}
+
+// Tracing is the gateway's tracer provider, exporter and propagator. A
+// nil *Tracing behaves like a disabled one.
+type Tracing struct {
+	tp     *sdktrace.TracerProvider // nil when disabled
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+	trust  bool
+}
+
+var noopTracer = noop.NewTracerProvider().Tracer(TracerName)
+
+// w3c is the propagator the gateway speaks: W3C tracecontext and baggage.
+var w3c = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
+// NewTracing builds the span pipeline: an OTLP exporter (gRPC or HTTP), a
+// batch span processor with a bounded queue, the resource
+// service.name=agent-gateway and service.version, and the sampler
+// ParentBased(TraceIDRatioBased(SamplingRate)). Connecting to the
+// collector is lazy: NewTracing does not fail when it is down.
+func NewTracing(ctx context.Context, o TracingOptions) (*Tracing, error) {
+	if !o.Enabled {
+		return &Tracing{tracer: noopTracer, prop: w3c, trust: o.TrustIncomingTraceparent}, nil
+	}
+	if math.IsNaN(o.SamplingRate) || o.SamplingRate < 0 || o.SamplingRate > 1 {
+		return nil, fmt.Errorf("tracing: samplingRate %v is not in [0, 1]", o.SamplingRate)
+	}
+	exp, err := newExporter(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return newTracing(ctx, o, exp)
+}
+
+// newTracing is NewTracing with a given exporter.
+func newTracing(ctx context.Context, o TracingOptions, exp sdktrace.SpanExporter) (*Tracing, error) {
+	res, err := resource.New(ctx,
+		resource.WithTelemetrySDK(),
+		resource.WithFromEnv(),
+		resource.WithSchemaURL(semconv.SchemaURL),
+		// Last, so that OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
+		// cannot rename the gateway's service.
+		resource.WithAttributes(
+			semconv.ServiceName(ServiceName),
+			semconv.ServiceVersion(o.ServiceVersion),
+		),
+	)
+	if err != nil && res == nil {
+		return nil, fmt.Errorf("tracing: resource: %w", err)
+	}
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SamplingRate))),
+		sdktrace.WithBatcher(exp,
+			sdktrace.WithMaxQueueSize(maxQueueSize),
+			sdktrace.WithMaxExportBatchSize(maxExportBatchSize),
+			sdktrace.WithBatchTimeout(batchTimeout),
+			sdktrace.WithExportTimeout(exportTimeout),
+		),
+	)
+	return &Tracing{
+		tp:     tp,
+		tracer: tp.Tracer(TracerName),
+		prop:   w3c,
+		trust:  o.TrustIncomingTraceparent,
+	}, nil
+}
+
+// newExporter builds the OTLP exporter for o.Endpoint and o.Protocol.
+func newExporter(ctx context.Context, o TracingOptions) (sdktrace.SpanExporter, error) {
+	ep, err := parseEndpoint(o.Endpoint, o.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(o.Protocol) {
+	case "", ProtocolGRPC:
+		if ep.path != "" {
+			return nil, fmt.Errorf("tracing: endpoint %q: an OTLP/gRPC endpoint has no path", o.Endpoint)
+		}
+		opts := []otlptracegrpc.Option{otlptracegrpc.WithTimeout(exportTimeout)}
+		if ep.host != "" {
+			opts = append(opts, otlptracegrpc.WithEndpoint(ep.host))
+			if ep.insecure {
+				opts = append(opts, otlptracegrpc.WithInsecure())
+			}
+		}
+		return otlptracegrpc.New(ctx, opts...)
+	case ProtocolHTTP, "http/protobuf":
+		opts := []otlptracehttp.Option{otlptracehttp.WithTimeout(exportTimeout)}
+		if ep.host != "" {
+			opts = append(opts, otlptracehttp.WithEndpoint(ep.host))
+			if ep.insecure {
+				opts = append(opts, otlptracehttp.WithInsecure())
+			}
+			path := ep.path
+			if path == "" {
+				path = "/v1/traces"
+			}
+			opts = append(opts, otlptracehttp.WithURLPath(path))
+		}
+		return otlptracehttp.New(ctx, opts...)
+	default:
+		return nil, fmt.Errorf("tracing: protocol %q: want grpc or http", o.Protocol)
+	}
+}
+
+type endpoint struct {
+	host     string // host:port; empty: the exporter's default
+	path     string // empty or "/": none
+	insecure bool
+}
+
+// parseEndpoint accepts http://host:port[/path], https://host:port[/path]
+// and host:port.
+func parseEndpoint(s string, insecure bool) (endpoint, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return endpoint{}, nil
+	}
+	if !strings.Contains(s, "://") {
+		if strings.ContainsAny(s, "/?#@ ") {
+			return endpoint{}, fmt.Errorf("tracing: endpoint %q: want http://host:port, https://host:port or host:port", s)
+		}
+		return endpoint{host: s, insecure: insecure}, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return endpoint{}, fmt.Errorf("tracing: endpoint %q: %w", s, err)
+	}
+	var ep endpoint
+	switch u.Scheme {
+	case "http":
+		ep.insecure = true
+	case "https":
+	default:
+		return endpoint{}, fmt.Errorf("tracing: endpoint %q: scheme %q: want http or https", s, u.Scheme)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return endpoint{}, fmt.Errorf("tracing: endpoint %q: want %s://host:port[/path]", s, u.Scheme)
+	}
+	ep.host = u.Host
+	if u.Port() == "" {
+		// The exporters need a port; OTLP's are the defaults.
+		return endpoint{}, fmt.Errorf("tracing: endpoint %q has no port (OTLP: 4317 for grpc, 4318 for http)", s)
+	}
+	if u.Path != "" && u.Path != "/" {
+		ep.path = u.Path
+	}
+	return ep, nil
+}
+
+// Enabled reports whether spans are recorded and exported.
+func (t *Tracing) Enabled() bool { return t != nil && t.tp != nil }
+
+// Tracer returns the gateway's tracer (a no-op one when disabled).
+func (t *Tracing) Tracer() trace.Tracer {
+	if t == nil {
+		return noopTracer
+	}
+	return t.tracer
+}
+
+// Propagator returns the W3C tracecontext + baggage propagator.
+func (t *Tracing) Propagator() propagation.TextMapPropagator { return w3c }
+
+// Extract reads the W3C traceparent, tracestate and baggage of an
+// incoming request. When TrustIncomingTraceparent is on, the returned
+// context carries the remote span context (and baggage), so the server
+// span started from it joins the caller's trace, and the links are nil.
+// Otherwise the returned context carries no span at all (a span started
+// from it is a new root, even when ctx already had one) and no incoming
+// baggage, and a valid incoming traceparent comes back as a link for the
+// server span (trace.WithLinks). Disabled, Extract returns ctx and nil.
+func (t *Tracing) Extract(ctx context.Context, h http.Header) (context.Context, []trace.Link) {
+	if !t.Enabled() {
+		return ctx, nil
+	}
+	if t.trust {
+		return t.prop.Extract(ctx, propagation.HeaderCarrier(h)), nil
+	}
+	ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+	if len(h.Values("traceparent")) == 0 {
+		return ctx, nil
+	}
+	remote := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.HeaderCarrier(h)))
+	if !remote.IsValid() {
+		return ctx, nil
+	}
+	return ctx, []trace.Link{{
+		SpanContext: remote,
+		Attributes:  []attribute.KeyValue{attribute.Bool("traceparent.untrusted", true)},
+	}}
+}
+
+// Inject writes the span context (traceparent, tracestate) and baggage of
+// ctx into the headers of an outgoing request. Disabled, it writes
+// nothing.
+func (t *Tracing) Inject(ctx context.Context, h http.Header) {
+	if !t.Enabled() {
+		return
+	}
+	t.prop.Inject(ctx, propagation.HeaderCarrier(h))
+}
+
+// StartServer is Extract followed by a server span named name (for
+// example "POST /mcp"), linked to an untrusted incoming traceparent.
+func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	ctx, links := t.Extract(ctx, h)
+	return t.Tracer().Start(ctx, name,
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithLinks(links...),
+		trace.WithAttributes(attrs...))
+}
+
+// ForceFlush exports the spans ended so far.
+func (t *Tracing) ForceFlush(ctx context.Context) error {
+	if !t.Enabled() {
+		return nil
+	}
+	return t.tp.ForceFlush(ctx)
+}
+
+// Shutdown exports the spans still queued and stops the exporter. Spans
+// started afterwards are not recorded. It is safe to call more than once.
+func (t *Tracing) Shutdown(ctx context.Context) error {
+	if !t.Enabled() {
+		return nil
+	}
+	return t.tp.Shutdown(ctx)
+}
