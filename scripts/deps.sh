@@ -27,6 +27,7 @@ apt_need() {
 
 apt_need curl curl   # the demo test pastes the demo's curl commands into a shell
 apt_need redis-server redis-server   # rate limits shared across replicas (internal/ratelimit, test/e2e)
+apt_need promtool prometheus   # promtool: metrics lint, rule checks and rule unit tests (internal/telemetry, test/promtool)
 
 go mod download
 echo "deps: ok"
