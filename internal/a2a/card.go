@@ -43,40 +43,34 @@ func RewriteCard(b []byte, gw func(string) (string, bool)) ([]byte, error) {
 	if card == nil {
 		return nil, errors.New("agent card is not a JSON object")
 	}
-	if raw, ok := card["url"]; ok {
-		var u string
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return nil, errors.New("agent card url is not a string")
-		}
-		nu, ok := gw(u)
-		if !ok {
-			return nil, errors.New("agent card url cannot be served through the gateway")
-		}
-		card["url"], _ = json.Marshal(nu)
-	}
-	for _, key := range []string{"additionalInterfaces", "supportedInterfaces"} {
-		raw, ok := card[key]
-		if !ok {
-			continue
-		}
-		var ifaces []map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &ifaces); err != nil {
-			return nil, errors.New("agent card " + key + " is not an array of objects")
-		}
-		kept := ifaces[:0]
-		for _, iface := range ifaces {
+	// Keys are matched case-insensitively, as encoding/json (and so many
+	// clients) decodes them: a card with "URL" must not keep a backend
+	// address a client would still follow.
+	for k, raw := range card {
+		switch strings.ToLower(k) {
+		case "url":
 			var u string
-			if err := json.Unmarshal(iface["url"], &u); err != nil {
-				continue
+			if err := json.Unmarshal(raw, &u); err != nil {
+				return nil, errors.New("agent card url is not a string")
 			}
 			nu, ok := gw(u)
 			if !ok {
-				continue
+				return nil, errors.New("agent card url cannot be served through the gateway")
 			}
-			iface["url"], _ = json.Marshal(nu)
-			kept = append(kept, iface)
+			card[k], _ = json.Marshal(nu)
+		case "additionalinterfaces", "supportedinterfaces":
+			var ifaces []map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &ifaces); err != nil {
+				return nil, errors.New("agent card " + k + " is not an array of objects")
+			}
+			kept := ifaces[:0]
+			for _, iface := range ifaces {
+				if rewriteInterface(iface, gw) {
+					kept = append(kept, iface)
+				}
+			}
+			card[k], _ = json.Marshal(kept)
 		}
-		card[key], _ = json.Marshal(kept)
 	}
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
@@ -85,6 +79,28 @@ func RewriteCard(b []byte, gw func(string) (string, bool)) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// rewriteInterface rewrites every url member of an interface and reports
+// whether the interface can be kept: it has a url and all of them map.
+func rewriteInterface(iface map[string]json.RawMessage, gw func(string) (string, bool)) bool {
+	found := false
+	for k, raw := range iface {
+		if !strings.EqualFold(k, "url") {
+			continue
+		}
+		var u string
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return false
+		}
+		nu, ok := gw(u)
+		if !ok {
+			return false
+		}
+		iface[k], _ = json.Marshal(nu)
+		found = true
+	}
+	return found
 }
 
 // GatewayURL maps a URL an agent advertises to the gateway: the agent's
