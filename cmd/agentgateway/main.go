@@ -83,7 +83,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	if err := gateway.RunFile(context.Background(), gateway.RunOptions{ConfigPath: path, Stderr: stderr}); err != nil {
+	if err := gateway.RunFile(context.Background(), gateway.RunOptions{ConfigPath: path, Stderr: stderr, Version: versionString()}); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

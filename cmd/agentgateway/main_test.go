@@ -28,6 +28,10 @@ func TestCLI(t *testing.T) {
 	if err := os.WriteFile(good, []byte("binds:\n  - port: 8080\n    listeners:\n      - name: l\n        routes:\n          - name: r\n            match: {path: {prefix: /mcp}}\n            backends: [{name: b, address: 'http://127.0.0.1:1'}]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	twoBackends := filepath.Join(dir, "two.yaml")
+	if err := os.WriteFile(twoBackends, []byte("binds:\n  - port: 8080\n    listeners:\n      - name: l\n        routes:\n          - name: r\n            match: {path: {prefix: /api}}\n            backends: [{name: a, address: 'http://127.0.0.1:1'}, {name: b, address: 'http://127.0.0.1:2'}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		env      map[string]string
@@ -46,11 +50,16 @@ func TestCLI(t *testing.T) {
 			"bad.yaml:3:5: binds[0].listenerz: unknown field",
 			"bad.yaml:11:36: binds[0].listeners[0].routes[0].policies[0].timeout.request: invalid duration",
 		}},
+		// Every policy of the user guide is enforced: the seed validates
+		// with only the single-replica rate-limit warning.
 		{"validate the seed ConfigMap", nil, []string{"validate", "-c", "../../examples/seed-configmap.yaml"}, 0, []string{
-			"not enforced by this build", "will refuse it",
+			"seed-configmap.yaml: valid",
 		}},
-		{"run refuses unenforced policies", nil, []string{"run", "-c", "../../examples/seed-configmap.yaml"}, 1, []string{
-			"refusing to start", "not enforced by this build",
+		{"validate reports what run refuses", nil, []string{"validate", "-c", twoBackends}, 0, []string{
+			"only A2A routes", "will refuse it",
+		}},
+		{"run refuses what it cannot route", nil, []string{"run", "-c", twoBackends}, 1, []string{
+			"refusing to start", "only A2A routes",
 		}},
 	}
 	for _, tt := range tests {

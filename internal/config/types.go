@@ -429,6 +429,11 @@ type Tracing struct {
 	Enabled      bool             `yaml:"enabled"`
 	SamplingRate *float64         `yaml:"samplingRate"`
 	Attributes   []TraceAttribute `yaml:"attributes"`
+	// TrustIncomingTraceparent makes a caller's W3C traceparent the
+	// parent of the gateway's span (default true: the seed's KAgent →
+	// Gateway → MCP server trace is one trace). false starts a new trace
+	// per request and links the caller's.
+	TrustIncomingTraceparent *bool `yaml:"trustIncomingTraceparent"`
 }
 
 // TraceAttribute adds an attribute to every span. Value may reference
@@ -474,6 +479,11 @@ type Server struct {
 type Logging struct {
 	Format string `yaml:"format"` // json (default) or text
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	// AccessLog writes one record per request (default true).
+	AccessLog *bool `yaml:"accessLog"`
+	// Audit writes the authorization and rate-limit decision records
+	// (audit=true; default true).
+	Audit *bool `yaml:"audit"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("300s").

@@ -882,6 +882,17 @@ func (v *validator) adminAndMetrics(bindPorts map[int]int) {
 	}
 }
 
+// Written reports whether the field at path (e.g.
+// "observability.prometheus.enabled") was written in the source file; for a
+// Config built in code every field counts as written.
+func (c *Config) Written(path string) bool {
+	if c.src == nil {
+		return true
+	}
+	_, ok := c.src.pos[path]
+	return ok
+}
+
 // written reports whether the field at path was written in the source file.
 // For a Config built in code every set field counts as written.
 func (v *validator) written(path string) bool {

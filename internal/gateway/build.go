@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
@@ -203,7 +202,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 	}
 	h := inner
 	for i := len(chain) - 1; i >= 0; i-- {
-		h = d.observer.WrapPolicy(rc.Name, chain[i].name, chain[i].p.Wrap(h))
+		h = d.observer.WrapPolicy(rc.Name, chain[i].name, chain[i].p.Wrap, h)
 	}
 	r.handler = withClientCertAuthn(rc, h, d.log)
 	return r, nil
@@ -267,16 +266,3 @@ type deps struct {
 	observer  Observer
 	drain     *drainer
 }
-
-// Observer lets telemetry wrap each policy and the whole exchange without
-// policies knowing about it.
-type Observer interface {
-	WrapPolicy(route, policyType string, h policy.Handler) policy.Handler
-	// Exchange is called when a request finishes.
-	Exchange(r *http.Request, ex *policy.Exchange, status int, dur time.Duration, err error)
-}
-
-type nopObserver struct{}
-
-func (nopObserver) WrapPolicy(_, _ string, h policy.Handler) policy.Handler             { return h }
-func (nopObserver) Exchange(*http.Request, *policy.Exchange, int, time.Duration, error) {}

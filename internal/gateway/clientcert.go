@@ -79,6 +79,9 @@ func (c *certAuthn) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		// The edge removed every client-sent copy; this is the only one.
 		r.Header.Set(agentIdentityHeader, p.Subject)
 	}
+	if ex := policy.ExchangeFrom(r.Context()); ex != nil {
+		ex.Principal = p
+	}
 	return c.next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), p)))
 }
 

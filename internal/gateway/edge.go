@@ -27,9 +27,14 @@ type portHandler struct {
 
 func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	obs := h.g.deps.observer
+	ctx := obs.Begin(r)
+	r = r.WithContext(ctx)
 	rt := h.g.acquire()
 	if rt == nil {
-		renderError(w, nil, policy.KindHTTP, policy.Errorf(http.StatusServiceUnavailable, "gateway is not ready"))
+		err := policy.Errorf(http.StatusServiceUnavailable, "gateway is not ready")
+		renderError(w, nil, policy.KindHTTP, err)
+		obs.End(ctx, r, &policy.Exchange{Start: start, Method: r.Method}, Result{Status: err.Status, Duration: time.Since(start), Err: err})
 		return
 	}
 	defer rt.release()
@@ -43,7 +48,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				h.g.log.Warn("stream aborted: backend broke the response", "route", ex.Route, "method", r.Method, "path", requestPath(r))
-				h.g.deps.observer.Exchange(r, ex, statusAborted, time.Since(start), errAborted)
+				obs.End(ctx, r, ex, Result{Status: statusAborted, Bytes: rw.bytes, Duration: time.Since(start), Err: errAborted})
 			}
 			panic(p)
 		}
@@ -74,7 +79,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ex.StreamEnd != nil {
 		h.g.log.Info("stream ended by gateway", "route", ex.Route, "method", r.Method, "path", requestPath(r), "reason", ex.StreamEnd.Error())
 	}
-	h.g.deps.observer.Exchange(r, ex, status, time.Since(start), err)
+	obs.End(ctx, r, ex, Result{Status: status, Bytes: rw.bytes, Duration: time.Since(start), Err: err})
 }
 
 var errAborted = errors.New("stream aborted by backend")
@@ -104,6 +109,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 		return policy.Errorf(http.StatusNotFound, "no route for path")
 	}
 	ex.Route = rte.name
+	ex.RoutePrefix = rte.prefix
 	ex.Kind = rte.kind
 	ex.PathRest = rest
 	if rte.kind == policy.KindA2A {
@@ -156,6 +162,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 		}
 		ex.ProtoMethod = mcpMethod(ex.RPC)
 	}
+	h.g.deps.observer.Prepare(ex)
 	ctx := policy.WithExchange(r.Context(), ex)
 	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
 }
@@ -351,6 +358,7 @@ type responseWriter struct {
 	http.ResponseWriter
 	wrote  bool
 	status int
+	bytes  int64
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -368,7 +376,9 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		w.wrote = true
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(p)
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
 }
 
 func (w *responseWriter) Flush() {

@@ -42,6 +42,19 @@ type backend struct {
 	// transport is the shared upstream transport, or the backend's own
 	// for a backend with a tls block (tls.go).
 	transport http.RoundTripper
+	obs       Observer
+}
+
+// closeHook calls fn once when the body is closed.
+type closeHook struct {
+	io.ReadCloser
+	fn   func()
+	once sync.Once
+}
+
+func (c *closeHook) Close() error {
+	c.once.Do(c.fn)
+	return c.ReadCloser.Close()
 }
 
 type upstreamState struct {
@@ -65,7 +78,7 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &backend{name: bc.Name, target: u, route: r, drain: d.drain, transport: tr}
+	b := &backend{name: bc.Name, target: u, route: r, drain: d.drain, transport: tr, obs: d.observer}
 	addrPath := strings.TrimSuffix(u.EscapedPath(), "/")
 	b.base = addrPath
 	if bc.MCP != nil {
@@ -82,7 +95,7 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 	}
 	b.proxy = &httputil.ReverseProxy{
 		Rewrite:        b.rewrite,
-		Transport:      &retryTransport{base: tr},
+		Transport:      &retryTransport{base: tr, obs: d.observer},
 		ModifyResponse: b.modifyResponse,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			if st, ok := req.Context().Value(upstreamKey{}).(*upstreamState); ok {
@@ -212,6 +225,9 @@ func (b *backend) modifyResponse(res *http.Response) error {
 			return true
 		})
 	}
+	if sse && b.obs != nil {
+		body = &closeHook{ReadCloser: body, fn: b.obs.Stream(st.ex)}
+	}
 	res.Body = newGuardedBody(body, res.Request.Context(), st, b.drain)
 	return nil
 }
@@ -267,10 +283,12 @@ var (
 // attempts to the route's Retrier, if any.
 type retryTransport struct {
 	base http.RoundTripper
+	obs  Observer
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st, _ := req.Context().Value(upstreamKey{}).(*upstreamState)
+	n := 0
 	attempt := func(ctx context.Context) (*http.Response, error) {
 		r := req.WithContext(ctx)
 		if st != nil && st.ex.Body != nil {
@@ -278,7 +296,14 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			r.ContentLength = int64(len(st.ex.Body))
 			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(st.ex.Body)), nil }
 		}
-		return t.base.RoundTrip(r)
+		if st == nil || t.obs == nil {
+			return t.base.RoundTrip(r)
+		}
+		n++
+		actx, done := t.obs.Attempt(ctx, st.ex, r, n)
+		res, err := t.base.RoundTrip(r.WithContext(actx))
+		done(res, err)
+		return res, err
 	}
 	if st != nil && st.ex.Retrier != nil {
 		return st.ex.Retrier.Do(req.Context(), st.ex, attempt)

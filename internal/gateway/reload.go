@@ -25,6 +25,9 @@ type Reloader struct {
 	G    *Gateway
 	Path string
 	Load Loader
+	// OnResult, if set, is told whether each reload attempt succeeded
+	// (the config reload metrics).
+	OnResult func(ok bool)
 
 	mu   sync.Mutex
 	last [32]byte
@@ -39,6 +42,7 @@ func (r *Reloader) Reload(ctx context.Context, force bool) error {
 	data, err := os.ReadFile(r.Path)
 	if err != nil {
 		r.G.log.Error("config reload rejected; keeping the running config", "path", r.Path, "err", err)
+		r.result(false)
 		return err
 	}
 	sum := sha256.Sum256(data)
@@ -51,11 +55,19 @@ func (r *Reloader) Reload(ctx context.Context, force bool) error {
 	}
 	if err != nil {
 		r.G.log.Error("config reload rejected; keeping the running config", "path", r.Path, "err", err.Error())
+		r.result(false)
 		return err
 	}
+	r.result(true)
 	r.last = sum
 	r.G.log.Info("config reloaded", "path", r.Path, "sha256", hex.EncodeToString(sum[:8]))
 	return nil
+}
+
+func (r *Reloader) result(ok bool) {
+	if r.OnResult != nil {
+		r.OnResult(ok)
+	}
 }
 
 // MarkLoaded records the content hash of the config applied at start-up.

@@ -5,12 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry"
 )
 
@@ -34,8 +40,11 @@ type RunOptions struct {
 	Stderr     io.Writer
 	// Ready, if set, is called once the gateway serves.
 	Ready func(g *Gateway)
-	// Observer and AdminHandlers are passed to the gateway.
+	// Observer and AdminHandlers are passed to the gateway. Without an
+	// Observer, RunFile builds the config's telemetry (NewTelemetry).
 	Options Options
+	// Version is reported in metrics (build info) and traces.
+	Version string
 }
 
 // RunFile is the whole lifecycle of `agentgateway run`: load and validate,
@@ -53,15 +62,37 @@ func RunFile(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
+	if a := cfg.Logging.Audit; a != nil && !*a {
+		log = slog.New(telemetry.WithoutAudit(log.Handler()))
+	}
 	opts := o.Options
 	opts.Logger = log
+	tel, err := NewTelemetry(ctx, cfg, o.Version, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Tracing.Shutdown(sctx)
+	}()
+	if opts.Observer == nil {
+		opts.Observer = tel
+	}
+	if tel.Metrics != nil {
+		if opts.AdminHandlers == nil {
+			opts.AdminHandlers = map[string]http.Handler{}
+		}
+		opts.AdminHandlers["GET "+metricsPath(cfg)] = tel.Metrics.Handler()
+	}
+	policy.TraceIDFromContext = TraceIDFromContext
 	g := New(opts)
 	if err := g.Apply(ctx, cfg); err != nil {
 		return err
 	}
 	log.Info("gateway started", "config", o.ConfigPath, "binds", len(cfg.Binds), "admin", g.AdminAddr().String())
 
-	r := &Reloader{G: g, Path: o.ConfigPath, Load: LoadConfig}
+	r := &Reloader{G: g, Path: o.ConfigPath, Load: LoadConfig, OnResult: tel.Metrics.ConfigReload}
 	r.MarkLoaded()
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -110,4 +141,70 @@ func (g *Gateway) currentConfig() *config.Config {
 		return rt.cfg
 	}
 	return nil
+}
+
+// NewTelemetry builds the observer of cfg's observability section:
+// Prometheus metrics (unless observability.prometheus.enabled is false),
+// OpenTelemetry tracing (when enabled) with the configured attributes, and
+// the access log (unless logging.accessLog is false). Tracing settings are
+// read once: changing them needs a restart (docs/observability.md).
+func NewTelemetry(ctx context.Context, cfg *config.Config, version string, log *slog.Logger) (*Telemetry, error) {
+	t := &Telemetry{}
+	obs := cfg.Observability
+	if obs == nil || obs.Prometheus == nil || obs.Prometheus.Enabled || !promDisabled(cfg) {
+		var selected []string
+		if obs != nil && obs.Prometheus != nil {
+			selected = append(selected, obs.Prometheus.Metrics...)
+		}
+		if obs != nil && obs.MCP != nil && len(selected) > 0 {
+			selected = append(selected, obs.MCP.Metrics...)
+		}
+		m, err := telemetry.NewMetrics(telemetry.MetricsOptions{Selected: selected, Version: version})
+		if err != nil {
+			return nil, fmt.Errorf("observability.prometheus.metrics: %w", err)
+		}
+		t.Metrics = m
+	}
+	var otel *config.OpenTelemetry
+	if obs != nil {
+		otel = obs.OpenTelemetry
+	}
+	topts := telemetry.TracingOptionsFromConfig(otel, version)
+	if otel != nil && otel.Tracing != nil && otel.Tracing.TrustIncomingTraceparent != nil {
+		topts.TrustIncomingTraceparent = *otel.Tracing.TrustIncomingTraceparent
+	}
+	tr, err := telemetry.NewTracing(ctx, topts)
+	if err != nil {
+		return nil, fmt.Errorf("observability.opentelemetry: %w", err)
+	}
+	t.Tracing = tr
+	if otel != nil && otel.Tracing != nil && len(otel.Tracing.Attributes) > 0 {
+		if t.Attrs, err = telemetry.CompileAttributes(otel.Tracing.Attributes); err != nil {
+			return nil, fmt.Errorf("observability.opentelemetry.tracing.attributes: %w", err)
+		}
+	}
+	if a := cfg.Logging.AccessLog; a == nil || *a {
+		t.Access = log
+	}
+	return t, nil
+}
+
+// promDisabled reports an explicit observability.prometheus.enabled: false.
+func promDisabled(cfg *config.Config) bool {
+	return cfg.Observability != nil && cfg.Observability.Prometheus != nil && !cfg.Observability.Prometheus.Enabled && cfg.Written("observability.prometheus.enabled")
+}
+
+func metricsPath(cfg *config.Config) string {
+	if o := cfg.Observability; o != nil && o.Prometheus != nil && o.Prometheus.Path != "" {
+		return o.Prometheus.Path
+	}
+	return "/metrics"
+}
+
+// TraceIDFromContext returns the trace id of ctx's span, for audit records.
+func TraceIDFromContext(ctx context.Context) string {
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		return sc.TraceID().String()
+	}
+	return ""
 }

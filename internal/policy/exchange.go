@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 )
 
@@ -24,7 +25,9 @@ const (
 // the backend. It is created by the edge before any policy runs.
 type Exchange struct {
 	Route string
-	Kind  Kind
+	// RoutePrefix is the matched route's path prefix (span names, logs).
+	RoutePrefix string
+	Kind        Kind
 	Start time.Time
 	// Method is the HTTP method of the request.
 	Method string
@@ -48,6 +51,11 @@ type Exchange struct {
 	// listing (GET <prefix>) shows only those. Nil means no policy limits
 	// targets.
 	TargetAllowed func(target string) bool
+	// Principal is the verified caller, set by the policy (or the client
+	// certificate check) that authenticated it; nil until then. It is the
+	// same value identity.From returns inside the chain, kept here for the
+	// edge's access log, metrics and span attributes.
+	Principal *identity.Principal
 	// Decision is the last authorization or rate-limit decision made for
 	// the exchange ("allowed", "denied", "rate_limited"), for the access
 	// log and metrics; "" when no such policy ran.

@@ -148,6 +148,9 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 				r.Header.Del(h.header)
 			}
 		}
+		if ex := policy.ExchangeFrom(r.Context()); ex != nil {
+			ex.Principal = prin
+		}
 		return next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), prin)))
 	})
 }

@@ -28,6 +28,16 @@ type auditRecord struct {
 // resource or prompt are logged at INFO; other allows (initialize, ping,
 // lists, notifications, responses, GET streams, DELETE) at DEBUG.
 func (p *Policy) audit(r *http.Request, rec auditRecord) {
+	if ex := policy.ExchangeFrom(r.Context()); ex != nil {
+		switch rec.decision {
+		case DecisionAllow:
+			ex.Decision = policy.DecisionAllowed
+		case DecisionDeny:
+			ex.Decision = policy.DecisionDenied
+		case DecisionRateLimited:
+			ex.Decision = policy.DecisionRateLimited
+		}
+	}
 	lvl := slog.LevelInfo
 	if rec.decision == DecisionAllow && (rec.d == nil || !rec.d.targeted) {
 		lvl = slog.LevelDebug

@@ -1,0 +1,532 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/telemetry"
+)
+
+// Observer is how telemetry sees requests without policies knowing about
+// it. The edge calls Begin and End around every request; the chain
+// builder wraps every policy with WrapPolicy; the backend reports each
+// upstream attempt and each response stream.
+type Observer interface {
+	// Begin starts observing a request and returns the context it runs
+	// in (carrying the server span).
+	Begin(r *http.Request) context.Context
+	// WrapPolicy wraps one policy of a route's chain: wrap is the
+	// policy's Wrap, next the rest of the chain.
+	WrapPolicy(route, policyType string, wrap func(policy.Handler) policy.Handler, next policy.Handler) policy.Handler
+	// Attempt starts one upstream attempt (n counts from 1) on req, whose
+	// headers it may change (trace propagation); done reports its result.
+	Attempt(ctx context.Context, ex *policy.Exchange, req *http.Request, n int) (context.Context, func(*http.Response, error))
+	// Prepare is called once the edge has parsed the request, before the
+	// chain runs (it may add response hooks).
+	Prepare(ex *policy.Exchange)
+	// Stream reports a response stream that opened; the returned func is
+	// called when it closes.
+	Stream(ex *policy.Exchange) func()
+	// End is called once when the request finishes.
+	End(ctx context.Context, r *http.Request, ex *policy.Exchange, res Result)
+}
+
+// Result is how a request ended.
+type Result struct {
+	Status   int // 0: the backend broke the stream after headers
+	Bytes    int64
+	Duration time.Duration
+	Err      error
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Begin(r *http.Request) context.Context { return r.Context() }
+func (nopObserver) WrapPolicy(_, _ string, wrap func(policy.Handler) policy.Handler, next policy.Handler) policy.Handler {
+	return wrap(next)
+}
+func (nopObserver) Attempt(ctx context.Context, _ *policy.Exchange, _ *http.Request, _ int) (context.Context, func(*http.Response, error)) {
+	return ctx, func(*http.Response, error) {}
+}
+func (nopObserver) Prepare(*policy.Exchange)                                     {}
+func (nopObserver) Stream(*policy.Exchange) func()                               { return func() {} }
+func (nopObserver) End(context.Context, *http.Request, *policy.Exchange, Result) {}
+
+// Telemetry is the Observer of `agentgateway run`: Prometheus metrics,
+// OpenTelemetry spans and the access log. Any part may be nil.
+type Telemetry struct {
+	Metrics *telemetry.Metrics
+	Tracing *telemetry.Tracing
+	// Attrs are the configured span attributes (observability.
+	// opentelemetry.tracing.attributes).
+	Attrs *telemetry.Attributes
+	// Access receives one record per request; nil disables the access log.
+	Access *slog.Logger
+
+	tools toolCatalog
+}
+
+var _ Observer = (*Telemetry)(nil)
+
+// Begin starts the server span. Its name is the HTTP method until the
+// route is known; End renames it to "<method> <route prefix>".
+func (t *Telemetry) Begin(r *http.Request) context.Context {
+	if !t.Tracing.Enabled() {
+		return r.Context()
+	}
+	ctx, _ := t.Tracing.StartServer(r.Context(), r.Header, r.Method,
+		attribute.String("http.request.method", r.Method),
+		attribute.String("url.path", requestPath(r)),
+	)
+	return ctx
+}
+
+// policySpanKey marks the span of the policy whose next handler runs.
+type policySpanKey struct{}
+
+// WrapPolicy gives each policy its own span that ends when the policy
+// hands over to the rest of the chain (or returns without doing so), so
+// authn, authz and rate-limit spans measure only their own work and the
+// rest of the chain continues under the server span.
+func (t *Telemetry) WrapPolicy(route, policyType string, wrap func(policy.Handler) policy.Handler, next policy.Handler) policy.Handler {
+	if !t.Tracing.Enabled() {
+		return wrap(next)
+	}
+	tracer := t.Tracing.Tracer()
+	inner := policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		ctx := r.Context()
+		if ps, ok := ctx.Value(policySpanKey{}).(*policySpan); ok && ps.parent != nil {
+			ps.pass()
+			ctx = trace.ContextWithSpan(ctx, ps.parent)
+			r = r.WithContext(ctx)
+		}
+		return next.ServeHTTP(w, r)
+	})
+	h := wrap(inner)
+	return policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		parent := trace.SpanFromContext(r.Context())
+		ctx, span := tracer.Start(r.Context(), policyType, trace.WithAttributes(attribute.String("agentgateway.policy", policyType), attribute.String("agentgateway.route", route)))
+		ps := &policySpan{span: span, parent: parent}
+		err := h.ServeHTTP(w, r.WithContext(context.WithValue(ctx, policySpanKey{}, ps)))
+		if !ps.passed {
+			if err != nil {
+				pe := policy.AsError(err)
+				span.SetStatus(codes.Error, pe.Message)
+				span.SetAttributes(attribute.Int("http.response.status_code", pe.Status))
+			}
+			span.End()
+		}
+		return err
+	})
+}
+
+type policySpan struct {
+	span   trace.Span
+	parent trace.Span
+	passed bool
+}
+
+func (p *policySpan) pass() {
+	if !p.passed {
+		p.passed = true
+		p.span.End()
+	}
+}
+
+// Attempt opens a client span per upstream attempt, so retries are
+// visible, and propagates it to the backend (W3C traceparent, baggage).
+func (t *Telemetry) Attempt(ctx context.Context, ex *policy.Exchange, req *http.Request, n int) (context.Context, func(*http.Response, error)) {
+	if n > 1 {
+		t.Metrics.UpstreamRetry(ex.Route, ex.Backend)
+	}
+	var span trace.Span
+	if t.Tracing.Enabled() {
+		// req is this attempt's shallow copy; its headers are shared with
+		// the proxy's request, so give it its own before writing.
+		req.Header = req.Header.Clone()
+		ctx, span = t.Tracing.Tracer().Start(ctx, "upstream "+ex.Backend, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("agentgateway.backend", ex.Backend),
+			attribute.Int("agentgateway.attempt", n),
+			attribute.String("server.address", req.URL.Host),
+		))
+		t.Tracing.Inject(ctx, req.Header)
+	}
+	return ctx, func(res *http.Response, err error) {
+		result := "ok"
+		switch {
+		case err != nil && policy.IsConnectFailure(err):
+			result = "connect_failure"
+		case err != nil && policy.IsReset(err):
+			result = "reset"
+		case err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, policy.ErrPerTryTimeout)):
+			result = "timeout"
+		case err != nil:
+			result = "error"
+		case res.StatusCode >= 500:
+			result = "5xx"
+		}
+		t.Metrics.UpstreamAttempt(ex.Route, ex.Backend, result)
+		if span != nil {
+			if err != nil {
+				span.SetStatus(codes.Error, result)
+			} else {
+				span.SetAttributes(attribute.Int("http.response.status_code", res.StatusCode))
+				if res.StatusCode >= 500 {
+					span.SetStatus(codes.Error, result)
+				}
+			}
+			span.End()
+		}
+	}
+}
+
+// Prepare learns the tools backends list, for the tool_name label guard.
+func (t *Telemetry) Prepare(ex *policy.Exchange) {
+	if ex.Kind == policy.KindMCP && ex.ProtoMethod == "tools/list" && t.Metrics != nil {
+		ex.ResponseHooks = append(ex.ResponseHooks, t.observeToolsList(ex.Route))
+	}
+}
+
+// Stream counts an open response stream.
+func (t *Telemetry) Stream(ex *policy.Exchange) func() {
+	t.Metrics.StreamOpened(ex.Route)
+	var once sync.Once
+	return func() { once.Do(func() { t.Metrics.StreamClosed(ex.Route) }) }
+}
+
+// End records the request's metrics, finishes its span and writes its
+// access log record.
+func (t *Telemetry) End(ctx context.Context, r *http.Request, ex *policy.Exchange, res Result) {
+	rec := t.record(r, ex, res)
+	t.Metrics.ObserveRequest(&rec)
+	if ex.Route != "" {
+		if ex.Principal != nil || res.Status == http.StatusUnauthorized {
+			if ex.Principal != nil {
+				t.Metrics.AuthnDecision(ex.Route, "success")
+			} else {
+				t.Metrics.AuthnDecision(ex.Route, "failure")
+			}
+		}
+		switch ex.Decision {
+		case policy.DecisionAllowed, policy.DecisionDenied:
+			t.Metrics.AuthzDecision(ex.Route, rec.Kind, ex.Decision)
+		}
+		if rec.Decision == policy.DecisionRateLimited {
+			t.Metrics.RateLimitDecision(ex.Route, "limited")
+		}
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		t.finishSpan(span, r, ex, &rec, res)
+	}
+	if t.Access != nil {
+		t.access(ctx, r, ex, &rec, res)
+	}
+}
+
+func (t *Telemetry) record(r *http.Request, ex *policy.Exchange, res Result) telemetry.Request {
+	rec := telemetry.Request{
+		Route:    ex.Route,
+		Backend:  ex.Backend,
+		Kind:     kindLabel(ex.Kind),
+		Method:   ex.ProtoMethod,
+		Status:   res.Status,
+		Duration: res.Duration,
+		Decision: ex.Decision,
+		Target:   ex.Target,
+	}
+	if rec.Method == "" {
+		rec.Method = r.Method
+	}
+	if ex.Principal != nil {
+		rec.Identity = ex.Principal.Subject
+		rec.Source = ex.Principal.Subject
+	}
+	if res.Status == http.StatusTooManyRequests {
+		rec.Decision = policy.DecisionRateLimited
+	} else if res.Status == http.StatusUnauthorized && rec.Decision == "" {
+		rec.Decision = policy.DecisionUnauthenticated
+	}
+	if ex.Kind == policy.KindMCP && ex.RPC != nil && !ex.RPC.Batch && len(ex.RPC.Messages) == 1 {
+		m := ex.RPC.Messages[0]
+		switch m.Method {
+		case "tools/call":
+			rec.Tool = m.Name
+			rec.ToolKnown = t.tools.has(ex.Route, m.Name)
+		case "tools/list", "prompts/list", "resources/list", "resources/templates/list":
+			rec.Discovery = true
+		}
+	}
+	rec.ErrorType = errorType(res, ex)
+	return rec
+}
+
+func kindLabel(k policy.Kind) string {
+	switch k {
+	case policy.KindMCP:
+		return "mcp"
+	case policy.KindA2A:
+		return "a2a"
+	}
+	return "http"
+}
+
+// errorType maps how a request ended to the closed error_type set.
+func errorType(res Result, ex *policy.Exchange) string {
+	st := res.Status
+	if res.Err != nil {
+		pe := policy.AsError(res.Err)
+		switch pe.Code {
+		case policy.CodeParseError:
+			return "parse_error"
+		case policy.CodeInvalidRequest:
+			return "invalid_request"
+		}
+		if policy.IsConnectFailure(pe.Cause) {
+			return "upstream_unavailable"
+		}
+	}
+	switch {
+	case st == 0:
+		return "aborted"
+	case st < 400:
+		if ex.StreamEnd != nil && (errors.Is(ex.StreamEnd, policy.ErrRequestTimeout) || errors.Is(ex.StreamEnd, policy.ErrIdleTimeout)) {
+			return "timeout"
+		}
+		return ""
+	case st == http.StatusBadRequest:
+		return "invalid_request"
+	case st == http.StatusUnauthorized:
+		return "unauthenticated"
+	case st == http.StatusForbidden:
+		return "forbidden"
+	case st == http.StatusNotFound:
+		return "not_found"
+	case st == http.StatusRequestEntityTooLarge:
+		return "payload_too_large"
+	case st == http.StatusTooManyRequests:
+		return "rate_limited"
+	case st == http.StatusGatewayTimeout || st == http.StatusRequestTimeout:
+		return "timeout"
+	case st == http.StatusServiceUnavailable && res.Err != nil:
+		return "overloaded"
+	case st == statusClientClosed:
+		return "aborted"
+	case st >= 500:
+		return "upstream_error"
+	}
+	return "invalid_request"
+}
+
+func (t *Telemetry) finishSpan(span trace.Span, r *http.Request, ex *policy.Exchange, rec *telemetry.Request, res Result) {
+	if ex.RoutePrefix != "" {
+		span.SetName(r.Method + " " + ex.RoutePrefix)
+	}
+	attrs := make([]attribute.KeyValue, 0, 16)
+	attrs = append(attrs, attribute.Int("http.response.status_code", res.Status))
+	if ex.Route != "" {
+		attrs = append(attrs, attribute.String("http.route", ex.RoutePrefix), attribute.String("agentgateway.route", ex.Route))
+	}
+	if ex.Backend != "" {
+		attrs = append(attrs, attribute.String("agentgateway.backend", ex.Backend))
+	}
+	if ex.Decision != "" {
+		attrs = append(attrs, attribute.String("agentgateway.decision", ex.Decision))
+	}
+	vars := telemetry.Vars{Principal: ex.Principal, Route: ex.Route, Backend: ex.Backend, RequestMethod: r.Method, RequestPath: requestPath(r)}
+	switch ex.Kind {
+	case policy.KindMCP:
+		if ex.ProtoMethod != "" {
+			attrs = append(attrs, attribute.String("mcp.method.name", ex.ProtoMethod))
+			vars.MCPMethod = ex.ProtoMethod
+		}
+		if sid := r.Header.Get(mcp.HeaderSessionID); sid != "" {
+			attrs = append(attrs, attribute.String("mcp.session.id", sid))
+			vars.MCPSessionID = sid
+		}
+		if rec.Tool != "" {
+			// Only the name: tool arguments never go into spans.
+			attrs = append(attrs, attribute.String("gen_ai.tool.name", rec.Tool), attribute.String("gen_ai.operation.name", "execute_tool"))
+			vars.MCPTool = rec.Tool
+		}
+	case policy.KindA2A:
+		attrs = append(attrs, attribute.String("a2a.method", ex.ProtoMethod))
+		vars.A2AMethod = ex.ProtoMethod
+		if ex.Target != "" {
+			attrs = append(attrs, attribute.String("a2a.target", ex.Target))
+			vars.A2ATarget = ex.Target
+		}
+		if ex.Principal != nil {
+			attrs = append(attrs, attribute.String("a2a.source", ex.Principal.Subject))
+			vars.A2ASource = ex.Principal.Subject
+		}
+	}
+	if t.Attrs != nil {
+		attrs = t.Attrs.Append(attrs, &vars)
+	}
+	span.SetAttributes(attrs...)
+	if res.Status == 0 || res.Status >= 500 {
+		span.SetStatus(codes.Error, strconv.Itoa(res.Status))
+	}
+	span.End()
+}
+
+// access writes the access log record: one per request.
+func (t *Telemetry) access(ctx context.Context, r *http.Request, ex *policy.Exchange, rec *telemetry.Request, res Result) {
+	attrs := make([]slog.Attr, 0, 16)
+	attrs = append(attrs,
+		slog.Bool("access", true),
+		slog.String("route", ex.Route),
+		slog.String("backend", ex.Backend),
+		slog.String("http_method", r.Method),
+		slog.String("path", requestPath(r)),
+		slog.String("method", rec.Method),
+		slog.Int("status", res.Status),
+		slog.Float64("duration_ms", float64(res.Duration.Microseconds())/1000),
+		slog.Int64("bytes", res.Bytes),
+	)
+	if ex.Principal != nil {
+		attrs = append(attrs, slog.String("identity", ex.Principal.Subject))
+	}
+	if rec.Tool != "" {
+		attrs = append(attrs, slog.String("tool", rec.Tool))
+	}
+	if ex.Target != "" {
+		attrs = append(attrs, slog.String("target", ex.Target))
+	}
+	if rec.Decision != "" {
+		attrs = append(attrs, slog.String("decision", rec.Decision))
+	}
+	if rec.ErrorType != "" {
+		attrs = append(attrs, slog.String("error_type", rec.ErrorType))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	} else if tid := policy.TraceID(r); tid != "" {
+		attrs = append(attrs, slog.String("trace_id", tid))
+	}
+	t.Access.LogAttrs(ctx, slog.LevelInfo, "access", attrs...)
+}
+
+// toolCatalog remembers, per route, the tool names backends listed in
+// tools/list results. A tools/call for a name never listed is recorded as
+// tool_name="unknown", so a caller sending random names cannot create
+// series.
+type toolCatalog struct {
+	mu    sync.RWMutex
+	names map[string]map[string]struct{}
+}
+
+// maxCatalogTools bounds the names remembered per route.
+const maxCatalogTools = 2000
+
+func (c *toolCatalog) has(route, name string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.names[route][name]
+	return ok
+}
+
+func (c *toolCatalog) add(route string, names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.names == nil {
+		c.names = map[string]map[string]struct{}{}
+	}
+	m := c.names[route]
+	if m == nil {
+		m = map[string]struct{}{}
+		c.names[route] = m
+	}
+	for _, n := range names {
+		if len(m) >= maxCatalogTools {
+			return
+		}
+		m[n] = struct{}{}
+	}
+}
+
+// learnTools parses a tools/list result (one JSON-RPC message) and adds
+// its tool names to the catalog.
+func (c *toolCatalog) learnTools(route string, msg []byte) {
+	var v struct {
+		Result struct {
+			Tools []struct {
+				Name string `json:"name"`
+			} `json:"tools"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(msg, &v) != nil || len(v.Result.Tools) == 0 {
+		return
+	}
+	names := make([]string, 0, len(v.Result.Tools))
+	for _, tl := range v.Result.Tools {
+		if tl.Name != "" && len(tl.Name) <= 256 {
+			names = append(names, tl.Name)
+		}
+	}
+	c.add(route, names)
+}
+
+// maxCatalogBody bounds the JSON tools/list response read for the catalog.
+const maxCatalogBody = 4 << 20
+
+// observeToolsList returns a response hook that feeds a tools/list
+// result to the catalog as the client reads it, without delaying it.
+func (t *Telemetry) observeToolsList(route string) func(*http.Response) error {
+	return func(res *http.Response) error {
+		if res.StatusCode != http.StatusOK {
+			return nil
+		}
+		if isEventStream(res.Header.Get("Content-Type")) {
+			res.Body = mcp.RewriteEvents(res.Body, maxSSEEventBytes, func(ev *mcp.Event) bool {
+				t.tools.learnTools(route, []byte(ev.Data))
+				return false
+			})
+			return nil
+		}
+		res.Body = &teeOnEOF{rc: res.Body, done: func(b []byte) { t.tools.learnTools(route, b) }}
+		return nil
+	}
+}
+
+// teeOnEOF copies what the client reads (up to maxCatalogBody) and hands
+// it to done at EOF.
+type teeOnEOF struct {
+	rc   io.ReadCloser
+	buf  bytes.Buffer
+	over bool
+	done func([]byte)
+	once sync.Once
+}
+
+func (t *teeOnEOF) Read(p []byte) (int, error) {
+	n, err := t.rc.Read(p)
+	if n > 0 && !t.over {
+		if t.buf.Len()+n > maxCatalogBody {
+			t.over = true
+			t.buf = bytes.Buffer{}
+		} else {
+			t.buf.Write(p[:n])
+		}
+	}
+	if err == io.EOF && !t.over {
+		t.once.Do(func() { t.done(t.buf.Bytes()) })
+	}
+	return n, err
+}
+
+func (t *teeOnEOF) Close() error { return t.rc.Close() }
