@@ -18,6 +18,7 @@ demo:
 test: deps lint unit fuzz
 
 deps: kube
+	@bash scripts/jaeger-bin.sh
 	@bash scripts/deps.sh
 
 ## kube: builds kube-apiserver and etcd for the e2e tests into .cache/kube/bin (cached)

@@ -311,6 +311,9 @@ func (t *Tracing) Inject(ctx context.Context, h http.Header) {
 // StartServer is Extract followed by a server span named name (for
 // example "POST /mcp"), linked to an untrusted incoming traceparent.
 func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if !t.Enabled() {
+		return noopTracer.Start(ctx, name)
+	}
 	ctx, links := t.Extract(ctx, h)
 	return t.Tracer().Start(ctx, name,
 		trace.WithSpanKind(trace.SpanKindServer),

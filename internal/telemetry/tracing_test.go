@@ -507,7 +507,10 @@ func TestJaegerExport(t *testing.T) {
 func TestJaegerPropagation(t *testing.T) {
 	j := jaegertest.Start(t)
 	ctx := context.Background()
-	gw, err := NewTracing(ctx, TracingOptions{Enabled: true, Endpoint: "http://" + j.OTLPGRPC, SamplingRate: 1, ServiceVersion: "test"})
+	gw, err := NewTracing(ctx, TracingOptions{
+		Enabled: true, Endpoint: "http://" + j.OTLPGRPC, SamplingRate: 1, ServiceVersion: "test",
+		TrustIncomingTraceparent: true,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,3 +609,38 @@ func newBackendTracing(ctx context.Context, otlpHTTP string) (*backendTracing, e
 }
 
 type propagationCarrier = propagation.HeaderCarrier
+
+// With trust off, the gateway's span starts a new trace and Jaeger shows
+// the caller's span as a FOLLOWS_FROM reference (the link).
+func TestJaegerUntrustedLink(t *testing.T) {
+	j := jaegertest.Start(t)
+	ctx := context.Background()
+	gw, err := NewTracing(ctx, TracingOptions{Enabled: true, Endpoint: j.OTLPHTTP, Protocol: "http", SamplingRate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := http.Header{}
+	in.Set("traceparent", incomingParent)
+	_, span := gw.StartServer(ctx, in, "POST /a2a")
+	span.End()
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := gw.Shutdown(fctx); err != nil {
+		t.Fatal(err)
+	}
+	traceID := span.SpanContext().TraceID().String()
+	if traceID == incomingTraceID {
+		t.Fatal("untrusted traceparent was followed")
+	}
+	s := j.TraceByID(t, traceID, 1).Span("POST /a2a")
+	if s == nil || s.ParentSpanID != "" {
+		t.Fatalf("span %+v", s)
+	}
+	var linked bool
+	for _, r := range s.References {
+		linked = linked || (r.RefType == "FOLLOWS_FROM" && r.TraceID == incomingTraceID && r.SpanID == incomingSpanID)
+	}
+	if !linked {
+		t.Errorf("no link to the incoming span: %+v", s.References)
+	}
+}

@@ -166,7 +166,8 @@ func start(t testing.TB, bin string) (*Jaeger, error) {
 // config is a Jaeger v2 (OpenTelemetry Collector) configuration: the
 // all-in-one of cmd/jaeger/internal/all-in-one.yaml reduced to OTLP in,
 // memory storage, the query service and a health check, every listener on
-// loopback, and no internal metrics endpoint (it would bind :8888).
+// loopback, no internal metrics endpoint (it would bind :8888) and no
+// self-tracing (it would export to localhost:4317).
 func config(grpcPort, httpPort, queryHTTP, queryGRPC, health int) string {
 	return fmt.Sprintf(`service:
   extensions: [jaeger_storage, jaeger_query, healthcheckv2]
@@ -189,6 +190,8 @@ extensions:
     http:
       endpoint: 127.0.0.1:%d
   jaeger_query:
+    # Jaeger traces its own queries to localhost:4317 by default.
+    enable_tracing: false
     storage:
       traces: memstore
     http:
