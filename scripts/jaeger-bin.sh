@@ -7,8 +7,10 @@
 #
 # Idempotent: the binary is rebuilt only when it is missing or when its
 # module (go.mod, go.sum), the Go version or the platform changed (a hash
-# stamp next to the binary). The first build takes a few minutes on 2
-# cores; later runs take a second.
+# stamp next to the binary). The first build took 20.5 minutes on 2
+# shared, busy cores (11 min user + 3.5 min sys CPU; downloading the
+# modules took 2 minutes more); a rebuild from the Go build cache takes
+# about 20 s, and a run with nothing to do a fraction of a second.
 #
 # In CI (CI=true) a failed build fails; elsewhere it warns, and the tests
 # that need Jaeger skip.
