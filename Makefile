@@ -7,8 +7,13 @@ LDFLAGS   := -X main.version=$(VERSION)
 # Where scripts/kube-bins.sh puts kube-apiserver and etcd, and where the
 # e2e tests (test/kubeenv) look for them.
 export KUBE_BIN_DIR ?= $(CACHE_DIR)/kube/bin
+# Where scripts/helm-bin.sh puts helm, and where test/helm looks for it.
+export HELM_BIN_DIR ?= $(CACHE_DIR)/helm/bin
+HELM      := $(HELM_BIN_DIR)/helm
+IMAGE     ?= agentgateway:$(VERSION)
+CHART     := deploy/helm/agentgateway
 
-.PHONY: demo test deps kube build lint unit fuzz bench clean
+.PHONY: demo test deps kube helm chart-files manifests image build lint unit fuzz bench clean
 
 ## demo: the gateway with demo MCP tools and a demo A2A agent, in one process
 demo:
@@ -17,13 +22,36 @@ demo:
 ## test: installs what the tests need (idempotent), then runs every test
 test: deps lint unit fuzz
 
-deps: kube
+deps: kube helm
 	@bash scripts/jaeger-bin.sh
 	@bash scripts/deps.sh
 
 ## kube: builds kube-apiserver and etcd for the e2e tests into .cache/kube/bin (cached)
 kube:
 	@bash scripts/kube-bins.sh
+
+## helm: builds helm v3 for the chart tests into .cache/helm/bin (cached)
+helm:
+	@bash scripts/helm-bin.sh
+
+## chart-files: copies the Grafana dashboards and Prometheus alerts into the chart (test/helm fails when stale)
+chart-files:
+	@mkdir -p $(CHART)/files/dashboards
+	@rm -f $(CHART)/files/dashboards/*.json $(CHART)/files/agent-gateway-alerts.yaml
+	@for f in deploy/grafana/*.json; do [ -e "$$f" ] && cp "$$f" $(CHART)/files/dashboards/; done; true
+	@[ ! -e deploy/prometheus/agent-gateway-alerts.yaml ] || cp deploy/prometheus/agent-gateway-alerts.yaml $(CHART)/files/
+
+## manifests: renders deploy/kubernetes/agent-gateway.yaml from the chart (test/helm fails when stale)
+manifests: helm chart-files
+	$(HELM) template agent-gateway $(CHART) --namespace agent-gateway \
+		-f $(CHART)/ci/kubernetes-manifests-values.yaml >deploy/kubernetes/agent-gateway.yaml.tmp
+	@mv deploy/kubernetes/agent-gateway.yaml.tmp deploy/kubernetes/agent-gateway.yaml
+
+## image: builds the container image (skipped, with a message, without a Docker daemon)
+image:
+	@if docker info >/dev/null 2>&1; then \
+		docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) . ; \
+	else echo "image: no Docker daemon here; skipped"; fi
 
 build:
 	@mkdir -p $(BIN_DIR)
