@@ -79,6 +79,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/jwt/
 	$(GO) test -run='^$$' -fuzz='^FuzzPrefilter$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/jwt/
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthorize$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/mcpauthz/
+	$(GO) test -run='^$$' -fuzz='^FuzzRewriteCard$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
+	$(GO) test -run='^$$' -fuzz='^FuzzMethod$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
+	$(GO) test -run='^$$' -fuzz='^FuzzCompileAttributes$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/telemetry/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -275,7 +275,7 @@ func TestValidateErrors(t *testing.T) {
   a2a:
     rules:
       - {source: "s***", target: "a/b", allowed: true}
-`)+`              - name: b2
+`) + `              - name: b2
                 address: http://b2:8080
                 agents: [weather-agent-v6, "bad name", weather-agent-v6]
             externalUrl: "https://gw.example.com?x=1"

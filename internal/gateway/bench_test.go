@@ -28,6 +28,12 @@ func benchBackend(b *testing.B) *httptest.Server {
 }
 
 func benchGateway(b *testing.B, backendURL, policies string) string {
+	return benchGatewayObs(b, backendURL, policies, "", false)
+}
+
+// benchGatewayObs is benchGateway with an observability section; with tel
+// the gateway runs the telemetry `agentgateway run` builds from it.
+func benchGatewayObs(b *testing.B, backendURL, policies, observability string, tel bool) string {
 	b.Helper()
 	ln := freePortB(b)
 	admin := freePortB(b)
@@ -50,7 +56,7 @@ binds:
 admin:
   address: 127.0.0.1
   port: %d
-`, ln, policies, backendURL, admin)
+%s`, ln, policies, backendURL, admin, observability)
 	cfg, err := config.Parse("bench.yaml", []byte(src))
 	if err != nil {
 		b.Fatal(err)
@@ -59,7 +65,17 @@ admin:
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	g := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	opts := Options{Logger: log}
+	if tel {
+		t, err := NewTelemetry(context.Background(), cfg, "bench", log)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = t.Tracing.Shutdown(context.Background()) })
+		opts.Observer = t
+	}
+	g := New(opts)
 	if err := g.Apply(context.Background(), cfg); err != nil {
 		b.Fatal(err)
 	}
@@ -114,4 +130,32 @@ func BenchmarkProxyMCPTimeoutRetry(b *testing.B) {
                   attempts: 3
                   retryOn: [connect-failure, 5xx]`
 	runBench(b, benchGateway(b, benchBackend(b).URL, pol))
+}
+
+// BenchmarkProxyMCPTelemetry is BenchmarkProxyMCPToolsCall with the
+// seed's telemetry: metrics and access log, then also spans sampled at 1.0
+// (exported to a closed loopback port, so the cost is the span pipeline's,
+// not a collector's).
+func BenchmarkProxyMCPTelemetry(b *testing.B) {
+	const metrics = `observability:
+  prometheus:
+    enabled: true
+`
+	const tracing = `observability:
+  opentelemetry:
+    enabled: true
+    endpoint: http://127.0.0.1:1
+    protocol: grpc
+    tracing:
+      enabled: true
+      samplingRate: 1.0
+      attributes:
+        - key: agent.identity
+          value: ${jwt.sub}
+        - key: tool.name
+          value: ${mcp.tool}
+`
+	b.Run("off", func(b *testing.B) { runBench(b, benchGatewayObs(b, benchBackend(b).URL, "[]", "", false)) })
+	b.Run("metrics+accesslog", func(b *testing.B) { runBench(b, benchGatewayObs(b, benchBackend(b).URL, "[]", metrics, true)) })
+	b.Run("metrics+accesslog+tracing", func(b *testing.B) { runBench(b, benchGatewayObs(b, benchBackend(b).URL, "[]", tracing, true)) })
 }

@@ -28,7 +28,7 @@ type Exchange struct {
 	// RoutePrefix is the matched route's path prefix (span names, logs).
 	RoutePrefix string
 	Kind        Kind
-	Start time.Time
+	Start       time.Time
 	// Method is the HTTP method of the request.
 	Method string
 	// PathRest is the escaped request path after the route prefix ("" or
