@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/policy/jwt"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry"
 )
 
@@ -86,6 +87,17 @@ func RunFile(ctx context.Context, o RunOptions) error {
 		opts.AdminHandlers["GET "+metricsPath(cfg)] = tel.Metrics.Handler()
 	}
 	policy.TraceIDFromContext = TraceIDFromContext
+	if m := tel.Metrics; m != nil {
+		jwt.OnJWKSFetch = func(ok bool) {
+			if ok {
+				m.JWKSFetch("ok")
+			} else {
+				m.JWKSFetch("error")
+			}
+		}
+		jwt.OnTokenReview = m.TokenReview
+		jwt.OnTokenCache = m.TokenCache
+	}
 	g := New(opts)
 	if err := g.Apply(ctx, cfg); err != nil {
 		return err

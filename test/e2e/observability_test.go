@@ -173,6 +173,8 @@ func TestObservabilitySeed(t *testing.T) {
 			`agentgateway_authn_decisions_total{result="success",route="agent-to-agent"} 1`,
 			`agentgateway_upstream_attempts_total{backend="agent-to-mcp-tools-backend",result="ok",route="agent-to-mcp-tools"}`,
 			`agentgateway_build_info{`,
+			`agentgateway_jwks_fetches_total{result="ok"} 1`, // routes share one key set
+			`agentgateway_token_cache_requests_total{result="hit"}`,
 			`go_goroutines `,
 		} {
 			if !strings.Contains(m, want) {

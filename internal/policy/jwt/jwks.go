@@ -337,6 +337,16 @@ func (s *source) load(ctx context.Context) error {
 // minRefreshInterval ago. Concurrent callers share one fetch; the fetch
 // runs on the source's context, so a caller giving up does not cancel it
 // for the others.
+// Hooks for the gateway's metrics (agentgateway_jwks_fetches_total,
+// agentgateway_tokenreview_requests_total,
+// agentgateway_token_cache_requests_total); nil means not observed. Set
+// once at start-up, before any policy is provisioned.
+var (
+	OnJWKSFetch   func(ok bool)
+	OnTokenReview func(result string) // ok, denied, error
+	OnTokenCache  func(hit bool)
+)
+
 func (s *source) refreshLimited(ctx context.Context) {
 	ch := s.sf.DoChan("fetch", func() (any, error) {
 		s.mu.Lock()
@@ -417,6 +427,9 @@ func (s *source) fetch(ctx context.Context) error {
 	ks, delay, err := s.get(ctx)
 	if err != nil && s.ctx.Err() != nil {
 		return err // closed: nobody uses this source any more
+	}
+	if f := OnJWKSFetch; f != nil {
+		f(err == nil)
 	}
 	if err != nil {
 		err = fmt.Errorf("jwks fetch from %s: %w", s.redactedURI(), err)

@@ -178,7 +178,18 @@ func newReviewer(cfg reviewerConfig, log *slog.Logger) (*reviewer, error) {
 	}
 	trs := cl.TokenReviews()
 	r := newReviewerWith(cfg, func(ctx context.Context, tr *authnv1.TokenReview) (*authnv1.TokenReview, error) {
-		return trs.Create(ctx, tr, metav1.CreateOptions{})
+		res, err := trs.Create(ctx, tr, metav1.CreateOptions{})
+		if f := OnTokenReview; f != nil {
+			switch {
+			case err != nil:
+				f("error")
+			case res.Status.Authenticated:
+				f("ok")
+			default:
+				f("denied")
+			}
+		}
+		return res, err
 	}, log)
 	r.host = rc.Host
 	r.log.Info("tokenreview client", "apiServer", rc.Host, "kubeconfig", cfg.kubeconfig,

@@ -337,6 +337,14 @@ func (c *tokenCache) sum(tok string) (out [sha256.Size]byte) {
 }
 
 func (c *tokenCache) get(tok string, gen uint64, now time.Time) *identity.Principal {
+	p := c.lookup(tok, gen, now)
+	if f := OnTokenCache; f != nil {
+		f(p != nil)
+	}
+	return p
+}
+
+func (c *tokenCache) lookup(tok string, gen uint64, now time.Time) *identity.Principal {
 	k := c.sum(tok)
 	c.mu.Lock()
 	defer c.mu.Unlock()
