@@ -389,6 +389,8 @@ func (in Instructions) commands() []command {
 			cmd:  "curl -sS " + gw + "/agents/" + WeatherAgentName + `/.well-known/agent-card.json -H "Authorization: Bearer $PLANNING_TOKEN"`,
 			want: []string{`"url":"` + gw + "/agents/" + WeatherAgentName + `/"`}},
 		command{comment: "Health:", cmd: fmt.Sprintf("curl -sS http://localhost:%d/readyz", in.AdminPort), want: []string{"ready"}},
+		command{comment: "Metrics, under the user guide's names (agent_requests_total, tool_invocations_total,\n# a2a_calls_total, ...; Step 8.2):", cmd: fmt.Sprintf("curl -sS http://localhost:%d/metrics", in.AdminPort),
+			want: []string{`agent_requests_total{agent_identity="` + devissuer.SubjectWeatherAgent + `"`, `a2a_calls_total{`}},
 	)
 	return cmds
 }
@@ -399,7 +401,7 @@ func (in Instructions) String() string {
 	fmt.Fprintf(&b, `
 Agent Gateway demo is running.
   gateway  %s   (MCP at /mcp, A2A agents at /agents/%s and /agents/%s)
-  admin    http://localhost:%d   (/healthz, /readyz)
+  admin    http://localhost:%d   (/healthz, /readyz, /metrics)
   config   %s   (edit it: the gateway hot-reloads)
   issuer   %s   (development token issuer: /openid/v1/jwks)
 
