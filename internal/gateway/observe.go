@@ -227,6 +227,8 @@ func (t *Telemetry) End(ctx context.Context, r *http.Request, ex *policy.Exchang
 		}
 		if rec.Decision == policy.DecisionRateLimited {
 			t.Metrics.RateLimitDecision(ex.Route, "limited")
+		} else if ex.RateLimitPassed {
+			t.Metrics.RateLimitDecision(ex.Route, "allowed")
 		}
 	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {

@@ -56,6 +56,9 @@ type Exchange struct {
 	// same value identity.From returns inside the chain, kept here for the
 	// edge's access log, metrics and span attributes.
 	Principal *identity.Principal
+	// RateLimitPassed is set when a rate-limit policy checked the request
+	// and let it through (the allowed side of the rate-limit metrics).
+	RateLimitPassed bool
 	// Decision is the last authorization or rate-limit decision made for
 	// the exchange ("allowed", "denied", "rate_limited"), for the access
 	// log and metrics; "" when no such policy ran.

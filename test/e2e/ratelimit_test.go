@@ -264,6 +264,17 @@ func TestRateLimitSeed(t *testing.T) {
 	if !strings.Contains(g.Logs(), "rate limits are kept in this process's memory") {
 		t.Error("no log line about local limits")
 	}
+	// 10 + 15 calls passed the rate-limit policy; one was refused by it.
+	m := scrape(t, g.AdminURL("/metrics"))
+	for _, want := range []string{
+		`agentgateway_ratelimit_decisions_total{decision="allowed",route="agent-to-mcp-tools"} 25`,
+		`agentgateway_ratelimit_decisions_total{decision="limited",route="agent-to-mcp-tools"} 1`,
+		`mcp_errors_total{error_type="rate_limited",route="agent-to-mcp-tools"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	// No token, nor its signature alone, ever reaches a log line.
 	sig := tok[strings.LastIndexByte(tok, '.')+1:]
 	if strings.Contains(g.Logs(), tok) || strings.Contains(g.Logs(), sig) {

@@ -191,6 +191,9 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 		if err := p.check(r.Context()); err != nil {
 			return err
 		}
+		if ex := policy.ExchangeFrom(r.Context()); ex != nil {
+			ex.RateLimitPassed = true
+		}
 		return next.ServeHTTP(w, r)
 	})
 }
