@@ -124,6 +124,14 @@ func TestParseBodyInvalid(t *testing.T) {
 		{"syntax error wins over bad utf8", "{\"id\":1,\"method\":\"\xff\",", CodeParseError, ""},
 
 		{"missing jsonrpc", `{"id":1,"method":"x"}`, CodeInvalidRequest, "1"},
+		// Go's encoding/json (the MCP Go SDK) matches keys case-insensitively,
+		// with Unicode folding: these would run a tool other than the one
+		// authorized, or a method other than the one routed.
+		{"name in another case", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","nAme":"b"}}`, CodeInvalidRequest, "1"},
+		{"case variant before name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"NAME":"b","name":"a"}}`, CodeInvalidRequest, "1"},
+		{"uri in another case", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a","Uri":"file:///etc/passwd"}}`, CodeInvalidRequest, "1"},
+		{"method in another case", `{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call"}`, CodeInvalidRequest, "1"},
+		{"params with long s", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\"},\"param\u017f\":{\"name\":\"b\"}}", CodeInvalidRequest, "1"},
 		{"wrong jsonrpc", `{"jsonrpc":"1.0","id":"a","method":"x"}`, CodeInvalidRequest, `"a"`},
 		{"numeric jsonrpc", `{"jsonrpc":2.0,"id":1,"method":"x"}`, CodeInvalidRequest, "1"},
 		{"method not string", `{"jsonrpc":"2.0","id":1,"method":5}`, CodeInvalidRequest, "1"},

@@ -61,6 +61,20 @@ func (c *capture) index(key []byte) int {
 	return -1
 }
 
+// caseVariant reports whether key is a tracked member name in another
+// letter case ("Method", "nAme", "paramſ"). encoding/json, and so Go
+// backends such as the MCP Go SDK, match keys case-insensitively with
+// Unicode folding, so {"name":"a","nAme":"b"} would be authorized as tool
+// "a" and run as tool "b".
+func (c *capture) caseVariant(key []byte) bool {
+	for _, k := range c.keys {
+		if string(key) != k && bytes.EqualFold(key, []byte(k)) {
+			return true
+		}
+	}
+	return false
+}
+
 // strInfo describes a scanned string literal; s and e delimit its contents
 // without the quotes.
 type strInfo struct {
@@ -358,6 +372,9 @@ func (s *scanner) object(depth int, c *capture) *ParseError {
 		idx := -1
 		if c != nil {
 			idx = c.index(key)
+			if idx < 0 && !s.lax && c.caseVariant(key) {
+				return invalid("object key differs from a JSON-RPC member only in letter case")
+			}
 		}
 		start := s.i
 		if idx >= 0 && idx == c.subIdx && c.sub != nil && s.i < len(s.b) && s.b[s.i] == '{' {

@@ -252,6 +252,29 @@ func TestObservabilitySeed(t *testing.T) {
 		if !parents[backendSpan.ParentSpanID] {
 			t.Errorf("backend span parent %s is not an upstream attempt", backendSpan.ParentSpanID)
 		}
+		// The A2A call: its own trace, with the A2A attributes.
+		a2aTraces := j.TracesWhere(t, "agent-gateway", func(ts []jaegertest.Trace) bool {
+			for _, tr := range ts {
+				if s := tr.Span("POST /agents"); s != nil {
+					return true
+				}
+			}
+			return false
+		})
+		for _, at := range a2aTraces {
+			s := at.Span("POST /agents")
+			if s == nil {
+				continue
+			}
+			for k, v := range map[string]string{"a2a.target": "weather-agent-v6", "a2a.source": a2aPlanning, "a2a.method": "unknown", "agent.identity": a2aPlanning, "agentgateway.decision": "allowed"} {
+				if s.Tags[k] != v {
+					t.Errorf("A2A span %s = %q, want %q", k, s.Tags[k], v)
+				}
+			}
+			if at.Span("a2a-authz") == nil || at.Span("upstream weather-agent-backend") == nil {
+				t.Errorf("A2A trace lacks the a2a-authz or upstream span: %+v", at.Spans)
+			}
+		}
 		for _, s := range tr.Spans {
 			for k, v := range s.Tags {
 				if strings.Contains(v, weatherTok) || strings.Contains(v, "Tampa") {
