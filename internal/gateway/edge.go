@@ -29,7 +29,9 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	obs := h.g.deps.observer
 	ctx := obs.Begin(r)
-	r = r.WithContext(ctx)
+	if ctx != r.Context() {
+		r = r.WithContext(ctx)
+	}
 	rt := h.g.acquire()
 	if rt == nil {
 		err := policy.Errorf(http.StatusServiceUnavailable, "gateway is not ready")

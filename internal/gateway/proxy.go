@@ -288,9 +288,19 @@ type retryTransport struct {
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st, _ := req.Context().Value(upstreamKey{}).(*upstreamState)
+	if st != nil && st.ex.Retrier == nil {
+		if _, nop := t.obs.(nopObserver); nop || t.obs == nil {
+			// One attempt, nobody observing: the proxy's outgoing request
+			// already carries the buffered body.
+			return t.base.RoundTrip(req)
+		}
+	}
 	n := 0
 	attempt := func(ctx context.Context) (*http.Response, error) {
-		r := req.WithContext(ctx)
+		r := req
+		if ctx != req.Context() {
+			r = req.WithContext(ctx)
+		}
 		if st != nil && st.ex.Body != nil {
 			r.Body = io.NopCloser(bytes.NewReader(st.ex.Body))
 			r.ContentLength = int64(len(st.ex.Body))
@@ -301,7 +311,10 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		n++
 		actx, done := t.obs.Attempt(ctx, st.ex, r, n)
-		res, err := t.base.RoundTrip(r.WithContext(actx))
+		if actx != r.Context() {
+			r = r.WithContext(actx)
+		}
+		res, err := t.base.RoundTrip(r)
 		done(res, err)
 		return res, err
 	}
