@@ -212,7 +212,9 @@ func readBody(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exc
 	// typical JSON-RPC body is read without regrowing.
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + 1)
+		// bytes.Buffer.ReadFrom keeps MinRead bytes free before each read;
+		// growing by that much up front avoids a second allocation.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, rte.maxBody))
 	b := buf.Bytes()
