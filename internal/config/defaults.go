@@ -34,6 +34,12 @@ const (
 	DefaultMaxConcurrentStreams = 250
 	DefaultShutdownGracePeriod  = Duration(25 * time.Second)
 
+	DefaultMaxRequests           = 10000
+	DefaultMaxStreams            = 5000
+	DefaultMaxStreamsPerIdentity = 100
+	DefaultBodyReadTimeout       = Duration(30 * time.Second)
+	DefaultWriteTimeout          = Duration(30 * time.Second)
+
 	DefaultLogFormat = LogFormatJSON
 	DefaultLogLevel  = LogLevelInfo
 
@@ -151,6 +157,21 @@ func (c *Config) SetDefaults() {
 	}
 	if s.ShutdownGracePeriod == 0 {
 		s.ShutdownGracePeriod = DefaultShutdownGracePeriod
+	}
+	if s.MaxRequests == 0 {
+		s.MaxRequests = DefaultMaxRequests
+	}
+	if s.MaxStreams == 0 {
+		s.MaxStreams = DefaultMaxStreams
+	}
+	if s.MaxStreamsPerIdentity == 0 {
+		s.MaxStreamsPerIdentity = DefaultMaxStreamsPerIdentity
+	}
+	if s.BodyReadTimeout == 0 {
+		s.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if s.WriteTimeout == 0 {
+		s.WriteTimeout = DefaultWriteTimeout
 	}
 
 	if c.Logging == nil {

@@ -473,6 +473,23 @@ type Server struct {
 	MaxConcurrentStreams int `yaml:"maxConcurrentStreams"`
 	// ShutdownGracePeriod bounds draining on SIGTERM (default 25s).
 	ShutdownGracePeriod Duration `yaml:"shutdownGracePeriod"`
+
+	// Overload protection (docs/proxy.md#overload).
+	// MaxRequests caps requests in flight across the gateway, streams
+	// included (default 10000); past it requests get a fast 503.
+	MaxRequests int `yaml:"maxRequests"`
+	// MaxStreams caps open streams (MCP GET listening streams, legacy SSE
+	// streams, A2A streaming methods) across the gateway (default 5000).
+	MaxStreams int `yaml:"maxStreams"`
+	// MaxStreamsPerIdentity caps the streams one verified identity holds
+	// open (default 100); past it the identity gets 429.
+	MaxStreamsPerIdentity int `yaml:"maxStreamsPerIdentity"`
+	// BodyReadTimeout bounds reading a request body (default 30s): a
+	// client trickling its body cannot hold a slot for long.
+	BodyReadTimeout Duration `yaml:"bodyReadTimeout"`
+	// WriteTimeout bounds each write to a client (default 30s): a client
+	// that stops reading is cut, a moving stream is not.
+	WriteTimeout Duration `yaml:"writeTimeout"`
 }
 
 // Logging configures log/slog output.

@@ -964,6 +964,8 @@ func (v *validator) server() {
 		{"readHeaderTimeout", s.ReadHeaderTimeout},
 		{"idleTimeout", s.IdleTimeout},
 		{"shutdownGracePeriod", s.ShutdownGracePeriod},
+		{"bodyReadTimeout", s.BodyReadTimeout},
+		{"writeTimeout", s.WriteTimeout},
 	} {
 		if d.val < 0 {
 			v.add("server."+d.name, "must not be negative")
@@ -974,6 +976,14 @@ func (v *validator) server() {
 	}
 	if s.MaxBodyBytes != nil && *s.MaxBodyBytes <= 0 {
 		v.add("server.maxBodyBytes", "must be greater than 0")
+	}
+	for _, n := range []struct {
+		name string
+		val  int
+	}{{"maxRequests", s.MaxRequests}, {"maxStreams", s.MaxStreams}, {"maxStreamsPerIdentity", s.MaxStreamsPerIdentity}} {
+		if n.val < 0 {
+			v.add("server."+n.name, "must not be negative")
+		}
 	}
 	if s.MaxConcurrentStreams < 0 || s.MaxConcurrentStreams > math.MaxUint32 {
 		v.add("server.maxConcurrentStreams", "must be between 0 and %d", uint32(math.MaxUint32))

@@ -169,6 +169,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 	if r.kind == policy.KindA2A {
 		inner = newAgentRouter(rc, backends)
 	}
+	inner = identityStreams{next: inner, lim: d.lim, max: cfg.Server.MaxStreamsPerIdentity}
 
 	// Policies run in the fixed order of policy.TypeOrder whatever their
 	// order in the file, so a config cannot, say, rate-limit before it
@@ -265,4 +266,5 @@ type deps struct {
 	transport http.RoundTripper
 	observer  Observer
 	drain     *drainer
+	lim       *limiter
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -40,8 +41,14 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rt.release()
+	srv := rt.cfg.Server
+	lim := h.g.deps.lim
+	n := lim.inflight.Add(1)
+	defer lim.inflight.Add(-1)
+	overloaded := srv.MaxRequests > 0 && n > int64(srv.MaxRequests)
 
-	rw := &responseWriter{ResponseWriter: w}
+	rw := &responseWriter{ResponseWriter: w, writeTimeout: srv.WriteTimeout.D()}
+	defer rw.boundFinalFlush()
 	ex := &policy.Exchange{Start: start, Method: r.Method}
 	defer func() {
 		// The proxy aborts the client connection with http.ErrAbortHandler
@@ -55,7 +62,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(p)
 		}
 	}()
-	err := h.serve(rw, r, rt, ex)
+	err := h.serve(rw, r, rt, ex, overloaded)
 	if err != nil && !errors.Is(err, errAborted) {
 		pe := policy.AsError(err)
 		if pe.Status != statusClientClosed && !rw.wrote {
@@ -90,7 +97,7 @@ var errAborted = errors.New("stream aborted by backend")
 // them after headers were sent.
 const statusAborted = 0
 
-func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex *policy.Exchange) error {
+func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex *policy.Exchange, overloaded bool) error {
 	pr := rt.ports[h.port]
 	if pr == nil {
 		return policy.Errorf(http.StatusNotFound, "no route")
@@ -119,7 +126,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	}
 	stripClientHeaders(r.Header, rte.stripHeaders)
 
-	if err := readBody(w, r, rte, ex); err != nil {
+	if err := readBody(w, r, rte, ex, rt.cfg.Server.BodyReadTimeout.D()); err != nil {
 		return err
 	}
 	// Parse before the transport checks so that their errors can echo the
@@ -164,6 +171,18 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 		}
 		ex.ProtoMethod = mcpMethod(ex.RPC)
 	}
+	// Past a cap the answer is fast and cheap, but comes after the parse
+	// so that a JSON-RPC error can echo the request id.
+	if overloaded {
+		return errOverloaded("requests in flight")
+	}
+	if ex.Stream = isStream(r, ex); ex.Stream {
+		lim := h.g.deps.lim
+		if !lim.acquireStream(rt.cfg.Server.MaxStreams) {
+			return errOverloaded("open streams")
+		}
+		defer lim.releaseStream()
+	}
 	h.g.deps.observer.Prepare(ex)
 	ctx := policy.WithExchange(r.Context(), ex)
 	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
@@ -201,10 +220,29 @@ func stripClientHeaders(h http.Header, owned []string) {
 // readBody buffers the request body up to the route's limit. Bodies are
 // buffered (never streamed upstream) because MCP and A2A bodies are small
 // JSON-RPC messages that policies must read and retries must replay.
-func readBody(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exchange) error {
+func readBody(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exchange, timeout time.Duration) error {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
+	if timeout <= 0 {
+		return readBodyBounded(w, r, rte, ex)
+	}
+	// A client trickling its body (one byte a second) would otherwise hold
+	// a request slot for as long as it likes. The deadline is lifted only
+	// after a complete read: after a failure it stays, so net/http gives up
+	// on the rest of the body and closes the connection.
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(timeout)) != nil {
+		return readBodyBounded(w, r, rte, ex)
+	}
+	err := readBodyBounded(w, r, rte, ex)
+	if err == nil {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	return err
+}
+
+func readBodyBounded(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exchange) error {
 	if r.ContentLength > rte.maxBody {
 		return policy.Errorf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", rte.maxBody)
 	}
@@ -222,6 +260,9 @@ func readBody(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exc
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return policy.Errorf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", rte.maxBody)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return &policy.Error{Status: http.StatusRequestTimeout, Message: "request body not received in time", Cause: err}
 		}
 		return &policy.Error{Status: http.StatusBadRequest, Message: "could not read request body", Cause: err}
 	}
@@ -363,7 +404,27 @@ type responseWriter struct {
 	wrote  bool
 	status int
 	bytes  int64
+	// writeTimeout bounds each write to the client: a reader that stops
+	// reading is cut after it, a stream that keeps moving never is.
+	writeTimeout time.Duration
+	rc           *http.ResponseController
 }
+
+// extendWrite moves the write deadline writeTimeout ahead of now.
+func (w *responseWriter) extendWrite() {
+	if w.writeTimeout <= 0 {
+		return
+	}
+	if w.rc == nil {
+		w.rc = http.NewResponseController(w.ResponseWriter)
+	}
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+}
+
+// boundFinalFlush runs when the handler returns: net/http still flushes
+// the buffered end of the response after that, which must be bounded too.
+// The next request on the connection sets its own deadlines.
+func (w *responseWriter) boundFinalFlush() { w.extendWrite() }
 
 func (w *responseWriter) WriteHeader(code int) {
 	if !w.wrote {
@@ -380,6 +441,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		w.wrote = true
 		w.status = http.StatusOK
 	}
+	w.extendWrite()
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
 	return n, err
@@ -390,6 +452,7 @@ func (w *responseWriter) Flush() {
 		w.wrote = true
 		w.status = http.StatusOK
 	}
+	w.extendWrite()
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 

@@ -64,7 +64,7 @@ func New(opts Options) *Gateway {
 	return &Gateway{
 		log:     opts.Logger,
 		opts:    opts,
-		deps:    &deps{log: opts.Logger, transport: tr, observer: opts.Observer, drain: newDrainer()},
+		deps:    &deps{log: opts.Logger, transport: tr, observer: opts.Observer, drain: newDrainer(), lim: &limiter{}},
 		servers: map[int]*boundServer{},
 	}
 }

@@ -56,6 +56,9 @@ type Exchange struct {
 	// same value identity.From returns inside the chain, kept here for the
 	// edge's access log, metrics and span attributes.
 	Principal *identity.Principal
+	// Stream is set by the edge when the request opens a long-lived stream
+	// (MCP GET, A2A streaming methods); streams have their own caps.
+	Stream bool
 	// RateLimitPassed is set when a rate-limit policy checked the request
 	// and let it through (the allowed side of the rate-limit metrics).
 	RateLimitPassed bool

@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/agentgateway-go/agentgateway/internal/a2a"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+)
+
+// limiter holds the gateway-wide overload state: requests in flight, open
+// streams, and streams per verified identity. It lives as long as the
+// gateway, so a config reload changes the limits, not the counts.
+type limiter struct {
+	inflight atomic.Int64
+	streams  atomic.Int64
+
+	mu    sync.Mutex
+	perID map[string]int
+}
+
+// errOverloaded is the fast answer past a gateway-wide cap: 503 with
+// Retry-After, rendered as a JSON-RPC error on MCP and A2A routes.
+func errOverloaded(what string) *policy.Error {
+	return &policy.Error{
+		Status:  http.StatusServiceUnavailable,
+		Message: "gateway overloaded: too many " + what + "; retry later",
+		Header:  http.Header{"Retry-After": {"1"}},
+	}
+}
+
+// isStream reports whether the request opens a long-lived stream: an MCP
+// GET (the Streamable HTTP listening stream, or a legacy SSE stream) or an
+// A2A streaming method. Responses a POST turns into SSE are bounded by
+// the request's own timeouts and count as requests only.
+func isStream(r *http.Request, ex *policy.Exchange) bool {
+	switch ex.Kind {
+	case policy.KindMCP:
+		return r.Method == http.MethodGet
+	case policy.KindA2A:
+		return a2a.Streaming(ex.ProtoMethod)
+	}
+	return false
+}
+
+// acquireStream takes a gateway-wide stream slot.
+func (l *limiter) acquireStream(max int) bool {
+	if n := l.streams.Add(1); max > 0 && n > int64(max) {
+		l.streams.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (l *limiter) releaseStream() { l.streams.Add(-1) }
+
+// acquireIdentity takes one of id's stream slots.
+func (l *limiter) acquireIdentity(id string, max int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if max > 0 && l.perID[id] >= max {
+		return false
+	}
+	if l.perID == nil {
+		l.perID = map[string]int{}
+	}
+	l.perID[id]++
+	return true
+}
+
+func (l *limiter) releaseIdentity(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perID[id] <= 1 {
+		delete(l.perID, id)
+		return
+	}
+	l.perID[id]--
+}
+
+// identityStreams caps the streams one verified identity holds open. It
+// runs innermost, after authentication, so the identity is known, and
+// holds the slot until the stream ends.
+type identityStreams struct {
+	next policy.Handler
+	lim  *limiter
+	max  int
+}
+
+func (s identityStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	ex := policy.ExchangeFrom(r.Context())
+	if ex == nil || !ex.Stream || ex.Principal == nil || s.max <= 0 {
+		return s.next.ServeHTTP(w, r)
+	}
+	id := ex.Principal.Subject
+	if !s.lim.acquireIdentity(id, s.max) {
+		return &policy.Error{
+			Status:  http.StatusTooManyRequests,
+			Message: "too many open streams for this identity; close one and retry",
+			Header:  http.Header{"Retry-After": {"1"}},
+		}
+	}
+	defer s.lim.releaseIdentity(id)
+	return s.next.ServeHTTP(w, r)
+}
