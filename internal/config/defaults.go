@@ -34,6 +34,11 @@ const (
 	DefaultMaxConcurrentStreams = 250
 	DefaultShutdownGracePeriod  = Duration(25 * time.Second)
 
+	DefaultBreakerMaxRequests         = 1024
+	DefaultBreakerConsecutiveFailures = 5
+	DefaultBreakerBaseEjectionTime    = Duration(5 * time.Second)
+	DefaultBreakerMaxEjectionTime     = Duration(60 * time.Second)
+
 	DefaultMaxRequests           = 10000
 	DefaultMaxStreams            = 5000
 	DefaultMaxStreamsPerIdentity = 100
@@ -242,6 +247,22 @@ func setRouteDefaults(r *Route, maxBody ByteSize) {
 		be := &r.Backends[i]
 		if be.Type == "" {
 			be.Type = DefaultBackendType
+		}
+		if be.CircuitBreaker == nil {
+			be.CircuitBreaker = &CircuitBreaker{}
+		}
+		cb := be.CircuitBreaker
+		if cb.MaxRequests == 0 {
+			cb.MaxRequests = DefaultBreakerMaxRequests
+		}
+		if cb.ConsecutiveFailures == 0 {
+			cb.ConsecutiveFailures = DefaultBreakerConsecutiveFailures
+		}
+		if cb.BaseEjectionTime == 0 {
+			cb.BaseEjectionTime = DefaultBreakerBaseEjectionTime
+		}
+		if cb.MaxEjectionTime == 0 {
+			cb.MaxEjectionTime = DefaultBreakerMaxEjectionTime
 		}
 		if be.Type == BackendMCPHTTP && be.MCP == nil {
 			be.MCP = &MCPBackend{}

@@ -385,10 +385,28 @@ type Backend struct {
 	MCP     *MCPBackend `yaml:"mcp"`
 	// TLS configures the connection to an https:// address (docs/tls.md).
 	TLS *BackendTLS `yaml:"tls"`
+	// CircuitBreaker protects the backend; on by default with the
+	// defaults documented in docs/proxy.md#circuit-breaking.
+	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`
 	// Agents lists the agent names this backend serves on an A2A route
 	// (/agents/<name>). Without it the backend serves the name derived
 	// from its own (docs/a2a.md#routing).
 	Agents []string `yaml:"agents"`
+}
+
+// CircuitBreaker caps a backend's concurrent requests and ejects it after
+// consecutive failures (5xx, connect failures, resets), for an interval
+// that doubles with each ejection up to MaxEjectionTime; after it one probe
+// request decides whether the backend is back.
+type CircuitBreaker struct {
+	// MaxRequests caps requests in flight to the backend (default 1024).
+	MaxRequests int `yaml:"maxRequests"`
+	// ConsecutiveFailures ejects the backend (default 5).
+	ConsecutiveFailures int `yaml:"consecutiveFailures"`
+	// BaseEjectionTime is the first ejection's length (default 5s).
+	BaseEjectionTime Duration `yaml:"baseEjectionTime"`
+	// MaxEjectionTime bounds the doubling (default 60s).
+	MaxEjectionTime Duration `yaml:"maxEjectionTime"`
 }
 
 // Backend types.

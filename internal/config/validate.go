@@ -176,6 +176,21 @@ func (v *validator) route(r *Route, rp string) {
 				agentNames[a] = ap
 			}
 		}
+		if cb := be.CircuitBreaker; cb != nil {
+			cp := bp + ".circuitBreaker"
+			if cb.MaxRequests < 0 {
+				v.add(cp+".maxRequests", "must not be negative")
+			}
+			if cb.ConsecutiveFailures < 0 {
+				v.add(cp+".consecutiveFailures", "must not be negative")
+			}
+			if cb.BaseEjectionTime < 0 {
+				v.add(cp+".baseEjectionTime", "must not be negative")
+			}
+			if cb.MaxEjectionTime < 0 || (cb.MaxEjectionTime > 0 && cb.MaxEjectionTime < cb.BaseEjectionTime) {
+				v.add(cp+".maxEjectionTime", "must not be shorter than baseEjectionTime")
+			}
+		}
 		if len(be.Agents) > 0 && typ == BackendMCPHTTP {
 			v.add(bp+".agents", "agents are for A2A backends; an mcp-http backend serves MCP")
 		}

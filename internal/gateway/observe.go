@@ -194,6 +194,11 @@ func (t *Telemetry) Attempt(ctx context.Context, ex *policy.Exchange, req *http.
 	}
 }
 
+// BreakerState exports a backend's circuit breaker state.
+func (t *Telemetry) BreakerState(route, backend string, state int) {
+	t.Metrics.BreakerState(route, backend, state)
+}
+
 // Prepare learns the tools backends list, for the tool_name label guard.
 func (t *Telemetry) Prepare(ex *policy.Exchange) {
 	if ex.Kind == policy.KindMCP && ex.ProtoMethod == "tools/list" && t.Metrics != nil {

@@ -43,6 +43,7 @@ type backend struct {
 	// for a backend with a tls block (tls.go).
 	transport http.RoundTripper
 	obs       Observer
+	brk       *breaker
 }
 
 // closeHook calls fn once when the body is closed.
@@ -65,6 +66,9 @@ type upstreamState struct {
 	stream bool // a GET listening stream, ended first on drain
 	// headerIdle enforces the idle timeout until response headers arrive.
 	headerIdle *time.Timer
+	// brkFailed is set once the circuit breaker has counted this
+	// request's failure.
+	brkFailed bool
 }
 
 type upstreamKey struct{}
@@ -78,7 +82,12 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &backend{name: bc.Name, target: u, route: r, drain: d.drain, transport: tr, obs: d.observer}
+	var onState func(string, string, int)
+	if bo, ok := d.observer.(interface{ BreakerState(string, string, int) }); ok {
+		onState = bo.BreakerState
+	}
+	b := &backend{name: bc.Name, target: u, route: r, drain: d.drain, transport: tr, obs: d.observer,
+		brk: newBreaker(r.name, bc, d.log, onState)}
 	addrPath := strings.TrimSuffix(u.EscapedPath(), "/")
 	b.base = addrPath
 	if bc.MCP != nil {
@@ -95,7 +104,7 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 	}
 	b.proxy = &httputil.ReverseProxy{
 		Rewrite:        b.rewrite,
-		Transport:      &retryTransport{base: tr, obs: d.observer},
+		Transport:      &retryTransport{base: tr, obs: d.observer, brk: b.brk},
 		ModifyResponse: b.modifyResponse,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			if st, ok := req.Context().Value(upstreamKey{}).(*upstreamState); ok {
@@ -113,6 +122,12 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	ex := policy.ExchangeFrom(r.Context())
 	if ex.Backend == "" {
 		ex.Backend = b.name
+	}
+	if b.brk != nil {
+		if err := b.brk.acquire(); err != nil {
+			return err
+		}
+		defer b.brk.release()
 	}
 	ctx := r.Context()
 	var cancelTimeout context.CancelFunc = func() {}
@@ -284,6 +299,29 @@ var (
 type retryTransport struct {
 	base http.RoundTripper
 	obs  Observer
+	brk  *breaker
+}
+
+// roundTrip is one attempt, admitted and judged by the circuit breaker.
+// The breaker counts consecutive failed requests, not attempts: a
+// request's retries add at most one failure, so a retry loop riding out a
+// backend restart cannot eject it by itself.
+func (t *retryTransport) roundTrip(r *http.Request, st *upstreamState) (*http.Response, error) {
+	if t.brk == nil {
+		return t.base.RoundTrip(r)
+	}
+	if err := t.brk.allow(); err != nil {
+		return nil, err
+	}
+	res, err := t.base.RoundTrip(r)
+	if st != nil && st.brkFailed && (err != nil || res.StatusCode >= 500) {
+		t.brk.settle()
+		return res, err
+	}
+	if t.brk.record(res, err) && st != nil {
+		st.brkFailed = true
+	}
+	return res, err
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -292,7 +330,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if _, nop := t.obs.(nopObserver); nop || t.obs == nil {
 			// One attempt, nobody observing: the proxy's outgoing request
 			// already carries the buffered body.
-			return t.base.RoundTrip(req)
+			return t.roundTrip(req, st)
 		}
 	}
 	n := 0
@@ -307,14 +345,14 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(st.ex.Body)), nil }
 		}
 		if st == nil || t.obs == nil {
-			return t.base.RoundTrip(r)
+			return t.roundTrip(r, st)
 		}
 		n++
 		actx, done := t.obs.Attempt(ctx, st.ex, r, n)
 		if actx != r.Context() {
 			r = r.WithContext(actx)
 		}
-		res, err := t.base.RoundTrip(r)
+		res, err := t.roundTrip(r, st)
 		done(res, err)
 		return res, err
 	}

@@ -147,6 +147,8 @@ type Metrics struct {
 	upAttempts     *prometheus.CounterVec
 	upRetries      *prometheus.CounterVec
 	activeStreams  *prometheus.GaugeVec
+	breakerState   *prometheus.GaugeVec
+	ejections      *prometheus.CounterVec
 	jwks           *prometheus.CounterVec
 	tokenReview    *prometheus.CounterVec
 	tokenCache     *prometheus.CounterVec
@@ -174,6 +176,8 @@ var operationalMetrics = map[string]bool{
 	"agentgateway_upstream_attempts_total":                      true,
 	"agentgateway_upstream_retries_total":                       true,
 	"agentgateway_active_streams":                               true,
+	"agentgateway_circuit_breaker_state":                        true,
+	"agentgateway_circuit_breaker_ejections_total":              true,
 	"agentgateway_jwks_fetches_total":                           true,
 	"agentgateway_tokenreview_requests_total":                   true,
 	"agentgateway_token_cache_requests_total":                   true,
@@ -322,6 +326,13 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 		Help: "Server-sent event streams open now, by route.",
 	}, []string{"route"})
 	reg.MustRegister(m.activeStreams)
+	m.breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "agentgateway_circuit_breaker_state",
+		Help: "Circuit breaker state per backend: 0 closed, 1 open (backend ejected), 2 half-open (one probe allowed).",
+	}, []string{"route", "backend"})
+	reg.MustRegister(m.breakerState)
+	m.ejections = counter("agentgateway_circuit_breaker_ejections_total",
+		"Backend ejections by the circuit breaker (consecutive failures), by route and backend.", "route", "backend")
 	m.jwks = counter("agentgateway_jwks_fetches_total",
 		"JWKS fetches, by result (ok, error).", "result")
 	m.tokenReview = counter("agentgateway_tokenreview_requests_total",
@@ -477,6 +488,18 @@ func (m *Metrics) UpstreamRetry(route, backend string) {
 		return
 	}
 	m.upRetries.WithLabelValues(orNone(route), orNone(backend)).Inc()
+}
+
+// BreakerState sets agentgateway_circuit_breaker_state{route,backend}
+// (0 closed, 1 open, 2 half-open) and counts each transition to open.
+func (m *Metrics) BreakerState(route, backend string, state int) {
+	if m == nil {
+		return
+	}
+	m.breakerState.WithLabelValues(orNone(route), orNone(backend)).Set(float64(state))
+	if state == 1 {
+		m.ejections.WithLabelValues(orNone(route), orNone(backend)).Inc()
+	}
 }
 
 // StreamOpened increments agentgateway_active_streams{route}.
