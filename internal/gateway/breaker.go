@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -23,7 +22,7 @@ const (
 // errCircuitOpen marks an attempt refused because the backend is ejected.
 // It never reached the backend, and it is not retried: retrying into an
 // ejected backend only adds load where the breaker is shedding it.
-var errCircuitOpen = errors.New("backend ejected by the circuit breaker")
+var errCircuitOpen error = shedCircuitOpen
 
 // breaker protects one backend: it caps the requests in flight to it and
 // ejects it after consecutive failures (5xx, connect failures, resets) for
@@ -70,7 +69,7 @@ func (b *breaker) acquire() error {
 	if n := b.inflight.Add(1); b.maxRequests > 0 && n > b.maxRequests {
 		b.inflight.Add(-1)
 		return &policy.Error{Status: http.StatusServiceUnavailable, Message: "backend at its concurrency limit; retry later",
-			Header: http.Header{"Retry-After": {"1"}}}
+			Header: http.Header{"Retry-After": {"1"}}, Cause: shedBackendBusy}
 	}
 	return nil
 }

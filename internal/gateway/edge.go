@@ -174,12 +174,12 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	// Past a cap the answer is fast and cheap, but comes after the parse
 	// so that a JSON-RPC error can echo the request id.
 	if overloaded {
-		return errOverloaded("requests in flight")
+		return errOverloaded("requests in flight", shedRequests)
 	}
 	if ex.Stream = isStream(r, ex); ex.Stream {
 		lim := h.g.deps.lim
 		if !lim.acquireStream(rt.cfg.Server.MaxStreams) {
-			return errOverloaded("open streams")
+			return errOverloaded("open streams", shedStreams)
 		}
 		defer lim.releaseStream()
 	}

@@ -236,6 +236,10 @@ func (t *Telemetry) End(ctx context.Context, r *http.Request, ex *policy.Exchang
 			t.Metrics.RateLimitDecision(ex.Route, "allowed")
 		}
 	}
+	var shed *shedError
+	if res.Err != nil && errors.As(res.Err, &shed) {
+		t.Metrics.Shed(ex.Route, shed.reason)
+	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		t.finishSpan(span, r, ex, &rec, res)
 	}

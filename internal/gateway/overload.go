@@ -20,13 +20,29 @@ type limiter struct {
 	perID map[string]int
 }
 
+// shedError is the cause of every refusal by a cap, so metrics can count
+// load shedding by reason (agentgateway_shed_requests_total).
+type shedError struct{ reason string }
+
+func (e *shedError) Error() string { return "shed: " + e.reason }
+
+// Shedding reasons.
+var (
+	shedRequests       = &shedError{"requests"}
+	shedStreams        = &shedError{"streams"}
+	shedIdentityStream = &shedError{"identity_streams"}
+	shedBackendBusy    = &shedError{"backend_busy"}
+	shedCircuitOpen    = &shedError{"circuit_open"}
+)
+
 // errOverloaded is the fast answer past a gateway-wide cap: 503 with
 // Retry-After, rendered as a JSON-RPC error on MCP and A2A routes.
-func errOverloaded(what string) *policy.Error {
+func errOverloaded(what string, cause *shedError) *policy.Error {
 	return &policy.Error{
 		Status:  http.StatusServiceUnavailable,
 		Message: "gateway overloaded: too many " + what + "; retry later",
 		Header:  http.Header{"Retry-After": {"1"}},
+		Cause:   cause,
 	}
 }
 
@@ -99,6 +115,7 @@ func (s identityStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) error
 			Status:  http.StatusTooManyRequests,
 			Message: "too many open streams for this identity; close one and retry",
 			Header:  http.Header{"Retry-After": {"1"}},
+			Cause:   shedIdentityStream,
 		}
 	}
 	defer s.lim.releaseIdentity(id)

@@ -149,6 +149,7 @@ type Metrics struct {
 	activeStreams  *prometheus.GaugeVec
 	breakerState   *prometheus.GaugeVec
 	ejections      *prometheus.CounterVec
+	shed           *prometheus.CounterVec
 	jwks           *prometheus.CounterVec
 	tokenReview    *prometheus.CounterVec
 	tokenCache     *prometheus.CounterVec
@@ -178,6 +179,7 @@ var operationalMetrics = map[string]bool{
 	"agentgateway_active_streams":                               true,
 	"agentgateway_circuit_breaker_state":                        true,
 	"agentgateway_circuit_breaker_ejections_total":              true,
+	"agentgateway_shed_requests_total":                          true,
 	"agentgateway_jwks_fetches_total":                           true,
 	"agentgateway_tokenreview_requests_total":                   true,
 	"agentgateway_token_cache_requests_total":                   true,
@@ -331,6 +333,8 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 		Help: "Circuit breaker state per backend: 0 closed, 1 open (backend ejected), 2 half-open (one probe allowed).",
 	}, []string{"route", "backend"})
 	reg.MustRegister(m.breakerState)
+	m.shed = counter("agentgateway_shed_requests_total",
+		"Requests refused by an overload cap, by route and reason (requests, streams, identity_streams, backend_busy, circuit_open).", "route", "reason")
 	m.ejections = counter("agentgateway_circuit_breaker_ejections_total",
 		"Backend ejections by the circuit breaker (consecutive failures), by route and backend.", "route", "backend")
 	m.jwks = counter("agentgateway_jwks_fetches_total",
@@ -500,6 +504,14 @@ func (m *Metrics) BreakerState(route, backend string, state int) {
 	if state == 1 {
 		m.ejections.WithLabelValues(orNone(route), orNone(backend)).Inc()
 	}
+}
+
+// Shed counts a request refused by an overload cap.
+func (m *Metrics) Shed(route, reason string) {
+	if m == nil {
+		return
+	}
+	m.shed.WithLabelValues(orNone(route), reason).Inc()
 }
 
 // StreamOpened increments agentgateway_active_streams{route}.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -51,5 +52,8 @@ func TestStreamsPerIdentity(t *testing.T) {
 	}
 	if r := open(a2aPlanning); r.StatusCode != 200 {
 		t.Fatalf("another identity: %d", r.StatusCode)
+	}
+	if m := scrape(t, g.AdminURL("/metrics")); !strings.Contains(m, `agentgateway_shed_requests_total{reason="identity_streams",route="agent-to-mcp-tools"} 1`) {
+		t.Error("the refusal is not counted in agentgateway_shed_requests_total")
 	}
 }

@@ -447,6 +447,8 @@ func exported(t *testing.T) map[string]bool {
 	m.UpstreamAttempt("r", "b", "ok")
 	m.UpstreamRetry("r", "b")
 	m.StreamOpened("r")
+	m.BreakerState("r", "b", 1)
+	m.Shed("r", "requests")
 	m.ConfigReload(true)
 
 	ch := make(chan *prometheus.Desc, 256)
