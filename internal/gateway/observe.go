@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry"
@@ -103,7 +104,10 @@ type policySpanKey struct{}
 // authn, authz and rate-limit spans measure only their own work and the
 // rest of the chain continues under the server span.
 func (t *Telemetry) WrapPolicy(route, policyType string, wrap func(policy.Handler) policy.Handler, next policy.Handler) policy.Handler {
-	if !t.Tracing.Enabled() {
+	// timeout and retry only arm deadlines and a retrier at request time;
+	// their effects show on the server span and the attempt spans, so a
+	// span each would cost more than it tells.
+	if !t.Tracing.Enabled() || policyType == config.PolicyTimeout || policyType == config.PolicyRetry {
 		return wrap(next)
 	}
 	tracer := t.Tracing.Tracer()
