@@ -13,14 +13,14 @@ HELM      := $(HELM_BIN_DIR)/helm
 IMAGE     ?= agentgateway:$(VERSION)
 CHART     := deploy/helm/agentgateway
 
-.PHONY: demo test deps kube helm chart-files manifests image build lint unit fuzz bench clean
+.PHONY: demo test deps kube helm chart-files manifests image build lint unit fuzz bench bench-smoke clean
 
 ## demo: the gateway with demo MCP tools and a demo A2A agent, in one process
 demo:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/agentgateway demo
 
 ## test: installs what the tests need (idempotent), then runs every test
-test: deps lint unit fuzz
+test: deps lint unit bench-smoke fuzz
 
 deps: kube helm
 	@bash scripts/jaeger-bin.sh
@@ -83,8 +83,16 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzMethod$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	$(GO) test -run='^$$' -fuzz='^FuzzCompileAttributes$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/telemetry/
 
+## bench: the harness of issue #8 (direct, nginx, go-bare, gateway; bench/, docs/bench.md),
+## writing bench/results/<date>.md, then the go test microbenchmarks. Under 10 minutes.
+BENCHFLAGS ?=
 bench:
+	$(GO) run ./bench/cmd/agbench -out bench/results $(BENCHFLAGS)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## bench-smoke: the harness for ~1 s per cell: every path answers, no performance target asserted
+bench-smoke:
+	$(GO) run ./bench/cmd/agbench -smoke
 
 clean:
 	rm -rf $(CACHE_DIR)

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// gwKind selects one of the gateway configs the harness runs.
+type gwKind int
+
+const (
+	gwNone        gwKind = iota // no policies, no telemetry, no access log
+	gwSeed                      // the seed's MCP chain, metrics, access log, spans sampled at 1.0
+	gwSeedNoTrace               // gwSeed with tracing disabled
+)
+
+// gatewayYAML renders a gateway.yaml for kind. The seed variants follow
+// examples/seed-configmap.yaml, with three changes: loopback addresses, a
+// local JWKS, and rate limits high enough never to trigger: 1,000,000
+// requests per minute, the config's maximum, about 16.7k per second (the
+// seed's 100 per minute per identity would turn a benchmark into a 429
+// test). The rate-limit descriptor names get_weather_data, the tool the
+// load calls, so that a bucket is actually consulted on every request.
+func gatewayYAML(kind gwKind, port, admin int, backend, jwksURL string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "binds:\n  - port: %d\n    address: 127.0.0.1\n    listeners:\n", port)
+	if kind == gwNone {
+		fmt.Fprintf(&b, `      - name: mcp-listener
+        routes:
+          - name: agent-to-mcp-tools
+            match:
+              path:
+                prefix: /mcp
+            policies: []
+            backends:
+              - name: agent-core-mcp-backend
+                type: mcp-http
+                address: %[1]s
+                mcp:
+                  endpoint: /mcp
+                  protocol: http
+      - name: a2a-listener
+        routes:
+          - name: agent-to-agent
+            match:
+              path:
+                prefix: /agents
+            policies: []
+            backends:
+              - name: weather-agent-backend
+                address: %[1]s
+admin:
+  address: 127.0.0.1
+  port: %[2]d
+logging:
+  format: json
+  level: warn
+  accessLog: false
+  audit: false
+`, backend, admin)
+		return b.String()
+	}
+	jwt := fmt.Sprintf(`              - type: jwt-authn
+                jwt:
+                  issuer: %s
+                  audiences:
+                    - %s
+                  jwksUri: %s
+`, issuer, audience, jwksURL)
+	fmt.Fprintf(&b, `      - name: mcp-listener
+        routes:
+          - name: agent-to-mcp-tools
+            match:
+              path:
+                prefix: /mcp
+            policies:
+%[1]s                  claimToHeaders:
+                    - claim: sub
+                      header: x-agent-identity
+              - type: mcp-authz
+                mcp:
+                  rules:
+                    - principal: "%[2]s"
+                      allowedTools:
+                        - get_weather_data
+                        - generate_analysis_code
+                        - execute_code
+                        - store_user_preferences
+                        - get_activity_preferences
+                        - store_activity_plan
+                      rateLimit:
+                        requestsPerMinute: 1000000
+              - type: rate-limit
+                rateLimit:
+                  descriptors:
+                    - key: tool-name
+                      value: get_weather_data
+                      rateLimit:
+                        requestsPerMinute: 1000000
+              - type: timeout
+                timeout:
+                  request: 300s
+                  idle: 60s
+              - type: retry
+                retry:
+                  attempts: 3
+                  perTryTimeout: 30s
+                  retryOn:
+                    - 5xx
+                    - reset
+                    - connect-failure
+                  backoff:
+                    baseInterval: 1s
+                    maxInterval: 10s
+            backends:
+              - name: agent-core-mcp-backend
+                type: mcp-http
+                address: %[3]s
+                mcp:
+                  endpoint: /mcp
+                  protocol: http
+                  timeout: 300s
+      - name: a2a-listener
+        routes:
+          - name: agent-to-agent
+            match:
+              path:
+                prefix: /agents
+            policies:
+%[1]s              - type: a2a-authz
+                a2a:
+                  rules:
+                    - source: "%[4]s"
+                      target: weather-agent-v6
+                      allowed: true
+                    - source: "%[5]s"
+                      target: "*"
+                      allowed: true
+              - type: timeout
+                timeout:
+                  request: 60s
+            backends:
+              - name: weather-agent-backend
+                address: %[3]s
+admin:
+  address: 127.0.0.1
+  port: %[6]d
+logging:
+  format: json
+  level: info
+`, jwt, subWeather, backend, subPlanning, subOrchestra, admin)
+	tracing := "true"
+	if kind == gwSeedNoTrace {
+		tracing = "false"
+	}
+	// The OTLP endpoint is a closed loopback port: spans are built,
+	// batched and dropped, so the cost measured is the gateway's, not a
+	// collector's.
+	fmt.Fprintf(&b, `observability:
+  opentelemetry:
+    enabled: true
+    endpoint: http://127.0.0.1:1
+    protocol: grpc
+    tracing:
+      enabled: %s
+      samplingRate: 1.0
+      attributes:
+        - key: agent.identity
+          value: ${jwt.sub}
+        - key: tool.name
+          value: ${mcp.tool}
+        - key: gateway.version
+          value: "0.11"
+  prometheus:
+    enabled: true
+    port: %d
+    path: /metrics
+    metrics:
+      - agent_requests_total
+      - agent_request_duration_seconds
+      - tool_invocations_total
+      - tool_invocation_duration_seconds
+      - mcp_errors_total
+      - a2a_calls_total
+  mcp:
+    enabled: true
+    metrics:
+      - mcp_tool_calls_total
+      - mcp_tool_call_duration
+      - mcp_tool_errors
+      - mcp_discovery_requests
+`, tracing, admin)
+	return b.String()
+}
