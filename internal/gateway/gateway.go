@@ -293,5 +293,10 @@ func (g *Gateway) Shutdown(grace time.Duration) error {
 	if rt := g.cur.Swap(nil); rt != nil {
 		rt.release()
 	}
+	// Pooled upstream connections would otherwise outlive the gateway
+	// (two goroutines each) until their idle timeout.
+	if c, ok := g.deps.transport.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 	return errors.Join(errs...)
 }
