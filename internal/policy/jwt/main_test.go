@@ -10,8 +10,8 @@ import (
 )
 
 // TestMain fails the package's tests if goroutines outlive them: the
-// gateway owns listeners, upstream connections, streams and timers, and
-// every one of them must end with its request, its runtime or Shutdown.
+// package runs background refreshes and holds connections (JWKS and
+// TokenReview clients, Redis), and every one must end with Cleanup.
 // The tests' own clients use http.DefaultTransport, whose idle keep-alive
 // connections are closed first: they belong to the tests, not the gateway.
 func TestMain(m *testing.M) {
