@@ -58,7 +58,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN_DIR)/agentgateway ./cmd/agentgateway
 
 lint:
-	@out=$$(gofmt -l cmd internal test 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal test bench 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 unit:
