@@ -362,9 +362,15 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return attempt(req.Context())
 }
 
-// copyBuffers recycles the proxy's 32 KiB copy buffers, which otherwise
-// dominate per-request allocation.
+// copyBuffers recycles the proxy's copy buffers, which otherwise dominate
+// per-request allocation. They are 8 KiB, not ReverseProxy's 32 KiB: an
+// open stream holds its buffer for its whole life, and MCP and A2A
+// messages and SSE events are small, so the smaller buffer cuts the
+// memory of 10k idle streams by about 240 MiB at the cost of an extra
+// read for bodies over 8 KiB.
 var copyBuffers = &bufferPool{}
+
+const copyBufferSize = 8 << 10
 
 type bufferPool struct{ p sync.Pool }
 
@@ -372,7 +378,7 @@ func (b *bufferPool) Get() []byte {
 	if v, ok := b.p.Get().(*[]byte); ok {
 		return *v
 	}
-	return make([]byte, 32<<10)
+	return make([]byte, copyBufferSize)
 }
 
 func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

@@ -36,6 +36,7 @@ func gatewayYAML(kind gwKind, port, admin int, backend, jwksURL string) string {
               - name: agent-core-mcp-backend
                 type: mcp-http
                 address: %[1]s
+                circuitBreaker: {maxRequests: 20000}
                 mcp:
                   endpoint: /mcp
                   protocol: http
@@ -49,6 +50,13 @@ func gatewayYAML(kind gwKind, port, admin int, backend, jwksURL string) string {
             backends:
               - name: weather-agent-backend
                 address: %[1]s
+# The idle-stream measurement opens ~10k streams from one identity to one
+# backend: the per-identity, per-backend and gateway-wide stream caps
+# (docs/proxy.md#overload) are raised above that.
+server:
+  maxStreams: 20000
+  maxStreamsPerIdentity: 20000
+  maxRequests: 30000
 admin:
   address: 127.0.0.1
   port: %[2]d
@@ -116,6 +124,7 @@ logging:
               - name: agent-core-mcp-backend
                 type: mcp-http
                 address: %[3]s
+                circuitBreaker: {maxRequests: 20000}
                 mcp:
                   endpoint: /mcp
                   protocol: http
@@ -142,6 +151,13 @@ logging:
             backends:
               - name: weather-agent-backend
                 address: %[3]s
+# The idle-stream measurement opens ~10k streams from one identity to one
+# backend: the per-identity, per-backend and gateway-wide stream caps
+# (docs/proxy.md#overload) are raised above that.
+server:
+  maxStreams: 20000
+  maxStreamsPerIdentity: 20000
+  maxRequests: 30000
 admin:
   address: 127.0.0.1
   port: %[6]d
