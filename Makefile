@@ -13,7 +13,7 @@ HELM      := $(HELM_BIN_DIR)/helm
 IMAGE     ?= agentgateway:$(VERSION)
 CHART     := deploy/helm/agentgateway
 
-.PHONY: demo test deps kube helm chart-files manifests image build lint unit fuzz bench bench-smoke clean
+.PHONY: demo test deps kube helm chart-files manifests image build lint unit fuzz bench bench-smoke soak clean
 
 ## demo: the gateway with demo MCP tools and a demo A2A agent, in one process
 demo:
@@ -93,6 +93,11 @@ bench:
 ## bench-smoke: the harness for ~1 s per cell: every path answers, no performance target asserted
 bench-smoke:
 	$(GO) run ./bench/cmd/agbench -smoke
+
+## soak: a long mixed MCP and A2A load through the seed's full chain with streams open (make test runs 60s)
+SOAK_DURATION ?= 10m
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -race -count=1 -timeout 60m -run '^TestSoak$$' -v ./test/e2e/
 
 clean:
 	rm -rf $(CACHE_DIR)
