@@ -24,15 +24,25 @@ import (
 
 func freePort(t *testing.T) int { return freePortTB(t) }
 
+// freePortTB returns a free loopback port, never one it returned before in
+// this test binary: the kernel may hand the same ephemeral port to two
+// consecutive listen-and-close probes, and a test needs distinct ones.
 func freePortTB(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if _, dup := usedPorts.LoadOrStore(port, true); !dup {
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
+
+var usedPorts sync.Map
 
 type echoArgs struct {
 	Text string `json:"text"`

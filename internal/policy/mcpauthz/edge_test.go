@@ -77,15 +77,25 @@ const rulesYAML = `
                       allowedResources: ["demo://docs/*"]
                       allowedPrompts: ["summarize_*"]`
 
+// freePort returns a free loopback port, never one it returned before in
+// this test binary: the kernel may hand the same ephemeral port to two
+// consecutive listen-and-close probes, and a test needs distinct ones.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if _, dup := usedPorts.LoadOrStore(port, true); !dup {
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
+
+var usedPorts sync.Map
 
 // syncBuffer is a log sink shared by the gateway's goroutines.
 type syncBuffer struct {
