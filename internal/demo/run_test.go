@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"github.com/agentgateway-go/agentgateway/internal/porttest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,15 +21,7 @@ import (
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/all"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return porttest.Free(t) }
 
 // curlCommands extracts the curl commands the demo prints, joining
 // backslash-continued lines, exactly as a user would paste them.

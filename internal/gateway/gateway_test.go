@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agentgateway-go/agentgateway/internal/porttest"
 	"io"
 	"log/slog"
 	"net"
@@ -24,25 +25,7 @@ import (
 
 func freePort(t *testing.T) int { return freePortTB(t) }
 
-// freePortTB returns a free loopback port, never one it returned before in
-// this test binary: the kernel may hand the same ephemeral port to two
-// consecutive listen-and-close probes, and a test needs distinct ones.
-func freePortTB(t testing.TB) int {
-	t.Helper()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if _, dup := usedPorts.LoadOrStore(port, true); !dup {
-			return port
-		}
-	}
-}
-
-var usedPorts sync.Map
+func freePortTB(t testing.TB) int { return porttest.Free(t) }
 
 type echoArgs struct {
 	Text string `json:"text"`

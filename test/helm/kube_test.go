@@ -12,8 +12,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/agentgateway-go/agentgateway/internal/porttest"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -623,15 +623,7 @@ func postToolCall(t *testing.T, url, tok, tool string) int {
 	return post(t, url, tok, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"`+tool+`","arguments":{"city":"Tampa, FL"}}}`)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return porttest.Free(t) }
 
 type syncBuffer struct {
 	mu sync.Mutex

@@ -18,9 +18,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/agentgateway-go/agentgateway/internal/porttest"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -77,25 +77,7 @@ const rulesYAML = `
                       allowedResources: ["demo://docs/*"]
                       allowedPrompts: ["summarize_*"]`
 
-// freePort returns a free loopback port, never one it returned before in
-// this test binary: the kernel may hand the same ephemeral port to two
-// consecutive listen-and-close probes, and a test needs distinct ones.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if _, dup := usedPorts.LoadOrStore(port, true); !dup {
-			return port
-		}
-	}
-}
-
-var usedPorts sync.Map
+func freePort(t *testing.T) int { return porttest.Free(t) }
 
 // syncBuffer is a log sink shared by the gateway's goroutines.
 type syncBuffer struct {
