@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/agentgateway-go/agentgateway/internal/porttest"
-	"os"
+	"github.com/agentgateway-go/agentgateway/internal/testbin"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -67,12 +67,7 @@ func joinContinuations(cmd string) string { return strings.ReplaceAll(cmd, "\\\n
 // TestDemoCurlCommandsWork runs the demo and pastes its token assignments
 // and every printed curl command into a shell, as a user would.
 func TestDemoCurlCommandsWork(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("curl is required in CI (scripts/deps.sh installs it)")
-		}
-		t.Skip("curl not installed")
-	}
+	testbin.Need(t, "curl", "scripts/deps.sh installs it")
 	port, admin := freePort(t), freePort(t)
 	stateDir := filepath.Join(t.TempDir(), "state")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,27 +1,12 @@
 package gateway
 
 import (
-	"fmt"
-	"net/http"
-	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/agentgateway-go/agentgateway/internal/leaktest"
 )
 
 // TestMain fails the package's tests if goroutines outlive them: the
 // gateway owns listeners, upstream connections, streams and timers, and
 // every one of them must end with its request, its runtime or Shutdown.
-// The tests' own clients use http.DefaultTransport, whose idle keep-alive
-// connections are closed first: they belong to the tests, not the gateway.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: goroutines outlived the tests: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { leaktest.Main(m) }

@@ -3,10 +3,10 @@ package telemetry
 import (
 	"bytes"
 	"fmt"
+	"github.com/agentgateway-go/agentgateway/internal/testbin"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"reflect"
 	"sort"
@@ -604,16 +604,7 @@ func TestHandler(t *testing.T) {
 // promtoolPath finds the promtool binary (apt package prometheus, which
 // scripts/deps.sh installs). In CI a missing promtool fails the test.
 func promtoolPath(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("promtool not found (apt package prometheus; scripts/deps.sh installs it): %v", err)
-	}
-	t.Skipf("promtool not found; run scripts/deps.sh or apt-get install prometheus: %v", err)
-	return ""
+	return testbin.Need(t, "promtool", "apt package prometheus; scripts/deps.sh installs it")
 }
 
 func TestPromtoolCheckMetrics(t *testing.T) {

@@ -58,12 +58,7 @@ func obsBackend(t *testing.T, otlpGRPC string) string {
 // local Jaeger, with the seed's MCP and A2A routes.
 func obsConfig(t *testing.T, iss *rlIssuerKeys, mcpURL, agentURL, otlp string) GatewayConfig {
 	cfg := NewPorts(t)
-	jwt := fmt.Sprintf(`              - type: jwt-authn
-                jwt:
-                  issuer: %s
-                  audiences: [%s]
-                  jwksUri: %s
-`, rlIssuer, rlAudience, iss.JWKSURL)
+	jwt := iss.jwtAuthn()
 	cfg.Listeners = MCPListener("agent-to-mcp-tools", "/mcp", mcpURL, "/mcp", "http", jwt+`              - type: mcp-authz
                 mcp:
                   rules:

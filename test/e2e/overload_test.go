@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -21,12 +20,7 @@ func TestStreamsPerIdentity(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	cfg := NewPorts(t)
-	cfg.Listeners = MCPListener("agent-to-mcp-tools", "/mcp", be, "/mcp", "http", fmt.Sprintf(`              - type: jwt-authn
-                jwt:
-                  issuer: %s
-                  audiences: [%s]
-                  jwksUri: %s
-`, rlIssuer, rlAudience, iss.JWKSURL))
+	cfg.Listeners = MCPListener("agent-to-mcp-tools", "/mcp", be, "/mcp", "http", iss.jwtAuthn())
 	cfg.Extra = "server:\n  maxStreamsPerIdentity: 2\n"
 	g := StartGateway(t, cfg)
 

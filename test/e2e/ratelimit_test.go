@@ -105,6 +105,17 @@ func rlStartBackend(t *testing.T) *rlBackend {
 	return b
 }
 
+// jwtAuthn is a jwt-authn policy trusting k, indented for a route's
+// policies list.
+func (k *rlIssuerKeys) jwtAuthn() string {
+	return fmt.Sprintf(`              - type: jwt-authn
+                jwt:
+                  issuer: %s
+                  audiences: [%s]
+                  jwksUri: %s
+`, rlIssuer, rlAudience, k.JWKSURL)
+}
+
 // rlPolicies is the seed's MCP route policies (Step 3.1), indented for
 // MCPListener.
 func rlPolicies(jwksURL string) string {

@@ -53,12 +53,7 @@ func TestSoak(t *testing.T) {
 			}
 		}
 	}))
-	jwt := fmt.Sprintf(`              - type: jwt-authn
-                jwt:
-                  issuer: %s
-                  audiences: [%s]
-                  jwksUri: %s
-`, rlIssuer, rlAudience, iss.JWKSURL)
+	jwt := iss.jwtAuthn()
 	cfg := NewPorts(t)
 	cfg.Listeners = MCPListener("agent-to-mcp-tools", "/mcp", mcpBe.URL, "/mcp", "http", jwt+fmt.Sprintf(`              - type: mcp-authz
                 mcp:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/agentgateway-go/agentgateway/internal/testbin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,16 +32,7 @@ const (
 // promtool finds the promtool binary. In CI (CI=true) a missing promtool
 // is a failure, never a skip.
 func promtool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("promtool not found (apt package prometheus; scripts/deps.sh installs it): %v", err)
-	}
-	t.Skipf("promtool not found; run scripts/deps.sh or apt-get install prometheus: %v", err)
-	return ""
+	return testbin.Need(t, "promtool", "apt package prometheus; scripts/deps.sh installs it")
 }
 
 func run(t *testing.T, name string, args ...string) string {

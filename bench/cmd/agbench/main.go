@@ -417,7 +417,11 @@ func harness(o options) (code int) {
 				fail("%s %s: no requests completed", p.name, w.name)
 			} else if r.errs > 0 {
 				msg := fmt.Sprintf("%s %s: %d errors of %d requests (%s)", p.name, w.name, r.errs, r.reqs, r.detail)
-				if o.smoke {
+				// The smoke fails on any error through the gateway. The
+				// reference paths (direct, nginx, go-bare) only need to
+				// work: wrk occasionally reports a socket read error
+				// against them on this shared machine.
+				if o.smoke && strings.HasPrefix(p.name, "gateway") {
 					fail("%s", msg)
 				} else {
 					notes = append(notes, msg)
