@@ -45,6 +45,11 @@ const (
 	DefaultBodyReadTimeout       = Duration(30 * time.Second)
 	DefaultWriteTimeout          = Duration(30 * time.Second)
 
+	DefaultMaxSessions            = 10000
+	DefaultMaxSessionsPerIdentity = 100
+	DefaultSessionIdleTimeout     = Duration(30 * time.Minute)
+	DefaultStreamIdleTimeout      = Duration(5 * time.Minute)
+
 	DefaultLogFormat = LogFormatJSON
 	DefaultLogLevel  = LogLevelInfo
 
@@ -177,6 +182,18 @@ func (c *Config) SetDefaults() {
 	}
 	if s.WriteTimeout == 0 {
 		s.WriteTimeout = DefaultWriteTimeout
+	}
+	if s.MaxSessions == 0 {
+		s.MaxSessions = DefaultMaxSessions
+	}
+	if s.MaxSessionsPerIdentity == 0 {
+		s.MaxSessionsPerIdentity = DefaultMaxSessionsPerIdentity
+	}
+	if s.SessionIdleTimeout == 0 {
+		s.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if s.StreamIdleTimeout == 0 {
+		s.StreamIdleTimeout = DefaultStreamIdleTimeout
 	}
 
 	if c.Logging == nil {

@@ -508,6 +508,23 @@ type Server struct {
 	// WriteTimeout bounds each write to a client (default 30s): a client
 	// that stops reading is cut, a moving stream is not.
 	WriteTimeout Duration `yaml:"writeTimeout"`
+
+	// MCP sessions and idle streams (docs/operations.md#idle-sessions-and-streams).
+	// MaxSessions caps the MCP sessions this replica tracks (default
+	// 10000); when full, the least recently used idle session is closed to
+	// make room, and if none is idle a new session gets 503.
+	MaxSessions int `yaml:"maxSessions"`
+	// MaxSessionsPerIdentity caps the live MCP sessions one verified
+	// identity holds (default 100); past it its initialize gets 429.
+	MaxSessionsPerIdentity int `yaml:"maxSessionsPerIdentity"`
+	// SessionIdleTimeout closes an MCP session with no request in flight
+	// and none for this long (default 30m): the gateway sends the backend
+	// the DELETE the client never sent.
+	SessionIdleTimeout Duration `yaml:"sessionIdleTimeout"`
+	// StreamIdleTimeout ends a response (stream or not) that receives no
+	// byte from the backend for this long (default 5m, Envoy's
+	// stream_idle_timeout) on routes whose timeout policy sets no idle.
+	StreamIdleTimeout Duration `yaml:"streamIdleTimeout"`
 }
 
 // Logging configures log/slog output.

@@ -981,6 +981,8 @@ func (v *validator) server() {
 		{"shutdownGracePeriod", s.ShutdownGracePeriod},
 		{"bodyReadTimeout", s.BodyReadTimeout},
 		{"writeTimeout", s.WriteTimeout},
+		{"sessionIdleTimeout", s.SessionIdleTimeout},
+		{"streamIdleTimeout", s.StreamIdleTimeout},
 	} {
 		if d.val < 0 {
 			v.add("server."+d.name, "must not be negative")
@@ -995,7 +997,8 @@ func (v *validator) server() {
 	for _, n := range []struct {
 		name string
 		val  int
-	}{{"maxRequests", s.MaxRequests}, {"maxStreams", s.MaxStreams}, {"maxStreamsPerIdentity", s.MaxStreamsPerIdentity}} {
+	}{{"maxRequests", s.MaxRequests}, {"maxStreams", s.MaxStreams}, {"maxStreamsPerIdentity", s.MaxStreamsPerIdentity},
+		{"maxSessions", s.MaxSessions}, {"maxSessionsPerIdentity", s.MaxSessionsPerIdentity}} {
 		if n.val < 0 {
 			v.add("server."+n.name, "must not be negative")
 		}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
@@ -53,6 +54,9 @@ type route struct {
 	allowedOrigins []string
 	maxBody        int64
 	forwardAuth    bool
+	// streamIdle is server.streamIdleTimeout, the idle limit of exchanges
+	// whose timeout policy sets none.
+	streamIdle time.Duration
 	// stripHeaders are identity headers the gateway owns; client-sent
 	// copies are always removed.
 	stripHeaders []string
@@ -142,6 +146,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 		allowedOrigins: rc.AllowedOrigins,
 		forwardAuth:    rc.ForwardAuthorization,
 		maxBody:        int64(*cfg.Server.MaxBodyBytes),
+		streamIdle:     cfg.Server.StreamIdleTimeout.D(),
 	}
 	if rc.MaxBodyBytes != nil {
 		r.maxBody = int64(*rc.MaxBodyBytes)
@@ -168,6 +173,11 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 	var inner policy.Handler = backends[0]
 	if r.kind == policy.KindA2A {
 		inner = newAgentRouter(rc, backends)
+	}
+	if r.kind == policy.KindMCP && !backends[0].legacySSE {
+		inner = mcpSessions{next: inner, t: d.sessions, b: backends[0], lim: sessionLimits{
+			max: cfg.Server.MaxSessions, perIdentity: cfg.Server.MaxSessionsPerIdentity, idle: cfg.Server.SessionIdleTimeout.D(),
+		}}
 	}
 	inner = identityStreams{next: inner, lim: d.lim, max: cfg.Server.MaxStreamsPerIdentity}
 
@@ -267,4 +277,5 @@ type deps struct {
 	observer  Observer
 	drain     *drainer
 	lim       *limiter
+	sessions  *sessionTracker
 }

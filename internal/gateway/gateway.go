@@ -61,10 +61,15 @@ func New(opts Options) *Gateway {
 	if tr == nil {
 		tr = newTransport()
 	}
+	sessions := newSessionTracker(opts.Logger)
+	if so, ok := opts.Observer.(sessionObserver); ok {
+		sessions.obs = so
+	}
 	return &Gateway{
-		log:     opts.Logger,
-		opts:    opts,
-		deps:    &deps{log: opts.Logger, transport: tr, observer: opts.Observer, drain: newDrainer(), lim: &limiter{}},
+		log:  opts.Logger,
+		opts: opts,
+		deps: &deps{log: opts.Logger, transport: tr, observer: opts.Observer, drain: newDrainer(), lim: &limiter{},
+			sessions: sessions},
 		servers: map[int]*boundServer{},
 	}
 }
@@ -285,6 +290,7 @@ func (g *Gateway) Shutdown(grace time.Duration) error {
 		}()
 	}
 	wg.Wait()
+	g.deps.sessions.shutdown()
 	if g.admin != nil {
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)
 		_ = g.admin.srv.Shutdown(actx)

@@ -203,6 +203,12 @@ func (t *Telemetry) BreakerState(route, backend string, state int) {
 	t.Metrics.BreakerState(route, backend, state)
 }
 
+// SessionsChanged exports the number of tracked MCP sessions.
+func (t *Telemetry) SessionsChanged(route string, delta int) { t.Metrics.SessionsChanged(route, delta) }
+
+// SessionClosed counts an MCP session the gateway closed.
+func (t *Telemetry) SessionClosed(route, reason string) { t.Metrics.SessionClosed(route, reason) }
+
 // Prepare learns the tools backends list, for the tool_name label guard.
 func (t *Telemetry) Prepare(ex *policy.Exchange) {
 	if ex.Kind == policy.KindMCP && ex.ProtoMethod == "tools/list" && t.Metrics != nil {

@@ -129,6 +129,11 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		defer b.brk.release()
 	}
+	if ex.IdleTimeout == 0 {
+		// The route's timeout policy sets no idle limit: the server-wide
+		// one applies, so a silent backend cannot hold a stream forever.
+		ex.IdleTimeout = b.route.streamIdle
+	}
 	ctx := r.Context()
 	var cancelTimeout context.CancelFunc = func() {}
 	if b.timeout > 0 {

@@ -150,6 +150,8 @@ type Metrics struct {
 	breakerState   *prometheus.GaugeVec
 	ejections      *prometheus.CounterVec
 	shed           *prometheus.CounterVec
+	sessions       *prometheus.GaugeVec
+	sessionsClosed *prometheus.CounterVec
 	jwks           *prometheus.CounterVec
 	tokenReview    *prometheus.CounterVec
 	tokenCache     *prometheus.CounterVec
@@ -180,6 +182,8 @@ var operationalMetrics = map[string]bool{
 	"agentgateway_circuit_breaker_state":                        true,
 	"agentgateway_circuit_breaker_ejections_total":              true,
 	"agentgateway_shed_requests_total":                          true,
+	"agentgateway_mcp_sessions":                                 true,
+	"agentgateway_mcp_sessions_closed_total":                    true,
 	"agentgateway_jwks_fetches_total":                           true,
 	"agentgateway_tokenreview_requests_total":                   true,
 	"agentgateway_token_cache_requests_total":                   true,
@@ -334,7 +338,14 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 	}, []string{"route", "backend"})
 	reg.MustRegister(m.breakerState)
 	m.shed = counter("agentgateway_shed_requests_total",
-		"Requests refused by an overload cap, by route and reason (requests, streams, identity_streams, backend_busy, circuit_open).", "route", "reason")
+		"Requests refused by an overload cap, by route and reason (requests, streams, identity_streams, sessions, identity_sessions, backend_busy, circuit_open).", "route", "reason")
+	m.sessions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "agentgateway_mcp_sessions",
+		Help: "MCP sessions this replica tracks (started through it and not yet ended or closed), by route.",
+	}, []string{"route"})
+	reg.MustRegister(m.sessions)
+	m.sessionsClosed = counter("agentgateway_mcp_sessions_closed_total",
+		"MCP sessions the gateway closed at the backend on the client's behalf, by route and reason (idle, evicted).", "route", "reason")
 	m.ejections = counter("agentgateway_circuit_breaker_ejections_total",
 		"Backend ejections by the circuit breaker (consecutive failures), by route and backend.", "route", "backend")
 	m.jwks = counter("agentgateway_jwks_fetches_total",
@@ -504,6 +515,22 @@ func (m *Metrics) BreakerState(route, backend string, state int) {
 	if state == 1 {
 		m.ejections.WithLabelValues(orNone(route), orNone(backend)).Inc()
 	}
+}
+
+// SessionsChanged moves agentgateway_mcp_sessions{route} by delta.
+func (m *Metrics) SessionsChanged(route string, delta int) {
+	if m == nil {
+		return
+	}
+	m.sessions.WithLabelValues(orNone(route)).Add(float64(delta))
+}
+
+// SessionClosed counts a session the gateway closed at the backend.
+func (m *Metrics) SessionClosed(route, reason string) {
+	if m == nil {
+		return
+	}
+	m.sessionsClosed.WithLabelValues(orNone(route), reason).Inc()
 }
 
 // Shed counts a request refused by an overload cap.

@@ -1,0 +1,446 @@
+package gateway
+
+import (
+	"container/list"
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/identity"
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+)
+
+// MCP session tracking (docs/operations.md#idle-sessions-and-streams).
+//
+// MCP servers keep per-session state until the client sends DELETE, and
+// clients that crash or simply forget never do: an abandoned session
+// costs the server its memory for as long as it lives (about 110 KB in
+// common SDKs). The gateway sees every session start and every request
+// on it, so it tracks them and:
+//
+//   - caps the live sessions of one verified identity (429 past it), so
+//     one agent cannot exhaust a tool server;
+//   - caps the sessions the replica tracks; when full, the least recently
+//     used idle session is closed to make room;
+//   - closes a session nobody has used for server.sessionIdleTimeout by
+//     sending the backend the DELETE the client never sent. A client
+//     that comes back gets the backend's 404 and, per the MCP spec,
+//     starts a new session.
+//
+// A session is idle only when no request on it is in flight: an open GET
+// listening stream keeps it alive. Tracking is per replica and in memory;
+// a session id the tracker has never seen (created before a restart or on
+// another replica) is adopted on its first successful use, so the idle
+// promise survives restarts. Legacy SSE sessions (sessionId in the query
+// string) are not tracked: their stream's end closes them.
+type sessionTracker struct {
+	mu       sync.Mutex
+	byID     map[string]*mcpSession
+	idle     *list.List // of *mcpSession with no request in flight, least recently used first
+	perOwner map[string]int
+	pending  int // initialize calls in flight, counted against the caps
+	timer    *time.Timer
+	closed   bool
+	reaps    sync.WaitGroup
+	now      func() time.Time
+	log      *slog.Logger
+	// obs exports the tracker's state (metrics); nil for none.
+	obs sessionObserver
+}
+
+// sessionObserver is implemented by observers that export session metrics.
+type sessionObserver interface {
+	// SessionsChanged moves the number of tracked sessions of a route.
+	SessionsChanged(route string, delta int)
+	// SessionClosed counts a session the gateway closed; reason is "idle"
+	// or "evicted".
+	SessionClosed(route, reason string)
+}
+
+type mcpSession struct {
+	// id is the Mcp-Session-Id, kept in memory only to send DELETE; it is
+	// a bearer secret and is never logged.
+	id        string
+	owner     string
+	principal *identity.Principal
+	b         *backend
+	pathRest  string
+	header    http.Header // what the DELETE carries: identity and MCP headers
+	lastUsed  time.Time
+	active    int
+	el        *list.Element // in idle when active == 0
+	idleFor   time.Duration
+}
+
+func newSessionTracker(log *slog.Logger) *sessionTracker {
+	return &sessionTracker{byID: map[string]*mcpSession{}, idle: list.New(), perOwner: map[string]int{}, now: time.Now, log: log}
+}
+
+// Shedding reasons of the session caps.
+var (
+	shedIdentitySessions = &shedError{"identity_sessions"}
+	shedSessions         = &shedError{"sessions"}
+)
+
+// sessionLimits are the caps in force for one request (they follow reloads).
+type sessionLimits struct {
+	max, perIdentity int
+	idle             time.Duration
+}
+
+// reserve admits a new session for owner ("" when the route has no
+// authentication: only the replica-wide cap applies). It may evict the
+// least recently used idle session, which the caller must close.
+func (t *sessionTracker) reserve(owner string, lim sessionLimits) (*mcpSession, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if owner != "" && lim.perIdentity > 0 && t.perOwner[owner] >= lim.perIdentity {
+		return nil, &policy.Error{
+			Status:  http.StatusTooManyRequests,
+			Message: "too many MCP sessions for this identity; end one (DELETE) and retry",
+			Header:  http.Header{"Retry-After": {"1"}},
+			Cause:   shedIdentitySessions,
+		}
+	}
+	var evicted *mcpSession
+	if lim.max > 0 && len(t.byID)+t.pending >= lim.max {
+		f := t.idle.Front()
+		if f == nil {
+			return nil, errOverloaded("MCP sessions", shedSessions)
+		}
+		evicted = f.Value.(*mcpSession)
+		t.removeLocked(evicted)
+	}
+	t.pending++
+	if owner != "" {
+		t.perOwner[owner]++
+	}
+	return evicted, nil
+}
+
+// commit ends a reservation: s is the new session, or nil when the
+// backend did not start one.
+func (t *sessionTracker) commit(owner string, s *mcpSession) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending--
+	if s == nil || t.closed || t.byID[s.id] != nil {
+		t.releaseOwnerLocked(owner)
+		return
+	}
+	t.addLocked(s)
+}
+
+// adopt starts tracking a session the tracker has not seen, if the caps
+// allow; it never evicts or refuses, since the session exists already.
+func (t *sessionTracker) adopt(s *mcpSession, lim sessionLimits) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.byID[s.id] != nil ||
+		(lim.max > 0 && len(t.byID)+t.pending >= lim.max) ||
+		(s.owner != "" && lim.perIdentity > 0 && t.perOwner[s.owner] >= lim.perIdentity) {
+		return
+	}
+	if s.owner != "" {
+		t.perOwner[s.owner]++
+	}
+	t.addLocked(s)
+}
+
+// acquire marks a request on session id in flight; nil if untracked.
+func (t *sessionTracker) acquire(id string) *mcpSession {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.byID[id]
+	if s == nil {
+		return nil
+	}
+	if s.active == 0 && s.el != nil {
+		t.idle.Remove(s.el)
+		s.el = nil
+	}
+	s.active++
+	return s
+}
+
+// release ends a request on s. ended reports that the session no longer
+// exists at the backend (DELETE succeeded, or the backend answered 404).
+func (t *sessionTracker) release(s *mcpSession, ended bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s.active--
+	if t.byID[s.id] != s {
+		return // removed meanwhile
+	}
+	if ended {
+		t.removeLocked(s)
+		return
+	}
+	if s.active == 0 {
+		s.lastUsed = t.now()
+		s.el = t.idle.PushBack(s)
+		t.scheduleLocked()
+	}
+}
+
+func (t *sessionTracker) removeLocked(s *mcpSession) {
+	if s.el != nil {
+		t.idle.Remove(s.el)
+		s.el = nil
+	}
+	delete(t.byID, s.id)
+	t.releaseOwnerLocked(s.owner)
+	if t.obs != nil {
+		t.obs.SessionsChanged(s.b.route.name, -1)
+	}
+}
+
+// addLocked starts tracking s as idle.
+func (t *sessionTracker) addLocked(s *mcpSession) {
+	s.lastUsed = t.now()
+	t.byID[s.id] = s
+	s.el = t.idle.PushBack(s)
+	if t.obs != nil {
+		t.obs.SessionsChanged(s.b.route.name, 1)
+	}
+	t.scheduleLocked()
+}
+
+func (t *sessionTracker) releaseOwnerLocked(owner string) {
+	if owner == "" {
+		return
+	}
+	if t.perOwner[owner] <= 1 {
+		delete(t.perOwner, owner)
+		return
+	}
+	t.perOwner[owner]--
+}
+
+// scheduleLocked arms the sweep timer for the least recently used idle
+// session's expiry. A timer, not a goroutine: nothing runs while no
+// session is idle.
+func (t *sessionTracker) scheduleLocked() {
+	if t.closed || t.timer != nil {
+		return
+	}
+	f := t.idle.Front()
+	if f == nil {
+		return
+	}
+	s := f.Value.(*mcpSession)
+	d := s.lastUsed.Add(s.idleFor).Sub(t.now())
+	// Sweep at most once a second: expiries within a second are batched.
+	if d < time.Second {
+		d = time.Second
+	}
+	t.timer = time.AfterFunc(d, t.sweep)
+}
+
+// sweep closes every session idle past its lifetime.
+func (t *sessionTracker) sweep() {
+	t.mu.Lock()
+	t.timer = nil
+	now := t.now()
+	var expired []*mcpSession
+	for e := t.idle.Front(); e != nil; {
+		s := e.Value.(*mcpSession)
+		next := e.Next()
+		// The list is ordered by last use, and the idle lifetime can
+		// differ between sessions only across a reload, so stop at the
+		// first session that is still alive.
+		if now.Before(s.lastUsed.Add(s.idleFor)) {
+			break
+		}
+		t.removeLocked(s)
+		expired = append(expired, s)
+		e = next
+	}
+	t.scheduleLocked()
+	t.mu.Unlock()
+	t.close(expired, "idle")
+}
+
+// sessionDeleteTimeout bounds the DELETE the gateway sends for a session
+// it closes; sessionDeleteWorkers bounds how many run at once, so a sweep
+// of thousands of abandoned sessions does not storm the backends.
+const (
+	sessionDeleteTimeout = 10 * time.Second
+	sessionDeleteWorkers = 4
+)
+
+// close sends the backends DELETE for ss, in the background: the backend
+// frees each session's state. Best effort: a backend that is down has
+// lost its sessions anyway.
+func (t *sessionTracker) close(ss []*mcpSession, reason string) {
+	if len(ss) == 0 {
+		return
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.reaps.Add(1)
+	t.mu.Unlock()
+	go func() {
+		defer t.reaps.Done()
+		work := make(chan *mcpSession)
+		var wg sync.WaitGroup
+		for range min(sessionDeleteWorkers, len(ss)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for s := range work {
+					t.delete(s, reason)
+				}
+			}()
+		}
+		for _, s := range ss {
+			work <- s
+		}
+		close(work)
+		wg.Wait()
+	}()
+}
+
+// delete sends one session's DELETE through its backend, so it carries
+// the identity headers and goes through the same transport and breaker
+// as the client's own requests.
+func (t *sessionTracker) delete(s *mcpSession, reason string) {
+	if t.obs != nil {
+		t.obs.SessionClosed(s.b.route.name, reason)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sessionDeleteTimeout)
+	defer cancel()
+	ex := &policy.Exchange{
+		Route: s.b.route.name, RoutePrefix: s.b.route.prefix, Kind: policy.KindMCP,
+		Start: time.Now(), Method: http.MethodDelete, PathRest: s.pathRest,
+		Backend: s.b.name, Principal: s.principal,
+	}
+	ctx = policy.WithExchange(ctx, ex)
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://gateway"+s.b.route.prefix+s.pathRest, nil)
+	if err != nil {
+		return
+	}
+	req.Header = s.header.Clone()
+	req.Header.Set(mcp.HeaderSessionID, s.id)
+	if err := s.b.ServeHTTP(discardResponse{h: http.Header{}}, req); err != nil {
+		t.log.Debug("closing an MCP session failed", "route", s.b.route.name, "backend", s.b.name, "reason", reason, "err", err)
+	}
+}
+
+// shutdown stops the sweeper and waits for the DELETEs in flight. The
+// sessions themselves stay open at the backends: on a rolling update
+// their clients carry on through another replica.
+func (t *sessionTracker) shutdown() {
+	t.mu.Lock()
+	t.closed = true
+	if t.timer != nil {
+		t.timer.Stop()
+		t.timer = nil
+	}
+	t.mu.Unlock()
+	t.reaps.Wait()
+}
+
+// len returns the number of tracked sessions (tests, metrics).
+func (t *sessionTracker) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.byID)
+}
+
+// discardResponse is the ResponseWriter of a DELETE the gateway sends on
+// its own behalf.
+type discardResponse struct{ h http.Header }
+
+func (d discardResponse) Header() http.Header         { return d.h }
+func (d discardResponse) Write(p []byte) (int, error) { return len(p), nil }
+func (d discardResponse) WriteHeader(int)             {}
+
+// sessionHeaders are the request headers a gateway-sent DELETE carries:
+// what the chain injected for the backend (identity headers included),
+// never the caller's credentials.
+func sessionHeaders(h http.Header) http.Header {
+	out := h.Clone()
+	for _, k := range []string{"Authorization", "Cookie", "Content-Length", "Content-Type", "Accept-Encoding", "Traceparent", "Tracestate", "Mcp-Method", "Mcp-Name"} {
+		out.Del(k)
+	}
+	out.Set("Accept", "application/json, text/event-stream")
+	return out
+}
+
+// mcpSessions is the innermost handler of Streamable HTTP MCP routes: it
+// tracks sessions through the tracker and enforces its caps. It runs
+// after authentication, so the caller's identity is known.
+type mcpSessions struct {
+	next policy.Handler
+	t    *sessionTracker
+	b    *backend
+	lim  sessionLimits
+}
+
+func (m mcpSessions) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	ex := policy.ExchangeFrom(r.Context())
+	if ex == nil {
+		return m.next.ServeHTTP(w, r)
+	}
+	owner := ""
+	if ex.Principal != nil {
+		owner = ex.Principal.Subject
+	}
+	var status int
+	var newID string
+	capture := func(res *http.Response) error {
+		status = res.StatusCode
+		newID = res.Header.Get(mcp.HeaderSessionID)
+		return nil
+	}
+	sid := r.Header.Get(mcp.HeaderSessionID)
+	if sid == "" {
+		if r.Method != http.MethodPost || ex.ProtoMethod != "initialize" {
+			return m.next.ServeHTTP(w, r)
+		}
+		evicted, err := m.t.reserve(owner, m.lim)
+		if err != nil {
+			return err
+		}
+		if evicted != nil {
+			m.t.close([]*mcpSession{evicted}, "evicted")
+		}
+		ex.ResponseHooks = append(ex.ResponseHooks, capture)
+		// Deferred: a stream the backend breaks ends the handler with
+		// http.ErrAbortHandler's panic, and the slot must still be freed.
+		defer func() {
+			var s *mcpSession
+			if status/100 == 2 && newID != "" && mcp.ValidSessionID(newID) {
+				s = m.session(newID, owner, ex, r)
+			}
+			m.t.commit(owner, s)
+		}()
+		return m.next.ServeHTTP(w, r)
+	}
+	s := m.t.acquire(sid)
+	ex.ResponseHooks = append(ex.ResponseHooks, capture)
+	defer func() {
+		if s == nil {
+			if status/100 == 2 && r.Method != http.MethodDelete {
+				m.t.adopt(m.session(sid, owner, ex, r), m.lim)
+			}
+			return
+		}
+		m.t.release(s, status == http.StatusNotFound || (r.Method == http.MethodDelete && status/100 == 2))
+	}()
+	return m.next.ServeHTTP(w, r)
+}
+
+func (m mcpSessions) session(id, owner string, ex *policy.Exchange, r *http.Request) *mcpSession {
+	return &mcpSession{
+		id: id, owner: owner, principal: ex.Principal, b: m.b, pathRest: ex.PathRest,
+		header: sessionHeaders(r.Header), idleFor: m.lim.idle,
+	}
+}
