@@ -65,7 +65,9 @@ unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # Short native-fuzz runs of every parser, on top of their seed corpora that
-# `unit` already runs.
+# `unit` already runs (f.Add seeds plus the committed testdata/fuzz
+# corpora; test/fuzzlist checks that every Fuzz target is listed here and
+# has one). Longer local runs: make fuzz FUZZTIME=5m.
 FUZZTIME ?= 10s
 # A bounded minimization: when -fuzztime runs out while the fuzzer is
 # still minimizing a new input, `go test` reports "context deadline
@@ -79,6 +81,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/jwt/
 	$(GO) test -run='^$$' -fuzz='^FuzzPrefilter$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/jwt/
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthorize$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/mcpauthz/
+	$(GO) test -run='^$$' -fuzz='^FuzzGlob$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/mcpauthz/
 	$(GO) test -run='^$$' -fuzz='^FuzzRewriteCard$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	$(GO) test -run='^$$' -fuzz='^FuzzMethod$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	$(GO) test -run='^$$' -fuzz='^FuzzCompileAttributes$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/telemetry/
