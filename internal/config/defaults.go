@@ -30,6 +30,7 @@ const (
 	DefaultReadHeaderTimeout    = Duration(10 * time.Second)
 	DefaultIdleTimeout          = Duration(120 * time.Second)
 	DefaultMaxHeaderBytes       = 64 * KiB
+	DefaultMaxHeaderCount       = 100
 	DefaultMaxBodyBytes         = 4 * MiB
 	DefaultMaxConcurrentStreams = 250
 	DefaultShutdownGracePeriod  = Duration(25 * time.Second)
@@ -157,6 +158,9 @@ func (c *Config) SetDefaults() {
 	if s.MaxHeaderBytes == nil {
 		v := DefaultMaxHeaderBytes
 		s.MaxHeaderBytes = &v
+	}
+	if s.MaxHeaderCount == 0 {
+		s.MaxHeaderCount = DefaultMaxHeaderCount
 	}
 	if s.MaxBodyBytes == nil {
 		v := DefaultMaxBodyBytes

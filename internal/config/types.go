@@ -486,6 +486,7 @@ type Server struct {
 	ReadHeaderTimeout Duration  `yaml:"readHeaderTimeout"` // default 10s
 	IdleTimeout       Duration  `yaml:"idleTimeout"`       // default 120s
 	MaxHeaderBytes    *ByteSize `yaml:"maxHeaderBytes"`    // default 64 KiB
+	MaxHeaderCount    int       `yaml:"maxHeaderCount"`    // default 100 header field lines (Envoy's max_headers_count)
 	MaxBodyBytes      *ByteSize `yaml:"maxBodyBytes"`      // default 4 MiB
 	// MaxConcurrentStreams per HTTP/2 connection (default 250).
 	MaxConcurrentStreams int `yaml:"maxConcurrentStreams"`

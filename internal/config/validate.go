@@ -991,6 +991,9 @@ func (v *validator) server() {
 	if s.MaxHeaderBytes != nil && (*s.MaxHeaderBytes <= 0 || *s.MaxHeaderBytes > math.MaxInt32) {
 		v.add("server.maxHeaderBytes", "must be between 1 and %d", math.MaxInt32)
 	}
+	if s.MaxHeaderCount < 0 {
+		v.add("server.maxHeaderCount", "must not be negative")
+	}
 	if s.MaxBodyBytes != nil && *s.MaxBodyBytes <= 0 {
 		v.add("server.maxBodyBytes", "must be greater than 0")
 	}

@@ -124,6 +124,11 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	if rte.kind == policy.KindA2A {
 		ex.Target, ex.PathRest = splitTarget(rest)
 	}
+	// net/http bounds the header bytes (maxHeaderBytes) but not the count
+	// of field lines; refuse before the body is read.
+	if n, limit := headerCount(r.Header), rt.cfg.Server.MaxHeaderCount; limit > 0 && n > limit {
+		return policy.Errorf(http.StatusRequestHeaderFieldsTooLarge, "more than %d request header fields", limit)
+	}
 	stripClientHeaders(r.Header, rte.stripHeaders)
 
 	if err := readBody(w, r, rte, ex, rt.cfg.Server.BodyReadTimeout.D()); err != nil {
@@ -186,6 +191,17 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	h.g.deps.observer.Prepare(ex)
 	ctx := policy.WithExchange(r.Context(), ex)
 	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// headerCount counts the request's header field lines, as Envoy's
+// max_headers_count does: every value of every name (HTTP/1.1 and HTTP/2
+// alike; Host and pseudo-headers are not in r.Header).
+func headerCount(h http.Header) int {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	return n
 }
 
 // stripClientHeaders removes every client-supplied copy of the headers the
