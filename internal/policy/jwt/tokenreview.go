@@ -26,12 +26,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
-	authnv1 "k8s.io/api/authentication/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	authnclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
@@ -88,9 +82,8 @@ func newReviewerConfig(j *config.JWTPolicy) reviewerConfig {
 	}
 }
 
-// reviewFunc sends one TokenReview. It is the client-go typed client's
-// Create in production.
-type reviewFunc func(ctx context.Context, tr *authnv1.TokenReview) (*authnv1.TokenReview, error)
+// reviewFunc sends one TokenReview. It is kubeClient.create in production.
+type reviewFunc func(ctx context.Context, tr *kubeTokenReview) (*kubeTokenReview, error)
 
 // reviewer asks the API server about tokens and caches the answers.
 type reviewer struct {
@@ -107,6 +100,9 @@ type reviewer struct {
 
 	ctx    context.Context // cancelled when the last policy releases it
 	cancel context.CancelFunc
+	// closeIdle releases the client's pooled connections (nil in tests
+	// with a fake client).
+	closeIdle func()
 	// refs and probed are guarded by reviewers.mu.
 	refs   int
 	probed bool
@@ -123,62 +119,17 @@ type reviewResult struct {
 	claims    map[string]any // read-only, shared
 }
 
-// restConfig builds the client configuration: a kubeconfig (with
-// apiServer overriding its server), or apiServer alone, or the in-cluster
-// config; caFile and tokenFile override what those provide.
-func restConfig(c reviewerConfig) (*rest.Config, error) {
-	var (
-		rc  *rest.Config
-		err error
-	)
-	switch {
-	case c.kubeconfig != "":
-		rc, err = clientcmd.BuildConfigFromFlags(c.apiServer, c.kubeconfig)
-		if err != nil {
-			return nil, fmt.Errorf("tokenReview.kubeconfig: %w", err)
-		}
-	case c.apiServer != "":
-		rc = &rest.Config{Host: c.apiServer}
-	default:
-		rc, err = rest.InClusterConfig()
-		if errors.Is(err, rest.ErrNotInCluster) {
-			return nil, errors.New("tokenReview: not running in a Kubernetes pod; set tokenReview.kubeconfig or tokenReview.apiServer")
-		}
-		if err != nil {
-			return nil, fmt.Errorf("tokenReview: in-cluster config: %w", err)
-		}
-	}
-	if c.caFile != "" {
-		rc.TLSClientConfig.CAFile = c.caFile
-		rc.TLSClientConfig.CAData = nil
-		rc.TLSClientConfig.Insecure = false
-	}
-	if c.tokenFile != "" {
-		if _, err := readBearerToken(c.tokenFile); err != nil {
-			return nil, fmt.Errorf("tokenReview.tokenFile: %w", err)
-		}
-		rc.BearerTokenFile = c.tokenFile
-		rc.BearerToken = ""
-	}
-	rc.Timeout = c.timeout
-	rc.QPS, rc.Burst = reviewQPS, reviewBurst
-	rc.UserAgent = "agentgateway-tokenreview"
-	rc.WarningHandler = rest.NoWarnings{}
-	return rc, nil
-}
-
 func newReviewer(cfg reviewerConfig, log *slog.Logger) (*reviewer, error) {
-	rc, err := restConfig(cfg)
+	k, err := kubeConnFor(cfg)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := authnclient.NewForConfig(rc)
+	cl, err := newKubeClient(k)
 	if err != nil {
-		return nil, fmt.Errorf("tokenReview client: %w", err)
+		return nil, err
 	}
-	trs := cl.TokenReviews()
-	r := newReviewerWith(cfg, func(ctx context.Context, tr *authnv1.TokenReview) (*authnv1.TokenReview, error) {
-		res, err := trs.Create(ctx, tr, metav1.CreateOptions{})
+	r := newReviewerWith(cfg, func(ctx context.Context, tr *kubeTokenReview) (*kubeTokenReview, error) {
+		res, err := cl.create(ctx, tr)
 		if f := OnTokenReview; f != nil {
 			switch {
 			case err != nil:
@@ -191,9 +142,10 @@ func newReviewer(cfg reviewerConfig, log *slog.Logger) (*reviewer, error) {
 		}
 		return res, err
 	}, log)
-	r.host = rc.Host
-	r.log.Info("tokenreview client", "apiServer", rc.Host, "kubeconfig", cfg.kubeconfig,
-		"caFile", rc.TLSClientConfig.CAFile, "tokenFile", rc.BearerTokenFile)
+	r.host = k.host
+	r.closeIdle = cl.close
+	r.log.Info("tokenreview client", "apiServer", k.host, "kubeconfig", cfg.kubeconfig,
+		"caFile", k.caFile, "tokenFile", k.tokenFile)
 	return r, nil
 }
 
@@ -211,13 +163,13 @@ func (r *reviewer) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
 	defer cancel()
 	r.calls.Add(1)
-	_, err := r.create(ctx, &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: "agentgateway-startup-probe"}})
+	_, err := r.create(ctx, &kubeTokenReview{Spec: tokenReviewSpec{Token: "agentgateway-startup-probe"}})
 	switch {
 	case err == nil:
 		return nil
-	case apierrors.IsForbidden(err):
+	case kubeStatus(err) == http.StatusForbidden:
 		return fmt.Errorf("tokenReview: the gateway may not create tokenreviews at %s (grant the ClusterRole in deploy/rbac/clusterrole.yaml): %w", r.host, err)
-	case apierrors.IsUnauthorized(err):
+	case kubeStatus(err) == http.StatusUnauthorized:
 		return fmt.Errorf("tokenReview: the API server at %s rejected the gateway's own credentials (tokenReview.tokenFile, kubeconfig or in-cluster token): %w", r.host, err)
 	default:
 		return fmt.Errorf("tokenReview: API server at %s unavailable: %w", r.host, err)
@@ -248,7 +200,7 @@ func (r *reviewer) review(ctx context.Context, tok string, audiences []string, e
 		cctx, cancel := context.WithTimeout(r.ctx, r.cfg.timeout)
 		defer cancel()
 		r.calls.Add(1)
-		tr := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: tok, Audiences: audiences}}
+		tr := &kubeTokenReview{Spec: tokenReviewSpec{Token: tok, Audiences: audiences}}
 		out, err := r.create(cctx, tr)
 		if err != nil && retryable(err) && cctx.Err() == nil {
 			// A pooled connection the API server (or a load balancer)
@@ -286,15 +238,14 @@ func (r *reviewer) review(ctx context.Context, tok string, audiences []string, e
 // retryable reports whether err is a transport failure (no HTTP answer),
 // as opposed to an answer with an error status or a timeout.
 func retryable(err error) bool {
-	var st apierrors.APIStatus
-	return !errors.As(err, &st) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+	return kubeStatus(err) == 0 && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }
 
 // interpret turns a TokenReview status into a result. Authenticated
 // requires a username and one of audiences in status.audiences: an API
 // server that does not echo a requested audience is not audience-aware,
 // and its yes says nothing about this gateway.
-func interpret(tr *authnv1.TokenReview, audiences []string) *reviewResult {
+func interpret(tr *kubeTokenReview, audiences []string) *reviewResult {
 	st := tr.Status
 	if !st.Authenticated {
 		return &reviewResult{msg: "token rejected by the Kubernetes API server"}
@@ -386,6 +337,9 @@ func releaseReviewer(r *reviewer) {
 	reviewers.mu.Unlock()
 	if last {
 		r.cancel()
+		if r.closeIdle != nil {
+			r.closeIdle()
+		}
 	}
 }
 

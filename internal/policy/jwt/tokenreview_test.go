@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	authnv1 "k8s.io/api/authentication/v1"
-
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/test/kubeenv"
@@ -34,17 +32,17 @@ func useClock(p *Policy, c *fakeClock) *Policy { p.tr.r.now, p.tr.now = c.now, c
 
 func TestInterpret(t *testing.T) {
 	auds := []string{"agent-gateway"}
-	ok := authnv1.TokenReviewStatus{
+	ok := tokenReviewStatus{
 		Authenticated: true,
 		Audiences:     []string{"agent-gateway"},
-		User: authnv1.UserInfo{
+		User: userInfo{
 			Username: "system:serviceaccount:ns:sa",
 			UID:      "u1",
 			Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:ns"},
-			Extra:    map[string]authnv1.ExtraValue{"authentication.kubernetes.io/pod-name": {"p1"}},
+			Extra:    map[string][]string{"authentication.kubernetes.io/pod-name": {"p1"}},
 		},
 	}
-	res := interpret(&authnv1.TokenReview{Status: ok}, auds)
+	res := interpret(&kubeTokenReview{Status: ok}, auds)
 	if !res.ok || res.username != "system:serviceaccount:ns:sa" || res.claims["uid"] != "u1" {
 		t.Fatalf("accepted review: %+v", res)
 	}
@@ -52,17 +50,17 @@ func TestInterpret(t *testing.T) {
 	if v := extra["authentication.kubernetes.io/pod-name"].([]any); v[0] != "p1" {
 		t.Errorf("extra = %v", extra)
 	}
-	for name, st := range map[string]authnv1.TokenReviewStatus{
+	for name, st := range map[string]tokenReviewStatus{
 		"not authenticated": {Authenticated: false, Error: "secret stuff"},
 		// An API server that does not echo the audience is not
 		// audience-aware: its yes is about some other audience.
-		"no status audiences":    func() authnv1.TokenReviewStatus { s := ok; s.Audiences = nil; return s }(),
-		"other status audience":  func() authnv1.TokenReviewStatus { s := ok; s.Audiences = []string{"kube"}; return s }(),
-		"no username":            func() authnv1.TokenReviewStatus { s := ok; s.User.Username = ""; return s }(),
-		"username with newline":  func() authnv1.TokenReviewStatus { s := ok; s.User.Username = "a\nb"; return s }(),
-		"authenticated=false ok": func() authnv1.TokenReviewStatus { s := ok; s.Authenticated = false; return s }(),
+		"no status audiences":    func() tokenReviewStatus { s := ok; s.Audiences = nil; return s }(),
+		"other status audience":  func() tokenReviewStatus { s := ok; s.Audiences = []string{"kube"}; return s }(),
+		"no username":            func() tokenReviewStatus { s := ok; s.User.Username = ""; return s }(),
+		"username with newline":  func() tokenReviewStatus { s := ok; s.User.Username = "a\nb"; return s }(),
+		"authenticated=false ok": func() tokenReviewStatus { s := ok; s.Authenticated = false; return s }(),
 	} {
-		if res := interpret(&authnv1.TokenReview{Status: st}, auds); res.ok || res.msg == "" || strings.Contains(res.msg, "secret") {
+		if res := interpret(&kubeTokenReview{Status: st}, auds); res.ok || res.msg == "" || strings.Contains(res.msg, "secret") {
 			t.Errorf("%s: %+v, want a fixed rejection", name, res)
 		}
 	}
@@ -497,51 +495,74 @@ func TestTokenReview(t *testing.T) {
 	})
 }
 
-func TestRestConfigOverrides(t *testing.T) {
+func TestKubeConnOverrides(t *testing.T) {
 	dir := t.TempDir()
-	kc := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	kc := write("kubeconfig", `apiVersion: v1
 kind: Config
 current-context: c
-clusters: [{name: c, cluster: {server: "https://kube.example:6443", certificate-authority-data: "bm90LWEtY2VydA=="}}]
+clusters: [{name: c, cluster: {server: "https://kube.example:6443/", certificate-authority-data: "bm90LWEtY2VydA=="}}]
 users: [{name: u, user: {token: from-kubeconfig}}]
 contexts: [{name: c, context: {cluster: c, user: u}}]
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tokFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokFile, []byte("from-file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := restConfig(reviewerConfig{kubeconfig: kc, timeout: 3 * time.Second})
+`)
+	tokFile := write("token", "from-file\n")
+	k, err := kubeConnFor(reviewerConfig{kubeconfig: kc, timeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc.Host != "https://kube.example:6443" || rc.BearerToken != "from-kubeconfig" || rc.Timeout != 3*time.Second ||
-		rc.QPS != reviewQPS || rc.Burst != reviewBurst {
-		t.Errorf("kubeconfig: host %q token %q timeout %s qps %v", rc.Host, rc.BearerToken, rc.Timeout, rc.QPS)
+	if k.host != "https://kube.example:6443" || k.token != "from-kubeconfig" || k.timeout != 3*time.Second || string(k.caData) != "not-a-cert" {
+		t.Errorf("kubeconfig: %+v", k)
 	}
-	rc, err = restConfig(reviewerConfig{kubeconfig: kc, apiServer: "https://other:6443", caFile: "/ca.pem", tokenFile: tokFile})
+	k, err = kubeConnFor(reviewerConfig{kubeconfig: kc, apiServer: "https://other:6443", caFile: "/ca.pem", tokenFile: tokFile})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc.Host != "https://other:6443" || rc.BearerToken != "" || rc.BearerTokenFile != tokFile ||
-		rc.TLSClientConfig.CAFile != "/ca.pem" || rc.TLSClientConfig.CAData != nil {
-		t.Errorf("overrides: %+v", rc)
+	if k.host != "https://other:6443" || k.token != "" || k.tokenFile != tokFile || k.caFile != "/ca.pem" || k.caData != nil {
+		t.Errorf("overrides: %+v", k)
 	}
 	// apiServer alone: nothing but what is configured is sent.
-	rc, err = restConfig(reviewerConfig{apiServer: "https://other:6443"})
+	k, err = kubeConnFor(reviewerConfig{apiServer: "https://other:6443"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc.BearerToken != "" || rc.BearerTokenFile != "" {
-		t.Errorf("apiServer alone sends credentials: %+v", rc)
+	if k.token != "" || k.tokenFile != "" || k.certData != nil || k.certFile != "" {
+		t.Errorf("apiServer alone sends credentials: %+v", k)
 	}
-	if _, err := restConfig(reviewerConfig{apiServer: "https://other:6443", tokenFile: filepath.Join(dir, "missing")}); err == nil {
-		t.Error("a missing tokenFile was accepted")
+	// Paths in a kubeconfig are relative to it, as kubectl reads them.
+	rel := write("rel-kubeconfig", `current-context: c
+clusters: [{name: c, cluster: {server: "https://kube.example", certificate-authority: ca.crt}}]
+users: [{name: u, user: {tokenFile: token, client-certificate: tls.crt, client-key: tls.key}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+`)
+	if k, err = kubeConnFor(reviewerConfig{kubeconfig: rel}); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := restConfig(reviewerConfig{kubeconfig: filepath.Join(dir, "missing")}); err == nil {
-		t.Error("a missing kubeconfig was accepted")
+	if k.caFile != filepath.Join(dir, "ca.crt") || k.tokenFile != tokFile || k.certFile != filepath.Join(dir, "tls.crt") || k.keyFile != filepath.Join(dir, "tls.key") {
+		t.Errorf("relative paths: %+v", k)
+	}
+	for name, c := range map[string]reviewerConfig{
+		"missing tokenFile":  {apiServer: "https://other:6443", tokenFile: filepath.Join(dir, "missing")},
+		"missing kubeconfig": {kubeconfig: filepath.Join(dir, "missing")},
+		"exec plugin": {kubeconfig: write("exec-kubeconfig", `current-context: c
+clusters: [{name: c, cluster: {server: "https://kube.example"}}]
+users: [{name: u, user: {exec: {command: aws, apiVersion: client.authentication.k8s.io/v1}}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+`)},
+		"unknown context": {kubeconfig: write("ctx-kubeconfig", `current-context: nope
+clusters: [{name: c, cluster: {server: "https://kube.example"}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+`)},
+		"not a URL": {apiServer: "kube.example:6443"},
+	} {
+		if _, err := kubeConnFor(c); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
 
