@@ -342,6 +342,15 @@ func TestValidateErrors(t *testing.T) {
 			"server.maxBodyBytes: must be greater than 0",
 			"server.maxConcurrentStreams: must be between 0 and 4294967295",
 		}},
+		{"server caps", base + "server: {maxHeaderCount: -1, maxSessions: -1, maxSessionsPerIdentity: -2}\n", []string{
+			"server.maxHeaderCount: must not be negative",
+			"server.maxSessions: must not be negative",
+			"server.maxSessionsPerIdentity: must not be negative",
+		}},
+		{"server idle lifetimes", base + "server: {sessionIdleTimeout: -1s, streamIdleTimeout: -1s}\n", []string{
+			`server.sessionIdleTimeout: invalid duration "-1s": must not be negative`,
+			`server.streamIdleTimeout: invalid duration "-1s": must not be negative`,
+		}},
 		{"unknown policy type lists valid ones", policy("- type: oauth\n  jwt: {}\n"),
 			[]string{`policies[0].type: unknown policy type "oauth" (valid: timeout, jwt-authn, mcp-authz, a2a-authz, rate-limit, retry)`}},
 	}

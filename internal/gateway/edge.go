@@ -148,8 +148,14 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	if rte.kind == policy.KindA2A {
 		ex.ProtoMethod = a2a.Method(r.Method, ex.PathRest, ex.RPC)
 	}
-	if ex.Body != nil && rte.kind == policy.KindMCP && r.Method == http.MethodPost {
+	if rte.kind == policy.KindMCP && r.Method == http.MethodPost {
+		// An empty POST is not a JSON-RPC message either: refuse it here
+		// rather than hand the backend (and the policies) a request with
+		// no method to check.
 		body, err := mcp.ParseBody(ex.Body)
+		if len(ex.Body) == 0 {
+			err = errors.New("empty body")
+		}
 		if err != nil {
 			var pe *mcp.ParseError
 			if errors.As(err, &pe) {

@@ -136,6 +136,7 @@ func TestEdgeErrors(t *testing.T) {
 		{"dot segment", "GET", "/mcp/../x", "", nil, 400, ""},
 		{"encoded slash", "POST", "/mcp%2Fx", `{}`, nil, 400, ""},
 		{"parse error", "POST", "/mcp", `{`, nil, 400, `"code":-32700`},
+		{"empty POST is a parse error", "POST", "/mcp", "", nil, 400, `"code":-32700`},
 		{"invalid request echoes id", "POST", "/mcp", `{"jsonrpc":"1.0","id":7,"method":"x"}`, nil, 400, `"id":7`},
 		{"foreign origin", "POST", "/mcp", `{"jsonrpc":"2.0","id":3,"method":"ping"}`, map[string]string{"Origin": "http://evil.example"}, 403, `"id":3`},
 		{"bad version", "POST", "/mcp", `{"jsonrpc":"2.0","id":4,"method":"ping"}`, map[string]string{"MCP-Protocol-Version": "1999-01-01"}, 400, `"id":4`},
