@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -117,6 +119,28 @@ func (b *breaker) settle() {
 	b.mu.Unlock()
 }
 
+// gatewayTimeout marks an attempt that the gateway's own timeout ended
+// before the backend answered (request, idle or per-try timeout). Like
+// Envoy's consecutive gateway failures, it counts against the backend: a
+// hanging backend is ejected instead of holding every caller for the
+// whole timeout. A client that went away does not count.
+type gatewayTimeout struct{ error }
+
+func (e gatewayTimeout) Unwrap() error { return e.error }
+
+// attemptError returns err, marked as a gatewayTimeout when the attempt's
+// context was ended by one of the gateway's timeouts.
+func attemptError(r *http.Request, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch c := context.Cause(r.Context()); {
+	case errors.Is(c, policy.ErrRequestTimeout), errors.Is(c, policy.ErrIdleTimeout), errors.Is(c, policy.ErrPerTryTimeout):
+		return gatewayTimeout{err}
+	}
+	return err
+}
+
 // record reports an attempt's outcome and whether it counted as a failure.
 func (b *breaker) record(res *http.Response, err error) bool {
 	if b.threshold <= 0 {
@@ -125,7 +149,8 @@ func (b *breaker) record(res *http.Response, err error) bool {
 	failed := false
 	switch {
 	case err != nil:
-		failed = policy.IsConnectFailure(err) || policy.IsReset(err)
+		var to gatewayTimeout
+		failed = policy.IsConnectFailure(err) || policy.IsReset(err) || errors.As(err, &to)
 	case res.StatusCode >= 500:
 		failed = true
 	}
@@ -134,7 +159,8 @@ func (b *breaker) record(res *http.Response, err error) bool {
 	switch {
 	case !failed && err != nil:
 		// Neither success nor the backend's fault (the client went away,
-		// a timeout): a probe proved nothing, let the next request probe.
+		// the gateway is draining): a probe proved nothing, let the next
+		// request probe.
 		b.probing = false
 	case !failed && b.state == breakerHalfOpen:
 		b.probing = false

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -155,4 +156,51 @@ func TestBreakerConcurrencyCap(t *testing.T) {
 	}
 	close(release)
 	<-done
+}
+
+// A backend that hangs is ejected after consecutiveFailures timeouts, as
+// Envoy's consecutive gateway failures: later callers get a fast 503
+// instead of each waiting out the timeout. A client that gives up is not
+// the backend's fault and does not count.
+func TestBreakerCountsGatewayTimeouts(t *testing.T) {
+	release := make(chan struct{})
+	var hits atomic.Int64
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); be.Close() })
+	cfgYAML := strings.Replace(mcpConfig, "                mcp:\n", "                circuitBreaker: {consecutiveFailures: 2, baseEjectionTime: 10s}\n                mcp:\n", 1)
+	cfgYAML = strings.Replace(cfgYAML, "            backends:\n", "            policies:\n              - type: timeout\n                timeout: {request: 200ms}\n            backends:\n", 1)
+	_, base := startGateway(t, cfgYAML, be.URL)
+	post := func(ctx context.Context) (int, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"ping"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	// Clients giving up first: never counted.
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, _ = post(ctx)
+		cancel()
+	}
+	for i := range 2 {
+		if st, err := post(context.Background()); err != nil || st != http.StatusGatewayTimeout {
+			t.Fatalf("timeout %d: %d %v", i, st, err)
+		}
+	}
+	before := hits.Load()
+	st, err := post(context.Background())
+	if err != nil || st != http.StatusServiceUnavailable || hits.Load() != before {
+		t.Fatalf("after two timeouts: %d %v, backend hits +%d; want 503 without calling the backend", st, err, hits.Load()-before)
+	}
 }

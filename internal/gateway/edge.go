@@ -52,12 +52,20 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &policy.Exchange{Start: start, Method: r.Method}
 	defer func() {
 		// The proxy aborts the client connection with http.ErrAbortHandler
-		// when a backend breaks a stream; record it before net/http
-		// handles the panic.
+		// when copying a stream fails, whichever side failed; record it
+		// before net/http handles the panic. A client that went away (its
+		// context is done, or a write to it failed) is not the backend's
+		// fault and is recorded as nginx's 499.
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
-				h.g.log.Warn("stream aborted: backend broke the response", "route", ex.Route, "method", r.Method, "path", requestPath(r))
-				obs.End(ctx, r, ex, Result{Status: statusAborted, Bytes: rw.bytes, Duration: time.Since(start), Err: errAborted})
+				if rw.writeErr != nil || r.Context().Err() != nil {
+					h.g.log.Info("stream ended: client went away", "route", ex.Route, "method", r.Method, "path", requestPath(r))
+					obs.End(ctx, r, ex, Result{Status: statusClientClosed, Bytes: rw.bytes, Duration: time.Since(start),
+						Err: &policy.Error{Status: statusClientClosed, Message: "client closed request"}})
+				} else {
+					h.g.log.Warn("stream aborted: backend broke the response", "route", ex.Route, "method", r.Method, "path", requestPath(r))
+					obs.End(ctx, r, ex, Result{Status: statusAborted, Bytes: rw.bytes, Duration: time.Since(start), Err: errAborted})
+				}
 			}
 			panic(p)
 		}
@@ -430,6 +438,9 @@ type responseWriter struct {
 	// reading is cut after it, a stream that keeps moving never is.
 	writeTimeout time.Duration
 	rc           *http.ResponseController
+	// writeErr is the first failed write to the client: a stream that
+	// ends on it was ended by the client, not the backend.
+	writeErr error
 }
 
 // extendWrite moves the write deadline writeTimeout ahead of now.
@@ -466,6 +477,9 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	w.extendWrite()
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
+	if err != nil && w.writeErr == nil {
+		w.writeErr = err
+	}
 	return n, err
 }
 

@@ -323,7 +323,7 @@ func (t *retryTransport) roundTrip(r *http.Request, st *upstreamState) (*http.Re
 		t.brk.settle()
 		return res, err
 	}
-	if t.brk.record(res, err) && st != nil {
+	if t.brk.record(res, attemptError(r, err)) && st != nil {
 		st.brkFailed = true
 	}
 	return res, err

@@ -69,10 +69,17 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 		return nil, errors.New("jwt-authn: missing jwt block")
 	}
 	j := p.JWT
-	if validationMode(j) == config.JWTValidationTokenReview {
-		return newTokenReviewPolicy(ctx, j)
+	// The gateway's logger, so that these lines follow logging.format and
+	// logging.level like every other.
+	base := env.Logger
+	if base == nil {
+		base = slog.Default()
 	}
-	log := slog.Default().With("policy", config.PolicyJWTAuthn, "route", env.RouteName)
+	base = base.With("policy", config.PolicyJWTAuthn)
+	if validationMode(j) == config.JWTValidationTokenReview {
+		return newTokenReviewPolicy(ctx, j, base)
+	}
+	log := base.With("route", env.RouteName)
 	if u, err := url.Parse(j.JWKSURI); err == nil && u.Scheme == "http" && !config.IsLoopbackHost(u.Hostname()) {
 		log.Warn("INSECURE: jwksUri uses plain http to a non-loopback host; anyone on the path can replace the signing keys and mint tokens. Use https.",
 			"jwksUri", u.Redacted())
@@ -81,7 +88,7 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 	if err != nil {
 		return nil, fmt.Errorf("jwt-authn: %w", err)
 	}
-	src, err := acquireSource(ctx, sc, slog.Default().With("policy", config.PolicyJWTAuthn))
+	src, err := acquireSource(ctx, sc, base)
 	if err != nil {
 		return nil, fmt.Errorf("jwt-authn: %w", err)
 	}
@@ -90,7 +97,7 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 		pol.headers = append(pol.headers, claimHeader{claim: ch.Claim, header: http.CanonicalHeaderKey(ch.Header)})
 	}
 	if validationMode(j) == config.JWTValidationBoth {
-		if err := pol.addTokenReview(ctx, j); err != nil {
+		if err := pol.addTokenReview(ctx, j, base); err != nil {
 			_ = pol.Cleanup()
 			return nil, err
 		}

@@ -354,20 +354,20 @@ func validationMode(j *config.JWTPolicy) string {
 // newTokenReviewPolicy provisions validation: tokenreview: no JWKS, the API
 // server decides. Provisioning fails if the API server does not answer a
 // TokenReview from the gateway's credentials.
-func newTokenReviewPolicy(ctx context.Context, j *config.JWTPolicy) (*Policy, error) {
+func newTokenReviewPolicy(ctx context.Context, j *config.JWTPolicy, log *slog.Logger) (*Policy, error) {
 	pol := &Policy{v: newVerifier(j, nil)}
 	for _, ch := range j.ClaimToHeaders {
 		pol.headers = append(pol.headers, claimHeader{claim: ch.Claim, header: http.CanonicalHeaderKey(ch.Header)})
 	}
-	if err := pol.addTokenReview(ctx, j); err != nil {
+	if err := pol.addTokenReview(ctx, j, log); err != nil {
 		return nil, err
 	}
 	return pol, nil
 }
 
 // addTokenReview acquires the shared reviewer for j's tokenReview block.
-func (p *Policy) addTokenReview(ctx context.Context, j *config.JWTPolicy) error {
-	r, err := acquireReviewer(ctx, newReviewerConfig(j), slog.Default().With("policy", config.PolicyJWTAuthn))
+func (p *Policy) addTokenReview(ctx context.Context, j *config.JWTPolicy, log *slog.Logger) error {
+	r, err := acquireReviewer(ctx, newReviewerConfig(j), log)
 	if err != nil {
 		return fmt.Errorf("jwt-authn: %w", err)
 	}
