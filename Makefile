@@ -97,7 +97,7 @@ bench:
 bench-smoke:
 	$(GO) run ./bench/cmd/agbench -smoke
 
-## soak: a long mixed MCP and A2A load through the seed's full chain with streams open (make test runs 60s)
+## soak: a long mixed MCP and A2A load through the seed's full chain with streams open (make test runs 2m)
 SOAK_DURATION ?= 10m
 soak:
 	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -race -count=1 -timeout 60m -run '^TestSoak$$' -v ./test/e2e/

@@ -19,12 +19,13 @@ import (
 // TestSoak sends a mixed MCP tools/call and A2A message/send load through
 // the seed's full chain (jwt-authn, mcp-authz, rate-limit, timeout, retry;
 // jwt-authn, a2a-authz), with SSE streams held open, for SOAK_DURATION
-// (default 60s, as in make test; `make soak` runs 10m). It fails on any error, on a
+// (default 2m, as in make test: the issue asks CI for a few minutes;
+// `make soak` runs 10m). It fails on any error, on a
 // duplicate tool execution, on goroutine or heap growth once the load is
 // over, and on latency drift: the last quarter's p99 may not exceed four
 // times the first quarter's plus 250ms.
 func TestSoak(t *testing.T) {
-	dur := 60 * time.Second
+	dur := 2 * time.Minute
 	if v := os.Getenv("SOAK_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
