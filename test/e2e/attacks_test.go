@@ -86,11 +86,11 @@ func TestAttacks(t *testing.T) {
 		// A server that believed Content-Length would take the whole rest
 		// as the body. Chunked wins (RFC 9112 6.3): the body is empty, and
 		// the bytes after it are the next request on the connection, one
-		// the gateway parses, routes and answers itself. The backend sees
-		// two requests, each framed by the gateway, the second with the
-		// gateway's X-Forwarded-For, and the client gets a response for
-		// each: client, gateway and backend agree on where every request
-		// starts.
+		// the gateway parses, routes and answers itself. The first, an MCP
+		// POST with an empty body, is a JSON-RPC parse error at the edge;
+		// the backend sees only the second, framed by the gateway and with
+		// its X-Forwarded-For, and the client gets a response for each:
+		// client, gateway and backend agree on where every request starts.
 		legit := atkLegitClient(t, g.URL("/mcp"))
 		inner := "0\r\n\r\n" + atkRequest("/mcp/second", atkPing(9), "")
 		c, br := atkDial(t, addr)
@@ -102,9 +102,10 @@ func TestAttacks(t *testing.T) {
 		if r2.StatusCode != http.StatusOK || !strings.Contains(b2, `"id":9`) {
 			t.Errorf("second request: %d %s, want 200 for id 9", r2.StatusCode, b2)
 		}
-		if first := be.seen("/mcp/attack-clte"); len(first) != 1 || first[0].bodyLen != 0 {
-			t.Errorf("backend saw the first request %+v (answered %d %s), want once with the empty chunked body", first, r1.StatusCode, b1)
+		if r1.StatusCode != http.StatusBadRequest || !strings.Contains(b1, `"code":-32700`) {
+			t.Errorf("first request (empty chunked body): %d %s, want 400 with a JSON-RPC parse error", r1.StatusCode, b1)
 		}
+		be.wantSeen(t, "/mcp/attack-clte", 0)
 		seen := be.seen("/mcp/second")
 		if len(seen) != 1 || seen[0].xff != "127.0.0.1" || seen[0].bodyLen != len(atkPing(9)) {
 			t.Errorf("backend saw the second request %+v, want once, through the gateway's edge (X-Forwarded-For 127.0.0.1)", seen)

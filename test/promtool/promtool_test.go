@@ -441,6 +441,8 @@ func exported(t *testing.T) map[string]bool {
 	m.StreamOpened("r")
 	m.BreakerState("r", "b", 1)
 	m.Shed("r", "requests")
+	m.SessionsChanged("r", 1)
+	m.SessionClosed("r", "idle")
 	m.ConfigReload(true)
 
 	ch := make(chan *prometheus.Desc, 256)
