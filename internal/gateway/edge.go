@@ -77,8 +77,14 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			renderError(rw, ex, ex.Kind, pe)
 		}
 		lvl := slog.LevelInfo
-		if pe.Status >= 500 {
+		switch {
+		case pe.Status >= 500:
 			lvl = slog.LevelWarn
+		case pe.Status == statusClientClosed:
+			// The client gave up: not a failure of anything here, and the
+			// access line records it. At info, an HTTP/2 rapid-reset flood
+			// would cost two log lines per reset stream.
+			lvl = slog.LevelDebug
 		}
 		attrs := []any{"route", ex.Route, "method", r.Method, "path", requestPath(r), "status", pe.Status, "msg_client", pe.Message}
 		if pe.Cause != nil {

@@ -251,3 +251,41 @@ func TestUpstreamErrorRetryBudget(t *testing.T) {
 		t.Fatalf("status %d, want 503", pe.Status)
 	}
 }
+
+// A client that gives up is not a failure: the access line records the
+// 499, and "request failed" stays at debug, so a flood of cancelled
+// requests (HTTP/2 rapid reset) costs one log line each, not two.
+func TestClientGivingUpIsNotLoggedAsFailure(t *testing.T) {
+	release := make(chan struct{})
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); be.Close() })
+	port, admin := freePort(t), freePort(t)
+	src := fmt.Sprintf(mcpConfig, port, be.URL) + fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n", admin)
+	cfg, err := config.Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SetDefaults()
+	var logs syncBuf
+	g := New(Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err := g.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer g.Shutdown(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("http://127.0.0.1:%d/mcp", port), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("the backend answered a held request")
+	}
+	time.Sleep(300 * time.Millisecond) // the gateway notices the client left
+	if strings.Contains(logs.String(), "request failed") {
+		t.Fatalf("a client giving up was logged as a failure:\n%s", logs.String())
+	}
+}
