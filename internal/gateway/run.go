@@ -59,12 +59,13 @@ func RunFile(ctx context.Context, o RunOptions) error {
 	if ps := Problems(cfg); len(ps) > 0 {
 		return fmt.Errorf("refusing to start: this build cannot enforce everything the config asks for:\n  %s", strings.Join(ps, "\n  "))
 	}
-	log, err := telemetry.NewLogger(o.Stderr, cfg.Logging.Format, cfg.Logging.Level)
+	// Deferred first, so it runs last: everything logged is written
+	// before RunFile returns.
+	lw := telemetry.NewLogWriter(o.Stderr, 0)
+	defer lw.Close()
+	log, err := NewRunLogger(lw, cfg)
 	if err != nil {
 		return err
-	}
-	if a := cfg.Logging.Audit; a != nil && !*a {
-		log = slog.New(telemetry.WithoutAudit(log.Handler()))
 	}
 	opts := o.Options
 	opts.Logger = log
@@ -88,6 +89,7 @@ func RunFile(ctx context.Context, o RunOptions) error {
 	}
 	policy.TraceIDFromContext = TraceIDFromContext
 	if m := tel.Metrics; m != nil {
+		m.CountLogDrops(lw.Dropped)
 		jwt.OnJWKSFetch = func(ok bool) {
 			if ok {
 				m.JWKSFetch("ok")
@@ -146,6 +148,25 @@ func RunFile(ctx context.Context, o RunOptions) error {
 	}
 	log.Info("gateway stopped")
 	return nil
+}
+
+// NewRunLogger is the logger of `agentgateway run` on w (a LogWriter
+// there): cfg's logging format and level, without the audit records when
+// logging.audit is false. It reports dropped records through w's OnDrop.
+func NewRunLogger(w io.Writer, cfg *config.Config) (*slog.Logger, error) {
+	log, err := telemetry.NewLogger(w, cfg.Logging.Format, cfg.Logging.Level)
+	if err != nil {
+		return nil, err
+	}
+	if a := cfg.Logging.Audit; a != nil && !*a {
+		log = slog.New(telemetry.WithoutAudit(log.Handler()))
+	}
+	if lw, ok := w.(*telemetry.LogWriter); ok {
+		lw.OnDrop = func(n uint64) {
+			log.Warn("log records dropped: the log output is not keeping up", "dropped", n)
+		}
+	}
+	return log, nil
 }
 
 func (g *Gateway) currentConfig() *config.Config {

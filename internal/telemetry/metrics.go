@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -127,6 +128,7 @@ type Metrics struct {
 
 	identities *capSet
 	tools      *capSet
+	logDrops   atomic.Pointer[func() uint64]
 
 	// Seed metrics; nil when not selected.
 	agentRequests          *prometheus.CounterVec
@@ -360,6 +362,7 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 		"1 if the last configuration reload succeeded (or none was tried since start), 0 if it failed.")
 	m.reloadLastTime = gauge("agentgateway_config_last_reload_success_timestamp_seconds",
 		"Unix time of the last successful configuration load.")
+	m.registerLogDrops()
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "agentgateway_build_info",
 		Help: "Always 1; labelled with the gateway version and the Go version it was built with.",
