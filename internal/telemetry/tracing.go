@@ -138,6 +138,19 @@ func NewTracing(ctx context.Context, o TracingOptions) (*Tracing, error) {
 	return newTracing(ctx, o, exp)
 }
 
+// NewTracingWithExporter is NewTracing with the given exporter in place of
+// OTLP (benchmarks, tests in other packages). o.Endpoint and o.Protocol
+// are ignored.
+func NewTracingWithExporter(ctx context.Context, o TracingOptions, exp sdktrace.SpanExporter) (*Tracing, error) {
+	if !o.Enabled {
+		return NewTracing(ctx, o)
+	}
+	if math.IsNaN(o.SamplingRate) || o.SamplingRate < 0 || o.SamplingRate > 1 {
+		return nil, fmt.Errorf("tracing: samplingRate %v is not in [0, 1]", o.SamplingRate)
+	}
+	return newTracing(ctx, o, exp)
+}
+
 // newTracing is NewTracing with a given exporter.
 func newTracing(ctx context.Context, o TracingOptions, exp sdktrace.SpanExporter) (*Tracing, error) {
 	res, err := resource.New(ctx,

@@ -1,0 +1,495 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	jwtlib "github.com/golang-jwt/jwt/v5"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/policy/jwt"
+	"github.com/agentgateway-go/agentgateway/internal/telemetry"
+)
+
+// The seed chain benchmark (issue #8): the gateway's handler, built from
+// the harness's gateway-seed config (bench/cmd/agbench/gwconfig.go), is
+// called in process, without a client socket, for a tools/call that a
+// loopback backend answers with a 1 KB JSON-RPC result. The JWT is the
+// same on every call, so the verified-token cache hits. "gobare" is a bare
+// httputil.ReverseProxy called the same way, the reference of the
+// harness's ×go-bare column.
+//
+//	go test -run '^$' -bench BenchmarkSeedChain -benchmem ./internal/gateway/
+//
+// Logs go, as JSON, to a file (the harness's gateway logs to a file too),
+// so their write system calls count.
+
+const (
+	chainIssuer   = "https://kubernetes.default.svc"
+	chainAudience = "agent-gateway"
+	chainSubject  = "system:serviceaccount:agent-core-infra:ekspoc-v6-kagent-agent-sa"
+	chainCallBody = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather_data","arguments":{"city":"Tampa, FL"}}}`
+)
+
+// chainResult is a 1,024-byte JSON-RPC tools/call result.
+var chainResult = func() []byte {
+	const head = `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"`
+	const tail = `"}],"isError":false}}`
+	return []byte(head + strings.Repeat("x", 1024-len(head)-len(tail)) + tail)
+}()
+
+func chainBackend(b *testing.B) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(chainResult)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// chainKey signs the benchmark's tokens; generated once, so that the
+// repeated runs of a sub-benchmark do not profile RSA key generation.
+var chainKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+
+// chainToken serves a JWKS and mints the benchmark's token.
+func chainToken(b *testing.B) (jwksURL, token string) {
+	key, err := chainKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	doc, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
+		"kty": "RSA", "kid": "bench-k1", "use": "sig", "alg": "RS256",
+		"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
+	}}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	}))
+	b.Cleanup(srv.Close)
+	now := time.Now()
+	tok := jwtlib.NewWithClaims(jwtlib.SigningMethodRS256, jwtlib.MapClaims{
+		"iss": chainIssuer, "aud": []string{chainAudience}, "sub": chainSubject,
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(2 * time.Hour).Unix(),
+	})
+	tok.Header["kid"] = "bench-k1"
+	token, err = tok.SignedString(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv.URL + "/jwks", token
+}
+
+// chainSeedYAML is gwconfig.go's gateway-seed MCP route (rate limits too
+// high to refuse), with tracing on or off.
+func chainSeedYAML(port, admin int, backend, jwksURL string, tracing bool) string {
+	return fmt.Sprintf(`binds:
+  - port: %[1]d
+    address: 127.0.0.1
+    listeners:
+      - name: mcp-listener
+        routes:
+          - name: agent-to-mcp-tools
+            match:
+              path:
+                prefix: /mcp
+            policies:
+              - type: jwt-authn
+                jwt:
+                  issuer: %[2]s
+                  audiences:
+                    - %[3]s
+                  jwksUri: %[4]s
+                  claimToHeaders:
+                    - claim: sub
+                      header: x-agent-identity
+              - type: mcp-authz
+                mcp:
+                  rules:
+                    - principal: "%[5]s"
+                      allowedTools:
+                        - get_weather_data
+                        - generate_analysis_code
+                        - execute_code
+                        - store_user_preferences
+                        - get_activity_preferences
+                        - store_activity_plan
+                      rateLimit:
+                        requestsPerMinute: 1000000
+              - type: rate-limit
+                rateLimit:
+                  descriptors:
+                    - key: tool-name
+                      value: get_weather_data
+                      rateLimit:
+                        requestsPerMinute: 1000000
+              - type: timeout
+                timeout:
+                  request: 300s
+                  idle: 60s
+              - type: retry
+                retry:
+                  attempts: 3
+                  perTryTimeout: 30s
+                  retryOn:
+                    - 5xx
+                    - reset
+                    - connect-failure
+                  backoff:
+                    baseInterval: 1s
+                    maxInterval: 10s
+            backends:
+              - name: agent-core-mcp-backend
+                type: mcp-http
+                address: %[6]s
+                circuitBreaker: {maxRequests: 20000}
+                mcp:
+                  endpoint: /mcp
+                  protocol: http
+                  timeout: 300s
+server:
+  maxStreams: 20000
+  maxStreamsPerIdentity: 20000
+  maxRequests: 30000
+admin:
+  address: 127.0.0.1
+  port: %[7]d
+logging:
+  format: json
+  level: info
+observability:
+  opentelemetry:
+    enabled: true
+    endpoint: http://127.0.0.1:1
+    protocol: grpc
+    tracing:
+      enabled: %[8]t
+      samplingRate: 1.0
+      attributes:
+        - key: agent.identity
+          value: ${jwt.sub}
+        - key: tool.name
+          value: ${mcp.tool}
+        - key: gateway.version
+          value: "0.11"
+  prometheus:
+    enabled: true
+    path: /metrics
+    metrics:
+      - agent_requests_total
+      - agent_request_duration_seconds
+      - tool_invocations_total
+      - tool_invocation_duration_seconds
+      - mcp_errors_total
+      - a2a_calls_total
+  mcp:
+    enabled: true
+    metrics:
+      - mcp_tool_calls_total
+      - mcp_tool_call_duration
+      - mcp_tool_errors
+      - mcp_discovery_requests
+`, port, chainIssuer, chainAudience, jwksURL, chainSubject, backend, admin, tracing)
+}
+
+// chainNoneYAML is gateway-none: the route, no policies, no telemetry.
+func chainNoneYAML(port, admin int, backend string) string {
+	return fmt.Sprintf(`binds:
+  - port: %d
+    address: 127.0.0.1
+    listeners:
+      - name: mcp-listener
+        routes:
+          - name: agent-to-mcp-tools
+            match:
+              path:
+                prefix: /mcp
+            policies: []
+            backends:
+              - name: agent-core-mcp-backend
+                type: mcp-http
+                address: %s
+                circuitBreaker: {maxRequests: 20000}
+                mcp:
+                  endpoint: /mcp
+                  protocol: http
+server:
+  maxStreams: 20000
+  maxStreamsPerIdentity: 20000
+  maxRequests: 30000
+admin:
+  address: 127.0.0.1
+  port: %d
+logging:
+  format: json
+  level: warn
+  accessLog: false
+  audit: false
+`, port, backend, admin)
+}
+
+// discardExporter drops exported spans: the span pipeline runs, no
+// collector costs CPU.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// chainGateway builds the gateway the way `agentgateway run` does
+// (RunFile): logger, telemetry, hooks; it returns the bind's handler.
+func chainGateway(b *testing.B, src string, tr http.RoundTripper) http.Handler {
+	cfg, err := config.Parse("bench.yaml", []byte(src))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(b.TempDir(), "gateway.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	lw := telemetry.NewLogWriter(f, 0)
+	b.Cleanup(func() { _ = lw.Close(); _ = f.Close() })
+	log, err := NewRunLogger(lw, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Tracing is built here with a discarding exporter instead of OTLP.
+	var otel *config.OpenTelemetry
+	if cfg.Observability != nil {
+		otel = cfg.Observability.OpenTelemetry
+	}
+	topts := telemetry.TracingOptionsFromConfig(otel, "bench")
+	if otel != nil {
+		otel.Enabled = false
+	}
+	tel, err := NewTelemetry(context.Background(), cfg, "bench", log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if otel != nil {
+		otel.Enabled = true
+	}
+	if topts.Enabled {
+		if tel.Tracing, err = telemetry.NewTracingWithExporter(context.Background(), topts, discardExporter{}); err != nil {
+			b.Fatal(err)
+		}
+		if tel.Attrs, err = telemetry.CompileAttributes(otel.Tracing.Attributes); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Cleanup(func() { _ = tel.Tracing.Shutdown(context.Background()) })
+	opts := Options{Logger: log, Observer: tel, Transport: tr}
+	// RunFile's hooks; restored afterwards.
+	oldTrace, oldFetch, oldReview, oldCache := policy.TraceIDFromContext, jwt.OnJWKSFetch, jwt.OnTokenReview, jwt.OnTokenCache
+	b.Cleanup(func() {
+		policy.TraceIDFromContext, jwt.OnJWKSFetch, jwt.OnTokenReview, jwt.OnTokenCache = oldTrace, oldFetch, oldReview, oldCache
+	})
+	policy.TraceIDFromContext = TraceIDFromContext
+	if m := tel.Metrics; m != nil {
+		m.CountLogDrops(lw.Dropped)
+		jwt.OnJWKSFetch = func(bool) {}
+		jwt.OnTokenReview = m.TokenReview
+		jwt.OnTokenCache = m.TokenCache
+	}
+	g := New(opts)
+	if err := g.Apply(context.Background(), cfg); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = g.Shutdown(time.Second) })
+	return &portHandler{g: g, port: cfg.Binds[0].Port}
+}
+
+// chainGoBare is the harness's go-bare path: a bare ReverseProxy.
+func chainGoBare(b *testing.B, backend string, tr http.RoundTripper) http.Handler {
+	u, _ := url.Parse(backend)
+	if tr == nil {
+		t := &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        4096,
+			MaxIdleConnsPerHost: 4096,
+			IdleConnTimeout:     90 * time.Second,
+		}
+		b.Cleanup(t.CloseIdleConnections)
+		tr = t
+	}
+	pool := &sync.Pool{New: func() any { buf := make([]byte, 32<<10); return &buf }}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.Out.Host = pr.In.Host
+		},
+		Transport:  tr,
+		BufferPool: (*chainBufPool)(pool),
+	}
+}
+
+type chainBufPool sync.Pool
+
+func (p *chainBufPool) Get() []byte  { return *(*sync.Pool)(p).Get().(*[]byte) }
+func (p *chainBufPool) Put(b []byte) { (*sync.Pool)(p).Put(&b) }
+
+// chainWriter is a minimal server-side ResponseWriter that discards the
+// body.
+type chainWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *chainWriter) Header() http.Header { return w.h }
+func (w *chainWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+func (w *chainWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return len(p), nil
+}
+func (w *chainWriter) Flush() {}
+
+// The deadlines a server connection supports (http.ResponseController).
+func (w *chainWriter) SetReadDeadline(time.Time) error  { return nil }
+func (w *chainWriter) SetWriteDeadline(time.Time) error { return nil }
+
+func runChain(b *testing.B, h http.Handler, token string, parallel bool) {
+	target, _ := url.Parse("http://127.0.0.1:8080/mcp")
+	call := func(w *chainWriter) {
+		clear(w.h)
+		w.status = 0
+		hdr := http.Header{
+			"Content-Type":         {"application/json"},
+			"Accept":               {"application/json, text/event-stream"},
+			"Mcp-Protocol-Version": {"2025-06-18"},
+			"User-Agent":           {"wrk"},
+		}
+		if token != "" {
+			hdr["Authorization"] = []string{"Bearer " + token}
+		}
+		u := *target
+		r := (&http.Request{
+			Method: http.MethodPost, URL: &u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: hdr, Body: io.NopCloser(strings.NewReader(chainCallBody)), ContentLength: int64(len(chainCallBody)),
+			Host: "127.0.0.1:8080", RemoteAddr: "127.0.0.1:40000", RequestURI: "/mcp",
+		}).WithContext(context.Background())
+		h.ServeHTTP(w, r)
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+	call(&chainWriter{h: http.Header{}}) // warm: JWKS fetch, token cache, connections
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			w := &chainWriter{h: http.Header{}}
+			for pb.Next() {
+				call(w)
+			}
+		})
+	} else {
+		w := &chainWriter{h: http.Header{}}
+		for range b.N {
+			call(w)
+		}
+	}
+	// CPU time of the whole process (gateway, backend, GC) per request:
+	// steadier than ns/op when other work shares the cores.
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
+}
+
+// processCPU is the process's user+system CPU time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSeedChain: gobare, gateway-none, gateway-seed without tracing
+// and with spans sampled at 1.0 (exported to a discarding exporter), run
+// in parallel against the loopback backend.
+func BenchmarkSeedChain(b *testing.B) { benchChain(b, false) }
+
+// BenchmarkSeedChainInMemory is BenchmarkSeedChain with the backend
+// answered in memory (the upstream transport returns the 1 KB result
+// without a socket) and one request at a time: what remains is the CPU of
+// the gateway's own code, steadier to compare than a run that shares the
+// cores with a backend and the kernel's loopback.
+func BenchmarkSeedChainInMemory(b *testing.B) { benchChain(b, true) }
+
+func benchChain(b *testing.B, inMemory bool) {
+	backend := func(b *testing.B) (string, http.RoundTripper) {
+		if inMemory {
+			return "http://backend.invalid:8000", memTransport{}
+		}
+		return chainBackend(b).URL, nil
+	}
+	b.Run("gobare", func(b *testing.B) {
+		u, tr := backend(b)
+		runChain(b, chainGoBare(b, u, tr), "", !inMemory)
+	})
+	b.Run("none", func(b *testing.B) {
+		u, tr := backend(b)
+		src := chainNoneYAML(freePortB(b), freePortB(b), u)
+		runChain(b, chainGateway(b, src, tr), "", !inMemory)
+	})
+	for _, tracing := range []bool{false, true} {
+		name := "seed-notrace"
+		if tracing {
+			name = "seed-trace"
+		}
+		b.Run(name, func(b *testing.B) {
+			jwks, token := chainToken(b)
+			u, tr := backend(b)
+			src := chainSeedYAML(freePortB(b), freePortB(b), u, jwks, tracing)
+			runChain(b, chainGateway(b, src, tr), token, !inMemory)
+		})
+	}
+}
+
+// memTransport answers every request with the 1 KB tools/call result.
+type memTransport struct{}
+
+func (memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_ = r.Body.Close()
+	}
+	return &http.Response{
+		Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(chainResult))}},
+		Body:          io.NopCloser(bytes.NewReader(chainResult)),
+		ContentLength: int64(len(chainResult)),
+		Request:       r,
+	}, nil
+}
