@@ -89,20 +89,43 @@ func (t *Telemetry) Begin(r *http.Request) context.Context {
 	if !t.Tracing.Enabled() {
 		return r.Context()
 	}
-	ctx, _ := t.Tracing.StartServer(r.Context(), r.Header, r.Method,
-		attribute.String("http.request.method", r.Method),
-		attribute.String("url.path", requestPath(r)),
-	)
-	return ctx
+	// Its attributes, these two first, are set by End in one call.
+	ctx, _ := t.Tracing.StartServer(r.Context(), r.Header, r.Method)
+	return context.WithValue(ctx, policySpanKey{}, &policySpan{})
 }
 
-// policySpanKey marks the span of the policy whose next handler runs.
+// policySpanKey holds the request's *policySpan.
 type policySpanKey struct{}
+
+// policySpan is the span of the policy running now. Policy spans never
+// overlap: each ends when its policy hands over to the rest of the chain,
+// before the next policy's starts, so one slot per request is enough.
+type policySpan struct {
+	span  trace.Span // nil when no policy span is open
+	attrs []attribute.KeyValue
+}
+
+// end ends the open policy span, if any, with its attributes (set at
+// the end, in one call: each call grows the span's list).
+func (p *policySpan) end(more ...attribute.KeyValue) {
+	if p.span != nil {
+		p.span.SetAttributes(p.attrs...)
+		if len(more) > 0 {
+			p.span.SetAttributes(more...)
+		}
+		p.span.End()
+		p.span = nil
+	}
+}
 
 // WrapPolicy gives each policy its own span that ends when the policy
 // hands over to the rest of the chain (or returns without doing so), so
 // authn, authz and rate-limit spans measure only their own work and the
 // rest of the chain continues under the server span.
+//
+// The policy runs with the request's context unchanged (the server span
+// in it): policies start no spans of their own, and a context and a
+// request copy per policy, twice, would cost more than the span itself.
 func (t *Telemetry) WrapPolicy(route, policyType string, wrap func(policy.Handler) policy.Handler, next policy.Handler) policy.Handler {
 	// timeout and retry only arm deadlines and a retrier at request time;
 	// their effects show on the server span and the attempt spans, so a
@@ -112,43 +135,36 @@ func (t *Telemetry) WrapPolicy(route, policyType string, wrap func(policy.Handle
 	}
 	tracer := t.Tracing.Tracer()
 	inner := policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		ctx := r.Context()
-		if ps, ok := ctx.Value(policySpanKey{}).(*policySpan); ok && ps.parent != nil {
-			ps.pass()
-			ctx = trace.ContextWithSpan(ctx, ps.parent)
-			r = r.WithContext(ctx)
+		if ps, ok := r.Context().Value(policySpanKey{}).(*policySpan); ok {
+			ps.end()
 		}
 		return next.ServeHTTP(w, r)
 	})
 	h := wrap(inner)
+	attrs := []attribute.KeyValue{attribute.String("agentgateway.policy", policyType), attribute.String("agentgateway.route", route)}
 	return policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		parent := trace.SpanFromContext(r.Context())
-		ctx, span := tracer.Start(r.Context(), policyType, trace.WithAttributes(attribute.String("agentgateway.policy", policyType), attribute.String("agentgateway.route", route)))
-		ps := &policySpan{span: span, parent: parent}
-		err := h.ServeHTTP(w, r.WithContext(context.WithValue(ctx, policySpanKey{}, ps)))
-		if !ps.passed {
+		ps, ok := r.Context().Value(policySpanKey{}).(*policySpan)
+		if !ok {
+			// Not begun by Begin (a chain run on its own).
+			ps = &policySpan{}
+			r = r.WithContext(context.WithValue(r.Context(), policySpanKey{}, ps))
+		}
+		_, ps.span = tracer.Start(r.Context(), policyType)
+		ps.attrs = attrs
+		err := h.ServeHTTP(w, r)
+		if ps.span != nil {
+			// The policy answered without handing over: the open span is
+			// its own (a later policy's would have ended before returning).
 			if err != nil {
 				pe := policy.AsError(err)
-				span.SetStatus(codes.Error, pe.Message)
-				span.SetAttributes(attribute.Int("http.response.status_code", pe.Status))
+				ps.span.SetStatus(codes.Error, pe.Message)
+				ps.end(attribute.Int("http.response.status_code", pe.Status))
+			} else {
+				ps.end()
 			}
-			span.End()
 		}
 		return err
 	})
-}
-
-type policySpan struct {
-	span   trace.Span
-	parent trace.Span
-	passed bool
-}
-
-func (p *policySpan) pass() {
-	if !p.passed {
-		p.passed = true
-		p.span.End()
-	}
 }
 
 // Attempt opens a client span per upstream attempt, so retries are
@@ -159,15 +175,21 @@ func (t *Telemetry) Attempt(ctx context.Context, ex *policy.Exchange, req *http.
 	}
 	var span trace.Span
 	if t.Tracing.Enabled() {
-		// req is this attempt's shallow copy; its headers are shared with
-		// the proxy's request, so give it its own before writing.
-		req.Header = req.Header.Clone()
-		ctx, span = t.Tracing.Tracer().Start(ctx, "upstream "+ex.Backend, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
-			attribute.String("agentgateway.backend", ex.Backend),
-			attribute.Int("agentgateway.attempt", n),
-			attribute.String("server.address", req.URL.Host),
-		))
+		// req is this attempt's shallow copy; its headers are the proxy's
+		// outgoing request's, which only this attempt has used so far. A
+		// retry gets its own copy: the transport of an earlier attempt may
+		// still hold them.
+		if n > 1 {
+			req.Header = req.Header.Clone()
+		}
+		// The attributes are set when the attempt ends, in one call
+		// (each call grows the span's list).
+		ctx, span = t.Tracing.Tracer().Start(ctx, upstreamSpanName(ex.Backend), clientSpan)
 		t.Tracing.Inject(ctx, req.Header)
+	}
+	var host string
+	if span != nil {
+		host = req.URL.Host
 	}
 	return ctx, func(res *http.Response, err error) {
 		result := "ok"
@@ -185,10 +207,17 @@ func (t *Telemetry) Attempt(ctx context.Context, ex *policy.Exchange, req *http.
 		}
 		t.Metrics.UpstreamAttempt(ex.Route, ex.Backend, result)
 		if span != nil {
+			attrs := [4]attribute.KeyValue{
+				attribute.String("agentgateway.backend", ex.Backend),
+				attribute.Int("agentgateway.attempt", n),
+				attribute.String("server.address", host),
+			}
 			if err != nil {
+				span.SetAttributes(attrs[:3]...)
 				span.SetStatus(codes.Error, result)
 			} else {
-				span.SetAttributes(attribute.Int("http.response.status_code", res.StatusCode))
+				attrs[3] = attribute.Int("http.response.status_code", res.StatusCode)
+				span.SetAttributes(attrs[:]...)
 				if res.StatusCode >= 500 {
 					span.SetStatus(codes.Error, result)
 				}
@@ -196,6 +225,21 @@ func (t *Telemetry) Attempt(ctx context.Context, ex *policy.Exchange, req *http.
 			span.End()
 		}
 	}
+}
+
+var clientSpan = trace.WithSpanKind(trace.SpanKindClient)
+
+// upstreamSpanNames caches "upstream <backend>": backend names come from
+// the config.
+var upstreamSpanNames sync.Map
+
+func upstreamSpanName(backend string) string {
+	if v, ok := upstreamSpanNames.Load(backend); ok {
+		return v.(string)
+	}
+	name := "upstream " + backend
+	upstreamSpanNames.Store(backend, name)
+	return name
 }
 
 // BreakerState exports a backend's circuit breaker state.
@@ -246,9 +290,12 @@ func (t *Telemetry) End(ctx context.Context, r *http.Request, ex *policy.Exchang
 			t.Metrics.RateLimitDecision(ex.Route, "allowed")
 		}
 	}
-	var shed *shedError
-	if res.Err != nil && errors.As(res.Err, &shed) {
-		t.Metrics.Shed(ex.Route, shed.reason)
+	if res.Err != nil {
+		// Declared here: errors.As moves it to the heap.
+		var shed *shedError
+		if errors.As(res.Err, &shed) {
+			t.Metrics.Shed(ex.Route, shed.reason)
+		}
 	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		t.finishSpan(span, r, ex, &rec, res)
@@ -352,12 +399,19 @@ func errorType(res Result, ex *policy.Exchange) string {
 	return "invalid_request"
 }
 
+var spanAttrs = sync.Pool{New: func() any { s := make([]attribute.KeyValue, 0, 24); return &s }}
+
 func (t *Telemetry) finishSpan(span trace.Span, r *http.Request, ex *policy.Exchange, rec *telemetry.Request, res Result) {
 	if ex.RoutePrefix != "" {
 		span.SetName(r.Method + " " + ex.RoutePrefix)
 	}
-	attrs := make([]attribute.KeyValue, 0, 16)
-	attrs = append(attrs, attribute.Int("http.response.status_code", res.Status))
+	// SetAttributes copies them: the slice goes back to the pool.
+	ap := spanAttrs.Get().(*[]attribute.KeyValue)
+	defer func() { *ap = (*ap)[:0]; spanAttrs.Put(ap) }()
+	attrs := append(*ap,
+		attribute.String("http.request.method", r.Method),
+		attribute.String("url.path", requestPath(r)),
+		attribute.Int("http.response.status_code", res.Status))
 	if ex.Route != "" {
 		attrs = append(attrs, attribute.String("http.route", ex.RoutePrefix), attribute.String("agentgateway.route", ex.Route))
 	}
@@ -399,6 +453,7 @@ func (t *Telemetry) finishSpan(span trace.Span, r *http.Request, ex *policy.Exch
 		attrs = t.Attrs.Append(attrs, &vars)
 	}
 	span.SetAttributes(attrs...)
+	*ap = attrs
 	if res.Status == 0 || res.Status >= 500 {
 		span.SetStatus(codes.Error, strconv.Itoa(res.Status))
 	}

@@ -328,11 +328,18 @@ func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, a
 		return noopTracer.Start(ctx, name)
 	}
 	ctx, links := t.Extract(ctx, h)
-	return t.Tracer().Start(ctx, name,
-		trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithLinks(links...),
-		trace.WithAttributes(attrs...))
+	opts := make([]trace.SpanStartOption, 1, 3)
+	opts[0] = serverSpan
+	if len(links) > 0 {
+		opts = append(opts, trace.WithLinks(links...))
+	}
+	if len(attrs) > 0 {
+		opts = append(opts, trace.WithAttributes(attrs...))
+	}
+	return t.Tracer().Start(ctx, name, opts...)
 }
+
+var serverSpan = trace.WithSpanKind(trace.SpanKindServer)
 
 // ForceFlush exports the spans ended so far.
 func (t *Tracing) ForceFlush(ctx context.Context) error {

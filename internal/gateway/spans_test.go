@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/telemetry"
+)
+
+// The spans of a request through a chain with a traced policy: their
+// names, parents, attributes and status, for an allowed call and for one
+// the policy refuses. The attributes are set when each span ends (one
+// call per span), so this pins what an exporter sees.
+func TestRequestSpans(t *testing.T) {
+	var mu sync.Mutex
+	var traceparents []string
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		traceparents = append(traceparents, r.Header.Get("Traceparent"))
+		mu.Unlock()
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	}))
+	defer be.Close()
+	port, admin := freePortTB(t), freePortTB(t)
+	src := fmt.Sprintf(`
+binds:
+  - port: %d
+    address: 127.0.0.1
+    listeners:
+      - name: l
+        routes:
+          - name: tools
+            match: {path: {prefix: /mcp}}
+            policies:
+              - type: rate-limit
+                rateLimit:
+                  descriptors:
+                    - key: tool-name
+                      value: echo
+                      rateLimit: {requestsPerMinute: 1}
+              - type: timeout
+                timeout: {request: 30s}
+              - type: retry
+                retry: {attempts: 2, retryOn: [connect-failure]}
+            backends:
+              - name: b
+                type: mcp-http
+                address: %s
+admin:
+  address: 127.0.0.1
+  port: %d
+`, port, be.URL, admin)
+	cfg, err := config.Parse("spans.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	exp := tracetest.NewInMemoryExporter()
+	tr, err := telemetry.NewTracingWithExporter(context.Background(), telemetry.TracingOptions{Enabled: true, SamplingRate: 1}, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tr.Shutdown(context.Background()) }()
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	g := New(Options{Logger: log, Observer: &Telemetry{Tracing: tr}})
+	if err := g.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = g.Shutdown(time.Second) }()
+
+	call := func() int {
+		req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/mcp", port),
+			strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := call(); st != 200 {
+		t.Fatalf("first call: %d", st)
+	}
+	if st := call(); st != 429 {
+		t.Fatalf("second call: %d, want 429", st)
+	}
+	if err := tr.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spans := exp.GetSpans()
+	byTrace := map[trace.TraceID][]tracetest.SpanStub{}
+	for _, s := range spans {
+		byTrace[s.SpanContext.TraceID()] = append(byTrace[s.SpanContext.TraceID()], s)
+	}
+	if len(byTrace) != 2 {
+		t.Fatalf("%d traces, want 2: %v", len(byTrace), names(spans))
+	}
+	attrs := func(s tracetest.SpanStub) map[string]string {
+		m := map[string]string{}
+		for _, a := range s.Attributes {
+			m[string(a.Key)] = a.Value.Emit()
+		}
+		return m
+	}
+	want := func(s tracetest.SpanStub, kv map[string]string) {
+		t.Helper()
+		got := attrs(s)
+		for k, v := range kv {
+			if got[k] != v {
+				t.Errorf("span %q: %s = %q, want %q (all: %v)", s.Name, k, got[k], v, got)
+			}
+		}
+		if len(got) != len(kv) {
+			t.Errorf("span %q: attributes %v, want exactly %v", s.Name, got, kv)
+		}
+	}
+	for _, ss := range byTrace {
+		find := func(name string) *tracetest.SpanStub {
+			for i := range ss {
+				if ss[i].Name == name {
+					return &ss[i]
+				}
+			}
+			return nil
+		}
+		server, rl, up := find("POST /mcp"), find("rate-limit"), find("upstream b")
+		if server == nil || rl == nil {
+			t.Fatalf("spans %v", names(ss))
+		}
+		if server.SpanKind != trace.SpanKindServer || rl.Parent.SpanID() != server.SpanContext.SpanID() {
+			t.Errorf("server kind %v, rate-limit parent %v", server.SpanKind, rl.Parent.SpanID())
+		}
+		if up == nil {
+			// The refused call: the policy's span carries the refusal.
+			if len(ss) != 2 {
+				t.Errorf("refused call spans %v", names(ss))
+			}
+			want(*server, map[string]string{"http.request.method": "POST", "url.path": "/mcp", "http.response.status_code": "429",
+				"http.route": "/mcp", "agentgateway.route": "tools", "mcp.method.name": "tools/call",
+				"gen_ai.tool.name": "echo", "gen_ai.operation.name": "execute_tool"})
+			want(*rl, map[string]string{"agentgateway.policy": "rate-limit", "agentgateway.route": "tools", "http.response.status_code": "429"})
+			if rl.Status.Code != codes.Error {
+				t.Errorf("refusing policy span status %v", rl.Status)
+			}
+			continue
+		}
+		if len(ss) != 3 {
+			t.Errorf("allowed call spans %v", names(ss))
+		}
+		want(*server, map[string]string{"http.request.method": "POST", "url.path": "/mcp", "http.response.status_code": "200",
+			"http.route": "/mcp", "agentgateway.route": "tools", "agentgateway.backend": "b", "mcp.method.name": "tools/call",
+			"gen_ai.tool.name": "echo", "gen_ai.operation.name": "execute_tool"})
+		want(*rl, map[string]string{"agentgateway.policy": "rate-limit", "agentgateway.route": "tools"})
+		want(*up, map[string]string{"agentgateway.backend": "b", "agentgateway.attempt": "1",
+			"server.address": strings.TrimPrefix(be.URL, "http://"), "http.response.status_code": "200"})
+		if up.SpanKind != trace.SpanKindClient || up.Parent.SpanID() != server.SpanContext.SpanID() {
+			t.Errorf("upstream span kind %v, parent %v (server %v)", up.SpanKind, up.Parent.SpanID(), server.SpanContext.SpanID())
+		}
+		// The policy's span ends when it hands over, before the upstream
+		// attempt starts.
+		if rl.EndTime.After(up.StartTime) {
+			t.Errorf("rate-limit span ends %v after the upstream span starts", rl.EndTime.Sub(up.StartTime))
+		}
+		mu.Lock()
+		tp := traceparents
+		mu.Unlock()
+		if len(tp) != 1 || !strings.Contains(tp[0], up.SpanContext.SpanID().String()) || !strings.Contains(tp[0], up.SpanContext.TraceID().String()) {
+			t.Errorf("backend traceparent %q, want the upstream span %s", tp, up.SpanContext.SpanID())
+		}
+	}
+}
+
+func names(ss []tracetest.SpanStub) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.Name)
+	}
+	return out
+}
