@@ -128,6 +128,8 @@ type Metrics struct {
 
 	identities *capSet
 	tools      *capSet
+	series     seriesCache
+	children   childCache
 	logDrops   atomic.Pointer[func() uint64]
 
 	// Seed metrics; nil when not selected.
@@ -413,51 +415,38 @@ func (m *Metrics) ObserveRequest(r *Request) {
 	if m == nil || r == nil {
 		return
 	}
-	route := orNone(r.Route)
-	kind := normKind(r.Kind)
-	method := normMethod(r.Method)
-	status := statusLabel(r.Status)
-	secs := r.Duration.Seconds()
-
-	if m.agentRequests != nil {
-		m.agentRequests.WithLabelValues(route, kind, method, status, m.identity(r.Identity)).Inc()
+	k := requestLabels{
+		route:  orNone(r.Route),
+		kind:   normKind(r.Kind),
+		method: normMethod(r.Method),
+		status: statusLabel(r.Status),
 	}
-	if m.agentRequestDuration != nil {
-		m.agentRequestDuration.WithLabelValues(route, kind, method).Observe(secs)
+	toolCall := k.kind == "mcp" && k.method == "tools/call"
+	if m.agentRequests != nil || toolCall && m.toolInvocations != nil {
+		k.identity = m.identity(r.Identity)
 	}
-
-	switch kind {
+	switch k.kind {
 	case "mcp":
-		errType := normErrorType(r.ErrorType)
-		if errType != "" && m.mcpErrors != nil {
-			m.mcpErrors.WithLabelValues(route, errType).Inc()
-		}
-		if r.Discovery && m.mcpDiscovery != nil {
-			m.mcpDiscovery.WithLabelValues(route, method).Inc()
-		}
-		if method != "tools/call" {
-			return
-		}
-		tool := m.tool(r.Tool, r.ToolKnown)
-		if m.toolInvocations != nil {
-			m.toolInvocations.WithLabelValues(route, orNone(r.Backend), tool, m.identity(r.Identity), status).Inc()
-		}
-		if m.toolInvocationDuration != nil {
-			m.toolInvocationDuration.WithLabelValues(route, tool).Observe(secs)
-		}
-		if m.mcpToolCalls != nil {
-			m.mcpToolCalls.WithLabelValues(route, tool, status).Inc()
-		}
-		if m.mcpToolCallDuration != nil {
-			m.mcpToolCallDuration.WithLabelValues(route, tool).Observe(secs)
-		}
-		if errType != "" && m.mcpToolErrors != nil {
-			m.mcpToolErrors.WithLabelValues(route, tool, errType).Inc()
+		k.errType = normErrorType(r.ErrorType)
+		k.discovery = r.Discovery
+		if toolCall {
+			k.tool = m.tool(r.Tool, r.ToolKnown)
+			k.backend = orNone(r.Backend)
 		}
 	case "a2a":
 		if m.a2aCalls != nil {
-			m.a2aCalls.WithLabelValues(m.identity(r.Source), m.target(r.Target), method, status, normDecision(r.Decision)).Inc()
+			k.source = m.identity(r.Source)
+			k.target = m.target(r.Target)
+			k.decision = normDecision(r.Decision)
 		}
+	}
+	s := m.series.get(m, &k)
+	secs := r.Duration.Seconds()
+	for _, c := range s.counters {
+		c.Inc()
+	}
+	for _, o := range s.durations {
+		o.Observe(secs)
 	}
 }
 
@@ -466,7 +455,7 @@ func (m *Metrics) AuthnDecision(route, result string) {
 	if m == nil {
 		return
 	}
-	m.authn.WithLabelValues(orNone(route), oneOf(result, "success", "failure")).Inc()
+	m.children.counter(m.authn, orNone(route), oneOf(result, "success", "failure")).Inc()
 }
 
 // AuthzDecision counts an authorization decision: kind mcp|a2a, decision
@@ -475,7 +464,7 @@ func (m *Metrics) AuthzDecision(route, kind, decision string) {
 	if m == nil {
 		return
 	}
-	m.authz.WithLabelValues(orNone(route), normKind(kind), oneOf(decision, "allowed", "denied")).Inc()
+	m.children.counter(m.authz, orNone(route), normKind(kind), oneOf(decision, "allowed", "denied")).Inc()
 }
 
 // RateLimitDecision counts a rate-limit decision: allowed|limited.
@@ -483,7 +472,7 @@ func (m *Metrics) RateLimitDecision(route, decision string) {
 	if m == nil {
 		return
 	}
-	m.ratelimit.WithLabelValues(orNone(route), oneOf(decision, "allowed", "limited")).Inc()
+	m.children.counter(m.ratelimit, orNone(route), oneOf(decision, "allowed", "limited")).Inc()
 }
 
 // UpstreamAttempt counts one attempt to reach a backend: result
@@ -497,7 +486,7 @@ func (m *Metrics) UpstreamAttempt(route, backend, result string) {
 	default:
 		result = "error"
 	}
-	m.upAttempts.WithLabelValues(orNone(route), orNone(backend), result).Inc()
+	m.children.counter(m.upAttempts, orNone(route), orNone(backend), result).Inc()
 }
 
 // UpstreamRetry counts a retried attempt.
@@ -585,9 +574,9 @@ func (m *Metrics) TokenCache(hit bool) {
 		return
 	}
 	if hit {
-		m.tokenCache.WithLabelValues("hit").Inc()
+		m.children.counter(m.tokenCache, "hit").Inc()
 	} else {
-		m.tokenCache.WithLabelValues("miss").Inc()
+		m.children.counter(m.tokenCache, "miss").Inc()
 	}
 }
 
