@@ -137,7 +137,11 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	var cancelTimeout context.CancelFunc = func() {}
 	if b.timeout > 0 {
-		ctx, cancelTimeout = context.WithTimeoutCause(ctx, b.timeout, policy.ErrRequestTimeout)
+		// A deadline that ends first (the timeout policy's) would always
+		// fire before this one: skip the timer and its context.
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > b.timeout {
+			ctx, cancelTimeout = context.WithTimeoutCause(ctx, b.timeout, policy.ErrRequestTimeout)
+		}
 	}
 	defer cancelTimeout()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -253,6 +257,10 @@ func (b *backend) modifyResponse(res *http.Response) error {
 }
 
 func isEventStream(ct string) bool {
+	// mime.ParseMediaType allocates; most responses are plainly not SSE.
+	if base, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(base), "text/event-stream") {
+		return false
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "text/event-stream"
 }
@@ -377,16 +385,22 @@ var copyBuffers = &bufferPool{}
 
 const copyBufferSize = 8 << 10
 
+// bufferPool pools array pointers: putting a slice back would allocate
+// a pointer to it each time.
 type bufferPool struct{ p sync.Pool }
 
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	if v, ok := b.p.Get().(*[copyBufferSize]byte); ok {
+		return v[:]
 	}
-	return make([]byte, copyBufferSize)
+	return new([copyBufferSize]byte)[:]
 }
 
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) >= copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
+	}
+}
 
 // newTransport returns the shared upstream transport. Compression is left
 // to the endpoints so bytes pass through untouched.

@@ -234,13 +234,16 @@ func checkContent(h http.Header) *policy.Error {
 	if len(cts) != 1 {
 		return unsupported("Content-Type must be application/json")
 	}
-	mt, params, err := mime.ParseMediaType(cts[0])
-	if err != nil || mt != "application/json" {
-		return unsupported("Content-Type must be application/json")
-	}
-	for k, v := range params {
-		if k != "charset" || !strings.EqualFold(v, "utf-8") {
-			return unsupported("Content-Type must be application/json (charset utf-8)")
+	// The plain spelling needs no parse (mime.ParseMediaType allocates).
+	if cts[0] != "application/json" {
+		mt, params, err := mime.ParseMediaType(cts[0])
+		if err != nil || mt != "application/json" {
+			return unsupported("Content-Type must be application/json")
+		}
+		for k, v := range params {
+			if k != "charset" || !strings.EqualFold(v, "utf-8") {
+				return unsupported("Content-Type must be application/json (charset utf-8)")
+			}
 		}
 	}
 	for _, ce := range h.Values("Content-Encoding") {
