@@ -462,8 +462,9 @@ func (t *Telemetry) finishSpan(span trace.Span, r *http.Request, ex *policy.Exch
 
 // access writes the access log record: one per request.
 func (t *Telemetry) access(ctx context.Context, r *http.Request, ex *policy.Exchange, rec *telemetry.Request, res Result) {
-	attrs := make([]slog.Attr, 0, 16)
-	attrs = append(attrs,
+	ap := policy.GetAttrs()
+	defer policy.PutAttrs(ap)
+	attrs := append(*ap,
 		slog.Bool("access", true),
 		slog.String("route", ex.Route),
 		slog.String("backend", ex.Backend),
@@ -494,7 +495,8 @@ func (t *Telemetry) access(ctx context.Context, r *http.Request, ex *policy.Exch
 	} else if tid := policy.TraceID(r); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}
-	t.Access.LogAttrs(ctx, slog.LevelInfo, "access", attrs...)
+	*ap = attrs
+	policy.LogAttrs(ctx, t.Access, slog.LevelInfo, "access", attrs...)
 }
 
 // toolCatalog remembers, per route, the tool names backends listed in

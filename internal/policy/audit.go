@@ -2,7 +2,9 @@ package policy
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"sync"
 )
 
 // TraceIDFromContext, when set (by the tracing integration), returns the
@@ -61,4 +63,41 @@ func isLowerHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// attrsHandler is a slog.Handler that can write a record straight from
+// its attributes (the gateway's JSON handler, internal/telemetry).
+type attrsHandler interface {
+	slog.Handler
+	HandleAttrs(level slog.Level, msg string, attrs []slog.Attr) bool
+}
+
+// LogAttrs is l.LogAttrs(ctx, level, msg, attrs...), for the records
+// written on every request (access and audit records): a handler that
+// takes the attributes directly gets them without a slog.Record being
+// built and the caller being looked up.
+func LogAttrs(ctx context.Context, l *slog.Logger, level slog.Level, msg string, attrs ...slog.Attr) {
+	if h, ok := l.Handler().(attrsHandler); ok {
+		if !h.Enabled(ctx, level) || h.HandleAttrs(level, msg, attrs) {
+			return
+		}
+	}
+	l.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// attrPool recycles the attribute lists of per-request records: handed
+// to a handler through an interface, a list escapes, and would otherwise
+// be allocated for every record.
+var attrPool = sync.Pool{New: func() any { s := make([]slog.Attr, 0, 24); return &s }}
+
+// GetAttrs returns an empty attribute list for a record; give it back
+// with PutAttrs once the record is logged, storing the appended list in
+// it first.
+func GetAttrs() *[]slog.Attr { return attrPool.Get().(*[]slog.Attr) }
+
+// PutAttrs returns a list from GetAttrs to the pool.
+func PutAttrs(p *[]slog.Attr) {
+	clear(*p) // keep no request's strings alive
+	*p = (*p)[:0]
+	attrPool.Put(p)
 }

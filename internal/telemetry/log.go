@@ -26,7 +26,9 @@ func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch strings.ToLower(format) {
 	case "", "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		// slog.JSONHandler's output, with a fast path for the per-request
+		// records (jsonlog.go).
+		return slog.New(newJSONHandler(w, opts)), nil
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}

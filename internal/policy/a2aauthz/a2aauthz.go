@@ -121,16 +121,17 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 // audit writes the decision to the audit log, as mcp-authz does: one
 // record with audit=true and "authz allow" or "authz deny" as message.
 func (p *Policy) audit(r *http.Request, ex *policy.Exchange, subject string, allowed bool, by *rule) {
-	decision, lvl := "deny", slog.LevelInfo
+	decision, msg, lvl := "deny", "authz deny", slog.LevelInfo
 	if allowed {
-		decision = "allow"
+		decision, msg = "allow", "authz allow"
 	}
 	ctx := r.Context()
 	if !p.log.Enabled(ctx, lvl) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 12)
-	attrs = append(attrs,
+	ap := policy.GetAttrs()
+	defer policy.PutAttrs(ap)
+	attrs := append(*ap,
 		slog.Bool("audit", true),
 		slog.String("policy", "a2a-authz"),
 		slog.String("route", p.route),
@@ -150,5 +151,6 @@ func (p *Policy) audit(r *http.Request, ex *policy.Exchange, subject string, all
 	if rid := policy.RequestID(r); rid != "" {
 		attrs = append(attrs, slog.String("request_id", rid))
 	}
-	p.log.LogAttrs(ctx, lvl, "authz "+decision, attrs...)
+	*ap = attrs
+	policy.LogAttrs(ctx, p.log, lvl, msg, attrs...)
 }

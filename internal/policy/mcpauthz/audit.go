@@ -46,8 +46,9 @@ func (p *Policy) audit(r *http.Request, rec auditRecord) {
 	if !p.log.Enabled(ctx, lvl) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 16)
-	attrs = append(attrs,
+	ap := policy.GetAttrs()
+	defer policy.PutAttrs(ap)
+	attrs := append(*ap,
 		slog.Bool("audit", true),
 		slog.String("policy", "mcp-authz"),
 		slog.String("route", p.route),
@@ -77,5 +78,19 @@ func (p *Policy) audit(r *http.Request, rec auditRecord) {
 	if rid := policy.RequestID(r); rid != "" {
 		attrs = append(attrs, slog.String("request_id", rid))
 	}
-	p.log.LogAttrs(ctx, lvl, "authz "+rec.decision, attrs...)
+	*ap = attrs
+	policy.LogAttrs(ctx, p.log, lvl, auditMessage(rec.decision), attrs...)
+}
+
+// auditMessage is "authz <decision>", without building it per record.
+func auditMessage(decision string) string {
+	switch decision {
+	case DecisionAllow:
+		return "authz " + DecisionAllow
+	case DecisionDeny:
+		return "authz " + DecisionDeny
+	case DecisionRateLimited:
+		return "authz " + DecisionRateLimited
+	}
+	return "authz " + decision
 }
