@@ -45,8 +45,11 @@ type sessionTracker struct {
 	timer    *time.Timer
 	closed   bool
 	reaps    sync.WaitGroup
-	now      func() time.Time
-	log      *slog.Logger
+	// stop cancels the DELETEs in flight when the gateway shuts down.
+	stopCtx context.Context
+	stop    context.CancelFunc
+	now     func() time.Time
+	log     *slog.Logger
 	// obs exports the tracker's state (metrics); nil for none.
 	obs sessionObserver
 }
@@ -76,7 +79,9 @@ type mcpSession struct {
 }
 
 func newSessionTracker(log *slog.Logger) *sessionTracker {
-	return &sessionTracker{byID: map[string]*mcpSession{}, idle: list.New(), perOwner: map[string]int{}, now: time.Now, log: log}
+	t := &sessionTracker{byID: map[string]*mcpSession{}, idle: list.New(), perOwner: map[string]int{}, now: time.Now, log: log}
+	t.stopCtx, t.stop = context.WithCancel(context.Background())
+	return t
 }
 
 // Shedding reasons of the session caps.
@@ -314,7 +319,7 @@ func (t *sessionTracker) delete(s *mcpSession, reason string) {
 	if t.obs != nil {
 		t.obs.SessionClosed(s.b.route.name, reason)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sessionDeleteTimeout)
+	ctx, cancel := context.WithTimeout(t.stopCtx, sessionDeleteTimeout)
 	defer cancel()
 	ex := &policy.Exchange{
 		Route: s.b.route.name, RoutePrefix: s.b.route.prefix, Kind: policy.KindMCP,
@@ -333,7 +338,8 @@ func (t *sessionTracker) delete(s *mcpSession, reason string) {
 	}
 }
 
-// shutdown stops the sweeper and waits for the DELETEs in flight. The
+// shutdown stops the sweeper, cancels the DELETEs in flight and waits
+// for them to return, so shutdown is never held up by a slow backend. The
 // sessions themselves stay open at the backends: on a rolling update
 // their clients carry on through another replica.
 func (t *sessionTracker) shutdown() {
@@ -344,6 +350,7 @@ func (t *sessionTracker) shutdown() {
 		t.timer = nil
 	}
 	t.mu.Unlock()
+	t.stop()
 	t.reaps.Wait()
 }
 
