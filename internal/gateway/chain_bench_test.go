@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -31,10 +30,12 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/internal/policy/jwt"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry"
+
+	"github.com/agentgateway-go/agentgateway/bench/gwconfig"
 )
 
 // The seed chain benchmark (issue #8): the gateway's handler, built from
-// the harness's gateway-seed config (bench/cmd/agbench/gwconfig.go), is
+// the harness's gateway-seed config (bench/gwconfig, shared with the harness), is
 // called in process, without a client socket, for a tools/call that a
 // loopback backend answers with a 1 KB JSON-RPC result. The JWT is the
 // same on every call, so the verified-token cache hits. "gobare" is a bare
@@ -47,9 +48,6 @@ import (
 // so their write system calls count.
 
 const (
-	chainIssuer   = "https://kubernetes.default.svc"
-	chainAudience = "agent-gateway"
-	chainSubject  = "system:serviceaccount:agent-core-infra:ekspoc-v6-kagent-agent-sa"
 	chainCallBody = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather_data","arguments":{"city":"Tampa, FL"}}}`
 )
 
@@ -92,7 +90,7 @@ func chainToken(b *testing.B) (jwksURL, token string) {
 	b.Cleanup(srv.Close)
 	now := time.Now()
 	tok := jwtlib.NewWithClaims(jwtlib.SigningMethodRS256, jwtlib.MapClaims{
-		"iss": chainIssuer, "aud": []string{chainAudience}, "sub": chainSubject,
+		"iss": gwconfig.Issuer, "aud": []string{gwconfig.Audience}, "sub": gwconfig.SubWeather,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(2 * time.Hour).Unix(),
 	})
 	tok.Header["kid"] = "bench-k1"
@@ -101,154 +99,6 @@ func chainToken(b *testing.B) (jwksURL, token string) {
 		b.Fatal(err)
 	}
 	return srv.URL + "/jwks", token
-}
-
-// chainSeedYAML is gwconfig.go's gateway-seed MCP route (rate limits too
-// high to refuse), with tracing on or off.
-func chainSeedYAML(port, admin int, backend, jwksURL string, tracing bool) string {
-	return fmt.Sprintf(`binds:
-  - port: %[1]d
-    address: 127.0.0.1
-    listeners:
-      - name: mcp-listener
-        routes:
-          - name: agent-to-mcp-tools
-            match:
-              path:
-                prefix: /mcp
-            policies:
-              - type: jwt-authn
-                jwt:
-                  issuer: %[2]s
-                  audiences:
-                    - %[3]s
-                  jwksUri: %[4]s
-                  claimToHeaders:
-                    - claim: sub
-                      header: x-agent-identity
-              - type: mcp-authz
-                mcp:
-                  rules:
-                    - principal: "%[5]s"
-                      allowedTools:
-                        - get_weather_data
-                        - generate_analysis_code
-                        - execute_code
-                        - store_user_preferences
-                        - get_activity_preferences
-                        - store_activity_plan
-                      rateLimit:
-                        requestsPerMinute: 1000000
-              - type: rate-limit
-                rateLimit:
-                  descriptors:
-                    - key: tool-name
-                      value: get_weather_data
-                      rateLimit:
-                        requestsPerMinute: 1000000
-              - type: timeout
-                timeout:
-                  request: 300s
-                  idle: 60s
-              - type: retry
-                retry:
-                  attempts: 3
-                  perTryTimeout: 30s
-                  retryOn:
-                    - 5xx
-                    - reset
-                    - connect-failure
-                  backoff:
-                    baseInterval: 1s
-                    maxInterval: 10s
-            backends:
-              - name: agent-core-mcp-backend
-                type: mcp-http
-                address: %[6]s
-                circuitBreaker: {maxRequests: 20000}
-                mcp:
-                  endpoint: /mcp
-                  protocol: http
-                  timeout: 300s
-server:
-  maxStreams: 20000
-  maxStreamsPerIdentity: 20000
-  maxRequests: 30000
-admin:
-  address: 127.0.0.1
-  port: %[7]d
-logging:
-  format: json
-  level: info
-observability:
-  opentelemetry:
-    enabled: true
-    endpoint: http://127.0.0.1:1
-    protocol: grpc
-    tracing:
-      enabled: %[8]t
-      samplingRate: 1.0
-      attributes:
-        - key: agent.identity
-          value: ${jwt.sub}
-        - key: tool.name
-          value: ${mcp.tool}
-        - key: gateway.version
-          value: "0.11"
-  prometheus:
-    enabled: true
-    path: /metrics
-    metrics:
-      - agent_requests_total
-      - agent_request_duration_seconds
-      - tool_invocations_total
-      - tool_invocation_duration_seconds
-      - mcp_errors_total
-      - a2a_calls_total
-  mcp:
-    enabled: true
-    metrics:
-      - mcp_tool_calls_total
-      - mcp_tool_call_duration
-      - mcp_tool_errors
-      - mcp_discovery_requests
-`, port, chainIssuer, chainAudience, jwksURL, chainSubject, backend, admin, tracing)
-}
-
-// chainNoneYAML is gateway-none: the route, no policies, no telemetry.
-func chainNoneYAML(port, admin int, backend string) string {
-	return fmt.Sprintf(`binds:
-  - port: %d
-    address: 127.0.0.1
-    listeners:
-      - name: mcp-listener
-        routes:
-          - name: agent-to-mcp-tools
-            match:
-              path:
-                prefix: /mcp
-            policies: []
-            backends:
-              - name: agent-core-mcp-backend
-                type: mcp-http
-                address: %s
-                circuitBreaker: {maxRequests: 20000}
-                mcp:
-                  endpoint: /mcp
-                  protocol: http
-server:
-  maxStreams: 20000
-  maxStreamsPerIdentity: 20000
-  maxRequests: 30000
-admin:
-  address: 127.0.0.1
-  port: %d
-logging:
-  format: json
-  level: warn
-  accessLog: false
-  audit: false
-`, port, backend, admin)
 }
 
 // discardExporter drops exported spans: the span pipeline runs, no
@@ -460,7 +310,7 @@ func benchChain(b *testing.B, inMemory bool) {
 	})
 	b.Run("none", func(b *testing.B) {
 		u, tr := backend(b)
-		src := chainNoneYAML(freePortB(b), freePortB(b), u)
+		src := gwconfig.YAML(gwconfig.None, freePortB(b), freePortB(b), u, "")
 		runChain(b, chainGateway(b, src, tr), "", !inMemory)
 	})
 	for _, tracing := range []bool{false, true} {
@@ -471,7 +321,11 @@ func benchChain(b *testing.B, inMemory bool) {
 		b.Run(name, func(b *testing.B) {
 			jwks, token := chainToken(b)
 			u, tr := backend(b)
-			src := chainSeedYAML(freePortB(b), freePortB(b), u, jwks, tracing)
+			kind := gwconfig.SeedNoTrace
+			if tracing {
+				kind = gwconfig.Seed
+			}
+			src := gwconfig.YAML(kind, freePortB(b), freePortB(b), u, jwks)
 			runChain(b, chainGateway(b, src, tr), token, !inMemory)
 		})
 	}

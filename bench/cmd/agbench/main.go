@@ -25,6 +25,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/bench/gwconfig"
 )
 
 type options struct {
@@ -335,13 +337,13 @@ func harness(o options) (code int) {
 		start(gobare, pr, err, gobare.base+"/healthz")
 	}
 
-	gw := func(name string, kind gwKind) *benchPath {
+	gw := func(name string, kind gwconfig.Kind) *benchPath {
 		p := &benchPath{name: name}
 		port, admin := freePort(), freePort()
 		p.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 		p.admin = fmt.Sprintf("http://127.0.0.1:%d", admin)
 		cfg := filepath.Join(tmp, name+".yaml")
-		if err := os.WriteFile(cfg, []byte(gatewayYAML(kind, port, admin, direct.base, iss.JWKSURL)), 0o600); err != nil {
+		if err := os.WriteFile(cfg, []byte(gwconfig.YAML(kind, port, admin, direct.base, iss.JWKSURL)), 0o600); err != nil {
 			p.broken = err
 			return p
 		}
@@ -349,9 +351,9 @@ func harness(o options) (code int) {
 		start(p, pr, err, p.admin+"/readyz")
 		return p
 	}
-	gwNonePath := gw("gateway-none", gwNone)
-	gwSeedPath := gw("gateway-seed", gwSeed)
-	gwSeedNoTracePath := gw("gateway-seed-notrace", gwSeedNoTrace)
+	gwNonePath := gw("gateway-none", gwconfig.None)
+	gwSeedPath := gw("gateway-seed", gwconfig.Seed)
+	gwSeedNoTracePath := gw("gateway-seed-notrace", gwconfig.SeedNoTrace)
 	paths := []*benchPath{direct, nginx, gobare, gwNonePath, gwSeedPath, gwSeedNoTracePath}
 
 	// Idle RSS: after readiness, before any traffic.

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
+
+	"github.com/agentgateway-go/agentgateway/bench/gwconfig"
 )
 
 // proc is a child process the harness started and will stop.
@@ -239,11 +241,10 @@ func scrapeGauge(url, name string) (float64, error) {
 // --- JWKS and tokens ---
 
 const (
-	issuer       = "https://kubernetes.default.svc"
-	audience     = "agent-gateway"
-	subWeather   = "system:serviceaccount:agent-core-infra:ekspoc-v6-kagent-agent-sa"
-	subPlanning  = "system:serviceaccount:agent-core-infra:planning-agent-sa"
-	subOrchestra = "system:serviceaccount:agent-core-infra:orchestrator-agent-sa"
+	issuer      = gwconfig.Issuer
+	audience    = gwconfig.Audience
+	subWeather  = gwconfig.SubWeather
+	subPlanning = gwconfig.SubPlanning
 )
 
 type issuerKeys struct {

@@ -1,30 +1,42 @@
-package main
+// Package gwconfig renders the gateway configs of the performance
+// harness (bench/cmd/agbench) and of the in-process chain benchmark
+// (internal/gateway), so that both measure the same chain.
+package gwconfig
 
 import (
 	"fmt"
 	"strings"
 )
 
-// gwKind selects one of the gateway configs the harness runs.
-type gwKind int
+// Kind selects one of the gateway configs the harness runs.
+type Kind int
 
 const (
-	gwNone        gwKind = iota // no policies, no telemetry, no access log
-	gwSeed                      // the seed's MCP chain, metrics, access log, spans sampled at 1.0
-	gwSeedNoTrace               // gwSeed with tracing disabled
+	None        Kind = iota // no policies, no telemetry, no access log
+	Seed                    // the seed's MCP chain, metrics, access log, spans sampled at 1.0
+	SeedNoTrace             // Seed with tracing disabled
 )
 
-// gatewayYAML renders a gateway.yaml for kind. The seed variants follow
+// The identities and token claims the configs trust.
+const (
+	Issuer       = "https://kubernetes.default.svc"
+	Audience     = "agent-gateway"
+	SubWeather   = "system:serviceaccount:agent-core-infra:ekspoc-v6-kagent-agent-sa"
+	SubPlanning  = "system:serviceaccount:agent-core-infra:planning-agent-sa"
+	SubOrchestra = "system:serviceaccount:agent-core-infra:orchestrator-agent-sa"
+)
+
+// YAML renders a gateway.yaml for kind. The seed variants follow
 // examples/seed-configmap.yaml, with three changes: loopback addresses, a
 // local JWKS, and rate limits high enough never to trigger: 1,000,000
 // requests per minute, the config's maximum, about 16.7k per second (the
 // seed's 100 per minute per identity would turn a benchmark into a 429
 // test). The rate-limit descriptor names get_weather_data, the tool the
 // load calls, so that a bucket is actually consulted on every request.
-func gatewayYAML(kind gwKind, port, admin int, backend, jwksURL string) string {
+func YAML(kind Kind, port, admin int, backend, jwksURL string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "binds:\n  - port: %d\n    address: 127.0.0.1\n    listeners:\n", port)
-	if kind == gwNone {
+	if kind == None {
 		fmt.Fprintf(&b, `      - name: mcp-listener
         routes:
           - name: agent-to-mcp-tools
@@ -74,7 +86,7 @@ logging:
                   audiences:
                     - %s
                   jwksUri: %s
-`, issuer, audience, jwksURL)
+`, Issuer, Audience, jwksURL)
 	fmt.Fprintf(&b, `      - name: mcp-listener
         routes:
           - name: agent-to-mcp-tools
@@ -164,9 +176,9 @@ admin:
 logging:
   format: json
   level: info
-`, jwt, subWeather, backend, subPlanning, subOrchestra, admin)
+`, jwt, SubWeather, backend, SubPlanning, SubOrchestra, admin)
 	tracing := "true"
-	if kind == gwSeedNoTrace {
+	if kind == SeedNoTrace {
 		tracing = "false"
 	}
 	// The OTLP endpoint is a closed loopback port: spans are built,
