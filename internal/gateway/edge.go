@@ -163,13 +163,10 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 		ex.ProtoMethod = a2a.Method(r.Method, ex.PathRest, ex.RPC)
 	}
 	if rte.kind == policy.KindMCP && r.Method == http.MethodPost {
-		// An empty POST is not a JSON-RPC message either: refuse it here
-		// rather than hand the backend (and the policies) a request with
-		// no method to check.
+		// An empty POST is parsed too (a parse error): it is not a
+		// JSON-RPC message, and the backend and the policies must not get
+		// a request with no method to check.
 		body, err := mcp.ParseBody(ex.Body)
-		if len(ex.Body) == 0 {
-			err = errors.New("empty body")
-		}
 		if err != nil {
 			var pe *mcp.ParseError
 			if errors.As(err, &pe) {

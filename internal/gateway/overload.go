@@ -17,7 +17,41 @@ type limiter struct {
 	streams  atomic.Int64
 
 	mu    sync.Mutex
-	perID map[string]int
+	perID identityCounts
+}
+
+// identityCounts counts slots (streams, MCP sessions) per verified
+// identity under a cap. Callers hold the lock guarding it.
+type identityCounts map[string]int
+
+// take takes one of id's slots unless id holds max already (max <= 0: no
+// cap).
+func (c identityCounts) take(id string, max int) bool {
+	if max > 0 && c[id] >= max {
+		return false
+	}
+	c[id]++
+	return true
+}
+
+// give returns one of id's slots.
+func (c identityCounts) give(id string) {
+	if c[id] <= 1 {
+		delete(c, id)
+		return
+	}
+	c[id]--
+}
+
+// errIdentityCap is the answer past a per-identity cap: 429, so that one
+// agent holding its slots does not look like gateway overload.
+func errIdentityCap(msg string, cause *shedError) *policy.Error {
+	return &policy.Error{
+		Status:  http.StatusTooManyRequests,
+		Message: msg,
+		Header:  http.Header{"Retry-After": {"1"}},
+		Cause:   cause,
+	}
 }
 
 // shedError is the cause of every refusal by a cap, so metrics can count
@@ -75,24 +109,16 @@ func (l *limiter) releaseStream() { l.streams.Add(-1) }
 func (l *limiter) acquireIdentity(id string, max int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if max > 0 && l.perID[id] >= max {
-		return false
-	}
 	if l.perID == nil {
-		l.perID = map[string]int{}
+		l.perID = identityCounts{}
 	}
-	l.perID[id]++
-	return true
+	return l.perID.take(id, max)
 }
 
 func (l *limiter) releaseIdentity(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.perID[id] <= 1 {
-		delete(l.perID, id)
-		return
-	}
-	l.perID[id]--
+	l.perID.give(id)
 }
 
 // identityStreams caps the streams one verified identity holds open. It
@@ -111,12 +137,7 @@ func (s identityStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) error
 	}
 	id := ex.Principal.Subject
 	if !s.lim.acquireIdentity(id, s.max) {
-		return &policy.Error{
-			Status:  http.StatusTooManyRequests,
-			Message: "too many open streams for this identity; close one and retry",
-			Header:  http.Header{"Retry-After": {"1"}},
-			Cause:   shedIdentityStream,
-		}
+		return errIdentityCap("too many open streams for this identity; close one and retry", shedIdentityStream)
 	}
 	defer s.lim.releaseIdentity(id)
 	return s.next.ServeHTTP(w, r)

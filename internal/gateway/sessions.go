@@ -40,7 +40,7 @@ type sessionTracker struct {
 	mu       sync.Mutex
 	byID     map[string]*mcpSession
 	idle     *list.List // of *mcpSession with no request in flight, least recently used first
-	perOwner map[string]int
+	perOwner identityCounts
 	pending  int // initialize calls in flight, counted against the caps
 	timer    *time.Timer
 	closed   bool
@@ -79,7 +79,7 @@ type mcpSession struct {
 }
 
 func newSessionTracker(log *slog.Logger) *sessionTracker {
-	t := &sessionTracker{byID: map[string]*mcpSession{}, idle: list.New(), perOwner: map[string]int{}, now: time.Now, log: log}
+	t := &sessionTracker{byID: map[string]*mcpSession{}, idle: list.New(), perOwner: identityCounts{}, now: time.Now, log: log}
 	t.stopCtx, t.stop = context.WithCancel(context.Background())
 	return t
 }
@@ -102,27 +102,20 @@ type sessionLimits struct {
 func (t *sessionTracker) reserve(owner string, lim sessionLimits) (*mcpSession, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if owner != "" && lim.perIdentity > 0 && t.perOwner[owner] >= lim.perIdentity {
-		return nil, &policy.Error{
-			Status:  http.StatusTooManyRequests,
-			Message: "too many MCP sessions for this identity; end one (DELETE) and retry",
-			Header:  http.Header{"Retry-After": {"1"}},
-			Cause:   shedIdentitySessions,
-		}
+	if owner != "" && !t.perOwner.take(owner, lim.perIdentity) {
+		return nil, errIdentityCap("too many MCP sessions for this identity; end one (DELETE) and retry", shedIdentitySessions)
 	}
 	var evicted *mcpSession
 	if lim.max > 0 && len(t.byID)+t.pending >= lim.max {
 		f := t.idle.Front()
 		if f == nil {
+			t.releaseOwnerLocked(owner)
 			return nil, errOverloaded("MCP sessions", shedSessions)
 		}
 		evicted = f.Value.(*mcpSession)
 		t.removeLocked(evicted)
 	}
 	t.pending++
-	if owner != "" {
-		t.perOwner[owner]++
-	}
 	return evicted, nil
 }
 
@@ -144,13 +137,9 @@ func (t *sessionTracker) commit(owner string, s *mcpSession) {
 func (t *sessionTracker) adopt(s *mcpSession, lim sessionLimits) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed || t.byID[s.id] != nil ||
-		(lim.max > 0 && len(t.byID)+t.pending >= lim.max) ||
-		(s.owner != "" && lim.perIdentity > 0 && t.perOwner[s.owner] >= lim.perIdentity) {
+	if t.closed || t.byID[s.id] != nil || (lim.max > 0 && len(t.byID)+t.pending >= lim.max) ||
+		(s.owner != "" && !t.perOwner.take(s.owner, lim.perIdentity)) {
 		return
-	}
-	if s.owner != "" {
-		t.perOwner[s.owner]++
 	}
 	t.addLocked(s)
 }
@@ -215,14 +204,9 @@ func (t *sessionTracker) addLocked(s *mcpSession) {
 }
 
 func (t *sessionTracker) releaseOwnerLocked(owner string) {
-	if owner == "" {
-		return
+	if owner != "" {
+		t.perOwner.give(owner)
 	}
-	if t.perOwner[owner] <= 1 {
-		delete(t.perOwner, owner)
-		return
-	}
-	t.perOwner[owner]--
 }
 
 // scheduleLocked arms the sweep timer for the least recently used idle

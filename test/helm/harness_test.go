@@ -22,6 +22,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/agentgateway-go/agentgateway/internal/testbin"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -74,15 +76,7 @@ func helmBin(t testing.TB) string {
 	if dir == "" {
 		dir = path(t, ".cache/helm/bin")
 	}
-	p := filepath.Join(dir, "helm")
-	if fi, err := os.Stat(p); err != nil || fi.Mode()&0o111 == 0 {
-		msg := fmt.Sprintf("%s is missing; build it with `make helm` (scripts/helm-bin.sh)", p)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
+	return testbin.Executable(t, filepath.Join(dir, "helm"), "build it with `make helm` (scripts/helm-bin.sh)")
 }
 
 var (

@@ -32,6 +32,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/testbin"
 )
 
 // Bounds. Jaeger answers its query API within a second or two of starting
@@ -92,15 +94,7 @@ func Bin() string {
 // test, or fails it in CI.
 func Binary(t testing.TB) string {
 	t.Helper()
-	p := Bin()
-	if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		msg := fmt.Sprintf("jaegertest: %s is missing; build it with scripts/jaeger-bin.sh (run by `make deps`)", p)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
+	return testbin.Executable(t, Bin(), "build it with scripts/jaeger-bin.sh (run by `make deps`)")
 }
 
 // Start starts Jaeger and waits until its receivers and query API answer.

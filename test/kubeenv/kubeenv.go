@@ -49,6 +49,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/agentgateway-go/agentgateway/internal/testbin"
 )
 
 // Defaults of a cluster.
@@ -121,13 +123,7 @@ func Binaries(t testing.TB) (etcd, apiserver string) {
 	dir := BinDir()
 	etcd, apiserver = filepath.Join(dir, "etcd"), filepath.Join(dir, "kube-apiserver")
 	for _, p := range []string{etcd, apiserver} {
-		if fi, err := os.Stat(p); err != nil || fi.Mode()&0o111 == 0 {
-			msg := fmt.Sprintf("kubeenv: %s is missing; build it with `make kube` (scripts/kube-bins.sh)", p)
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
+		testbin.Executable(t, p, "build it with `make kube` (scripts/kube-bins.sh)")
 	}
 	return etcd, apiserver
 }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/testbin"
 )
 
 // Server is a running (or killed) redis-server.
@@ -42,13 +44,7 @@ func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
 // "secret").
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis-server is not installed (CI=true: this is a failure, not a skip); run scripts/deps.sh or apt-get install redis-server")
-		}
-		t.Skip("redis-server is not installed; run scripts/deps.sh (apt-get install redis-server) to run this test")
-	}
+	bin := testbin.Need(t, "redis-server", "run scripts/deps.sh (apt-get install redis-server)")
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args}
 	t.Cleanup(s.Kill)
 	var lastErr error
