@@ -3,6 +3,7 @@ package gateway
 import (
 	"container/list"
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -36,12 +37,27 @@ import (
 // another replica) is adopted on its first successful use, so the idle
 // promise survives restarts. Legacy SSE sessions (sessionId in the query
 // string) are not tracked: their stream's end closes them.
+//
+// Three rules keep a session that has ended from coming back and holding
+// its identity's slot (a client that opens and closes sessions per task
+// would otherwise be locked out for the idle lifetime):
+//
+//   - a new session is tracked when the backend's response headers
+//     arrive, before the client can see its id, so the client's
+//     immediate GET finds it;
+//   - adoption happens when the backend's headers arrive too, and the
+//     adopted request holds the session like any other, so a DELETE that
+//     overtakes it ends it for good;
+//   - every id that ended (DELETE, 404, idle or evicted) goes into a
+//     bounded tombstone set and is never adopted again, so a request that
+//     was already in flight when its session ended cannot resurrect it.
 type sessionTracker struct {
 	mu       sync.Mutex
 	byID     map[string]*mcpSession
 	idle     *list.List // of *mcpSession with no request in flight, least recently used first
 	perOwner identityCounts
 	pending  int // initialize calls in flight, counted against the caps
+	ended    tombstones
 	timer    *time.Timer
 	closed   bool
 	reaps    sync.WaitGroup
@@ -79,7 +95,7 @@ type mcpSession struct {
 }
 
 func newSessionTracker(log *slog.Logger) *sessionTracker {
-	t := &sessionTracker{byID: map[string]*mcpSession{}, idle: list.New(), perOwner: identityCounts{}, now: time.Now, log: log}
+	t := &sessionTracker{byID: map[string]*mcpSession{}, idle: list.New(), perOwner: identityCounts{}, ended: newTombstones(maxTombstones), now: time.Now, log: log}
 	t.stopCtx, t.stop = context.WithCancel(context.Background())
 	return t
 }
@@ -133,15 +149,31 @@ func (t *sessionTracker) commit(owner string, s *mcpSession) {
 }
 
 // adopt starts tracking a session the tracker has not seen, if the caps
-// allow; it never evicts or refuses, since the session exists already.
-func (t *sessionTracker) adopt(s *mcpSession, lim sessionLimits) {
+// allow, with the caller's request in flight on it (release it like an
+// acquired one). It never evicts or refuses, since the session exists
+// already, and never takes an id that has ended: it returns nil then.
+func (t *sessionTracker) adopt(s *mcpSession, lim sessionLimits) *mcpSession {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed || t.byID[s.id] != nil || (lim.max > 0 && len(t.byID)+t.pending >= lim.max) ||
+	if t.closed || t.byID[s.id] != nil || t.ended.has(s.id) ||
+		(lim.max > 0 && len(t.byID)+t.pending >= lim.max) ||
 		(s.owner != "" && !t.perOwner.take(s.owner, lim.perIdentity)) {
-		return
+		return nil
 	}
 	t.addLocked(s)
+	t.idle.Remove(s.el)
+	s.el = nil
+	s.active = 1
+	return s
+}
+
+// bury records that session id ended at the backend without the tracker
+// having tracked it (a DELETE or 404 on an unknown id), so no request in
+// flight on it can adopt it afterwards.
+func (t *sessionTracker) bury(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ended.add(id)
 }
 
 // acquire marks a request on session id in flight; nil if untracked.
@@ -180,12 +212,15 @@ func (t *sessionTracker) release(s *mcpSession, ended bool) {
 	}
 }
 
+// removeLocked stops tracking s; every caller is ending the session at
+// the backend, so its id is buried.
 func (t *sessionTracker) removeLocked(s *mcpSession) {
 	if s.el != nil {
 		t.idle.Remove(s.el)
 		s.el = nil
 	}
 	delete(t.byID, s.id)
+	t.ended.add(s.id)
 	t.releaseOwnerLocked(s.owner)
 	if t.obs != nil {
 		t.obs.SessionsChanged(s.b.route.name, -1)
@@ -384,13 +419,6 @@ func (m mcpSessions) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	if ex.Principal != nil {
 		owner = ex.Principal.Subject
 	}
-	var status int
-	var newID string
-	capture := func(res *http.Response) error {
-		status = res.StatusCode
-		newID = res.Header.Get(mcp.HeaderSessionID)
-		return nil
-	}
 	sid := r.Header.Get(mcp.HeaderSessionID)
 	if sid == "" {
 		if r.Method != http.MethodPost || ex.ProtoMethod != "initialize" {
@@ -403,28 +431,49 @@ func (m mcpSessions) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		if evicted != nil {
 			m.t.close([]*mcpSession{evicted}, "evicted")
 		}
-		ex.ResponseHooks = append(ex.ResponseHooks, capture)
+		// The session is committed when the backend's headers arrive,
+		// before they are copied to the client: the client's next request
+		// (go-sdk clients open their GET stream at once) must find it.
+		committed := false
+		ex.ResponseHooks = append(ex.ResponseHooks, func(res *http.Response) error {
+			id := res.Header.Get(mcp.HeaderSessionID)
+			if committed || res.StatusCode/100 != 2 || id == "" || !mcp.ValidSessionID(id) {
+				return nil
+			}
+			committed = true
+			m.t.commit(owner, m.session(id, owner, ex, r))
+			return nil
+		})
 		// Deferred: a stream the backend breaks ends the handler with
 		// http.ErrAbortHandler's panic, and the slot must still be freed.
 		defer func() {
-			var s *mcpSession
-			if status/100 == 2 && newID != "" && mcp.ValidSessionID(newID) {
-				s = m.session(newID, owner, ex, r)
+			if !committed {
+				m.t.commit(owner, nil)
 			}
-			m.t.commit(owner, s)
 		}()
 		return m.next.ServeHTTP(w, r)
 	}
 	s := m.t.acquire(sid)
-	ex.ResponseHooks = append(ex.ResponseHooks, capture)
+	var status int
+	ex.ResponseHooks = append(ex.ResponseHooks, func(res *http.Response) error {
+		status = res.StatusCode
+		// Adopt an unknown session when its backend accepts the request,
+		// not when the request ends: a long GET stream holds the session
+		// like any tracked request, and a DELETE overtaking it ends it.
+		if s == nil && status/100 == 2 && r.Method != http.MethodDelete {
+			s = m.t.adopt(m.session(sid, owner, ex, r), m.lim)
+		}
+		return nil
+	})
 	defer func() {
+		ended := status == http.StatusNotFound || (r.Method == http.MethodDelete && status/100 == 2)
 		if s == nil {
-			if status/100 == 2 && r.Method != http.MethodDelete {
-				m.t.adopt(m.session(sid, owner, ex, r), m.lim)
+			if ended {
+				m.t.bury(sid)
 			}
 			return
 		}
-		m.t.release(s, status == http.StatusNotFound || (r.Method == http.MethodDelete && status/100 == 2))
+		m.t.release(s, ended)
 	}()
 	return m.next.ServeHTTP(w, r)
 }
@@ -434,4 +483,43 @@ func (m mcpSessions) session(id, owner string, ex *policy.Exchange, r *http.Requ
 		id: id, owner: owner, principal: ex.Principal, b: m.b, pathRest: ex.PathRest,
 		header: sessionHeaders(r.Header), idleFor: m.lim.idle,
 	}
+}
+
+// maxTombstones bounds the ids of ended sessions the tracker remembers.
+// An id leaves the set only after this many other sessions have ended,
+// far longer than a request in flight on it can last in practice.
+const maxTombstones = 8192
+
+// tombstones is a bounded set of ended session ids, oldest forgotten
+// first. It keeps 64-bit hashes, not the ids (bearer secrets): a
+// collision only means one unknown session is not adopted.
+type tombstones struct {
+	seed maphash.Seed
+	set  map[uint64]struct{}
+	ring []uint64
+	next int
+}
+
+func newTombstones(n int) tombstones {
+	return tombstones{seed: maphash.MakeSeed(), set: make(map[uint64]struct{}), ring: make([]uint64, 0, n)}
+}
+
+func (b *tombstones) has(id string) bool {
+	_, ok := b.set[maphash.String(b.seed, id)]
+	return ok
+}
+
+func (b *tombstones) add(id string) {
+	h := maphash.String(b.seed, id)
+	if _, ok := b.set[h]; ok {
+		return
+	}
+	if len(b.ring) < cap(b.ring) {
+		b.ring = append(b.ring, h)
+	} else {
+		delete(b.set, b.ring[b.next])
+		b.ring[b.next] = h
+		b.next = (b.next + 1) % len(b.ring)
+	}
+	b.set[h] = struct{}{}
 }

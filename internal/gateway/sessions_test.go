@@ -154,3 +154,134 @@ func TestStreamIdleTimeout(t *testing.T) {
 		}
 	})
 }
+
+// holdingBackend serves a real go-sdk MCP server at /mcp, but can hold
+// two of its answers to force an interleaving: the initialize response's
+// body (its headers, with the session id, reach the client at once), and
+// a GET listening stream, answered 200 only when released (as a stream
+// the backend ends after the session's DELETE).
+type holdingBackend struct {
+	initBody chan struct{} // closed: initialize bodies are released
+	getSeen  chan struct{} // receives when a GET arrives
+	getGo    chan struct{} // closed: GETs are answered
+}
+
+func newHoldingBackend(t *testing.T) (*holdingBackend, string) {
+	t.Helper()
+	h := &holdingBackend{initBody: make(chan struct{}), getSeen: make(chan struct{}, 4), getGo: make(chan struct{})}
+	be, _ := sessionBackend(t)
+	inner := be.Config.Handler
+	be.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet:
+			h.getSeen <- struct{}{}
+			<-h.getGo
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+		case r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == "":
+			rec := httptest.NewRecorder()
+			inner.ServeHTTP(rec, r)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			http.NewResponseController(w).Flush()
+			<-h.initBody
+			_, _ = w.Write(rec.Body.Bytes())
+		default:
+			inner.ServeHTTP(w, r)
+		}
+	})
+	return h, be.URL
+}
+
+func rawRequest(t *testing.T, method, url, sid string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res
+}
+
+// A closed session never comes back (the CI flake of TestMCPSessions):
+// the client's GET stream, opened the moment it sees the session id,
+// ends with 200 only after its DELETE. The session must be known before
+// the client sees its id, and the GET ending must not adopt it again,
+// or the dead session holds its identity's slot for the idle lifetime.
+func TestClosedSessionIsNotResurrected(t *testing.T) {
+	h, url := newHoldingBackend(t)
+	g, base := startGateway(t, mcpConfig, url)
+	url = base + "/mcp"
+
+	// initialize: the headers (and the id) reach the client while the
+	// body, and so the gateway's handler, is still held.
+	initRes := rawPost(t, url, "", rawInitialize)
+	sid := initRes.Header.Get("Mcp-Session-Id")
+	if initRes.StatusCode != 200 || sid == "" {
+		t.Fatalf("initialize: %d %q", initRes.StatusCode, sid)
+	}
+	getDone := make(chan *http.Response, 1)
+	go func() { getDone <- rawRequest(t, http.MethodGet, url, sid) }()
+	<-h.getSeen
+	close(h.initBody)
+	_, _ = io.Copy(io.Discard, initRes.Body)
+
+	if res := rawRequest(t, http.MethodDelete, url, sid); res.StatusCode/100 != 2 {
+		t.Fatalf("DELETE: %d", res.StatusCode)
+	}
+	close(h.getGo)
+	if res := <-getDone; res.StatusCode != 200 {
+		t.Fatalf("GET: %d", res.StatusCode)
+	}
+	if n := g.deps.sessions.len(); n != 0 {
+		t.Fatalf("the gateway tracks %d sessions after the only one was deleted", n)
+	}
+}
+
+// A session the gateway never saw (opened before a restart, or on another
+// replica) is adopted on use, but not once it has ended: a GET in flight
+// when its DELETE succeeds cannot bring it back.
+func TestEndedUnknownSessionIsNotAdopted(t *testing.T) {
+	h, url := newHoldingBackend(t)
+	close(h.initBody)
+	// The session starts at the backend directly, unseen by the gateway.
+	sid := rawSession(t, url+"/mcp")
+	g, base := startGateway(t, mcpConfig, url)
+	url = base + "/mcp"
+
+	getDone := make(chan *http.Response, 1)
+	go func() { getDone <- rawRequest(t, http.MethodGet, url, sid) }()
+	<-h.getSeen
+	if res := rawRequest(t, http.MethodDelete, url, sid); res.StatusCode/100 != 2 {
+		t.Fatalf("DELETE: %d", res.StatusCode)
+	}
+	close(h.getGo)
+	if res := <-getDone; res.StatusCode != 200 {
+		t.Fatalf("GET: %d", res.StatusCode)
+	}
+	if n := g.deps.sessions.len(); n != 0 {
+		t.Fatalf("the gateway adopted a session that had ended (%d tracked)", n)
+	}
+}
+
+func TestTombstonesBounded(t *testing.T) {
+	b := newTombstones(3)
+	for _, id := range []string{"a", "b", "c", "a", "d"} {
+		b.add(id)
+	}
+	for id, want := range map[string]bool{"a": false, "b": true, "c": true, "d": true, "e": false} {
+		if got := b.has(id); got != want {
+			t.Errorf("has(%q) = %v, want %v", id, got, want)
+		}
+	}
+	if len(b.set) != 3 {
+		t.Errorf("%d tombstones kept, want 3", len(b.set))
+	}
+}
