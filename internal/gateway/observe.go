@@ -3,6 +3,8 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -429,8 +431,12 @@ func (t *Telemetry) finishSpan(span trace.Span, r *http.Request, ex *policy.Exch
 			vars.MCPMethod = ex.ProtoMethod
 		}
 		if sid := r.Header.Get(mcp.HeaderSessionID); sid != "" {
-			attrs = append(attrs, attribute.String("mcp.session.id", sid))
-			vars.MCPSessionID = sid
+			// The session id is a bearer secret: spans carry a stable
+			// digest that correlates a session's requests across replicas
+			// without revealing the id.
+			h := sessionDigest(sid)
+			attrs = append(attrs, attribute.String("mcp.session.id", h))
+			vars.MCPSessionID = h
 		}
 		if rec.Tool != "" {
 			// Only the name: tool arguments never go into spans.
@@ -608,3 +614,10 @@ func (t *teeOnEOF) Read(p []byte) (int, error) {
 }
 
 func (t *teeOnEOF) Close() error { return t.rc.Close() }
+
+// sessionDigest is what telemetry shows of an MCP session id: "sha256:"
+// and the first 16 hex digits of its SHA-256, the same on every replica.
+func sessionDigest(sid string) string {
+	sum := sha256.Sum256([]byte(sid))
+	return "sha256:" + hex.EncodeToString(sum[:8])
+}

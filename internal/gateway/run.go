@@ -158,10 +158,18 @@ func NewRunLogger(w io.Writer, cfg *config.Config) (*slog.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
+	lw, _ := w.(*telemetry.LogWriter)
 	if a := cfg.Logging.Audit; a != nil && !*a {
 		log = slog.New(telemetry.WithoutAudit(log.Handler()))
+	} else if lw != nil {
+		// Audit records are never dropped: they go through Keep.
+		audit, err := telemetry.NewLogger(lw.Keep(), cfg.Logging.Format, cfg.Logging.Level)
+		if err != nil {
+			return nil, err
+		}
+		log = slog.New(telemetry.SplitAudit(log.Handler(), audit.Handler()))
 	}
-	if lw, ok := w.(*telemetry.LogWriter); ok {
+	if lw != nil {
 		lw.OnDrop = func(n uint64) {
 			log.Warn("log records dropped: the log output is not keeping up", "dropped", n)
 		}

@@ -91,6 +91,8 @@ admin:
 			strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
+		// A session id is a bearer secret: spans carry its digest only.
+		req.Header.Set("Mcp-Session-Id", "secret-session-1")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -135,6 +137,8 @@ admin:
 			t.Errorf("span %q: attributes %v, want exactly %v", s.Name, got, kv)
 		}
 	}
+	// sha256("secret-session-1"), first 8 bytes.
+	const sidDigest = "sha256:95eca5ccd7ce1058"
 	for _, ss := range byTrace {
 		find := func(name string) *tracetest.SpanStub {
 			for i := range ss {
@@ -158,7 +162,7 @@ admin:
 			}
 			want(*server, map[string]string{"http.request.method": "POST", "url.path": "/mcp", "http.response.status_code": "429",
 				"http.route": "/mcp", "agentgateway.route": "tools", "mcp.method.name": "tools/call",
-				"gen_ai.tool.name": "echo", "gen_ai.operation.name": "execute_tool"})
+				"gen_ai.tool.name": "echo", "gen_ai.operation.name": "execute_tool", "mcp.session.id": sidDigest})
 			want(*rl, map[string]string{"agentgateway.policy": "rate-limit", "agentgateway.route": "tools", "http.response.status_code": "429"})
 			if rl.Status.Code != codes.Error {
 				t.Errorf("refusing policy span status %v", rl.Status)
@@ -170,7 +174,7 @@ admin:
 		}
 		want(*server, map[string]string{"http.request.method": "POST", "url.path": "/mcp", "http.response.status_code": "200",
 			"http.route": "/mcp", "agentgateway.route": "tools", "agentgateway.backend": "b", "mcp.method.name": "tools/call",
-			"gen_ai.tool.name": "echo", "gen_ai.operation.name": "execute_tool"})
+			"gen_ai.tool.name": "echo", "gen_ai.operation.name": "execute_tool", "mcp.session.id": sidDigest})
 		want(*rl, map[string]string{"agentgateway.policy": "rate-limit", "agentgateway.route": "tools"})
 		want(*up, map[string]string{"agentgateway.backend": "b", "agentgateway.attempt": "1",
 			"server.address": strings.TrimPrefix(be.URL, "http://"), "http.response.status_code": "200"})

@@ -13,6 +13,15 @@ func WithoutAudit(h slog.Handler) slog.Handler { return auditFilter{h} }
 type auditFilter struct{ slog.Handler }
 
 func (f auditFilter) Handle(ctx context.Context, r slog.Record) error {
+	if isAudit(r) {
+		return nil
+	}
+	return f.Handler.Handle(ctx, r)
+}
+
+// isAudit reports whether r is an audit record (attribute audit=true, set
+// on the record itself by the deciding policy).
+func isAudit(r slog.Record) bool {
 	audit := false
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "audit" && a.Value.Kind() == slog.KindBool && a.Value.Bool() {
@@ -21,10 +30,31 @@ func (f auditFilter) Handle(ctx context.Context, r slog.Record) error {
 		}
 		return true
 	})
-	if audit {
-		return nil
+	return audit
+}
+
+// SplitAudit sends audit records to audit and everything else to h: the
+// run logger writes audit records through LogWriter.Keep, so they are
+// never dropped when the log output falls behind.
+func SplitAudit(h, audit slog.Handler) slog.Handler { return auditSplit{h, audit} }
+
+type auditSplit struct{ h, audit slog.Handler }
+
+func (s auditSplit) Enabled(ctx context.Context, l slog.Level) bool { return s.h.Enabled(ctx, l) }
+
+func (s auditSplit) Handle(ctx context.Context, r slog.Record) error {
+	if isAudit(r) {
+		return s.audit.Handle(ctx, r)
 	}
-	return f.Handler.Handle(ctx, r)
+	return s.h.Handle(ctx, r)
+}
+
+func (s auditSplit) WithAttrs(as []slog.Attr) slog.Handler {
+	return auditSplit{s.h.WithAttrs(as), s.audit.WithAttrs(as)}
+}
+
+func (s auditSplit) WithGroup(name string) slog.Handler {
+	return auditSplit{s.h.WithGroup(name), s.audit.WithGroup(name)}
 }
 
 func (f auditFilter) WithAttrs(as []slog.Attr) slog.Handler {

@@ -30,6 +30,11 @@ const DefaultLogBuffer = 4 << 20
 // the OnDrop callback (if set) is called with the number lost since the
 // last call, so the loss shows in the log itself.
 //
+// Records written through Keep (audit records) are never dropped: past
+// maxBuffered they are still queued, up to keepFactor times maxBuffered,
+// and past that the caller waits for the output to move. An audit trail
+// that silently loses a decision is worse than a request that waits.
+//
 // Close writes everything buffered and stops the goroutine; records
 // written after it go straight to the output.
 type LogWriter struct {
@@ -45,10 +50,11 @@ type LogWriter struct {
 
 	mu         sync.Mutex
 	idle       sync.Cond // signalled when the buffer is empty and written
+	room       sync.Cond // signalled when the goroutine takes the buffer
 	buf        []byte    // records waiting for the goroutine
 	busy       bool      // the goroutine has been woken and not yet drained
 	closed     bool      // Close was called
-	exited     bool      // the goroutine has returned
+	exited     bool      // the goroutine has returned (waiters on room are woken)
 	unreported uint64    // drops not yet passed to OnDrop
 
 	dropped atomic.Uint64
@@ -64,14 +70,31 @@ func NewLogWriter(out io.Writer, maxBuffered int) *LogWriter {
 	}
 	w := &LogWriter{out: out, max: maxBuffered, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	w.idle.L = &w.mu
+	w.room.L = &w.mu
 	go w.run()
 	return w
 }
 
+// keepFactor bounds the records Keep queues past the buffer's bound
+// before its callers wait.
+const keepFactor = 4
+
 // Write queues p, which slog handlers pass as one whole record. It never
 // blocks on the output and never fails.
-func (w *LogWriter) Write(p []byte) (int, error) {
+func (w *LogWriter) Write(p []byte) (int, error) { return w.write(p, false) }
+
+// Keep returns a writer whose records are never dropped (see LogWriter).
+func (w *LogWriter) Keep() io.Writer { return keepWriter{w} }
+
+type keepWriter struct{ w *LogWriter }
+
+func (k keepWriter) Write(p []byte) (int, error) { return k.w.write(p, true) }
+
+func (w *LogWriter) write(p []byte, keep bool) (int, error) {
 	w.mu.Lock()
+	for keep && !w.exited && len(w.buf) > 0 && len(w.buf)+len(p) > keepFactor*w.max {
+		w.room.Wait()
+	}
 	if w.exited {
 		w.mu.Unlock()
 		w.outMu.Lock()
@@ -80,7 +103,7 @@ func (w *LogWriter) Write(p []byte) (int, error) {
 	}
 	// A record larger than the whole buffer is still taken when the
 	// buffer is empty: only a backlog drops records.
-	if len(w.buf) > 0 && len(w.buf)+len(p) > w.max {
+	if !keep && len(w.buf) > 0 && len(w.buf)+len(p) > w.max {
 		w.unreported++
 		w.mu.Unlock()
 		w.dropped.Add(1)
@@ -147,6 +170,7 @@ func (w *LogWriter) run() {
 				w.idle.Broadcast()
 				if w.closed {
 					w.exited = true
+					w.room.Broadcast()
 					w.mu.Unlock()
 					return
 				}
@@ -156,6 +180,7 @@ func (w *LogWriter) run() {
 			out, w.buf = w.buf, out[:0]
 			lost := w.unreported
 			w.unreported = 0
+			w.room.Broadcast()
 			w.mu.Unlock()
 
 			w.outMu.Lock()

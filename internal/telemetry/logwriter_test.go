@@ -202,3 +202,47 @@ func TestLogWriterSlogRecords(t *testing.T) {
 		t.Fatalf("via LogWriter %q, direct %q", out.String(), direct.String())
 	}
 }
+
+// Audit records (through Keep) are never dropped: with the output stalled
+// and the buffer full, ordinary records are dropped while every audit
+// record is still queued, and past keepFactor times the bound an audit
+// writer waits for the output instead of losing its record.
+func TestLogWriterKeepsAuditRecords(t *testing.T) {
+	g := &gatedWriter{gate: make(chan struct{})}
+	w := NewLogWriter(g, 1024)
+	normal := slog.New(slog.NewJSONHandler(w, nil))
+	audit := slog.New(slog.NewJSONHandler(w.Keep(), nil))
+	log := slog.New(SplitAudit(normal.Handler(), audit.Handler()))
+
+	const n = 100
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			log.Info("access", "i", i)
+			log.Info("decision", "audit", true, "i", i)
+		}
+	}()
+	// The audit writer blocks once keepFactor KiB are queued: the loop
+	// cannot finish while the output is stalled.
+	select {
+	case <-done:
+		t.Fatal("audit records past keepFactor times the buffer did not wait for the output")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if w.Dropped() == 0 {
+		t.Fatal("no ordinary record was dropped with a stalled output")
+	}
+	close(g.gate)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("audit writes never resumed")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(g.out.String(), `"audit":true`); got != n {
+		t.Errorf("%d of %d audit records written", got, n)
+	}
+}
