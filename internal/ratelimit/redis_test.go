@@ -276,22 +276,34 @@ func TestStoreFailOpen(t *testing.T) {
 	}
 
 	srv.Kill()
-	// Redis is gone: local limits take over at once (a fresh local count).
-	for i := 0; i < 3; i++ {
+	// Redis is gone. This replica's local limiter goes on from the calls
+	// it admitted through Redis: the stall hands out no fresh burst. One
+	// failed call does not move the store to local limits for everyone;
+	// FailureThreshold failed calls in a row do.
+	for i := 0; i < FailureThreshold; i++ {
 		start := time.Now()
 		res, err := s.Allow(ctx, "k", lim)
-		if err != nil || !res.Allowed {
-			t.Fatalf("fail-open call %d: %+v %v", i, res, err)
+		if err != nil || res.Allowed {
+			t.Fatalf("fail-open call %d after 3 admitted through redis: %+v %v", i, res, err)
 		}
 		if d := time.Since(start); d > time.Second {
 			t.Fatalf("fail-open call took %s", d)
 		}
+		if i < FailureThreshold-1 && s.State() != StateRedis {
+			t.Fatalf("%d failed call(s) marked the store down", i+1)
+		}
 	}
-	if res, _ := s.Allow(ctx, "k", lim); res.Allowed {
-		t.Fatal("local limit not applied while redis is down")
-	}
-	if s.State() != StateDegraded || s.Failures() != 1 {
+	if s.State() != StateDegraded || s.Failures() != FailureThreshold {
 		t.Fatalf("state %s failures %d", s.State(), s.Failures())
+	}
+	// A key this replica never admitted gets the local limit.
+	for i := 0; i < 3; i++ {
+		if res, err := s.Allow(ctx, "k2", lim); err != nil || !res.Allowed {
+			t.Fatalf("fail-open k2 call %d: %+v %v", i, res, err)
+		}
+	}
+	if res, _ := s.Allow(ctx, "k2", lim); res.Allowed {
+		t.Fatal("local limit not applied while redis is down")
 	}
 	time.Sleep(100 * time.Millisecond) // several failed health checks
 	if n := logs.count("rate limit store down"); n != 1 {
@@ -437,4 +449,34 @@ func TestRegistry(t *testing.T) {
 	if _, _, err := Acquire(ctx, Options{Redis: RedisOptions{Address: srv.Addr(), PasswordFile: "/nonexistent/pw"}}, nil); err == nil {
 		t.Fatal("unreadable passwordFile accepted")
 	}
+}
+
+// TestStoreFailureThreshold: only FailureThreshold failed Redis calls in
+// a row move the store to its failure mode; an answer in between resets
+// the count, so a lost packet now and then changes nothing.
+func TestStoreFailureThreshold(t *testing.T) {
+	fastHealth(t)
+	srv := redistest.Start(t)
+	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
+	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, NewLocal(0), nil)
+	t.Cleanup(func() { _ = s.Close() })
+	boom := errors.New("i/o timeout")
+	for round := 0; round < 3; round++ {
+		for i := 0; i < FailureThreshold-1; i++ {
+			s.failed(boom)
+		}
+		if _, err := s.Allow(context.Background(), "k", Limit{PerMinute: 100}); err != nil {
+			t.Fatal(err)
+		}
+		if s.State() != StateRedis {
+			t.Fatalf("round %d: state %s after %d failures and an answer", round, s.State(), FailureThreshold-1)
+		}
+	}
+	for i := 0; i < FailureThreshold; i++ {
+		s.failed(boom)
+	}
+	if s.State() != StateDegraded {
+		t.Fatalf("state %s after %d failures in a row", s.State(), FailureThreshold)
+	}
+	waitState(t, s, StateRedis, 10*time.Second)
 }

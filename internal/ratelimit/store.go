@@ -72,6 +72,7 @@ type Store struct {
 	down     atomic.Bool
 	since    atomic.Int64 // unix nanoseconds of the last state change
 	failures atomic.Int64 // Redis calls that failed
+	streak   atomic.Int64 // Redis calls failed in a row (reset by a success)
 
 	mu       sync.Mutex
 	checking bool
@@ -79,6 +80,12 @@ type Store struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }
+
+// FailureThreshold is how many Redis calls must fail in a row before the
+// store switches to its failure mode for everyone. A call that fails
+// below it gets the failure mode alone: one lost packet does not move
+// every replica's limits to local ones.
+const FailureThreshold = 3
 
 // NewLocalStore returns a Store with local limits only.
 func NewLocalStore(local *Local) *Store {
@@ -132,6 +139,12 @@ func (s *Store) Address() string { return s.addr }
 func (s *Store) Local() *Local { return s.local }
 
 // Allow implements Limiter.
+//
+// While Redis answers, a fail-open store also charges every call Redis
+// admitted to its local limiter: when Redis stalls, each replica goes on
+// from what it admitted itself instead of a fresh burst. (During a stall
+// each replica enforces the whole limit on its own traffic, so N replicas
+// admit up to N times the limit; docs/ratelimit.md.)
 func (s *Store) Allow(ctx context.Context, key string, limit Limit) (Result, error) {
 	if s.redis == nil {
 		return s.local.Allow(ctx, key, limit)
@@ -139,6 +152,10 @@ func (s *Store) Allow(ctx context.Context, key string, limit Limit) (Result, err
 	if !s.down.Load() {
 		r, err := s.redis.Allow(ctx, key, limit)
 		if err == nil {
+			s.succeeded()
+			if r.Allowed && s.mode == FailOpen {
+				_, _ = s.local.Allow(ctx, key, limit)
+			}
 			return r, nil
 		}
 		if ctx.Err() != nil {
@@ -146,13 +163,28 @@ func (s *Store) Allow(ctx context.Context, key string, limit Limit) (Result, err
 			// about Redis.
 			return Result{}, context.Cause(ctx)
 		}
-		s.failures.Add(1)
-		s.markDown(err)
+		s.failed(err)
 	}
 	if s.mode == FailClosed {
 		return Result{}, ErrUnavailable
 	}
 	return s.local.Allow(ctx, key, limit)
+}
+
+// succeeded records a Redis call that answered.
+func (s *Store) succeeded() {
+	if s.streak.Load() != 0 {
+		s.streak.Store(0)
+	}
+}
+
+// failed records a Redis call that failed; FailureThreshold of them in a
+// row mark the store down.
+func (s *Store) failed(err error) {
+	s.failures.Add(1)
+	if s.streak.Add(1) >= FailureThreshold {
+		s.markDown(err)
+	}
 }
 
 // markDown records that Redis failed and starts the health check, once.
@@ -203,6 +235,7 @@ func (s *Store) healthCheck() {
 		s.mu.Unlock()
 		downFor := time.Since(s.Since()).Round(time.Millisecond)
 		s.since.Store(time.Now().UnixNano())
+		s.streak.Store(0)
 		s.down.Store(false)
 		s.log.Info("rate limit store up: limits are shared through redis again", "redis", s.addr, "downFor", downFor.String())
 		return

@@ -317,7 +317,7 @@ func (p *Policy) sessionHook(ctx context.Context, reqSID, owner, subject string)
 		if sid == "" || sid == reqSID || !mcp.ValidSessionID(sid) {
 			return nil
 		}
-		bound, err := p.sessions.Claim(ctx, sid, owner)
+		bound, err := p.sessions.Bind(ctx, sid, owner)
 		if err != nil {
 			return &policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway, Message: "session store unavailable", Cause: err}
 		}

@@ -26,6 +26,9 @@ type SessionStore interface {
 	// Session ids are bearer secrets: implementations should keep a hash,
 	// never the id, and never log it.
 	Claim(ctx context.Context, id, owner string) (string, error)
+	// Bind binds a session id the backend has just created to owner,
+	// and returns the owner it is bound to afterwards, like Claim.
+	Bind(ctx context.Context, id, owner string) (string, error)
 }
 
 // NewSessionStore returns the session store a policy uses. The default
@@ -78,15 +81,41 @@ func NewMemorySessions(max, perOwner int, ttl time.Duration) *MemorySessions {
 	}
 }
 
+// Bind implements SessionStore: in memory, the same as Claim.
+func (s *MemorySessions) Bind(ctx context.Context, id, owner string) (string, error) {
+	return s.Claim(ctx, id, owner)
+}
+
+// Lookup returns the owner session id is bound to, without refreshing it.
+func (s *MemorySessions) Lookup(id string) (string, bool) {
+	return s.lookup(sha256.Sum256([]byte(id)))
+}
+
+func (s *MemorySessions) lookup(key [32]byte) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if el, ok := s.byID[key]; ok {
+		if e := el.Value.(*sessionEntry); s.now().Before(e.expires) {
+			return e.owner, true
+		}
+	}
+	return "", false
+}
+
 // Claim implements SessionStore.
 func (s *MemorySessions) Claim(_ context.Context, id, owner string) (string, error) {
-	key := sha256.Sum256([]byte(id))
+	return s.claim(sha256.Sum256([]byte(id)), owner, false)
+}
+
+// claim binds key to owner unless it is bound already (force: rebinds
+// it, used to record a conflict), and returns the owner afterwards.
+func (s *MemorySessions) claim(key [32]byte, owner string, force bool) (string, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if el, ok := s.byID[key]; ok {
 		e := el.Value.(*sessionEntry)
-		if now.Before(e.expires) {
+		if now.Before(e.expires) && !force {
 			if e.owner == owner {
 				e.expires = now.Add(s.ttl)
 				s.lru.MoveToBack(e.el)
