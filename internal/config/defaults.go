@@ -83,6 +83,10 @@ const (
 	// TLS (docs/tls.md).
 	DefaultTLSMinVersion = TLSVersion12
 	DefaultMTLSMode      = ClientAuthStrict
+	// DefaultTrustDomain is the SPIFFE trust domain of a bind's clientCA
+	// when neither trustDomain nor the routes' trustDomains name one: the
+	// Kubernetes (and Istio) default. See Config.BindClientTrust.
+	DefaultTrustDomain = "cluster.local"
 )
 
 // Limits checked by Validate.
@@ -359,8 +363,10 @@ func setJWTDefaults(j *JWTPolicy) {
 }
 
 // setListenerTLSDefaults: minVersion 1.2; clientAuth STRICT when a client
-// CA is given (asking for a CA and then not checking would be a surprise),
-// NONE otherwise.
+// CA or trust bundles are given (asking for a CA and then not checking
+// would be a surprise), NONE otherwise. The trust domain of clientCA
+// depends on the routes and is resolved by Config.BindClientTrust, not
+// written here.
 func setListenerTLSDefaults(t *ListenerTLS) {
 	if t == nil {
 		return
@@ -370,7 +376,7 @@ func setListenerTLSDefaults(t *ListenerTLS) {
 	}
 	if t.ClientAuth == "" {
 		t.ClientAuth = ClientAuthNone
-		if t.ClientCA != "" {
+		if t.ClientCA != "" || len(t.TrustBundles) > 0 {
 			t.ClientAuth = ClientAuthStrict
 		}
 	}

@@ -6,6 +6,7 @@
 package config
 
 import (
+	"slices"
 	"time"
 )
 
@@ -557,8 +558,20 @@ type ListenerTLS struct {
 	CertFile string `yaml:"certFile"`
 	KeyFile  string `yaml:"keyFile"`
 	// ClientCA is a PEM bundle of the CAs client certificates must chain
-	// to. Required when ClientAuth is STRICT or PERMISSIVE.
+	// to: the trust bundle of one SPIFFE trust domain (TrustDomain, see
+	// Config.BindClientTrust). Required when ClientAuth is STRICT or
+	// PERMISSIVE, unless TrustBundles is set instead.
 	ClientCA string `yaml:"clientCA"`
+	// TrustDomain is the bind's own SPIFFE trust domain: the domain of the
+	// ClientCA bundle, and the one whose SVIDs name this cluster's
+	// ServiceAccounts (principal system:serviceaccount:<ns>:<sa>). Other
+	// domains' SVIDs keep their SPIFFE ID as principal. Default: see
+	// Config.BindClientTrust.
+	TrustDomain string `yaml:"trustDomain"`
+	// TrustBundles are client CA bundles, one per SPIFFE trust domain,
+	// instead of ClientCA. A certificate's SPIFFE ID is accepted only if it
+	// chains to the bundle of the trust domain it names.
+	TrustBundles []TrustBundle `yaml:"trustBundles"`
 	// ClientAuth is STRICT (a verified client certificate is required),
 	// PERMISSIVE (verified when presented) or NONE (not requested).
 	// Default: STRICT when clientCA is set, NONE otherwise.
@@ -566,6 +579,13 @@ type ListenerTLS struct {
 	// MinVersion is the lowest TLS version accepted: "1.2" (default) or
 	// "1.3".
 	MinVersion string `yaml:"minVersion"`
+}
+
+// TrustBundle is the CA bundle of one SPIFFE trust domain.
+type TrustBundle struct {
+	TrustDomain string `yaml:"trustDomain"`
+	// CAFile is a PEM bundle of the domain's CAs.
+	CAFile string `yaml:"caFile"`
 }
 
 // Client certificate modes (ListenerTLS.ClientAuth, MTLS.Mode).
@@ -597,6 +617,10 @@ type MTLS struct {
 	CertificateAuthority string `yaml:"certificateAuthority"`
 	ServerCert           string `yaml:"serverCert"`
 	ServerKey            string `yaml:"serverKey"`
+	// TrustDomain and TrustBundles map to binds[].tls.trustDomain and
+	// trustBundles (TrustBundles instead of CertificateAuthority).
+	TrustDomain  string        `yaml:"trustDomain"`
+	TrustBundles []TrustBundle `yaml:"trustBundles"`
 }
 
 // BindTLS returns the TLS settings in effect for b: its own tls block, or
@@ -615,12 +639,82 @@ func (c *Config) BindTLS(b *Bind) *ListenerTLS {
 		mode = DefaultMTLSMode
 	}
 	return &ListenerTLS{
-		CertFile:   m.ServerCert,
-		KeyFile:    m.ServerKey,
-		ClientCA:   m.CertificateAuthority,
-		ClientAuth: mode,
-		MinVersion: DefaultTLSMinVersion,
+		CertFile:     m.ServerCert,
+		KeyFile:      m.ServerKey,
+		ClientCA:     m.CertificateAuthority,
+		TrustDomain:  m.TrustDomain,
+		TrustBundles: m.TrustBundles,
+		ClientAuth:   mode,
+		MinVersion:   DefaultTLSMinVersion,
 	}
+}
+
+// ClientTrust is a bind's client-certificate trust, resolved: which CA
+// bundle belongs to which SPIFFE trust domain.
+type ClientTrust struct {
+	// Bundles has one entry per trust domain. An entry with an empty
+	// TrustDomain means the bind's clientCA cannot be attributed to one
+	// domain (Validate refuses such a config).
+	Bundles []TrustBundle
+	// Local is the trust domain whose SVIDs name this cluster's
+	// ServiceAccounts; "" when none does.
+	Local string
+}
+
+// BindClientTrust returns the client-certificate trust of bind b, or nil
+// when the bind does not verify client certificates. Never "any trust
+// domain": every bundle belongs to exactly one domain.
+//
+//   - trustBundles: as written. The local domain is trustDomain, or the
+//     only bundle's domain when there is one, else none.
+//   - clientCA (certificateAuthority): one bundle, of trustDomain when
+//     set; else of the one trust domain that the bind's clientCertificate
+//     routes list in trustDomains, when they list exactly one; else, when
+//     they list none, of DefaultTrustDomain. Routes listing several
+//     domains make the single bundle ambiguous (TrustDomain "").
+func (c *Config) BindClientTrust(b *Bind) *ClientTrust {
+	t := c.BindTLS(b)
+	if t == nil || t.ClientAuth == ClientAuthNone || t.ClientCA == "" && len(t.TrustBundles) == 0 {
+		return nil
+	}
+	if len(t.TrustBundles) > 0 {
+		ct := &ClientTrust{Bundles: t.TrustBundles, Local: t.TrustDomain}
+		if ct.Local == "" && len(t.TrustBundles) == 1 {
+			ct.Local = t.TrustBundles[0].TrustDomain
+		}
+		return ct
+	}
+	td := t.TrustDomain
+	if td == "" {
+		switch doms := RouteTrustDomains(b); len(doms) {
+		case 0:
+			td = DefaultTrustDomain
+		case 1:
+			td = doms[0]
+		}
+	}
+	return &ClientTrust{Bundles: []TrustBundle{{TrustDomain: td, CAFile: t.ClientCA}}, Local: td}
+}
+
+// RouteTrustDomains lists, without duplicates and in order of appearance,
+// the trust domains that the routes of b accepting client certificates
+// name in authentication.trustDomains.
+func RouteTrustDomains(b *Bind) []string {
+	var out []string
+	for li := range b.Listeners {
+		for ri := range b.Listeners[li].Routes {
+			a := b.Listeners[li].Routes[ri].Authentication
+			if a == nil || !a.ClientCertificate {
+				continue
+			}
+			for _, td := range a.TrustDomains {
+				if !slices.Contains(out, td) {
+					out = append(out, td)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // RouteAuthentication lists credentials a route accepts besides bearer
@@ -631,7 +725,8 @@ type RouteAuthentication struct {
 	// the principal system:serviceaccount:<ns>:<sa>.
 	ClientCertificate bool `yaml:"clientCertificate"`
 	// TrustDomains, when set, limits accepted SPIFFE IDs to these trust
-	// domains.
+	// domains; each must have a trust bundle on the bind. Unset: every
+	// trust domain the bind has a bundle for (BindClientTrust).
 	TrustDomains []string `yaml:"trustDomains"`
 }
 

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -13,6 +15,7 @@ func (v *validator) listenerTLS(b *Bind, bp string) {
 	if m := v.mtls(); m != nil && m.Enabled && b.TLS != nil {
 		v.add(bp+".tls", "conflicts with security.mtls, which is enabled and already configures TLS for every bind; use either binds[].tls or security.mtls")
 	}
+	v.clientCAAmbiguity(b, bp)
 	t := b.TLS
 	if t == nil {
 		return
@@ -24,20 +27,83 @@ func (v *validator) listenerTLS(b *Bind, bp string) {
 	if t.KeyFile == "" {
 		v.add(tp+".keyFile", "keyFile is required")
 	}
+	hasCA := t.ClientCA != "" || len(t.TrustBundles) > 0
 	switch t.ClientAuth {
 	case "": // defaulted from clientCA
 	case ClientAuthStrict, ClientAuthPermissive:
-		if t.ClientCA == "" {
-			v.add(tp+".clientCA", "clientCA is required when clientAuth is %s: client certificates are verified against it", t.ClientAuth)
+		if !hasCA {
+			v.add(tp+".clientCA", "clientCA is required when clientAuth is %s: client certificates are verified against it (or give one bundle per trust domain in trustBundles)", t.ClientAuth)
 		}
 	case ClientAuthNone:
 		if t.ClientCA != "" {
 			v.add(tp+".clientAuth", "clientAuth NONE never requests a client certificate, so clientCA would not be used; use STRICT or PERMISSIVE, or remove clientCA")
 		}
+		if len(t.TrustBundles) > 0 {
+			v.add(tp+".clientAuth", "clientAuth NONE never requests a client certificate, so trustBundles would not be used; use STRICT or PERMISSIVE, or remove trustBundles")
+		}
 	default:
 		v.add(tp+".clientAuth", "unknown clientAuth %q (valid: STRICT, PERMISSIVE, NONE)", t.ClientAuth)
 	}
+	v.clientTrust(t.ClientCA, t.TrustDomain, t.TrustBundles, tp, "clientCA")
 	v.tlsVersion(t.MinVersion, tp+".minVersion")
+}
+
+// clientTrust checks the trust-domain fields of a tls block or of
+// security.mtls (caField names its single-bundle field).
+func (v *validator) clientTrust(ca, td string, tbs []TrustBundle, p, caField string) {
+	if ca != "" && len(tbs) > 0 {
+		v.add(p+".trustBundles", "use either %s (one bundle, for trustDomain) or trustBundles (one bundle per trust domain), not both", caField)
+	}
+	if td != "" {
+		switch {
+		case !isTrustDomain(td):
+			v.add(p+".trustDomain", "%q is not a SPIFFE trust domain (lowercase letters, digits, \".\", \"-\" and \"_\"; no scheme or path), e.g. \"cluster.local\"", td)
+		case ca == "" && len(tbs) == 0:
+			v.add(p+".trustDomain", "trustDomain applies only with %s or trustBundles", caField)
+		case len(tbs) > 0 && !slices.ContainsFunc(tbs, func(b TrustBundle) bool { return b.TrustDomain == td }):
+			v.add(p+".trustDomain", "trust domain %q has no entry in trustBundles; the local trust domain must be one of them", td)
+		}
+	}
+	seen := map[string]int{}
+	for i, b := range tbs {
+		bp := joinIndex(p+".trustBundles", i)
+		switch {
+		case b.TrustDomain == "":
+			v.add(bp+".trustDomain", "trustDomain is required: each bundle vouches for the SPIFFE IDs of exactly one trust domain")
+		case !isTrustDomain(b.TrustDomain):
+			v.add(bp+".trustDomain", "%q is not a SPIFFE trust domain (lowercase letters, digits, \".\", \"-\" and \"_\"; no scheme or path), e.g. \"cluster.local\"", b.TrustDomain)
+		default:
+			if first, dup := seen[b.TrustDomain]; dup {
+				v.add(bp+".trustDomain", "duplicate trust domain %q (first at trustBundles[%d]); put all of a domain's CAs in one caFile", b.TrustDomain, first)
+			} else {
+				seen[b.TrustDomain] = i
+			}
+		}
+		if b.CAFile == "" {
+			v.add(bp+".caFile", "caFile is required")
+		}
+	}
+}
+
+// clientCAAmbiguity refuses a single client CA bundle (clientCA or
+// security.mtls.certificateAuthority) without a trustDomain on a bind
+// whose routes accept several trust domains: it would have to vouch for
+// all of them, so any CA in it could mint identities in every domain.
+func (v *validator) clientCAAmbiguity(b *Bind, bp string) {
+	t := v.c.BindTLS(b)
+	if t == nil || t.ClientCA == "" || t.TrustDomain != "" || len(t.TrustBundles) > 0 || t.ClientAuth == ClientAuthNone {
+		return
+	}
+	doms := RouteTrustDomains(b)
+	if len(doms) < 2 {
+		return
+	}
+	field, name := bp+".tls.clientCA", "clientCA"
+	if b.TLS == nil {
+		field, name = "security.mtls.certificateAuthority", "certificateAuthority"
+	}
+	v.add(field, "%s is a single trust bundle, but routes on bind port %d accept several trust domains (%s) and it cannot vouch for all of them (any CA in it could issue identities in every domain); give each trust domain its own bundle with trustBundles: [{trustDomain: %s, caFile: ...}, ...], or set trustDomain and list only that domain on the routes",
+		name, b.Port, strings.Join(doms, ", "), doms[0])
 }
 
 func (v *validator) mtls() *MTLS {
@@ -71,9 +137,10 @@ func (v *validator) security() {
 	if m.ServerKey == "" {
 		v.add(p+".serverKey", "serverKey is required when enabled")
 	}
-	if m.CertificateAuthority == "" {
-		v.add(p+".certificateAuthority", "certificateAuthority is required when enabled: client certificates are verified against it")
+	if m.CertificateAuthority == "" && len(m.TrustBundles) == 0 {
+		v.add(p+".certificateAuthority", "certificateAuthority is required when enabled: client certificates are verified against it (or give one bundle per trust domain in trustBundles)")
 	}
+	v.clientTrust(m.CertificateAuthority, m.TrustDomain, m.TrustBundles, p, "certificateAuthority")
 }
 
 func (v *validator) routeAuthentication(r *Route, rp string, b *Bind, bp string) {
@@ -85,6 +152,20 @@ func (v *validator) routeAuthentication(r *Route, rp string, b *Bind, bp string)
 	if len(a.TrustDomains) > 0 && !a.ClientCertificate {
 		v.add(ap+".trustDomains", "trustDomains applies only with clientCertificate: true")
 	}
+	// The bind's bundles by trust domain; nil when it verifies no client
+	// certificates or its single bundle is ambiguous (reported once, at
+	// the bind).
+	var bundles map[string]bool
+	if ct := v.c.BindClientTrust(b); ct != nil && a.ClientCertificate {
+		bundles = map[string]bool{}
+		for _, tb := range ct.Bundles {
+			if tb.TrustDomain == "" {
+				bundles = nil
+				break
+			}
+			bundles[tb.TrustDomain] = true
+		}
+	}
 	seen := map[string]int{}
 	for i, td := range a.TrustDomains {
 		tp := joinIndex(ap+".trustDomains", i)
@@ -94,13 +175,17 @@ func (v *validator) routeAuthentication(r *Route, rp string, b *Bind, bp string)
 			v.add(tp, "duplicate trust domain %q (first at trustDomains[%d])", td, first)
 		} else {
 			seen[td] = i
+			if bundles != nil && !bundles[td] {
+				v.add(tp, "trust domain %q has no trust bundle on the route's bind (port %d has: %s), so no certificate of it could ever be verified; add {trustDomain: %s, caFile: ...} to the bind's trustBundles, or fix the name",
+					td, b.Port, strings.Join(slices.Sorted(maps.Keys(bundles)), ", "), td)
+			}
 		}
 	}
 	if !a.ClientCertificate {
 		return
 	}
 	t := v.c.BindTLS(b)
-	if t == nil || t.ClientAuth == ClientAuthNone || t.ClientAuth == "" && t.ClientCA == "" {
+	if t == nil || t.ClientAuth == ClientAuthNone || t.ClientAuth == "" && t.ClientCA == "" && len(t.TrustBundles) == 0 {
 		v.add(ap+".clientCertificate", "the route's bind (port %d) does not verify client certificates: set %s.tls.clientCA (clientAuth STRICT or PERMISSIVE) or enable security.mtls", b.Port, bp)
 	}
 }

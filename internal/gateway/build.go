@@ -109,13 +109,13 @@ func build(ctx context.Context, cfg *config.Config, d *deps) (_ *runtime, err er
 	}()
 	for _, b := range cfg.Binds {
 		pr := &portRoutes{addr: fmt.Sprintf("%s:%d", b.Address, b.Port)}
-		if pr.tls, err = newListenerTLS(cfg.BindTLS(&b), d.log); err != nil {
+		if pr.tls, err = newListenerTLS(cfg, &b, d.log); err != nil {
 			return nil, fmt.Errorf("bind %d: %w", b.Port, err)
 		}
 		for li := range b.Listeners {
 			for ri := range b.Listeners[li].Routes {
 				rc := &b.Listeners[li].Routes[ri]
-				r, err := rt.buildRoute(ctx, cfg, rc, d)
+				r, err := rt.buildRoute(ctx, cfg, rc, pr.tls, d)
 				if err != nil {
 					return nil, fmt.Errorf("route %q: %w", rc.Name, err)
 				}
@@ -138,7 +138,8 @@ func build(ctx context.Context, cfg *config.Config, d *deps) (_ *runtime, err er
 	return rt, nil
 }
 
-func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *config.Route, d *deps) (*route, error) {
+// lt is the TLS material of the route's bind (nil for plain HTTP).
+func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *config.Route, lt *tlsconfig.Server, d *deps) (*route, error) {
 	r := &route{
 		name:           rc.Name,
 		prefix:         rc.Match.Path.Prefix,
@@ -215,7 +216,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 	for i := len(chain) - 1; i >= 0; i-- {
 		h = d.observer.WrapPolicy(rc.Name, chain[i].name, chain[i].p.Wrap, h)
 	}
-	r.handler = withClientCertAuthn(rc, h, d.log)
+	r.handler = withClientCert(rc, lt, h, d.log)
 	return r, nil
 }
 

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -32,24 +31,41 @@ import (
 //     request without a qualifying certificate gets 401, and
 //     X-Agent-Identity is set to the principal for the backend.
 
-// withClientCertAuthn wraps a route's chain when the route accepts client
-// certificates; otherwise it returns next.
-func withClientCertAuthn(rc *config.Route, next policy.Handler, log *slog.Logger) policy.Handler {
-	a := rc.Authentication
-	if a == nil || !a.ClientCertificate {
+// Trust domains: the bind holds one CA bundle per SPIFFE trust domain
+// (config.BindClientTrust), and an SVID gives an identity only if it
+// chains to the bundle of the domain it names (tlsconfig.Material.Check);
+// a CA trusted for one domain never vouches for another. The principal of
+// an SVID of the bind's local trust domain is the ServiceAccount username;
+// an SVID of any other domain keeps its full SPIFFE ID as subject, so
+// identities of different domains never collide in authz rules or rate
+// limits.
+
+// withClientCert wraps a route's chain on a TLS bind (lt): every request
+// re-checks its connection against the current TLS material (tls.go, live
+// revocation), and on a route with authentication.clientCertificate the
+// certificate's identity is established. On plain binds it returns next.
+func withClientCert(rc *config.Route, lt *tlsconfig.Server, next policy.Handler, log *slog.Logger) policy.Handler {
+	if lt == nil {
 		return next
 	}
-	only := true
-	for _, p := range rc.Policies {
-		if p.Type == config.PolicyJWTAuthn {
-			only = false
+	c := &certAuthn{next: next, lt: lt, route: rc.Name, log: log}
+	if a := rc.Authentication; a != nil && a.ClientCertificate {
+		c.identity, c.trustDomains, c.only = true, a.TrustDomains, true
+		for _, p := range rc.Policies {
+			if p.Type == config.PolicyJWTAuthn {
+				c.only = false
+			}
 		}
 	}
-	return &certAuthn{next: next, trustDomains: a.TrustDomains, only: only, route: rc.Name, log: log}
+	return c
 }
 
 type certAuthn struct {
-	next         policy.Handler
+	next policy.Handler
+	lt   *tlsconfig.Server
+	// identity: the route accepts certificates as identity; trustDomains
+	// then limits their trust domains (none: every domain with a bundle).
+	identity     bool
 	trustDomains []string
 	// only: no jwt-authn on the route, the certificate is required.
 	only  bool
@@ -58,19 +74,32 @@ type certAuthn struct {
 }
 
 var (
-	errNoClientCert     = errors.New("a verified client certificate is required")
 	errTrustDomain      = errors.New("the client certificate's SPIFFE trust domain is not accepted on this route")
 	errCertExpired      = errors.New("the client certificate has expired since the connection was made")
 	agentIdentityHeader = IdentityHeaders[0] // X-Agent-Identity
 )
 
 func (c *certAuthn) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
-	p, err := certPrincipal(r.TLS, c.trustDomains)
+	peer := peerCheck(r, c.lt)
+	if peer.Err != nil {
+		// The current material would refuse this connection's handshake:
+		// refuse the request and close the connection (GOAWAY on HTTP/2)
+		// so the client reconnects through a full handshake.
+		if c.log != nil {
+			c.log.Info("request refused on a connection the current TLS material no longer accepts; closing it", "route", c.route, "reason", peer.Err.Error())
+		}
+		return &policy.Error{Status: http.StatusUnauthorized, Code: policy.CodeUnauthorized, Message: peer.Err.Error(),
+			Header: http.Header{"Connection": {"close"}}}
+	}
+	if !c.identity {
+		return c.next.ServeHTTP(w, r)
+	}
+	p, err := certPrincipal(peer, c.trustDomains)
 	if err != nil {
 		if c.only {
 			return &policy.Error{Status: http.StatusUnauthorized, Code: policy.CodeUnauthorized, Message: err.Error()}
 		}
-		if !errors.Is(err, errNoClientCert) && c.log != nil {
+		if !errors.Is(err, tlsconfig.ErrNoCertificate) && c.log != nil {
 			c.log.Debug("client certificate not usable as identity; a bearer token is required", "route", c.route, "reason", err.Error())
 		}
 		return c.next.ServeHTTP(w, r)
@@ -85,35 +114,33 @@ func (c *certAuthn) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	return c.next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), p)))
 }
 
-// certPrincipal returns the principal a verified client certificate names.
-func certPrincipal(st *tls.ConnectionState, trustDomains []string) (*identity.Principal, error) {
-	// VerifiedChains is set only when the certificate chained to the
-	// bind's client CA (STRICT, or PERMISSIVE with a certificate sent).
-	if st == nil || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
-		return nil, errNoClientCert
+// certPrincipal returns the principal of a connection's client
+// certificate, checked (Material.Check) against the current material.
+func certPrincipal(peer tlsconfig.Peer, trustDomains []string) (*identity.Principal, error) {
+	if peer.IDErr != nil {
+		return nil, peer.IDErr
 	}
-	leaf := st.VerifiedChains[0][0]
+	leaf, id := peer.Leaf, peer.ID
 	// The handshake checked validity once; a long-lived connection can
 	// outlive the certificate, so check again per request, as a token's
 	// exp is.
 	if time.Now().After(leaf.NotAfter) {
 		return nil, errCertExpired
 	}
-	id, err := tlsconfig.ServiceAccountFromCert(leaf)
-	if err != nil {
-		return nil, err
-	}
 	if len(trustDomains) > 0 && !slices.Contains(trustDomains, id.TrustDomain) {
 		return nil, errTrustDomain
 	}
-	sub := id.Subject()
-	return &identity.Principal{
-		Subject:        sub,
-		Namespace:      id.Namespace,
-		ServiceAccount: id.ServiceAccount,
-		Issuer:         "spiffe://" + id.TrustDomain,
-		ExpiresAt:      leaf.NotAfter,
-		Method:         identity.MethodMTLS,
-		Claims:         map[string]any{"sub": sub, "spiffe_id": id.ID},
-	}, nil
+	p := &identity.Principal{
+		Subject:   id.ID,
+		Issuer:    "spiffe://" + id.TrustDomain,
+		ExpiresAt: leaf.NotAfter,
+		Method:    identity.MethodMTLS,
+	}
+	if peer.Local {
+		// This cluster's ServiceAccount: the same principal its token
+		// carries, so rules match either credential.
+		p.Subject, p.Namespace, p.ServiceAccount = id.Subject(), id.Namespace, id.ServiceAccount
+	}
+	p.Claims = map[string]any{"sub": p.Subject, "spiffe_id": id.ID}
+	return p, nil
 }

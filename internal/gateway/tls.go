@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -32,8 +34,9 @@ var alpn = []string{"h2", "http/1.1"}
 var errNoTLS = errors.New("this port no longer serves TLS")
 
 // newListenerTLS loads a bind's TLS material; nil when the bind is plain
-// HTTP. t is config.BindTLS of a defaulted, validated config.
-func newListenerTLS(t *config.ListenerTLS, log *slog.Logger) (*tlsconfig.Server, error) {
+// HTTP. cfg is defaulted and validated.
+func newListenerTLS(cfg *config.Config, b *config.Bind, log *slog.Logger) (*tlsconfig.Server, error) {
+	t := cfg.BindTLS(b)
 	if t == nil {
 		return nil, nil
 	}
@@ -49,22 +52,32 @@ func newListenerTLS(t *config.ListenerTLS, log *slog.Logger) (*tlsconfig.Server,
 		mode = tls.VerifyClientCertIfGiven
 	case config.ClientAuthNone:
 	case "":
-		if t.ClientCA != "" {
+		if t.ClientCA != "" || len(t.TrustBundles) > 0 {
 			mode = tls.RequireAndVerifyClientCert
 		}
 	default:
 		return nil, fmt.Errorf("unknown clientAuth %q", t.ClientAuth)
 	}
-	s, err := tlsconfig.NewServer(tlsconfig.ServerOptions{
+	opts := tlsconfig.ServerOptions{
 		CertFile:       t.CertFile,
 		KeyFile:        t.KeyFile,
-		ClientCAFile:   t.ClientCA,
 		ClientAuth:     mode,
 		MinVersion:     mv,
 		NextProtos:     alpn,
 		ReloadInterval: tlsReloadInterval,
 		Logger:         log,
-	})
+	}
+	if ct := cfg.BindClientTrust(b); ct != nil {
+		opts.LocalTrustDomain = ct.Local
+		for _, tb := range ct.Bundles {
+			if tb.TrustDomain == "" {
+				// Validate refuses this; never fall back to "any domain".
+				return nil, errors.New("tls: the client CA bundle belongs to no single trust domain (set trustDomain or use trustBundles)")
+			}
+			opts.TrustBundles = append(opts.TrustBundles, tlsconfig.TrustBundle{TrustDomain: tb.TrustDomain, CAFile: tb.CAFile})
+		}
+	}
+	s, err := tlsconfig.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
@@ -73,7 +86,9 @@ func newListenerTLS(t *config.ListenerTLS, log *slog.Logger) (*tlsconfig.Server,
 
 // serveTLS makes a newly opened port serve TLS when its bind has TLS
 // material (pr.tls); plain ports are left alone. Each handshake takes the
-// material of the runtime current at that moment.
+// material of the runtime current at that moment, and each connection
+// gets a connTLS, where its requests cache what its certificate is worth
+// under the material current for them (peerCheck).
 func (g *Gateway) serveTLS(bs *boundServer, port int, pr *portRoutes) {
 	if pr == nil || pr.tls == nil {
 		return
@@ -93,7 +108,50 @@ func (g *Gateway) serveTLS(bs *boundServer, port int, pr *portRoutes) {
 	// TLSConfig with "h2" in NextProtos makes Serve set up HTTP/2.
 	bs.srv.TLSConfig = base
 	bs.srv.Protocols.SetHTTP2(true)
+	// HTTP/2 requests' contexts derive from the connection's, so one
+	// connTLS serves every stream of a connection.
+	bs.srv.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, connTLSKey{}, &connTLS{})
+	}
 	bs.ln = tls.NewListener(bs.ln, base)
+}
+
+// Live revocation (docs/tls.md). A connection's handshake is checked once,
+// against the material of that moment; a keep-alive or HTTP/2 connection
+// then outlives reloads. So every request on a TLS port re-checks its
+// connection against the material current for the request (the pinned
+// runtime's, after any file reload): Material.Check, cached per connection
+// and generation, so in the steady state a request costs a pointer
+// comparison. A connection the current material would refuse at the
+// handshake (its CA removed, or no certificate where one is now required)
+// gets 401 and is closed: "Connection: close" on HTTP/1.1, GOAWAY on
+// HTTP/2 (net/http turns that header into a graceful GOAWAY), so the
+// client reconnects and meets the new material in a full handshake.
+
+type connTLSKey struct{}
+
+// connTLS is one TLS connection's cached check.
+type connTLS struct {
+	mu   sync.Mutex
+	gen  *tlsconfig.Material
+	peer tlsconfig.Peer
+}
+
+// peerCheck returns what r's connection's client certificate is worth
+// under the current material of lt.
+func peerCheck(r *http.Request, lt *tlsconfig.Server) tlsconfig.Peer {
+	m := lt.Material()
+	c, _ := r.Context().Value(connTLSKey{}).(*connTLS)
+	if c == nil {
+		return m.Check(r.TLS)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != m {
+		// r.TLS is the same for every request of the connection.
+		c.gen, c.peer = m, m.Check(r.TLS)
+	}
+	return c.peer
 }
 
 // checkTLSSwitch rejects a new runtime that turns TLS on or off for a port

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	jwtlib "github.com/golang-jwt/jwt/v5"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/tlsconfig"
 	"github.com/agentgateway-go/agentgateway/internal/tlsconfig/tlstest"
 )
 
@@ -512,8 +512,11 @@ binds:
     tls:
       certFile: %[2]s
       keyFile: %[3]s
-      clientCA: %[4]s
       clientAuth: PERMISSIVE
+      trustDomain: cluster.local
+      trustBundles:
+        - {trustDomain: cluster.local, caFile: "%[4]s"}
+        - {trustDomain: prod.example, caFile: "%[7]s"}
     listeners:
       - name: l
         routes:
@@ -560,7 +563,8 @@ func TestClientCertificateIdentity(t *testing.T) {
 	be := newTLSEchoBackend(t)
 	js := newTLSJWKSServer(t)
 	port, admin := freePort(t), freePort(t)
-	src := fmt.Sprintf(tlsIdentityConfig, port, p.serverCert, p.serverKey, p.clientCAF, be.URL, js.URL)
+	prodCAF := tlstest.WriteFile(t, p.dir, "prod-ca.crt", tlstest.NewCA(t, "prod-ca").PEM)
+	src := fmt.Sprintf(tlsIdentityConfig, port, p.serverCert, p.serverKey, p.clientCAF, be.URL, js.URL, prodCAF)
 	g := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { _ = g.Shutdown(2 * time.Second) })
 	cfg, err := config.Parse("t.yaml", []byte(src+fmt.Sprintf("admin: {address: 127.0.0.1, port: %d}\n", admin)))
@@ -793,11 +797,15 @@ func TestTLSRotationInvalidatesSessionTickets(t *testing.T) {
 
 func TestCertPrincipal(t *testing.T) {
 	ca := tlstest.NewCA(t, "ca")
-	leaf := func(notAfter time.Time) *tls.ConnectionState {
+	peer := func(notAfter time.Time, local bool) tlsconfig.Peer {
 		c := ca.Issue(t, tlstest.Options{Client: true, NotAfter: notAfter, URIs: []string{"spiffe://cluster.local/ns/ns1/sa/sa1"}}).Cert
-		return &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}, VerifiedChains: [][]*x509.Certificate{{c, ca.Cert}}}
+		id, err := tlsconfig.ServiceAccountFromCert(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tlsconfig.Peer{ID: id, Local: local, Leaf: c}
 	}
-	p, err := certPrincipal(leaf(time.Now().Add(time.Hour)), nil)
+	p, err := certPrincipal(peer(time.Now().Add(time.Hour), true), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -805,22 +813,22 @@ func TestCertPrincipal(t *testing.T) {
 		p.Issuer != "spiffe://cluster.local" || p.Claims["sub"] != p.Subject || p.Claims["spiffe_id"] != "spiffe://cluster.local/ns/ns1/sa/sa1" {
 		t.Fatalf("principal = %+v", p)
 	}
-	if _, err := certPrincipal(leaf(time.Now().Add(time.Hour)), []string{"cluster.local", "x"}); err != nil {
+	// Another trust domain than the bind's own: the SPIFFE ID is the
+	// subject, never a ServiceAccount username of this cluster.
+	p, err = certPrincipal(peer(time.Now().Add(time.Hour), false), nil)
+	if err != nil || p.Subject != "spiffe://cluster.local/ns/ns1/sa/sa1" || p.Namespace != "" || p.ServiceAccount != "" || p.Claims["sub"] != p.Subject {
+		t.Fatalf("foreign-domain principal = %+v, %v", p, err)
+	}
+	if _, err := certPrincipal(peer(time.Now().Add(time.Hour), true), []string{"cluster.local", "x"}); err != nil {
 		t.Fatalf("listed trust domain: %v", err)
 	}
-	if _, err := certPrincipal(leaf(time.Now().Add(time.Hour)), []string{"prod"}); err != errTrustDomain {
+	if _, err := certPrincipal(peer(time.Now().Add(time.Hour), true), []string{"prod"}); err != errTrustDomain {
 		t.Fatalf("unlisted trust domain: %v", err)
 	}
-	if _, err := certPrincipal(leaf(time.Now().Add(-time.Minute)), nil); err != errCertExpired {
+	if _, err := certPrincipal(peer(time.Now().Add(-time.Minute), true), nil); err != errCertExpired {
 		t.Fatalf("expired during the connection: %v", err)
 	}
-	// Presented but not verified (no chains): never an identity.
-	st := leaf(time.Now().Add(time.Hour))
-	st.VerifiedChains = nil
-	if _, err := certPrincipal(st, nil); err != errNoClientCert {
-		t.Fatalf("unverified certificate: %v", err)
-	}
-	if _, err := certPrincipal(nil, nil); err != errNoClientCert {
-		t.Fatalf("plain connection: %v", err)
+	if _, err := certPrincipal(tlsconfig.Peer{IDErr: tlsconfig.ErrNoCertificate}, nil); err != tlsconfig.ErrNoCertificate {
+		t.Fatalf("no certificate: %v", err)
 	}
 }

@@ -1,6 +1,6 @@
 // Package tlsconfig builds crypto/tls configurations from PEM files and
 // keeps them current when the files change: the gateway's listener
-// certificate and client CA pool, and the CA pool and client certificate
+// certificate and client CA bundles (one per SPIFFE trust domain), and the CA pool and client certificate
 // used towards https backends. It also extracts Kubernetes ServiceAccount
 // identities from SPIFFE X.509 certificates.
 //
@@ -41,8 +41,15 @@ func Version(s string) (uint16, error) {
 // ServerOptions configure a listener's TLS.
 type ServerOptions struct {
 	CertFile, KeyFile string
-	// ClientCAFile is required unless ClientAuth is tls.NoClientCert.
-	ClientCAFile string
+	// TrustBundles are the client CA bundles, one per SPIFFE trust domain.
+	// At least one is required unless ClientAuth is tls.NoClientCert. The
+	// handshake accepts a certificate that chains to any of them; a SPIFFE
+	// identity is then taken from it only if it chains to the bundle of
+	// the trust domain it names (Material.Check).
+	TrustBundles []TrustBundle
+	// LocalTrustDomain is the trust domain whose SVIDs name this cluster's
+	// ServiceAccounts (ServiceAccountID.Local); "" when none does.
+	LocalTrustDomain string
 	// ClientAuth is tls.RequireAndVerifyClientCert (STRICT),
 	// tls.VerifyClientCertIfGiven (PERMISSIVE) or tls.NoClientCert.
 	ClientAuth tls.ClientAuthType
@@ -55,31 +62,45 @@ type ServerOptions struct {
 	Logger         *slog.Logger
 }
 
+// TrustBundle is the CA bundle of one SPIFFE trust domain.
+type TrustBundle struct {
+	TrustDomain string
+	CAFile      string
+}
+
 // Server is the TLS side of one listener. Its Config is handed to
-// tls.NewListener once; the certificate, key and client CA pool behind it
-// follow the files.
+// tls.NewListener once; the certificate, key and client CA bundles behind
+// it follow the files.
 type Server struct {
 	opts ServerOptions
-	r    *reloader[*tls.Config]
+	r    *reloader[*Material]
 }
 
 // NewServer loads the files now and fails if any is missing or invalid.
 func NewServer(o ServerOptions) (*Server, error) {
 	switch o.ClientAuth {
 	case tls.NoClientCert:
+		o.TrustBundles = nil
 	case tls.RequireAndVerifyClientCert, tls.VerifyClientCertIfGiven:
-		if o.ClientCAFile == "" {
+		if len(o.TrustBundles) == 0 {
 			return nil, errors.New("client certificate verification needs a client CA file")
 		}
 	default:
 		return nil, fmt.Errorf("unsupported client auth mode %v", o.ClientAuth)
 	}
+	seen := map[string]bool{}
+	for _, b := range o.TrustBundles {
+		if !isTrustDomain(b.TrustDomain) || b.CAFile == "" || seen[b.TrustDomain] {
+			return nil, fmt.Errorf("invalid or duplicate trust bundle %q (%s)", b.TrustDomain, b.CAFile)
+		}
+		seen[b.TrustDomain] = true
+	}
 	if o.MinVersion == 0 {
 		o.MinVersion = tls.VersionTLS12
 	}
 	files := []string{o.CertFile, o.KeyFile}
-	if o.ClientCAFile != "" && o.ClientAuth != tls.NoClientCert {
-		files = append(files, o.ClientCAFile)
+	for _, b := range o.TrustBundles {
+		files = append(files, b.CAFile)
 	}
 	s := &Server{opts: o}
 	r, err := newReloader("listener certificate and client CA", files, o.ReloadInterval, o.Logger, s.build)
@@ -90,7 +111,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) build() (*tls.Config, error) {
+func (s *Server) build() (*Material, error) {
 	o := s.opts
 	cert, err := loadKeyPair(o.CertFile, o.KeyFile)
 	if err != nil {
@@ -105,10 +126,26 @@ func (s *Server) build() (*tls.Config, error) {
 		NextProtos:   o.NextProtos,
 		ClientAuth:   o.ClientAuth,
 	}
+	m := &Material{cfg: c, clientAuth: o.ClientAuth, local: o.LocalTrustDomain}
 	if o.ClientAuth != tls.NoClientCert {
-		if c.ClientCAs, err = loadPool(o.ClientCAFile); err != nil {
-			return nil, err
+		// The handshake pool is the union of the bundles: a connection
+		// may be made with a certificate of any trusted domain. Identity
+		// is decided per domain afterwards (Material.Check).
+		m.all = newBundle()
+		m.bundles = map[string]*bundle{}
+		for _, tb := range o.TrustBundles {
+			certs, err := loadCerts(tb.CAFile)
+			if err != nil {
+				return nil, err
+			}
+			b := newBundle()
+			for _, ca := range certs {
+				b.add(ca)
+				m.all.add(ca)
+			}
+			m.bundles[tb.TrustDomain] = b
 		}
+		c.ClientCAs = m.all.pool
 	}
 	// Fresh session ticket keys for every version of the material: a
 	// ticket issued before the client CA (or the server certificate)
@@ -120,7 +157,7 @@ func (s *Server) build() (*tls.Config, error) {
 		return nil, err
 	}
 	c.SetSessionTicketKeys([][32]byte{key})
-	return c, nil
+	return m, nil
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -145,12 +182,18 @@ func (s *Server) Config() *tls.Config {
 // files first if they changed. The returned Config is shared and must not
 // be modified.
 func (s *Server) GetConfigForClient(*tls.ClientHelloInfo) (*tls.Config, error) {
-	return s.r.get(), nil
+	return s.r.get().cfg, nil
 }
+
+// Material returns the current generation of the listener's TLS material,
+// reloading the files first if they changed (at most once per interval).
+// A new pointer means a new generation: new files, or (through a new
+// Server) a new config.
+func (s *Server) Material() *Material { return s.r.get() }
 
 // Certificate returns the certificate currently served (tests, logs).
 func (s *Server) Certificate() *x509.Certificate {
-	return s.r.get().Certificates[0].Leaf
+	return s.r.get().cfg.Certificates[0].Leaf
 }
 
 // ClientOptions configure TLS towards a backend.
@@ -261,16 +304,28 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	return cert, nil
 }
 
-// loadPool parses every CERTIFICATE block of a PEM bundle. A block that
-// does not parse is an error rather than silently skipped, and a bundle
-// without certificates is an error.
+// loadPool parses every CERTIFICATE block of a PEM bundle into a pool.
 func loadPool(path string) (*x509.CertPool, error) {
-	data, err := readPEM(path, "CA file")
+	certs, err := loadCerts(path)
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	n := 0
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
+}
+
+// loadCerts parses every CERTIFICATE block of a PEM bundle. A block that
+// does not parse is an error rather than silently skipped, and a bundle
+// without certificates is an error.
+func loadCerts(path string) ([]*x509.Certificate, error) {
+	data, err := readPEM(path, "CA file")
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
 	for {
 		var b *pem.Block
 		b, data = pem.Decode(data)
@@ -282,13 +337,12 @@ func loadPool(path string) (*x509.CertPool, error) {
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("CA file %s: certificate %d: %w", path, n+1, err)
+			return nil, fmt.Errorf("CA file %s: certificate %d: %w", path, len(out)+1, err)
 		}
-		pool.AddCert(c)
-		n++
+		out = append(out, c)
 	}
-	if n == 0 {
+	if len(out) == 0 {
 		return nil, fmt.Errorf("CA file %s holds no PEM certificate", path)
 	}
-	return pool, nil
+	return out, nil
 }

@@ -39,10 +39,10 @@ func TestNewServerErrors(t *testing.T) {
 		{"missing cert", ServerOptions{CertFile: filepath.Join(dir, "nope.crt"), KeyFile: keyFile}, "no such file"},
 		{"missing key", ServerOptions{CertFile: certFile, KeyFile: filepath.Join(dir, "nope.key")}, "no such file"},
 		{"key mismatch", ServerOptions{CertFile: certFile, KeyFile: otherKey}, "private key does not match"},
-		{"missing CA", ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAFile: filepath.Join(dir, "nope.pem")}, "no such file"},
-		{"CA without certs", ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAFile: empty}, "holds no PEM certificate"},
-		{"CA garbage", ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAFile: badCA}, "certificate 1"},
-		{"CA too large", ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAFile: big}, "larger than"},
+		{"missing CA", ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientAuth: tls.RequireAndVerifyClientCert, TrustBundles: td(filepath.Join(dir, "nope.pem"))}, "no such file"},
+		{"CA without certs", ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientAuth: tls.VerifyClientCertIfGiven, TrustBundles: td(empty)}, "holds no PEM certificate"},
+		{"CA garbage", ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientAuth: tls.VerifyClientCertIfGiven, TrustBundles: td(badCA)}, "certificate 1"},
+		{"CA too large", ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientAuth: tls.VerifyClientCertIfGiven, TrustBundles: td(big)}, "larger than"},
 		{"mode without CA", ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientAuth: tls.RequireAndVerifyClientCert}, "client CA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,14 +52,19 @@ func TestNewServerErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewServer(ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAFile: caFile}); err != nil {
+	if _, err := NewServer(ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientAuth: tls.RequireAndVerifyClientCert, TrustBundles: td(caFile)}); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// td is a single trust bundle of cluster.local.
+func td(caFile string) []TrustBundle {
+	return []TrustBundle{{TrustDomain: "cluster.local", CAFile: caFile}}
+}
+
 func TestServerReload(t *testing.T) {
 	dir, ca, certFile, keyFile, caFile := serverFiles(t)
-	s, err := NewServer(ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile,
+	s, err := NewServer(ServerOptions{CertFile: certFile, KeyFile: keyFile, TrustBundles: td(caFile),
 		ClientAuth: tls.RequireAndVerifyClientCert, ReloadInterval: interval})
 	if err != nil {
 		t.Fatal(err)
