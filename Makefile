@@ -9,6 +9,9 @@ LDFLAGS   := -X main.version=$(VERSION)
 export KUBE_BIN_DIR ?= $(CACHE_DIR)/kube/bin
 # Where scripts/helm-bin.sh puts helm, and where test/helm looks for it.
 export HELM_BIN_DIR ?= $(CACHE_DIR)/helm/bin
+# Where scripts/conformance-bin.sh installs the MCP conformance suite and
+# its Node.js, and where test/conformance looks for them.
+export CONFORMANCE_DIR ?= $(CACHE_DIR)/conformance
 HELM      := $(HELM_BIN_DIR)/helm
 IMAGE     ?= agentgateway:$(VERSION)
 CHART     := deploy/helm/agentgateway
@@ -25,6 +28,7 @@ test: deps lint unit bench-smoke fuzz
 deps: kube helm
 	@bash scripts/jaeger-bin.sh
 	@bash scripts/deps.sh
+	@bash scripts/conformance-bin.sh
 
 ## kube: builds kube-apiserver and etcd for the e2e tests into .cache/kube/bin (cached)
 kube:

@@ -31,6 +31,7 @@ apt_need promtool prometheus   # promtool: metrics lint, rule checks and rule un
 PATH="$PATH:/usr/sbin:/sbin"   # nginx installs to /usr/sbin, not on every user's PATH
 apt_need nginx nginx   # the benchmark harness's C reference proxy (bench/, make bench and bench-smoke)
 apt_need wrk wrk   # closed-loop load for the benchmark harness (bench/)
+apt_need npm npm   # installs the MCP conformance suite and its Node.js 22 (scripts/conformance-bin.sh, test/conformance)
 
 go mod download
 echo "deps: ok"
