@@ -30,7 +30,8 @@ observability:
 	s := c.Server
 	if s.ReadHeaderTimeout.D() != 10*time.Second || s.IdleTimeout.D() != 120*time.Second ||
 		*s.MaxHeaderBytes != 64*1024 || *s.MaxBodyBytes != 4*1024*1024 ||
-		s.MaxConcurrentStreams != 250 || s.ShutdownGracePeriod.D() != 25*time.Second {
+		s.MaxConcurrentStreams != 250 || s.ShutdownGracePeriod.D() != 25*time.Second ||
+		*s.MaxBufferedBodyBytes != 256*MiB {
 		t.Errorf("server defaults: %+v", s)
 	}
 	if *c.Logging != (Logging{Format: "json", Level: "info"}) {
@@ -101,6 +102,9 @@ logging: {level: debug}
 	}
 	if *c.Binds[0].Listeners[0].Routes[0].MaxBodyBytes != KiB {
 		t.Errorf("route does not inherit server.maxBodyBytes")
+	}
+	if *c.Server.MaxBufferedBodyBytes != DefaultMaxBufferedBodyBytes {
+		t.Errorf("maxBufferedBodyBytes = %d, want the default", *c.Server.MaxBufferedBodyBytes)
 	}
 	if c.Logging.Level != "debug" || c.Logging.Format != "json" {
 		t.Errorf("logging: %+v", c.Logging)
