@@ -83,13 +83,13 @@ func newReviewerConfig(j *config.JWTPolicy) reviewerConfig {
 	return reviewerConfig{
 		perClientPerMinute: orInt(o.PerClientReviewsPerMinute, config.DefaultTokenReviewPerClientPerMinute),
 		perClientBurst:     orInt(o.PerClientBurst, config.DefaultTokenReviewPerClientBurst),
-		kubeconfig: o.Kubeconfig,
-		apiServer:  o.APIServer,
-		caFile:     o.CAFile,
-		tokenFile:  o.TokenFile,
-		cacheTTL:   or(o.CacheTTL, config.DefaultTokenReviewCacheTTL),
-		failureTTL: or(o.FailureTTL, config.DefaultTokenReviewFailureTTL),
-		timeout:    or(o.Timeout, config.DefaultTokenReviewTimeout),
+		kubeconfig:         o.Kubeconfig,
+		apiServer:          o.APIServer,
+		caFile:             o.CAFile,
+		tokenFile:          o.TokenFile,
+		cacheTTL:           or(o.CacheTTL, config.DefaultTokenReviewCacheTTL),
+		failureTTL:         or(o.FailureTTL, config.DefaultTokenReviewFailureTTL),
+		timeout:            or(o.Timeout, config.DefaultTokenReviewTimeout),
 	}
 }
 
