@@ -133,3 +133,30 @@ logging: {level: debug}
 	var nilCfg *Config
 	nilCfg.SetDefaults() // must not panic
 }
+
+// The default body budget always holds the largest body a route accepts.
+func TestMaxBufferedBodyBytesDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name, src string
+		want      ByteSize
+	}{
+		{"default", base, DefaultMaxBufferedBodyBytes},
+		{"large server maxBodyBytes", base + "server: {maxBodyBytes: 300MiB}\n", 300 * MiB},
+		{"large route maxBodyBytes", route("            maxBodyBytes: 512MiB\n" + mcpBackend), 512 * MiB},
+		{"set", base + "server: {maxBufferedBodyBytes: 64MiB}\n", 64 * MiB},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDefaults()
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if got := *c.Server.MaxBufferedBodyBytes; got != tt.want {
+				t.Errorf("maxBufferedBodyBytes = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
