@@ -44,6 +44,7 @@ const (
 	DefaultMaxStreams            = 5000
 	DefaultMaxStreamsPerIdentity = 100
 	DefaultBodyReadTimeout       = Duration(30 * time.Second)
+	DefaultMaxBufferedBodyBytes  = 256 * MiB
 	DefaultWriteTimeout          = Duration(30 * time.Second)
 
 	DefaultMaxSessions            = 10000
@@ -79,6 +80,10 @@ const (
 	DefaultTokenReviewCacheTTL   = Duration(time.Minute)
 	DefaultTokenReviewFailureTTL = Duration(10 * time.Second)
 	DefaultTokenReviewTimeout    = Duration(5 * time.Second)
+	// A tenth of the client's own limit towards the API server (50/s,
+	// burst 100): one source alone cannot use up the shared quota.
+	DefaultTokenReviewPerClientPerMinute = 300
+	DefaultTokenReviewPerClientBurst     = 20
 
 	// TLS (docs/tls.md).
 	DefaultTLSMinVersion = TLSVersion12
@@ -106,6 +111,11 @@ const (
 	MaxTokenReviewCacheTTL    = Duration(10 * time.Minute)
 	MaxTokenReviewFailureTTL  = Duration(5 * time.Minute)
 	MaxTokenReviewTimeout     = Duration(time.Minute)
+	// MaxTokenReviewPerClientPerMinute and MaxTokenReviewPerClientBurst
+	// keep the per-client budget within the client's own limit towards
+	// the API server (50/s, burst 100): a larger one would never bite.
+	MaxTokenReviewPerClientPerMinute = 3000
+	MaxTokenReviewPerClientBurst     = 100
 )
 
 // Rate limiting (docs/ratelimit.md).
@@ -261,6 +271,22 @@ func (c *Config) SetDefaults() {
 			}
 		}
 	}
+	if s.MaxBufferedBodyBytes == nil {
+		// The default budget always holds the largest body a route
+		// accepts, so raising maxBodyBytes alone never makes a body
+		// impossible to buffer.
+		v := max(DefaultMaxBufferedBodyBytes, routeBody)
+		for _, b := range c.Binds {
+			for _, l := range b.Listeners {
+				for _, r := range l.Routes {
+					if r.MaxBodyBytes != nil {
+						v = max(v, *r.MaxBodyBytes)
+					}
+				}
+			}
+		}
+		s.MaxBufferedBodyBytes = &v
+	}
 }
 
 func setRouteDefaults(r *Route, maxBody ByteSize) {
@@ -358,6 +384,12 @@ func setJWTDefaults(j *JWTPolicy) {
 		}
 		if tr.Timeout == 0 {
 			tr.Timeout = DefaultTokenReviewTimeout
+		}
+		if tr.PerClientReviewsPerMinute == 0 {
+			tr.PerClientReviewsPerMinute = DefaultTokenReviewPerClientPerMinute
+		}
+		if tr.PerClientBurst == 0 {
+			tr.PerClientBurst = DefaultTokenReviewPerClientBurst
 		}
 	}
 }

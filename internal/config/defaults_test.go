@@ -30,7 +30,8 @@ observability:
 	s := c.Server
 	if s.ReadHeaderTimeout.D() != 10*time.Second || s.IdleTimeout.D() != 120*time.Second ||
 		*s.MaxHeaderBytes != 64*1024 || *s.MaxBodyBytes != 4*1024*1024 ||
-		s.MaxConcurrentStreams != 250 || s.ShutdownGracePeriod.D() != 25*time.Second {
+		s.MaxConcurrentStreams != 250 || s.ShutdownGracePeriod.D() != 25*time.Second ||
+		*s.MaxBufferedBodyBytes != 256*MiB {
 		t.Errorf("server defaults: %+v", s)
 	}
 	if *c.Logging != (Logging{Format: "json", Level: "info"}) {
@@ -102,6 +103,9 @@ logging: {level: debug}
 	if *c.Binds[0].Listeners[0].Routes[0].MaxBodyBytes != KiB {
 		t.Errorf("route does not inherit server.maxBodyBytes")
 	}
+	if *c.Server.MaxBufferedBodyBytes != DefaultMaxBufferedBodyBytes {
+		t.Errorf("maxBufferedBodyBytes = %d, want the default", *c.Server.MaxBufferedBodyBytes)
+	}
 	if c.Logging.Level != "debug" || c.Logging.Format != "json" {
 		t.Errorf("logging: %+v", c.Logging)
 	}
@@ -128,4 +132,31 @@ logging: {level: debug}
 
 	var nilCfg *Config
 	nilCfg.SetDefaults() // must not panic
+}
+
+// The default body budget always holds the largest body a route accepts.
+func TestMaxBufferedBodyBytesDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name, src string
+		want      ByteSize
+	}{
+		{"default", base, DefaultMaxBufferedBodyBytes},
+		{"large server maxBodyBytes", base + "server: {maxBodyBytes: 300MiB}\n", 300 * MiB},
+		{"large route maxBodyBytes", route("            maxBodyBytes: 512MiB\n" + mcpBackend), 512 * MiB},
+		{"set", base + "server: {maxBufferedBodyBytes: 64MiB}\n", 64 * MiB},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDefaults()
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if got := *c.Server.MaxBufferedBodyBytes; got != tt.want {
+				t.Errorf("maxBufferedBodyBytes = %d, want %d", got, tt.want)
+			}
+		})
+	}
 }

@@ -27,6 +27,9 @@ func TestTokenReviewDefaults(t *testing.T) {
 		CacheTTL:   Duration(time.Minute),
 		FailureTTL: Duration(10 * time.Second),
 		Timeout:    Duration(5 * time.Second),
+
+		PerClientReviewsPerMinute: 300,
+		PerClientBurst:            20,
 	}
 	if j.TokenReview == nil || *j.TokenReview != want {
 		t.Errorf("tokenReview = %+v, want %+v", j.TokenReview, want)
@@ -57,6 +60,7 @@ func TestTokenReviewValidation(t *testing.T) {
 		"both with options":   policy(jwtPolicy + "    validation: both\n    tokenReview: {cacheTTL: 30s}\n"),
 		"both with discovery": policy(reviewPolicy[:len(reviewPolicy)-len("tokenreview\n")] + "both\n    issuer: https://issuer.example\n"),
 		"min TTLs":            policy(reviewPolicy + "    tokenReview: {cacheTTL: 1s, failureTTL: 1s}\n"),
+		"per-client budget":   policy(reviewPolicy + "    tokenReview: {perClientReviewsPerMinute: 3000, perClientBurst: 100}\n"),
 		"claimToHeaders kept": policy(reviewPolicy + "    claimToHeaders: [{claim: sub, header: x-agent-identity}]\n"),
 	}
 	for name, src := range valid {
@@ -96,6 +100,10 @@ func TestTokenReviewValidation(t *testing.T) {
 			[]string{"tokenReview.failureTTL: failureTTL 6m0s is out of range 1s-5m0s"}},
 		{"timeout too long", policy(reviewPolicy + "    tokenReview: {timeout: 2m}\n"),
 			[]string{"tokenReview.timeout: timeout 2m0s is out of range 0-1m0s"}},
+		{"per-client rate too high", policy(reviewPolicy + "    tokenReview: {perClientReviewsPerMinute: 3001}\n"),
+			[]string{"tokenReview.perClientReviewsPerMinute: 3001 is out of range 0-3000"}},
+		{"per-client burst negative", policy(reviewPolicy + "    tokenReview: {perClientBurst: -1}\n"),
+			[]string{"tokenReview.perClientBurst: -1 is out of range 0-100"}},
 		{"unknown field", policy(reviewPolicy + "    tokenReview: {kubeConfig: /x}\n"),
 			[]string{"kubeConfig"}},
 	}

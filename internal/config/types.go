@@ -182,6 +182,12 @@ type TokenReviewOptions struct {
 	FailureTTL Duration `yaml:"failureTTL"`
 	// Timeout bounds one TokenReview call (default 5s).
 	Timeout Duration `yaml:"timeout"`
+	// PerClientReviewsPerMinute and PerClientBurst are the token bucket
+	// each client (peer IP) draws from for TokenReviews that no cached
+	// answer covers (defaults 300 and 20); past it the client gets 429,
+	// so one source cannot spend the API quota every caller shares.
+	PerClientReviewsPerMinute int `yaml:"perClientReviewsPerMinute"`
+	PerClientBurst            int `yaml:"perClientBurst"`
 }
 
 // JWKSOptions tunes fetching and caching of a JWKS. Zero durations take
@@ -507,6 +513,10 @@ type Server struct {
 	// BodyReadTimeout bounds reading a request body (default 30s): a
 	// client trickling its body cannot hold a slot for long.
 	BodyReadTimeout Duration `yaml:"bodyReadTimeout"`
+	// MaxBufferedBodyBytes caps the request bytes buffered across the
+	// gateway at once (default 256 MiB); past it a request with a body
+	// gets a fast 503. Without it the bound is maxRequests × maxBodyBytes.
+	MaxBufferedBodyBytes *ByteSize `yaml:"maxBufferedBodyBytes"`
 	// WriteTimeout bounds each write to a client (default 30s): a client
 	// that stops reading is cut, a moving stream is not.
 	WriteTimeout Duration `yaml:"writeTimeout"`

@@ -257,6 +257,8 @@ func (v *validator) route(r *Route, rp string) {
 	}
 	if r.MaxBodyBytes != nil && *r.MaxBodyBytes <= 0 {
 		v.add(rp+".maxBodyBytes", "must be greater than 0")
+	} else if s := v.c.Server; r.MaxBodyBytes != nil && s != nil && s.MaxBufferedBodyBytes != nil && *s.MaxBufferedBodyBytes > 0 && *r.MaxBodyBytes > *s.MaxBufferedBodyBytes {
+		v.add(rp+".maxBodyBytes", "%d is more than server.maxBufferedBodyBytes (%d): no such body could ever be buffered", *r.MaxBodyBytes, *s.MaxBufferedBodyBytes)
 	}
 }
 
@@ -467,6 +469,12 @@ func (v *validator) jwtTokenReview(j *JWTPolicy, path string) {
 	}
 	if d := tr.Timeout; d < 0 || d > MaxTokenReviewTimeout {
 		v.add(tp+".timeout", "timeout %s is out of range 0-%s (0: default %s)", d, MaxTokenReviewTimeout, DefaultTokenReviewTimeout)
+	}
+	if n := tr.PerClientReviewsPerMinute; n < 0 || n > MaxTokenReviewPerClientPerMinute {
+		v.add(tp+".perClientReviewsPerMinute", "%d is out of range 0-%d (0: default %d)", n, MaxTokenReviewPerClientPerMinute, DefaultTokenReviewPerClientPerMinute)
+	}
+	if n := tr.PerClientBurst; n < 0 || n > MaxTokenReviewPerClientBurst {
+		v.add(tp+".perClientBurst", "%d is out of range 0-%d (0: default %d)", n, MaxTokenReviewPerClientBurst, DefaultTokenReviewPerClientBurst)
 	}
 }
 
@@ -996,6 +1004,13 @@ func (v *validator) server() {
 	}
 	if s.MaxBodyBytes != nil && *s.MaxBodyBytes <= 0 {
 		v.add("server.maxBodyBytes", "must be greater than 0")
+	}
+	if b := s.MaxBufferedBodyBytes; b != nil {
+		if *b <= 0 {
+			v.add("server.maxBufferedBodyBytes", "must be greater than 0")
+		} else if s.MaxBodyBytes != nil && *s.MaxBodyBytes > *b {
+			v.add("server.maxBufferedBodyBytes", "%d is less than server.maxBodyBytes (%d): a body of the largest size could never be buffered", *b, *s.MaxBodyBytes)
+		}
 	}
 	for _, n := range []struct {
 		name string

@@ -342,6 +342,13 @@ func TestValidateErrors(t *testing.T) {
 			"server.maxBodyBytes: must be greater than 0",
 			"server.maxConcurrentStreams: must be between 0 and 4294967295",
 		}},
+		{"body budget below maxBodyBytes", base + "server: {maxBodyBytes: 8MiB, maxBufferedBodyBytes: 4MiB}\n", []string{
+			"routes[0].maxBodyBytes: 8388608 is more than server.maxBufferedBodyBytes (4194304)",
+			"server.maxBufferedBodyBytes: 4194304 is less than server.maxBodyBytes (8388608)",
+		}},
+		{"body budget zero", base + "server: {maxBufferedBodyBytes: 0}\n", []string{
+			"server.maxBufferedBodyBytes: must be greater than 0",
+		}},
 		{"server caps", base + "server: {maxHeaderCount: -1, maxSessions: -1, maxSessionsPerIdentity: -2}\n", []string{
 			"server.maxHeaderCount: must not be negative",
 			"server.maxSessions: must not be negative",

@@ -212,9 +212,19 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 		}
 		chain = append(chain, named{ps[i].Type, p})
 	}
+	// The edge's body stage (edge.go) runs right after authentication:
+	// credentials are checked from the headers before any body is
+	// buffered, and authorization on sees the parsed body.
 	h := inner
+	staged := false
 	for i := len(chain) - 1; i >= 0; i-- {
+		if !staged && policy.TypeOrder[chain[i].name] <= policy.OrderAuthn {
+			h, staged = bodyStage{next: h}, true
+		}
 		h = d.observer.WrapPolicy(rc.Name, chain[i].name, chain[i].p.Wrap, h)
+	}
+	if !staged {
+		h = bodyStage{next: h}
 	}
 	r.handler = withClientCert(rc, lt, h, d.log)
 	return r, nil

@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -145,9 +147,77 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	}
 	stripClientHeaders(r.Header, rte.stripHeaders)
 
-	if err := readBody(w, r, rte, ex, rt.cfg.Server.BodyReadTimeout.D()); err != nil {
+	// The body is read inside the chain, right after authentication
+	// (bodyStage), so that a request without valid credentials is refused
+	// before any of its body is buffered.
+	ctx := policy.WithExchange(r.Context(), ex)
+	ctx = context.WithValue(ctx, edgeStateKey{}, &edgeState{h: h, w: w, rt: rt, rte: rte, ex: ex, overloaded: overloaded})
+	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// edgeStateKey holds the request's *edgeState.
+type edgeStateKey struct{}
+
+// edgeState is what the edge hands to the body stage of the route's chain.
+type edgeState struct {
+	h          *portHandler
+	w          *responseWriter
+	rt         *runtime
+	rte        *route
+	ex         *policy.Exchange
+	overloaded bool
+	// releaseStream returns the stream slot check took, if any.
+	releaseStream func()
+}
+
+// bodyStage reads, bounds and parses the request body and applies the
+// checks that need it, then runs the rest of the chain. The chain builder
+// puts it right after authentication (policy.OrderAuthn), so header-only
+// authentication (jwt-authn, client certificates) refuses a request
+// before its body is buffered; everything from authorization on sees the
+// parsed body. The 401 of a request refused this early has no request id
+// to echo: its JSON-RPC error has id null, as the spec allows for an id
+// that could not be read.
+type bodyStage struct{ next policy.Handler }
+
+func (s bodyStage) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	st, _ := r.Context().Value(edgeStateKey{}).(*edgeState)
+	if st == nil {
+		// A chain run without the edge (benchmarks): the caller prepared
+		// the exchange.
+		return s.next.ServeHTTP(w, r)
+	}
+	release, err := st.prepare(r)
+	if release != nil {
+		defer release()
+	}
+	if err != nil {
 		return err
 	}
+	return s.next.ServeHTTP(w, r)
+}
+
+// prepare buffers the body (within the gateway-wide budget), parses it and
+// runs the transport and overload checks. It returns what to release when
+// the request ends: the body's share of the budget (the buffered body is
+// kept for retries until then) and the stream slot.
+func (st *edgeState) prepare(r *http.Request) (release func(), err error) {
+	bb := &bodyBudget{lim: st.h.g.deps.lim, max: int64(*st.rt.cfg.Server.MaxBufferedBodyBytes)}
+	release = func() {
+		bb.release()
+		if st.releaseStream != nil {
+			st.releaseStream()
+		}
+	}
+	if err := readBody(st.w, r, st.rte, st.ex, st.rt.cfg.Server.BodyReadTimeout.D(), bb); err != nil {
+		return release, err
+	}
+	return release, st.check(r)
+}
+
+// check is the part of the edge's work that needs the parsed body.
+func (st *edgeState) check(r *http.Request) error {
+	h, rt, rte, ex, overloaded := st.h, st.rt, st.rte, st.ex, st.overloaded
 	// Parse before the transport checks so that their errors can echo the
 	// request id; report a parse error only after them.
 	var parseErr error
@@ -203,11 +273,10 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 		if !lim.acquireStream(rt.cfg.Server.MaxStreams) {
 			return errOverloaded("open streams", shedStreams)
 		}
-		defer lim.releaseStream()
+		st.releaseStream = lim.releaseStream
 	}
 	h.g.deps.observer.Prepare(ex)
-	ctx := policy.WithExchange(r.Context(), ex)
-	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
+	return nil
 }
 
 // headerCount counts the request's header field lines, as Envoy's
@@ -253,12 +322,22 @@ func stripClientHeaders(h http.Header, owned []string) {
 // readBody buffers the request body up to the route's limit. Bodies are
 // buffered (never streamed upstream) because MCP and A2A bodies are small
 // JSON-RPC messages that policies must read and retries must replay.
-func readBody(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exchange, timeout time.Duration) error {
+//
+// The bytes count against bb, the gateway-wide budget for buffered bodies
+// (nil: none), until the request ends.
+func readBody(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exchange, timeout time.Duration, bb *bodyBudget) error {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
+	if r.ContentLength > 0 && r.ContentLength <= rte.maxBody && bb != nil {
+		// Refused before a byte is read, so a full budget costs nothing
+		// more.
+		if bb.reserve(r.ContentLength) != nil {
+			return errOverloaded("buffered request bodies", shedBodyBudget)
+		}
+	}
 	if timeout <= 0 {
-		return readBodyBounded(w, r, rte, ex)
+		return readBodyBounded(w, r, rte, ex, bb)
 	}
 	// A client trickling its body (one byte a second) would otherwise hold
 	// a request slot for as long as it likes. The deadline is lifted only
@@ -266,16 +345,16 @@ func readBody(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exc
 	// on the rest of the body and closes the connection.
 	rc := http.NewResponseController(w)
 	if rc.SetReadDeadline(time.Now().Add(timeout)) != nil {
-		return readBodyBounded(w, r, rte, ex)
+		return readBodyBounded(w, r, rte, ex, bb)
 	}
-	err := readBodyBounded(w, r, rte, ex)
+	err := readBodyBounded(w, r, rte, ex, bb)
 	if err == nil {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	return err
 }
 
-func readBodyBounded(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exchange) error {
+func readBodyBounded(w http.ResponseWriter, r *http.Request, rte *route, ex *policy.Exchange, bb *bodyBudget) error {
 	if r.ContentLength > rte.maxBody {
 		return policy.Errorf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", rte.maxBody)
 	}
@@ -287,9 +366,17 @@ func readBodyBounded(w http.ResponseWriter, r *http.Request, rte *route, ex *pol
 		// growing by that much up front avoids a second allocation.
 		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, rte.maxBody))
+	var src io.Reader = http.MaxBytesReader(w, r.Body, rte.maxBody)
+	if r.ContentLength < 0 && bb != nil {
+		// Unknown length: reserve as the bytes arrive.
+		src = bb.reader(src)
+	}
+	_, err := buf.ReadFrom(src)
 	b := buf.Bytes()
 	if err != nil {
+		if errors.Is(err, errBodyBudget) {
+			return errOverloaded("buffered request bodies", shedBodyBudget)
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return policy.Errorf(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", rte.maxBody)
@@ -400,7 +487,7 @@ func renderError(w http.ResponseWriter, ex *policy.Exchange, kind policy.Kind, e
 	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")
 	var buf bytes.Buffer
-	if kind == policy.KindMCP || (kind == policy.KindA2A && ex != nil && ex.RPC != nil) {
+	if kind == policy.KindMCP || (kind == policy.KindA2A && ex != nil && (ex.RPC != nil || a2aRPCUnread(ex))) {
 		id := json.RawMessage("null")
 		if ex != nil && ex.RPC != nil && !ex.RPC.Batch && len(ex.RPC.Messages) == 1 && len(ex.RPC.Messages[0].ID) > 0 {
 			id = ex.RPC.Messages[0].ID
@@ -418,6 +505,14 @@ func renderError(w http.ResponseWriter, ex *policy.Exchange, kind policy.Kind, e
 	}
 	w.WriteHeader(err.Status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// a2aRPCUnread reports an A2A request refused before its body was read
+// (by authentication; ProtoMethod is set once it is) that was sent where
+// the JSON-RPC binding is served: a POST to an agent's base URL. Its error
+// is a JSON-RPC error with id null, as for a body that could not be read.
+func a2aRPCUnread(ex *policy.Exchange) bool {
+	return ex.ProtoMethod == "" && ex.Method == http.MethodPost && ex.Target != "" && (ex.PathRest == "" || ex.PathRest == "/")
 }
 
 type rpcError struct {

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,9 @@ import (
 type limiter struct {
 	inflight atomic.Int64
 	streams  atomic.Int64
+	// bodyBytes are the request body bytes buffered (or reserved for
+	// buffering) across the gateway (server.maxBufferedBodyBytes).
+	bodyBytes atomic.Int64
 
 	mu    sync.Mutex
 	perID identityCounts
@@ -67,6 +72,7 @@ var (
 	shedIdentityStream = &shedError{"identity_streams"}
 	shedBackendBusy    = &shedError{"backend_busy"}
 	shedCircuitOpen    = &shedError{"circuit_open"}
+	shedBodyBudget     = &shedError{"body_budget"}
 )
 
 // errOverloaded is the fast answer past a gateway-wide cap: 503 with
@@ -104,6 +110,67 @@ func (l *limiter) acquireStream(max int) bool {
 }
 
 func (l *limiter) releaseStream() { l.streams.Add(-1) }
+
+// acquireBody reserves n bytes of the gateway-wide body budget (max <= 0:
+// no cap).
+func (l *limiter) acquireBody(n, max int64) bool {
+	if v := l.bodyBytes.Add(n); max > 0 && v > max {
+		l.bodyBytes.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (l *limiter) releaseBody(n int64) { l.bodyBytes.Add(-n) }
+
+// bodyBudget is one request's share of the body budget. A body of known
+// length reserves it before the first byte is read (the buffer is
+// allocated at that size up front); a body of unknown length reserves as
+// its bytes arrive.
+type bodyBudget struct {
+	lim *limiter
+	max int64
+	n   int64 // reserved
+}
+
+// errBodyBudget ends a read past the gateway-wide body budget.
+var errBodyBudget = errors.New("buffered body budget exhausted")
+
+func (b *bodyBudget) reserve(n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	if !b.lim.acquireBody(n, b.max) {
+		return errBodyBudget
+	}
+	b.n += n
+	return nil
+}
+
+func (b *bodyBudget) release() {
+	if b.n > 0 {
+		b.lim.releaseBody(b.n)
+		b.n = 0
+	}
+}
+
+// reader reserves the bytes src yields.
+func (b *bodyBudget) reader(src io.Reader) io.Reader { return &budgetReader{b: b, src: src} }
+
+type budgetReader struct {
+	b   *bodyBudget
+	src io.Reader
+}
+
+func (r *budgetReader) Read(p []byte) (int, error) {
+	n, err := r.src.Read(p)
+	if n > 0 {
+		if rerr := r.b.reserve(int64(n)); rerr != nil {
+			return 0, rerr
+		}
+	}
+	return n, err
+}
 
 // acquireIdentity takes one of id's stream slots.
 func (l *limiter) acquireIdentity(id string, max int) bool {

@@ -361,7 +361,8 @@ func (iss *chaosIssuer) token(t testing.TB, newKey bool, sub, jti string) string
 //   - tokens with a known kid keep succeeding and never wait for the JWKS
 //     (no call near jwks.timeout, p99 bounded);
 //   - a token with an unknown kid fails fast with 401 (unknown signing key,
-//     JSON-RPC error echoing the id): it waits at most jwks.timeout (1s)
+//     JSON-RPC error with id null: authentication runs before the body is
+//     read): it waits at most jwks.timeout (1s)
 //     for the one rate-limited fetch it may trigger, and not at all within
 //     minRefreshInterval of the last fetch attempt;
 //   - once the endpoint answers, the new kid is accepted within
@@ -451,7 +452,7 @@ func TestChaosJWKSHang(t *testing.T) {
 			// It waited for a fetch that the release answered.
 			continue
 		}
-		if err := chaosRPCError(r, 401); err != nil || !strings.Contains(string(r.body), "unknown signing key") {
+		if err := chaosAuthnError(r, 401); err != nil || !strings.Contains(string(r.body), "unknown signing key") {
 			fails.add("unknown-kid probe during the hang: %v (%v)", r, err)
 			continue
 		}
@@ -506,7 +507,7 @@ func TestChaosJWKSHang(t *testing.T) {
 //   - reviewed tokens keep succeeding from the review cache, without
 //     waiting for the API server;
 //   - new tokens get 503 with Retry-After (not 401), as a JSON-RPC error
-//     echoing the id: at once while connections are refused, after
+//     with id null (authentication runs before the body is read): at once while connections are refused, after
 //     tokenReview.timeout (1s) while they hang;
 //   - new tokens are accepted again within 2 s of the API server's return
 //     (failures are not cached);
@@ -624,7 +625,7 @@ func TestChaosAPIServerUnavailable(t *testing.T) {
 		if !r.at.After(downAt.Add(100*time.Millisecond)) || !r.end().Before(backAt) {
 			continue
 		}
-		if err := chaosRPCError(r, 503); err != nil {
+		if err := chaosAuthnError(r, 503); err != nil {
 			fails.add("new token during the outage: %v: %v (want 503, not 401)", r, err)
 			continue
 		}
@@ -664,4 +665,28 @@ func TestChaosAPIServerUnavailable(t *testing.T) {
 	wantChaosClientCloseNotBlamed(t, g)
 	t.Logf("%d reviewed-token calls: %s, max %v during the outage; new tokens: 503 after %v (refused), %v (black-holed); accepted again %v after the return; streams %+v; before %v, under load %v, after %v",
 		len(results), chaosStatuses(results), maxDuring.Round(time.Millisecond), refused, held, recovery.Round(time.Millisecond), streams, before, underLoad, after)
+}
+
+// chaosAuthnError checks that r is a gateway-rendered JSON-RPC error with
+// status from authentication. Authentication runs before the body is read
+// (a refused request costs no buffering), so there is no request id to
+// echo: the error's id is null, as JSON-RPC allows for an id not read.
+func chaosAuthnError(r chaosResult, status int) error {
+	if r.status != status {
+		return fmt.Errorf("status %d, want %d", r.status, status)
+	}
+	var m resMsg
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		return fmt.Errorf("body not JSON: %v", err)
+	}
+	if m.JSONRPC != "2.0" || m.Error == nil {
+		return fmt.Errorf("not a JSON-RPC error")
+	}
+	if string(m.ID) != "null" {
+		return fmt.Errorf("error id %s, want null (the body is not read before authentication)", m.ID)
+	}
+	if m.Error.Data.HTTPStatus != status {
+		return fmt.Errorf("error.data.httpStatus %d, want %d", m.Error.Data.HTTPStatus, status)
+	}
+	return nil
 }

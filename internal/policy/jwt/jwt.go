@@ -169,7 +169,7 @@ func (p *Policy) Authenticate(r *http.Request) (*identity.Principal, error) {
 	if perr != nil {
 		return nil, perr
 	}
-	prin, perr := p.check(r.Context(), tok)
+	prin, perr := p.check(r.Context(), clientKey(r.RemoteAddr), tok)
 	if perr != nil {
 		return nil, perr
 	}

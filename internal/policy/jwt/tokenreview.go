@@ -58,6 +58,9 @@ const (
 type reviewerConfig struct {
 	kubeconfig, apiServer, caFile, tokenFile string
 	cacheTTL, failureTTL, timeout            time.Duration
+	// perClientPerMinute and perClientBurst size each client's budget
+	// of uncached reviews (clientBudget).
+	perClientPerMinute, perClientBurst int
 }
 
 func newReviewerConfig(j *config.JWTPolicy) reviewerConfig {
@@ -71,14 +74,22 @@ func newReviewerConfig(j *config.JWTPolicy) reviewerConfig {
 		}
 		return d.D()
 	}
+	orInt := func(n, def int) int {
+		if n <= 0 {
+			return def
+		}
+		return n
+	}
 	return reviewerConfig{
-		kubeconfig: o.Kubeconfig,
-		apiServer:  o.APIServer,
-		caFile:     o.CAFile,
-		tokenFile:  o.TokenFile,
-		cacheTTL:   or(o.CacheTTL, config.DefaultTokenReviewCacheTTL),
-		failureTTL: or(o.FailureTTL, config.DefaultTokenReviewFailureTTL),
-		timeout:    or(o.Timeout, config.DefaultTokenReviewTimeout),
+		perClientPerMinute: orInt(o.PerClientReviewsPerMinute, config.DefaultTokenReviewPerClientPerMinute),
+		perClientBurst:     orInt(o.PerClientBurst, config.DefaultTokenReviewPerClientBurst),
+		kubeconfig:         o.Kubeconfig,
+		apiServer:          o.APIServer,
+		caFile:             o.CAFile,
+		tokenFile:          o.TokenFile,
+		cacheTTL:           or(o.CacheTTL, config.DefaultTokenReviewCacheTTL),
+		failureTTL:         or(o.FailureTTL, config.DefaultTokenReviewFailureTTL),
+		timeout:            or(o.Timeout, config.DefaultTokenReviewTimeout),
 	}
 }
 
@@ -90,7 +101,11 @@ type reviewer struct {
 	cfg    reviewerConfig
 	host   string
 	create reviewFunc
-	cache  *reviewCache
+	cache  *reviewCache // accepted tokens, until cacheTTL or exp
+	// neg remembers rejected tokens for failureTTL, apart from cache so
+	// that a flood of forged tokens cannot evict accepted ones.
+	neg    *reviewCache
+	budget *clientBudget
 	sf     singleflight.Group
 	log    *slog.Logger
 	now    func() time.Time
@@ -150,7 +165,9 @@ func newReviewer(cfg reviewerConfig, log *slog.Logger) (*reviewer, error) {
 }
 
 func newReviewerWith(cfg reviewerConfig, create reviewFunc, log *slog.Logger) *reviewer {
-	r := &reviewer{cfg: cfg, create: create, cache: newReviewCache(reviewCacheSize), log: log, now: time.Now}
+	cache := newReviewCache(reviewCacheSize)
+	r := &reviewer{cfg: cfg, create: create, cache: cache, neg: cache.sibling(reviewCacheSize),
+		budget: newClientBudget(cfg.perClientPerMinute, cfg.perClientBurst, clientBudgetSize), log: log, now: time.Now}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
 }
@@ -179,20 +196,38 @@ func (r *reviewer) probe(ctx context.Context) error {
 // errReviewUnavailable wraps every failure to get an answer.
 var errReviewUnavailable = errors.New("tokenreview unavailable")
 
+// budgetError is the answer when the client has spent its budget of
+// uncached reviews: only that client waits, for retryAfter.
+type budgetError struct{ retryAfter time.Duration }
+
+func (e *budgetError) Error() string { return "tokenreview budget of this client spent" }
+
 // review returns the API server's answer about tok for audiences, from the
 // cache when possible. Concurrent reviews of the same token share one call.
+// A review no cached answer covers is charged to client's budget first
+// (a *budgetError when it is spent).
 // exp (zero if unknown) bounds how long a success is cached; it comes from
 // the token's payload and is used for nothing else. An error means no
 // answer could be had (the API server is unreachable, times out, answers
 // an error status, or refuses the gateway's credentials); it is never
 // cached.
-func (r *reviewer) review(ctx context.Context, tok string, audiences []string, exp time.Time) (*reviewResult, error) {
+func (r *reviewer) review(ctx context.Context, client, tok string, audiences []string, exp time.Time) (*reviewResult, error) {
 	key := r.cache.sum(tok, audiences)
-	if res := r.cache.get(key, r.now()); res != nil {
+	now := r.now()
+	if res := r.cache.get(key, now); res != nil {
 		return res, nil
+	}
+	if res := r.neg.get(key, now); res != nil {
+		return res, nil
+	}
+	if wait := r.budget.take(client, now); wait > 0 {
+		return nil, &budgetError{retryAfter: wait}
 	}
 	ch := r.sf.DoChan(string(key[:]), func() (any, error) {
 		if res := r.cache.get(key, r.now()); res != nil {
+			return res, nil
+		}
+		if res := r.neg.get(key, r.now()); res != nil {
 			return res, nil
 		}
 		// Detached from the request: one caller giving up must not fail
@@ -214,12 +249,13 @@ func (r *reviewer) review(ctx context.Context, tok string, audiences []string, e
 		}
 		res := interpret(out, audiences)
 		now := r.now()
-		notAfter := now.Add(r.cfg.failureTTL)
-		if res.ok {
-			notAfter = now.Add(r.cfg.cacheTTL)
-			if !exp.IsZero() && exp.Before(notAfter) {
-				notAfter = exp
-			}
+		if !res.ok {
+			r.neg.put(key, res, now.Add(r.cfg.failureTTL), now)
+			return res, nil
+		}
+		notAfter := now.Add(r.cfg.cacheTTL)
+		if !exp.IsZero() && exp.Before(notAfter) {
+			notAfter = exp
 		}
 		r.cache.put(key, res, notAfter, now)
 		return res, nil
@@ -375,8 +411,9 @@ func (p *Policy) addTokenReview(ctx context.Context, j *config.JWTPolicy, log *s
 	return nil
 }
 
-// check verifies tok according to the policy's validation mode.
-func (p *Policy) check(ctx context.Context, tok string) (*identity.Principal, *policy.Error) {
+// check verifies tok according to the policy's validation mode. client
+// (the peer's address) is charged for reviews no cached answer covers.
+func (p *Policy) check(ctx context.Context, client, tok string) (*identity.Principal, *policy.Error) {
 	switch {
 	case p.tr == nil: // jwks
 		return p.v.verify(ctx, tok)
@@ -384,13 +421,13 @@ func (p *Policy) check(ctx context.Context, tok string) (*identity.Principal, *p
 		if len(tok) > p.v.maxToken {
 			return nil, invalidToken("token too large")
 		}
-		return p.tr.authenticate(ctx, tok)
+		return p.tr.authenticate(ctx, client, tok)
 	default: // both: the JWKS first, so forged tokens never reach the API server
 		prin, perr := p.v.verify(ctx, tok)
 		if perr != nil {
 			return nil, perr
 		}
-		if perr := p.tr.confirm(ctx, tok, prin.ExpiresAt); perr != nil {
+		if perr := p.tr.confirm(ctx, client, tok, prin.ExpiresAt); perr != nil {
 			return nil, perr
 		}
 		return prin, nil
@@ -479,12 +516,12 @@ func (t *tokenReview) prefilter(tok string) (payloadHints, *policy.Error) {
 
 // authenticate is validation: tokenreview. The principal is built from the
 // TokenReview status only (the payload is not trusted).
-func (t *tokenReview) authenticate(ctx context.Context, tok string) (*identity.Principal, *policy.Error) {
+func (t *tokenReview) authenticate(ctx context.Context, client, tok string) (*identity.Principal, *policy.Error) {
 	h, perr := t.prefilter(tok)
 	if perr != nil {
 		return nil, perr
 	}
-	res, perr := t.ask(ctx, tok, h.exp)
+	res, perr := t.ask(ctx, client, tok, h.exp)
 	if perr != nil {
 		return nil, perr
 	}
@@ -503,13 +540,22 @@ func (t *tokenReview) authenticate(ctx context.Context, tok string) (*identity.P
 // confirm is the second step of validation: both. The JWT already
 // verified; the API server must still accept it (its ServiceAccount, pod
 // or secret may be gone).
-func (t *tokenReview) confirm(ctx context.Context, tok string, exp time.Time) *policy.Error {
-	_, perr := t.ask(ctx, tok, exp)
+func (t *tokenReview) confirm(ctx context.Context, client, tok string, exp time.Time) *policy.Error {
+	_, perr := t.ask(ctx, client, tok, exp)
 	return perr
 }
 
-func (t *tokenReview) ask(ctx context.Context, tok string, exp time.Time) (*reviewResult, *policy.Error) {
-	res, err := t.r.review(ctx, tok, t.audiences, exp)
+func (t *tokenReview) ask(ctx context.Context, client, tok string, exp time.Time) (*reviewResult, *policy.Error) {
+	res, err := t.r.review(ctx, client, tok, t.audiences, exp)
+	var be *budgetError
+	if errors.As(err, &be) {
+		// 429, not 401: the token was not judged. Retry-After is when
+		// this client's bucket has a review again.
+		h := http.Header{}
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(be.retryAfter.Seconds()))))
+		return nil, &policy.Error{Status: http.StatusTooManyRequests, Code: policy.CodeRateLimited,
+			Message: "too many token reviews from this client; retry later", Header: h, Cause: err}
+	}
 	if err != nil {
 		h := http.Header{}
 		h.Set("Retry-After", reviewRetryAfter)
@@ -542,6 +588,12 @@ func newReviewCache(n int) *reviewCache {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	return &reviewCache{key: key, max: n, m: map[[sha256.Size]byte]reviewEntry{}}
+}
+
+// sibling is another cache of n entries keyed by the same HMAC, so one sum
+// looks a token up in both.
+func (c *reviewCache) sibling(n int) *reviewCache {
+	return &reviewCache{key: c.key, max: n, m: map[[sha256.Size]byte]reviewEntry{}}
 }
 
 // sum is HMAC-SHA256(token, 0, len-prefixed audiences...).
