@@ -81,6 +81,7 @@ FUZZTIME ?= 10s
 FUZZFLAGS ?= -fuzzminimizetime=20x
 fuzz:
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/config/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCanonicalHost$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/config/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzParseBody$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/mcp/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzRewriteEvents$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/mcp/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCheckPath$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/gateway/

@@ -52,6 +52,12 @@ const (
 	DefaultSessionIdleTimeout     = Duration(30 * time.Minute)
 	DefaultStreamIdleTimeout      = Duration(5 * time.Minute)
 
+	// DefaultHeadersWithUnderscores drops header names with "_", as nginx
+	// does by default (underscores_in_headers off): behind a backend that
+	// folds "_" into "-", such a header could pose as one the gateway or
+	// another hop sets.
+	DefaultHeadersWithUnderscores = HeadersWithUnderscoresDrop
+
 	DefaultLogFormat = LogFormatJSON
 	DefaultLogLevel  = LogLevelInfo
 
@@ -175,6 +181,9 @@ func (c *Config) SetDefaults() {
 	}
 	if s.MaxHeaderCount == 0 {
 		s.MaxHeaderCount = DefaultMaxHeaderCount
+	}
+	if s.HeadersWithUnderscores == "" {
+		s.HeadersWithUnderscores = DefaultHeadersWithUnderscores
 	}
 	if s.MaxBodyBytes == nil {
 		v := DefaultMaxBodyBytes

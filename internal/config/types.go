@@ -43,6 +43,13 @@ type Bind struct {
 	// TLS serves the port over TLS, optionally verifying client
 	// certificates (docs/tls.md). See Config.BindTLS for security.mtls.
 	TLS *ListenerTLS `yaml:"tls"`
+	// AllowedHosts lists the Host header values the port serves
+	// (docs/config.md#allowedhosts): "name", "name:port", "*.suffix" or
+	// "*". Unset: a loopback bind, and any connection that arrives on a
+	// loopback address, serves loopback names only (DNS rebinding); other
+	// connections are served whatever their Host, but the gateway builds
+	// no URL from it.
+	AllowedHosts []string `yaml:"allowedHosts"`
 }
 
 // Listener groups routes. It exists to name and organise routes; all
@@ -74,8 +81,10 @@ type Route struct {
 	Authentication *RouteAuthentication `yaml:"authentication"`
 	// ExternalURL is the gateway's URL as clients reach it (scheme, host
 	// and optional path, e.g. https://gateway.example.com). A2A agent
-	// cards fetched through the route point at <externalUrl><prefix>/<agent>;
-	// without it the request's scheme and Host are used (docs/a2a.md).
+	// cards fetched through the route point at <externalUrl><prefix>/<agent>,
+	// and the RFC 9728 resource and resource_metadata URLs of an MCP route
+	// start with it; without it they are built from the request's scheme
+	// and Host, and only when the bind allows that Host (docs/config.md#allowedhosts).
 	ExternalURL string `yaml:"externalUrl"`
 }
 
@@ -537,7 +546,22 @@ type Server struct {
 	// byte from the backend for this long (default 5m, Envoy's
 	// stream_idle_timeout) on routes whose timeout policy sets no idle.
 	StreamIdleTimeout Duration `yaml:"streamIdleTimeout"`
+
+	// HeadersWithUnderscores is what happens to request header and
+	// trailer names that contain "_" (Envoy's headers_with_underscores_action):
+	// "drop" (default) removes them, "reject" answers 400, "allow" forwards
+	// them. Whatever the value, a name that equals a header the gateway
+	// owns once "_" is read as "-" is always removed: WSGI, CGI and PHP
+	// backends fold the two together.
+	HeadersWithUnderscores string `yaml:"headersWithUnderscores"`
 }
+
+// Values of Server.HeadersWithUnderscores.
+const (
+	HeadersWithUnderscoresAllow  = "allow"
+	HeadersWithUnderscoresDrop   = "drop"
+	HeadersWithUnderscoresReject = "reject"
+)
 
 // Logging configures log/slog output.
 type Logging struct {

@@ -61,6 +61,11 @@ func (v *validator) validate() {
 		if msg := checkHost(b.Address); msg != "" {
 			v.add(bp+".address", "%s", msg)
 		}
+		for i, h := range b.AllowedHosts {
+			if _, err := ParseHostPattern(h); err != nil {
+				v.add(joinIndex(bp+".allowedHosts", i), "%v", err)
+			}
+		}
 		v.listenerTLS(b, bp)
 		if len(b.Listeners) == 0 {
 			v.add(bp+".listeners", "at least one listener is required")
@@ -1001,6 +1006,11 @@ func (v *validator) server() {
 	}
 	if s.MaxHeaderCount < 0 {
 		v.add("server.maxHeaderCount", "must not be negative")
+	}
+	switch s.HeadersWithUnderscores {
+	case "", HeadersWithUnderscoresAllow, HeadersWithUnderscoresDrop, HeadersWithUnderscoresReject:
+	default:
+		v.add("server.headersWithUnderscores", "unknown value %q (valid: allow, drop, reject)", s.HeadersWithUnderscores)
 	}
 	if s.MaxBodyBytes != nil && *s.MaxBodyBytes <= 0 {
 		v.add("server.maxBodyBytes", "must be greater than 0")

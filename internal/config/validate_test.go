@@ -102,6 +102,17 @@ func TestValidateErrors(t *testing.T) {
 			[]string{"t.yaml:14:11: binds[1].port: port 8080 is already used by binds[0]"}},
 		{"bad bind address", strings.Replace(base, "  - port: 8080\n", "  - port: 8080\n    address: 0.0.0.0:80\n", 1),
 			[]string{"binds[0].address: address \"0.0.0.0:80\" is not an IP address or host name"}},
+		{"bad allowed hosts", strings.Replace(base, "  - port: 8080\n", "  - port: 8080\n    allowedHosts: [ok.example, 'http://x', 'a.*.b', '', 'h:0', '::1', gw.example.]\n", 1),
+			[]string{
+				`binds[0].allowedHosts[1]: allowed host "http://x" is not host[:port]`,
+				`binds[0].allowedHosts[2]: allowed host "a.*.b" is not a valid host name`,
+				`binds[0].allowedHosts[3]: allowed host "" is empty`,
+				`binds[0].allowedHosts[4]: allowed host "h:0" has an invalid port`,
+				`binds[0].allowedHosts[5]: allowed host "::1" is not host[:port]`,
+				`binds[0].allowedHosts[6]: allowed host "gw.example." is not a valid host name`,
+			}},
+		{"headersWithUnderscores", base + "server:\n  headersWithUnderscores: strip\n",
+			[]string{`server.headersWithUnderscores: unknown value "strip" (valid: allow, drop, reject)`}},
 		{"no listeners", "binds:\n  - port: 1\n", []string{"binds[0].listeners: at least one listener is required"}},
 		{"listener names", strings.Replace(base, "      - name: l\n", "      - name: l\n        routes: [{name: x, match: {path: {prefix: /x}}, backends: [{name: b, address: 'http://x'}]}]\n      - name: l\n", 1) + "      - routes: []\n",
 			[]string{

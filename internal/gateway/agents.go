@@ -39,7 +39,7 @@ const (
 // authorized call to an agent no backend serves gets 404.
 type agentRouter struct {
 	prefix   string
-	external string // route externalUrl, "" = from the request
+	external string // route externalUrl, "" = from an allowed Host (policy.BaseURL)
 	dir      *a2a.Directory
 	backends []*backend
 	// names are the agent names listed for each backend.
@@ -118,7 +118,10 @@ func (ar *agentRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	if a2a.IsCardPath(ex.PathRest) && r.Method == http.MethodGet {
 		// The card is rewritten, so it must arrive uncompressed.
 		r.Header.Del("Accept-Encoding")
-		gw := ar.agentURL(r, ex.Target)
+		gw, err := ar.agentURL(r, ex.Target)
+		if err != nil {
+			return err
+		}
 		base := b.target.EscapedPath()
 		ex.ResponseHooks = append(ex.ResponseHooks, func(res *http.Response) error {
 			return rewriteCardResponse(res, base, gw)
@@ -127,17 +130,19 @@ func (ar *agentRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	return b.ServeHTTP(w, r)
 }
 
-// agentURL is the gateway URL of target as the client reaches it.
-func (ar *agentRouter) agentURL(r *http.Request, target string) string {
+// agentURL is the gateway URL of target as the client reaches it: under
+// the route's externalUrl, else under the base URL the edge derived from a
+// Host the bind allows. A Host the bind does not vouch for is never
+// written into a card or the listing (421 instead).
+func (ar *agentRouter) agentURL(r *http.Request, target string) (string, error) {
 	ext := ar.external
 	if ext == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		ext = scheme + "://" + r.Host
+		ext = policy.BaseURL(r.Context())
 	}
-	return ext + ar.prefix + "/" + target
+	if ext == "" {
+		return "", policy.Errorf(http.StatusMisdirectedRequest, "the gateway URL cannot be derived from this Host: set the route's externalUrl or the bind's allowedHosts")
+	}
+	return ext + ar.prefix + "/" + target, nil
 }
 
 // rewriteCardResponse replaces a successful JSON card response with the
@@ -187,6 +192,10 @@ type listedAgent struct {
 // list answers GET <prefix>: the agents the caller may call, with the
 // name, description and version from each agent's card.
 func (ar *agentRouter) list(w http.ResponseWriter, r *http.Request, ex *policy.Exchange) error {
+	base, err := ar.agentURL(r, "")
+	if err != nil {
+		return err
+	}
 	out := struct {
 		Agents []listedAgent `json:"agents"`
 	}{Agents: []listedAgent{}}
@@ -219,7 +228,7 @@ func (ar *agentRouter) list(w http.ResponseWriter, r *http.Request, ex *policy.E
 	}
 	wg.Wait()
 	for _, j := range jobs {
-		u := ar.agentURL(r, j.name)
+		u := base + j.name
 		la := listedAgent{Name: j.name, URL: u, CardURL: u + a2a.CardPath}
 		if c := cards[j.i]; c != nil {
 			la.DisplayName, la.Description, la.Version = c.Name, c.Description, c.Version

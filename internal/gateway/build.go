@@ -39,6 +39,8 @@ type portRoutes struct {
 	// wellKnown maps exact escaped paths to documents that policies
 	// publish for their route (policy.WellKnown); served before routing.
 	wellKnown map[string]wellKnownDoc
+	// hosts decides which Host values the bind serves and reflects.
+	hosts hostPolicy
 }
 
 type wellKnownDoc struct {
@@ -60,6 +62,8 @@ type route struct {
 	// stripHeaders are identity headers the gateway owns; client-sent
 	// copies are always removed.
 	stripHeaders []string
+	// underscores is server.headersWithUnderscores.
+	underscores string
 	// wellKnown are the documents the route's policies publish.
 	wellKnown []wellKnownPath
 }
@@ -112,6 +116,9 @@ func build(ctx context.Context, cfg *config.Config, d *deps) (_ *runtime, err er
 		if pr.tls, err = newListenerTLS(cfg, &b, d.log); err != nil {
 			return nil, fmt.Errorf("bind %d: %w", b.Port, err)
 		}
+		if pr.hosts, err = newHostPolicy(&b); err != nil {
+			return nil, fmt.Errorf("bind %d: %w", b.Port, err)
+		}
 		for li := range b.Listeners {
 			for ri := range b.Listeners[li].Routes {
 				rc := &b.Listeners[li].Routes[ri]
@@ -148,6 +155,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 		forwardAuth:    rc.ForwardAuthorization,
 		maxBody:        int64(*cfg.Server.MaxBodyBytes),
 		streamIdle:     cfg.Server.StreamIdleTimeout.D(),
+		underscores:    cfg.Server.HeadersWithUnderscores,
 	}
 	if rc.MaxBodyBytes != nil {
 		r.maxBody = int64(*rc.MaxBodyBytes)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/a2a"
+	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
@@ -122,10 +123,24 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	if msg := checkPath(path); msg != "" {
 		return policy.Errorf(http.StatusBadRequest, "%s", msg)
 	}
+	// The Host is checked before anything is served, the well-known
+	// documents included (DNS rebinding; see hostPolicy). 403, as the
+	// go-sdk and TypeScript MCP servers answer.
+	served, base := pr.hosts.check(r)
+	if !served {
+		if rte, _ := pr.match(path); rte != nil {
+			ex.Route, ex.Kind = rte.name, rte.kind
+		}
+		// The Host is not echoed: it is the attacker's text.
+		return policy.Errorf(http.StatusForbidden, "this Host is not allowed on this port (binds[].allowedHosts)")
+	}
 	if wk, ok := pr.wellKnown[path]; ok {
 		// A document a route's policy publishes (RFC 9728 metadata): public,
 		// served without the route's chain.
 		ex.Route = wk.route
+		if base != "" {
+			r = r.WithContext(policy.WithBaseURL(r.Context(), base))
+		}
 		wk.h.ServeHTTP(w, r)
 		return nil
 	}
@@ -145,12 +160,17 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	if n, limit := headerCount(r.Header), rt.cfg.Server.MaxHeaderCount; limit > 0 && n > limit {
 		return policy.Errorf(http.StatusRequestHeaderFieldsTooLarge, "more than %d request header fields", limit)
 	}
-	stripClientHeaders(r.Header, rte.stripHeaders)
+	if err := stripClientHeaders(r.Header, rte.stripHeaders, rte.underscores); err != nil {
+		return err
+	}
 
 	// The body is read inside the chain, right after authentication
 	// (bodyStage), so that a request without valid credentials is refused
 	// before any of its body is buffered.
 	ctx := policy.WithExchange(r.Context(), ex)
+	if base != "" {
+		ctx = policy.WithBaseURL(ctx, base)
+	}
 	ctx = context.WithValue(ctx, edgeStateKey{}, &edgeState{h: h, w: w, rt: rt, rte: rte, ex: ex, overloaded: overloaded})
 	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
 }
@@ -210,6 +230,11 @@ func (st *edgeState) prepare(r *http.Request) (release func(), err error) {
 		}
 	}
 	if err := readBody(st.w, r, st.rte, st.ex, st.rt.cfg.Server.BodyReadTimeout.D(), bb); err != nil {
+		return release, err
+	}
+	// Trailers arrive with the end of the body, after the headers were
+	// cleaned; the proxy forwards them, so they get the same treatment.
+	if err := stripClientTrailers(r, st.rte.stripHeaders, st.rte.underscores); err != nil {
 		return release, err
 	}
 	return release, st.check(r)
@@ -292,11 +317,15 @@ func headerCount(h http.Header) int {
 
 // stripClientHeaders removes every client-supplied copy of the headers the
 // gateway owns (identity headers, claimToHeaders targets), before any
-// policy runs, so a policy that injects them is the only source. Headers
-// named in Connection are hop-by-hop and would be dropped by the proxy
-// after injection; they are removed here instead, so a client cannot use
+// policy runs, so a policy that injects them is the only source. A name
+// that equals an owned one once lower-cased with "_" read as "-" is a copy
+// too: WSGI, CGI and PHP backends fold X_Agent_Identity into the same
+// variable as X-Agent-Identity. Other names with "_" follow
+// server.headersWithUnderscores. Headers named in Connection are
+// hop-by-hop and would be dropped by the proxy after injection; they are
+// removed here instead, so a client cannot use
 // "Connection: x-agent-identity" to strip the gateway's own value.
-func stripClientHeaders(h http.Header, owned []string) {
+func stripClientHeaders(h http.Header, owned []string, underscores string) error {
 	var keep []string
 	for _, v := range h.Values("Connection") {
 		for _, tok := range strings.Split(v, ",") {
@@ -317,6 +346,76 @@ func stripClientHeaders(h http.Header, owned []string) {
 	for _, k := range owned {
 		h.Del(k)
 	}
+	return dropUnderscoreNames(h, owned, underscores, "header")
+}
+
+// stripClientTrailers applies the header rules to the request's trailers
+// (read with the body): owned names and their "_" variants never pass as
+// trailers.
+func stripClientTrailers(r *http.Request, owned []string, underscores string) error {
+	if len(r.Trailer) == 0 {
+		return nil
+	}
+	for k := range r.Trailer {
+		if isOwned(k, owned) {
+			delete(r.Trailer, k)
+		}
+	}
+	return dropUnderscoreNames(r.Trailer, owned, underscores, "trailer")
+}
+
+// dropUnderscoreNames removes from h the names that contain "_": always
+// those that fold into an owned name, and the others unless underscores is
+// "allow"; with "reject" any such name is a 400 instead.
+func dropUnderscoreNames(h http.Header, owned []string, underscores, what string) error {
+	for k := range h {
+		if strings.IndexByte(k, '_') < 0 {
+			continue
+		}
+		if underscores == config.HeadersWithUnderscoresReject {
+			return policy.Errorf(http.StatusBadRequest, "request %s name %q contains an underscore (server.headersWithUnderscores: reject)", what, k)
+		}
+		if underscores != config.HeadersWithUnderscoresAllow || isOwned(k, owned) {
+			delete(h, k)
+		}
+	}
+	return nil
+}
+
+// isOwned reports whether name equals one of owned ignoring case, with "_"
+// in name read as "-".
+func isOwned(name string, owned []string) bool {
+	for _, o := range owned {
+		if foldHeaderName(name, o) {
+			return true
+		}
+	}
+	return false
+}
+
+func foldHeaderName(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == '_' {
+			x = '-'
+		}
+		if y == '_' {
+			y = '-'
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // readBody buffers the request body up to the route's limit. Bodies are

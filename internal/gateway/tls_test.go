@@ -768,7 +768,7 @@ func TestTLSRotationInvalidatesSessionTickets(t *testing.T) {
 		}
 		defer conn.Close()
 		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"); err != nil {
+		if _, err := io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
 			return false, err
 		}
 		res, err := io.ReadAll(conn)

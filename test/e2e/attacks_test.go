@@ -64,7 +64,7 @@ func TestAttacks(t *testing.T) {
 			t.Fatalf("inner request is %d bytes; the chunk size must be two hex digits", len(inner))
 		}
 		c, br := atkDial(t, addr)
-		atkWrite(t, c, "POST /mcp/attack HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"+
+		atkWrite(t, c, "POST /mcp/attack HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"+
 			"Accept: application/json, text/event-stream\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"+
 			fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(inner), inner)+
 			atkRequest("/mcp/after", atkPing(8), ""))
@@ -94,7 +94,7 @@ func TestAttacks(t *testing.T) {
 		legit := atkLegitClient(t, g.URL("/mcp"))
 		inner := "0\r\n\r\n" + atkRequest("/mcp/second", atkPing(9), "")
 		c, br := atkDial(t, addr)
-		atkWrite(t, c, "POST /mcp/attack-clte HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"+
+		atkWrite(t, c, "POST /mcp/attack-clte HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"+
 			"Accept: application/json, text/event-stream\r\nContent-Length: "+strconv.Itoa(len(inner))+
 			"\r\nTransfer-Encoding: chunked\r\n\r\n"+inner)
 		r1, b1 := atkReadResponse(t, br)
@@ -117,7 +117,7 @@ func TestAttacks(t *testing.T) {
 		legit := atkLegitClient(t, g.URL("/mcp"))
 		body := atkPing(10)
 		c, br := atkDial(t, addr)
-		atkWrite(t, c, "POST /mcp/attack HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"+
+		atkWrite(t, c, "POST /mcp/attack HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"+
 			"Accept: application/json, text/event-stream\r\nContent-Length: "+strconv.Itoa(len(body))+
 			"\r\nContent-Length: 0\r\n\r\n"+body+atkRequest("/mcp/smuggled", atkPing(11), ""))
 		r, b := atkReadResponse(t, br)
@@ -133,7 +133,7 @@ func TestAttacks(t *testing.T) {
 	t.Run("smuggling two Transfer-Encoding", func(t *testing.T) {
 		legit := atkLegitClient(t, g.URL("/mcp"))
 		c, br := atkDial(t, addr)
-		atkWrite(t, c, "POST /mcp/attack HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"+
+		atkWrite(t, c, "POST /mcp/attack HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"+
 			"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n"+atkRequest("/mcp/smuggled", atkPing(12), ""))
 		r, b := atkReadResponse(t, br)
 		if r.StatusCode != http.StatusNotImplemented {
@@ -151,7 +151,7 @@ func TestAttacks(t *testing.T) {
 		legit := atkLegitClient(t, g.URL("/mcp"))
 		inner := atkRequest("/mcp/smuggled", atkPing(13), "")
 		c, br := atkDial(t, addr)
-		atkWrite(t, c, "POST /mcp/attack HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"+
+		atkWrite(t, c, "POST /mcp/attack HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"+
 			"Accept: application/json, text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"+
 			fmt.Sprintf("%x\n%s\r\n0\r\n\r\n", len(inner), inner)+atkRequest("/mcp/smuggled", atkPing(14), ""))
 		r, b := atkReadResponse(t, br)
@@ -457,7 +457,7 @@ func atkPing(id int) string { return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"meth
 // atkRequest renders a well-formed MCP POST with body and extra header
 // lines (each ending in CRLF).
 func atkRequest(path, body, extra string) string {
-	return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n%sContent-Length: %d\r\n\r\n%s",
+	return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n%sContent-Length: %d\r\n\r\n%s",
 		path, extra, len(body), body)
 }
 
@@ -522,7 +522,7 @@ func atkSlowloris(addr string, h2 bool, limit time.Duration) (time.Duration, str
 	next := func(i int) string { return fmt.Sprintf("X-Slow-%d: v\r\n", i) }
 	if h2 {
 		next = func(i int) string { return http2.ClientPreface[i%len(http2.ClientPreface):][:1] }
-	} else if _, err := io.WriteString(c, "POST /mcp/slow HTTP/1.1\r\nHost: gw\r\n"); err != nil {
+	} else if _, err := io.WriteString(c, "POST /mcp/slow HTTP/1.1\r\nHost: localhost\r\n"); err != nil {
 		return 0, "", err
 	}
 	stop := make(chan struct{})

@@ -48,6 +48,9 @@ type Policy struct {
 	// prefix (resource.go).
 	mcp    bool
 	prefix string
+	// external is the route's externalUrl without a trailing "/"; ""
+	// builds the URLs from the Host the bind allows (resource.go).
+	external string
 }
 
 type claimHeader struct {

@@ -23,11 +23,14 @@ import (
 // and adds resource_metadata="http://HOST/.well-known/oauth-protected-resource/mcp"
 // to the WWW-Authenticate challenge of its 401s.
 //
-// The scheme and host are the gateway's own view of the request: https
-// when the gateway terminated TLS, else http, and the Host the client sent.
+// HOST is the route's externalUrl when set. Otherwise it is the gateway's
+// own view of the request (https when the gateway terminated TLS, else
+// http, and the Host the client sent), but only when the edge found that
+// Host allowed on the bind (policy.BaseURL): an attacker-chosen Host
+// (DNS rebinding, cache poisoning) is never echoed. With neither, the
+// challenge carries no resource_metadata and the document is not served.
 // X-Forwarded-Proto and X-Forwarded-Host are not trusted: behind a proxy
-// that terminates TLS or rewrites Host, the URLs name the gateway as the
-// proxy reached it.
+// that terminates TLS or rewrites Host, set externalUrl.
 
 // WellKnownPrefix is the RFC 9728 well-known path; the route's path prefix
 // is appended to it (RFC 9728 §3.1).
@@ -44,6 +47,7 @@ func newForRoute(ctx context.Context, p *config.Policy, env policy.Env) (policy.
 	}
 	if pol, ok := pp.(*Policy); ok && isMCPRoute(env.Route) {
 		pol.mcp, pol.prefix = true, env.Route.Match.Path.Prefix
+		pol.external = strings.TrimSuffix(env.Route.ExternalURL, "/")
 	}
 	return pp, nil
 }
@@ -75,23 +79,24 @@ func (p *Policy) WellKnown(prefix string) (string, http.Handler) {
 	if !p.mcp {
 		return "", nil
 	}
-	return metadataPath(prefix), metadataHandler(p.v.issuer, prefix)
+	return metadataPath(prefix), metadataHandler(p.v.issuer, prefix, p.external)
 }
 
 // resourceURLs returns the route's resource identifier and its metadata
-// URL as the client addressed the gateway, or ok=false when the Host is
-// not a plain authority (it is then left out rather than echoed).
-func resourceURLs(r *http.Request, prefix string) (resource, metadata string, ok bool) {
-	host := r.Host
-	if !validAuthority(host) {
-		return "", "", false
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+// URL: under external (the route's externalUrl) when set, else under the
+// base URL the edge derived from an allowed Host. ok=false when there is
+// neither, or the base is not a plain authority: nothing is then echoed.
+func resourceURLs(r *http.Request, prefix, external string) (resource, metadata string, ok bool) {
+	base := external
+	if base == "" {
+		base = policy.BaseURL(r.Context())
+		scheme, host, found := strings.Cut(base, "://")
+		if !found || (scheme != "http" && scheme != "https") || !validAuthority(host) {
+			return "", "", false
+		}
 	}
 	p := strings.TrimSuffix(prefix, "/")
-	return scheme + "://" + host + p, scheme + "://" + host + WellKnownPrefix + p, true
+	return base + p, base + WellKnownPrefix + p, true
 }
 
 // validAuthority accepts host[:port] made of the characters RFC 3986 allows
@@ -121,7 +126,7 @@ type resourceMetadata struct {
 
 // metadataHandler serves the metadata document. It is public (no token)
 // and readable cross-origin, as browser-based MCP clients fetch it.
-func metadataHandler(issuer, prefix string) http.Handler {
+func metadataHandler(issuer, prefix, external string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
@@ -139,9 +144,11 @@ func metadataHandler(issuer, prefix string) http.Handler {
 			writeJSONError(w, http.StatusMethodNotAllowed, "method not allowed")
 			return
 		}
-		resource, _, ok := resourceURLs(r, prefix)
+		resource, _, ok := resourceURLs(r, prefix, external)
 		if !ok {
-			writeJSONError(w, http.StatusBadRequest, "invalid Host header")
+			// 421: this server will not answer for the authority the
+			// client named (RFC 9110 15.5.20).
+			writeJSONError(w, http.StatusMisdirectedRequest, "the resource URL cannot be derived from this Host: set the route's externalUrl or the bind's allowedHosts")
 			return
 		}
 		md := resourceMetadata{Resource: resource, BearerMethodsSupported: []string{"header"}}
@@ -152,6 +159,11 @@ func metadataHandler(issuer, prefix string) http.Handler {
 		b = append(b, '\n')
 		h.Set("Content-Type", "application/json")
 		h.Set("Cache-Control", "public, max-age=300")
+		if external == "" {
+			// The document names the Host it was asked for; a shared cache
+			// must not hand it to a client that named another.
+			h.Set("Vary", "Host")
+		}
 		if r.Method == http.MethodHead {
 			w.WriteHeader(http.StatusOK)
 			return
@@ -183,7 +195,7 @@ func (p *Policy) withResourceMetadata(r *http.Request, err error) error {
 	if !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
 		return err
 	}
-	_, meta, ok := resourceURLs(r, p.prefix)
+	_, meta, ok := resourceURLs(r, p.prefix, p.external)
 	if !ok {
 		return err
 	}

@@ -54,12 +54,16 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	p := routePolicy(t, jwtConfig(srv.URL), "/mcp", true)
 	_, h := p.WellKnown("/mcp")
 
+	// The edge puts the base URL of an allowed Host in the context.
 	get := func(method, host string, tlsOn bool) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, "http://x/.well-known/oauth-protected-resource/mcp", nil)
 		r.Host = host
+		scheme := "http"
 		if tlsOn {
 			r.TLS = &tls.ConnectionState{}
+			scheme = "https"
 		}
+		r = r.WithContext(policy.WithBaseURL(r.Context(), scheme+"://"+host))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		return w
@@ -98,9 +102,49 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	if w := get(http.MethodPost, "gw.example", false); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") == "" {
 		t.Errorf("POST: %d", w.Code)
 	}
+	if w := get(http.MethodGet, "gw.example", false); w.Header().Get("Vary") != "Host" {
+		t.Errorf("a document built from the Host has Vary %q", w.Header().Get("Vary"))
+	}
 	for _, bad := range []string{"", `gw"x`, "gw x", "gw/x", "gw\\x", "user@gw", strings.Repeat("a", 300)} {
-		if w := get(http.MethodGet, bad, false); w.Code != http.StatusBadRequest {
+		if w := get(http.MethodGet, bad, false); w.Code != http.StatusMisdirectedRequest {
 			t.Errorf("Host %q: %d %s", bad, w.Code, w.Body.String())
+		}
+	}
+	// No allowed Host (the edge set no base URL) and no externalUrl: the
+	// Host the client sent is not echoed.
+	r := httptest.NewRequest(http.MethodGet, "http://x/.well-known/oauth-protected-resource/mcp", nil)
+	r.Host = "evil.example"
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusMisdirectedRequest || strings.Contains(w.Body.String(), "evil") {
+		t.Errorf("no base URL: %d %s", w.Code, w.Body.String())
+	}
+}
+
+func TestProtectedResourceMetadataExternalURL(t *testing.T) {
+	srv := newJWKSServer(t, testKeys(t).rsa1)
+	rc := &config.Route{Name: "r", Match: config.Match{Path: config.PathMatch{Prefix: "/mcp"}}, ExternalURL: "https://gw.example.com/",
+		Backends: []config.Backend{{Name: "b", Type: config.BackendMCPHTTP, Address: "http://127.0.0.1:1"}}}
+	p, err := newForRoute(context.Background(), &config.Policy{Type: config.PolicyJWTAuthn, JWT: jwtConfig(srv.URL)}, policy.Env{RouteName: "r", Route: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := p.(*Policy)
+	t.Cleanup(func() { _ = pol.Cleanup() })
+	_, h := pol.WellKnown("/mcp")
+	// externalUrl wins over the Host, allowed or not.
+	for _, base := range []string{"", "http://localhost:8080"} {
+		r := httptest.NewRequest(http.MethodGet, "http://x/.well-known/oauth-protected-resource/mcp", nil)
+		r.Host = "evil.example"
+		r = r.WithContext(policy.WithBaseURL(r.Context(), base))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"resource":"https://gw.example.com/mcp"`) || w.Header().Get("Vary") != "" {
+			t.Errorf("base %q: %d %s vary %q", base, w.Code, w.Body.String(), w.Header().Get("Vary"))
+		}
+		pe := wantRejected(t, pol.do(r), "", "")
+		if got, want := pe.Header.Get("WWW-Authenticate"), `resource_metadata="https://gw.example.com/.well-known/oauth-protected-resource/mcp"`; !strings.Contains(got, want) {
+			t.Errorf("base %q: WWW-Authenticate = %q, want %s", base, got, want)
 		}
 	}
 }
@@ -114,7 +158,7 @@ func TestChallengeNamesTheMetadata(t *testing.T) {
 	req := func(tok string) *http.Request {
 		r := request(tok)
 		r.Host = "gw.example:8080"
-		return r
+		return r.WithContext(policy.WithBaseURL(r.Context(), "http://gw.example:8080"))
 	}
 	const meta = `, resource_metadata="http://gw.example:8080/.well-known/oauth-protected-resource/mcp"`
 	for _, tt := range []struct {
@@ -133,11 +177,17 @@ func TestChallengeNamesTheMetadata(t *testing.T) {
 		}
 	}
 
-	// A Host that cannot be quoted safely leaves the parameter out.
+	// A Host that cannot be quoted safely leaves the parameter out, and so
+	// does a Host the bind does not allow (no base URL from the edge).
 	r := request("")
 	r.Host = `gw"x`
-	if pe := wantRejected(t, mcp.do(r), "", ""); strings.Contains(pe.Header.Get("WWW-Authenticate"), "resource_metadata") {
+	if pe := wantRejected(t, mcp.do(r.WithContext(policy.WithBaseURL(r.Context(), `http://gw"x`))), "", ""); strings.Contains(pe.Header.Get("WWW-Authenticate"), "resource_metadata") {
 		t.Errorf("WWW-Authenticate = %q", pe.Header.Get("WWW-Authenticate"))
+	}
+	r = request("")
+	r.Host = "evil.example"
+	if pe := wantRejected(t, mcp.do(r), "", ""); strings.Contains(pe.Header.Get("WWW-Authenticate"), "resource_metadata") {
+		t.Errorf("no allowed Host: WWW-Authenticate = %q", pe.Header.Get("WWW-Authenticate"))
 	}
 
 	// Other errors (503 with no key set) are unchanged.
