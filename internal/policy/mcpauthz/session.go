@@ -26,6 +26,12 @@ type SessionStore interface {
 	// Session ids are bearer secrets: implementations should keep a hash,
 	// never the id, and never log it.
 	Claim(ctx context.Context, id, owner string) (string, error)
+	// Lookup returns the owner id is bound to, or "" when it is not
+	// bound, and never binds it. A lookup by the owner refreshes the
+	// binding like Claim. Legacy HTTP+SSE sessions use it: their message
+	// endpoint is bound when the gateway announces it, and a POST to an
+	// endpoint that was never announced must not bind it (docs/authz.md).
+	Lookup(ctx context.Context, id, owner string) (string, error)
 }
 
 // NewSessionStore returns the session store a policy uses. The default
@@ -118,6 +124,29 @@ func (s *MemorySessions) Claim(_ context.Context, id, owner string) (string, err
 	e.ownerEl = ol.PushBack(e)
 	s.byID[key] = e.el
 	return owner, nil
+}
+
+// Lookup implements SessionStore.
+func (s *MemorySessions) Lookup(_ context.Context, id, owner string) (string, error) {
+	key := sha256.Sum256([]byte(id))
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el, ok := s.byID[key]
+	if !ok {
+		return "", nil
+	}
+	e := el.Value.(*sessionEntry)
+	if !now.Before(e.expires) {
+		s.remove(e)
+		return "", nil
+	}
+	if e.owner == owner {
+		e.expires = now.Add(s.ttl)
+		s.lru.MoveToBack(e.el)
+		e.ownerLst.MoveToBack(e.ownerEl)
+	}
+	return e.owner, nil
 }
 
 // expire drops a few expired bindings from the front of the LRU list,

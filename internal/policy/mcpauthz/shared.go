@@ -34,6 +34,10 @@ func (s *sharedLimiter) Allow(ctx context.Context, key string, perMinute int) (b
 	return res.Allowed, res.RetryAfter, nil
 }
 
+func (s *sharedLimiter) Refund(ctx context.Context, key string, perMinute int) error {
+	return s.store.Refund(ctx, key, ratelimit.Limit{PerMinute: perMinute})
+}
+
 // Cleanup releases the store when the policy's config is retired.
 func (s *sharedLimiter) Cleanup() error {
 	s.release()
@@ -72,6 +76,17 @@ func (s *sharedSessions) Claim(ctx context.Context, id, owner string) (string, e
 		return "", err
 	}
 	return defaultSessions.Claim(ctx, id, owner)
+}
+
+func (s *sharedSessions) Lookup(ctx context.Context, id, owner string) (string, error) {
+	v, err := s.store.LookupSession(ctx, id, owner, DefaultSessionIdleTTL)
+	if err == nil {
+		return v, nil
+	}
+	if s.store.Mode() == ratelimit.FailClosed {
+		return "", err
+	}
+	return defaultSessions.Lookup(ctx, id, owner)
 }
 
 func (s *sharedSessions) Cleanup() error {
