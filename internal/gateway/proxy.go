@@ -219,12 +219,10 @@ func (b *backend) modifyResponse(res *http.Response) error {
 		res.Header.Set("X-Accel-Buffering", "no")
 		res.Header.Del("Content-Length")
 	}
-	for _, hook := range st.ex.ResponseHooks {
-		if err := hook(res); err != nil {
-			return err
-		}
-	}
-	var body io.ReadCloser = res.Body
+	// The legacy endpoint rewrite comes before the response hooks, so
+	// that they see the stream as the client will: mcp-authz binds the
+	// session's message endpoint in the gateway's URL space, the one the
+	// client posts to.
 	if sse && b.legacySSE && res.Request.Method == http.MethodGet {
 		backendBase := b.base
 		if backendBase == "" {
@@ -232,7 +230,7 @@ func (b *backend) modifyResponse(res *http.Response) error {
 		}
 		gwBase := b.route.prefix
 		sseReqPath := res.Request.URL.EscapedPath()
-		body = mcp.RewriteEvents(body, maxSSEEventBytes, func(ev *mcp.Event) bool {
+		res.Body = mcp.RewriteEvents(res.Body, maxSSEEventBytes, func(ev *mcp.Event) bool {
 			if ev.Event != "endpoint" {
 				return false
 			}
@@ -249,6 +247,12 @@ func (b *backend) modifyResponse(res *http.Response) error {
 			return true
 		})
 	}
+	for _, hook := range st.ex.ResponseHooks {
+		if err := hook(res); err != nil {
+			return err
+		}
+	}
+	var body io.ReadCloser = res.Body
 	if sse && b.obs != nil {
 		body = &closeHook{ReadCloser: body, fn: b.obs.Stream(st.ex)}
 	}

@@ -41,6 +41,12 @@ func filterResult(msg []byte, spec listSpec, allow func(string) bool) ([]byte, b
 	if !json.Valid(msg) {
 		return nil, false, fmt.Errorf("%w: invalid JSON", errUnfilterable)
 	}
+	return filterValid(msg, spec, allow)
+}
+
+// filterValid is filterResult for a message already known to be valid
+// JSON.
+func filterValid(msg []byte, spec listSpec, allow func(string) bool) ([]byte, bool, error) {
 	i := skipWS(msg, 0)
 	if i >= len(msg) || msg[i] != '{' {
 		return nil, false, fmt.Errorf("%w: not a JSON-RPC object", errUnfilterable)
@@ -184,8 +190,15 @@ func (f *listFilter) fail(err error) error {
 }
 
 func (f *listFilter) filterJSON(res *http.Response) error {
+	return filterJSONBody(res, f.fail, func(b []byte) ([]byte, bool, error) { return filterResult(b, f.spec, f.allow) })
+}
+
+// filterJSONBody reads a bounded JSON response body, filters it with fn
+// and puts the result back; fail turns a body that cannot be filtered into
+// the error that aborts the response.
+func filterJSONBody(res *http.Response, fail func(error) error, fn func([]byte) ([]byte, bool, error)) error {
 	if res.ContentLength > MaxListResponseBytes {
-		return f.fail(fmt.Errorf("%w: response larger than %d bytes", errUnfilterable, MaxListResponseBytes))
+		return fail(fmt.Errorf("%w: response larger than %d bytes", errUnfilterable, MaxListResponseBytes))
 	}
 	b, err := io.ReadAll(io.LimitReader(res.Body, MaxListResponseBytes+1))
 	_ = res.Body.Close()
@@ -193,11 +206,11 @@ func (f *listFilter) filterJSON(res *http.Response) error {
 		return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway, Message: "backend error", Cause: err}
 	}
 	if len(b) > MaxListResponseBytes {
-		return f.fail(fmt.Errorf("%w: response larger than %d bytes", errUnfilterable, MaxListResponseBytes))
+		return fail(fmt.Errorf("%w: response larger than %d bytes", errUnfilterable, MaxListResponseBytes))
 	}
-	out, _, err := filterResult(b, f.spec, f.allow)
+	out, _, err := fn(b)
 	if err != nil {
-		return f.fail(err)
+		return fail(err)
 	}
 	res.Body = io.NopCloser(bytes.NewReader(out))
 	res.ContentLength = int64(len(out))
@@ -231,18 +244,7 @@ func (f *listFilter) event(ev *mcp.Event) bool {
 		if f.onError != nil {
 			f.onError(err)
 		}
-		id := f.id
-		if len(id) == 0 {
-			id = json.RawMessage("null")
-		}
-		eb, _ := json.Marshal(struct {
-			JSONRPC string          `json:"jsonrpc"`
-			ID      json.RawMessage `json:"id"`
-			Error   any             `json:"error"`
-		}{"2.0", id, map[string]any{"code": policy.CodeGateway,
-			"message": "the gateway could not filter the " + f.spec.method + " response",
-			"data":    map[string]int{"httpStatus": http.StatusBadGateway}}})
-		ev.Data = string(eb)
+		ev.Data = string(filterErrorMessage(f.id, "the gateway could not filter the "+f.spec.method+" response"))
 		return true
 	}
 	if !changed {
@@ -250,4 +252,226 @@ func (f *listFilter) event(ev *mcp.Event) bool {
 	}
 	ev.Data = string(out)
 	return true
+}
+
+// filterErrorMessage is the JSON-RPC error that replaces a response the
+// gateway could not filter, answering request id (null when unknown).
+func filterErrorMessage(id json.RawMessage, msg string) []byte {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	eb, _ := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   any             `json:"error"`
+	}{"2.0", id, map[string]any{"code": policy.CodeGateway,
+		"message": msg,
+		"data":    map[string]int{"httpStatus": http.StatusBadGateway}}})
+	return eb
+}
+
+// listKinds are the filtered list kinds in the order of listMembers.
+var listKinds = [...]listKind{listTools, listResources, listTemplates, listPrompts}
+
+// filterAnyList filters every list a JSON-RPC message carries, recognised
+// by its shape rather than by the request it answers: a result object
+// with a tools, resources, resourceTemplates or prompts member is
+// filtered as the result of the matching list method would be (several
+// such members: each one). A batch is filtered element by element.
+//
+// It serves the channels on which the gateway does not know which request
+// a response answers: the standalone GET stream, a stream resumed with
+// Last-Event-ID (a replay of a POST stream the gateway may never have seen,
+// say before a restart or through another replica), and the legacy
+// HTTP+SSE stream, which carries the responses to every POST of its
+// session. Request ids are chosen by the client and may be reused, so they
+// never decide that a response needs no filtering; shape alone does.
+func filterAnyList(msg []byte, allow func(listKind, string) bool) ([]byte, bool, error) {
+	if !json.Valid(msg) {
+		return nil, false, fmt.Errorf("%w: invalid JSON", errUnfilterable)
+	}
+	i := skipWS(msg, 0)
+	if i >= len(msg) || msg[i] != '[' {
+		return filterAnyObject(msg, allow)
+	}
+	var parts [][]byte
+	changed := false
+	var ferr error
+	err := forEachElement(msg, i, func(s, e int) bool {
+		out, c, err := filterAnyObject(msg[s:e], allow)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		parts = append(parts, out)
+		changed = changed || c
+		return true
+	})
+	if ferr != nil {
+		return nil, false, ferr
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
+	}
+	if !changed {
+		return msg, false, nil
+	}
+	return append(append([]byte{'['}, bytes.Join(parts, []byte{','})...), ']'), true, nil
+}
+
+// filterAnyObject is filterAnyList for one valid JSON value.
+func filterAnyObject(msg []byte, allow func(listKind, string) bool) ([]byte, bool, error) {
+	i := skipWS(msg, 0)
+	if i >= len(msg) || msg[i] != '{' {
+		return msg, false, nil
+	}
+	top, err := lookup(msg, i, "result", "method")
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
+	}
+	res := top[0]
+	if top[1].start >= 0 || res.start < 0 || msg[res.start] != '{' {
+		return msg, false, nil
+	}
+	in, err := lookup(msg, res.start, "tools", "resources", "resourceTemplates", "prompts")
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
+	}
+	out, changed := msg, false
+	for j, k := range listKinds {
+		if in[j].start < 0 {
+			continue
+		}
+		o, c, err := filterValid(out, listSpecs[k], func(v string) bool { return allow(k, v) })
+		if err != nil {
+			return nil, false, err
+		}
+		if c {
+			out, changed = o, true
+		}
+	}
+	return out, changed, nil
+}
+
+// messageID returns the raw id of a valid JSON-RPC object, or nil.
+func messageID(msg []byte) json.RawMessage {
+	i := skipWS(msg, 0)
+	if !json.Valid(msg) || i >= len(msg) || msg[i] != '{' {
+		return nil
+	}
+	f, err := lookup(msg, i, "id")
+	if err != nil || f[0].start < 0 {
+		return nil
+	}
+	return json.RawMessage(msg[f[0].start:f[0].end])
+}
+
+// streamFilter filters every list result on a GET stream (filterAnyList).
+// On a legacy HTTP+SSE stream it also binds the session's message
+// endpoint, announced in the endpoint event, to the caller before the
+// client sees it.
+type streamFilter struct {
+	allow func(listKind, string) bool
+	// endpoint, when set, is called with the data of every endpoint event
+	// (already rewritten into the gateway's URL space); an error ends the
+	// stream without the event.
+	endpoint func(data string) error
+	onError  func(error)
+}
+
+// hook is an Exchange response hook for GET responses.
+func (f *streamFilter) hook(res *http.Response) error {
+	if res.StatusCode < 200 || res.StatusCode > 299 || res.Body == nil || res.Body == http.NoBody {
+		return nil
+	}
+	if ce := strings.TrimSpace(res.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		return f.fail(fmt.Errorf("%w: response has Content-Encoding %q", errUnfilterable, ce))
+	}
+	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	switch mt {
+	case "text/event-stream":
+		body := &endableBody{ReadCloser: res.Body}
+		res.Body = mcp.RewriteEvents(body, MaxListResponseBytes, func(ev *mcp.Event) bool {
+			if body.err != nil {
+				ev.Drop = true
+				return true
+			}
+			if ev.Event == "endpoint" && f.endpoint != nil {
+				if err := f.endpoint(ev.Data); err != nil {
+					if f.onError != nil {
+						f.onError(err)
+					}
+					// A client must not get an endpoint that is not bound
+					// to it: end the stream here, without the event.
+					body.end(err)
+					ev.Drop = true
+					return true
+				}
+				return false
+			}
+			return f.event(ev)
+		})
+		return nil
+	case "application/json":
+		return filterJSONBody(res, f.fail, func(b []byte) ([]byte, bool, error) { return filterAnyList(b, f.allow) })
+	}
+	if res.ContentLength == 0 {
+		return nil
+	}
+	return f.fail(fmt.Errorf("%w: unexpected Content-Type %q", errUnfilterable, res.Header.Get("Content-Type")))
+}
+
+func (f *streamFilter) fail(err error) error {
+	if f.onError != nil {
+		f.onError(err)
+	}
+	return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway,
+		Message: "the gateway could not filter the stream", Cause: err}
+}
+
+// event filters the lists in one event. Events that are not JSON (the
+// legacy endpoint event, keepalives) pass unchanged; one that cannot be
+// filtered is replaced by an error answering the message's id.
+func (f *streamFilter) event(ev *mcp.Event) bool {
+	if !ev.HasData {
+		return false
+	}
+	data := []byte(ev.Data)
+	i := skipWS(data, 0)
+	if i >= len(data) || (data[i] != '{' && data[i] != '[') {
+		return false
+	}
+	out, changed, err := filterAnyList(data, f.allow)
+	if err != nil {
+		if f.onError != nil {
+			f.onError(err)
+		}
+		ev.Data = string(filterErrorMessage(messageID(data), "the gateway could not filter a list result"))
+		return true
+	}
+	if !changed {
+		return false
+	}
+	ev.Data = string(out)
+	return true
+}
+
+// endableBody is a response body that a stream filter can end: once
+// ended, reads fail with the reason and the backend's body is closed.
+// Reads and end happen on the one goroutine reading the stream.
+type endableBody struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *endableBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	return b.ReadCloser.Read(p)
+}
+
+func (b *endableBody) end(err error) {
+	b.err = err
+	_ = b.ReadCloser.Close()
 }

@@ -15,8 +15,14 @@ import (
 // until it would. An error means the limiter could not decide; mcp-authz
 // then answers 503 (a shared limiter that prefers to fail open should fall
 // back to local limits itself and return no error).
+//
+// Refund gives back one call that Allow counted for key: mcp-authz counts
+// a tools/call before the later policies (rate-limit) and the stream and
+// session caps decide on it, and refunds it when the call never left the
+// gateway. A refund that fails leaves the call counted.
 type Limiter interface {
 	Allow(ctx context.Context, key string, perMinute int) (allowed bool, retryAfter time.Duration, err error)
+	Refund(ctx context.Context, key string, perMinute int) error
 }
 
 // NewLimiter returns the limiter a policy uses. It is called once per
@@ -69,6 +75,27 @@ func (l *LocalLimiter) Allow(_ context.Context, key string, perMinute int) (bool
 	}
 	l.tat[key] = next
 	return true, 0, nil
+}
+
+// Refund implements Limiter: the key's TAT moves back by one interval.
+func (l *LocalLimiter) Refund(_ context.Context, key string, perMinute int) error {
+	if perMinute <= 0 {
+		return nil
+	}
+	interval := time.Minute / time.Duration(perMinute)
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tat, ok := l.tat[key]
+	if !ok {
+		return nil
+	}
+	if tat = tat.Add(-interval); !tat.After(now) {
+		delete(l.tat, key)
+	} else {
+		l.tat[key] = tat
+	}
+	return nil
 }
 
 // sweep drops keys whose bucket is full again; it runs every 1024 calls,

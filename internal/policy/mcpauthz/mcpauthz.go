@@ -25,9 +25,12 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
@@ -44,7 +47,11 @@ type Policy struct {
 	log      *slog.Logger
 	sessions SessionStore
 	limiter  Limiter
-	once     sync.Once
+	// legacy is set on a route whose backend speaks the legacy HTTP+SSE
+	// transport (protocol: sse): POSTs must target a message endpoint
+	// announced to the caller, and the GET stream carries the responses.
+	legacy bool
+	once   sync.Once
 }
 
 var (
@@ -61,7 +68,11 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 	if p == nil || p.MCP == nil {
 		return nil, errors.New("mcp-authz: missing mcp block")
 	}
+	legacy := false
 	if rt := env.Route; rt != nil {
+		for _, b := range rt.Backends {
+			legacy = legacy || (b.MCP != nil && b.MCP.Protocol == config.MCPProtocolSSE)
+		}
 		authn := rt.Authentication != nil && rt.Authentication.ClientCertificate
 		for _, rp := range rt.Policies {
 			authn = authn || rp.Type == config.PolicyJWTAuthn
@@ -92,6 +103,7 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 		log:      log,
 		sessions: sessions,
 		limiter:  limiter,
+		legacy:   legacy,
 	}, nil
 }
 
@@ -181,7 +193,30 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 			}
 		}
 
+		if p.legacy && r.Method != http.MethodGet {
+			// A legacy session is its message endpoint: only the identity
+			// it was announced to may post into it (the GET stream's hook
+			// bound it), and an endpoint never announced is not bound by
+			// a POST, or a variant of a known endpoint (another query
+			// parameter the backend ignores) would get through.
+			key := legacyKey(p.route, r.URL.EscapedPath(), r.URL.RawQuery)
+			bound, err := p.sessions.Lookup(ctx, key, owner)
+			if err != nil {
+				h := http.Header{}
+				h.Set("Retry-After", "1")
+				return deny(&decision{rule: ms[0], reason: "session store unavailable"},
+					&policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway, Message: "session store unavailable", Header: h, Cause: err})
+			}
+			if bound != owner {
+				// As for Streamable HTTP: another identity's session and
+				// one that does not exist get the same answer.
+				return deny(&decision{rule: ms[0], reason: "legacy session not announced to this identity"},
+					&policy.Error{Status: http.StatusNotFound, Code: policy.CodeInvalidRequest, Message: "session not found"})
+			}
+		}
+
 		d := decision{allow: true, method: method, rule: ms[0]}
+		var charged *rule
 		if r.Method == http.MethodPost {
 			d = authorizeBody(subject, ms, ex.RPC)
 			if !d.allow {
@@ -197,15 +232,97 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 					p.audit(r, rec)
 					return err
 				}
+				charged = d.rule
 			}
 			if d.list != listNone {
 				p.addListFilter(r, ex, ms, d.list)
 			}
 		}
+		if r.Method == http.MethodGet {
+			p.addStreamFilter(ctx, r, ex, ms, owner)
+		}
 		ex.ResponseHooks = append(ex.ResponseHooks, p.sessionHook(ctx, sid, owner, subject))
 		p.audit(r, auditRecord{decision: DecisionAllow, principal: subject, method: method, d: &d})
+		if charged != nil {
+			return p.serveCharged(w, r, next, subject, charged)
+		}
 		return next.ServeHTTP(w, r)
 	})
+}
+
+// serveCharged serves a tools/call that the rule's rateLimit counted, and
+// gives the count back if the call never left the gateway: a later policy
+// (rate-limit), a stream or session cap or an open circuit breaker refused
+// it. The count is taken first (one atomic check, as before) so that
+// concurrent calls cannot overshoot the limit; the refund is the only
+// extra cost, and only for refused calls. "Left the gateway" means an
+// upstream connection was asked for (httptrace GetConn): from then on the
+// backend may have run the tool, so the call counts whatever happens next.
+func (p *Policy) serveCharged(w http.ResponseWriter, r *http.Request, next policy.Handler, subject string, rl *rule) error {
+	var sent atomic.Bool
+	ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{GetConn: func(string) { sent.Store(true) }})
+	err := next.ServeHTTP(w, r.WithContext(ctx))
+	if !sent.Load() {
+		// The request's context may be cancelled by now; the refund must
+		// still happen (the limiter bounds its own calls).
+		rctx := context.WithoutCancel(r.Context())
+		if rerr := p.limiter.Refund(rctx, p.limitKey(subject, rl), rl.perMinute); rerr != nil {
+			p.log.Debug("authz rate limit refund failed", "policy", "mcp-authz", "route", p.route, "err", rerr.Error())
+		}
+	}
+	return err
+}
+
+// limitKey is the limiter key of a rule's rateLimit for subject.
+func (p *Policy) limitKey(subject string, r *rule) string {
+	return "mcp-authz:" + p.route + ":" + strconv.Itoa(r.index) + ":" + subject
+}
+
+// legacyKey is the session store id of a legacy HTTP+SSE session: the
+// message endpoint (escaped path and query, in the gateway's URL space)
+// the client posts to.
+func legacyKey(route, escapedPath, rawQuery string) string {
+	return "legacy-sse\x00" + route + "\x00" + escapedPath + "?" + rawQuery
+}
+
+// addStreamFilter registers the hook that filters every list result on a
+// GET stream: the standalone stream, a resumed one (Last-Event-ID) and the
+// legacy HTTP+SSE stream, whose endpoint event it also binds to owner.
+func (p *Policy) addStreamFilter(ctx context.Context, r *http.Request, ex *policy.Exchange, ms []*rule, owner string) {
+	matched := append([]*rule(nil), ms...)
+	f := &streamFilter{
+		allow: func(k listKind, v string) bool {
+			spec := listSpecs[k]
+			for _, r := range matched {
+				if spec.pick(r).Match(v) {
+					return true
+				}
+			}
+			return false
+		},
+		onError: func(err error) {
+			p.log.Warn("authz stream filter failed", "policy", "mcp-authz", "route", p.route, "err", err.Error())
+		},
+	}
+	if p.legacy {
+		f.endpoint = func(data string) error {
+			u, err := url.Parse(strings.TrimSpace(data))
+			if err != nil || !strings.HasPrefix(u.EscapedPath(), "/") {
+				return fmt.Errorf("legacy endpoint event %q is not a path", data)
+			}
+			bound, err := p.sessions.Bind(ctx, legacyKey(p.route, u.EscapedPath(), u.RawQuery), owner)
+			if err != nil {
+				return fmt.Errorf("session store: %w", err)
+			}
+			if bound != owner {
+				return errors.New("backend announced a legacy session endpoint that belongs to another identity")
+			}
+			return nil
+		}
+	}
+	// The filter reads the stream: ask for it uncompressed.
+	r.Header.Del("Accept-Encoding")
+	ex.ResponseHooks = append(ex.ResponseHooks, f.hook)
 }
 
 // auditMethod names what a request does for audit records: the JSON-RPC
@@ -258,8 +375,7 @@ func checkContent(h http.Header) *policy.Error {
 
 // rateLimit applies the deciding rule's rateLimit to a tools/call.
 func (p *Policy) rateLimit(ctx context.Context, subject string, r *rule) *policy.Error {
-	key := "mcp-authz:" + p.route + ":" + strconv.Itoa(r.index) + ":" + subject
-	ok, retry, err := p.limiter.Allow(ctx, key, r.perMinute)
+	ok, retry, err := p.limiter.Allow(ctx, p.limitKey(subject, r), r.perMinute)
 	if err != nil {
 		h := http.Header{}
 		h.Set("Retry-After", "1")

@@ -29,6 +29,12 @@ type SessionStore interface {
 	// Bind binds a session id the backend has just created to owner,
 	// and returns the owner it is bound to afterwards, like Claim.
 	Bind(ctx context.Context, id, owner string) (string, error)
+	// Lookup returns the owner id is bound to, or "" when it is not
+	// bound, and never binds it. A lookup by the owner refreshes the
+	// binding like Claim. Legacy HTTP+SSE sessions use it: their message
+	// endpoint is bound when the gateway announces it, and a POST to an
+	// endpoint that was never announced must not bind it (docs/authz.md).
+	Lookup(ctx context.Context, id, owner string) (string, error)
 }
 
 // NewSessionStore returns the session store a policy uses. The default
@@ -86,11 +92,7 @@ func (s *MemorySessions) Bind(ctx context.Context, id, owner string) (string, er
 	return s.Claim(ctx, id, owner)
 }
 
-// Lookup returns the owner session id is bound to, without refreshing it.
-func (s *MemorySessions) Lookup(id string) (string, bool) {
-	return s.lookup(sha256.Sum256([]byte(id)))
-}
-
+// lookup returns the owner of the binding of key, without refreshing it.
 func (s *MemorySessions) lookup(key [32]byte) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -147,6 +149,29 @@ func (s *MemorySessions) claim(key [32]byte, owner string, force bool) (string, 
 	e.ownerEl = ol.PushBack(e)
 	s.byID[key] = e.el
 	return owner, nil
+}
+
+// Lookup implements SessionStore.
+func (s *MemorySessions) Lookup(_ context.Context, id, owner string) (string, error) {
+	key := sha256.Sum256([]byte(id))
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el, ok := s.byID[key]
+	if !ok {
+		return "", nil
+	}
+	e := el.Value.(*sessionEntry)
+	if !now.Before(e.expires) {
+		s.remove(e)
+		return "", nil
+	}
+	if e.owner == owner {
+		e.expires = now.Add(s.ttl)
+		s.lru.MoveToBack(e.el)
+		e.ownerLst.MoveToBack(e.ownerEl)
+	}
+	return e.owner, nil
 }
 
 // expire drops a few expired bindings from the front of the LRU list,

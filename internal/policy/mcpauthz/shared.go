@@ -37,6 +37,10 @@ func (s *sharedLimiter) Allow(ctx context.Context, key string, perMinute int) (b
 	return res.Allowed, res.RetryAfter, nil
 }
 
+func (s *sharedLimiter) Refund(ctx context.Context, key string, perMinute int) error {
+	return s.store.Refund(ctx, key, ratelimit.Limit{PerMinute: perMinute})
+}
+
 // Cleanup releases the store when the policy's config is retired.
 func (s *sharedLimiter) Cleanup() error {
 	s.release()
@@ -210,6 +214,36 @@ func (s *sharedSessions) reconcile() {
 // Cleanup stops writing pending bindings (a retired config's store; the
 // next one finds them in the process-wide local table) and releases the
 // store.
+// Lookup never binds (legacy endpoints): like Claim, it answers from
+// the local table while Redis is unreachable, and a disagreement between
+// the two is a conflict.
+func (s *sharedSessions) Lookup(ctx context.Context, id, owner string) (string, error) {
+	key := sha256.Sum256([]byte(id))
+	local, known := s.local.lookup(key)
+	v, err := s.store.LookupSession(ctx, id, owner, DefaultSessionIdleTTL)
+	if err != nil {
+		if !known {
+			return "", err
+		}
+		if local == owner {
+			_, _ = s.local.claim(key, owner, false)
+		}
+		return local, nil
+	}
+	if v == "" && known {
+		// Bound here while Redis was unreachable, not written yet.
+		return local, nil
+	}
+	if known && local != v {
+		s.conflict(ctx, key, owner)
+		return ratelimit.SessionConflict, nil
+	}
+	if v == owner {
+		_, _ = s.local.claim(key, owner, false)
+	}
+	return v, nil
+}
+
 func (s *sharedSessions) Cleanup() error {
 	close(s.stop)
 	s.wg.Wait()

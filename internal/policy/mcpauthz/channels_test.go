@@ -1,0 +1,284 @@
+package mcpauthz
+
+// Unit tests for the channels of issue #14 findings 3, 4 and 11: list
+// results filtered by shape on GET streams (standalone, resumed, legacy),
+// legacy session endpoints bound when announced and looked up (never
+// bound) on POST, and the per-rule budget given back for calls that never
+// left the gateway. End-to-end counterparts: test/e2e/authz_channels_test.go.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/identity"
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
+)
+
+// allowKinds allows the named tools, prompts and resource URIs.
+func allowKinds(names ...string) func(listKind, string) bool {
+	set := allowSet(names...)
+	return func(_ listKind, v string) bool { return set(v) }
+}
+
+func TestFilterAnyList(t *testing.T) {
+	allow := allowKinds("a", "p", "file:///ok", "file:///ok/{x}")
+	tests := []struct {
+		name, in, want string
+		err            bool
+	}{
+		{name: "tools", in: `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"},{"name":"b"}]}}`,
+			want: `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"}]}}`},
+		{name: "prompts", in: `{"jsonrpc":"2.0","id":1,"result":{"prompts":[{"name":"p"},{"name":"q"}]}}`,
+			want: `{"jsonrpc":"2.0","id":1,"result":{"prompts":[{"name":"p"}]}}`},
+		{name: "resources", in: `{"jsonrpc":"2.0","id":1,"result":{"resources":[{"uri":"file:///ok"},{"uri":"file:///no"}]}}`,
+			want: `{"jsonrpc":"2.0","id":1,"result":{"resources":[{"uri":"file:///ok"}]}}`},
+		{name: "templates", in: `{"jsonrpc":"2.0","id":1,"result":{"resourceTemplates":[{"uriTemplate":"file:///ok/{x}"},{"uriTemplate":"file:///no/{x}"}]}}`,
+			want: `{"jsonrpc":"2.0","id":1,"result":{"resourceTemplates":[{"uriTemplate":"file:///ok/{x}"}]}}`},
+		{name: "every list in one result", in: `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"b"}],"prompts":[{"name":"q"},{"name":"p"}]}}`,
+			want: `{"jsonrpc":"2.0","id":1,"result":{"tools":[],"prompts":[{"name":"p"}]}}`},
+		{name: "cache hints become private", in: `{"jsonrpc":"2.0","id":1,"result":{"ttlMs":5,"cacheScope":"public","tools":[{"name":"a"}]}}`,
+			want: `{"jsonrpc":"2.0","id":1,"result":{"ttlMs":5,"cacheScope":"private","tools":[{"name":"a"}]}}`},
+		{name: "batch", in: `[{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"b"}]}},{"jsonrpc":"2.0","method":"notifications/progress"}]`,
+			want: `[{"jsonrpc":"2.0","id":1,"result":{"tools":[]}},{"jsonrpc":"2.0","method":"notifications/progress"}]`},
+		{name: "tool result untouched", in: `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"b"}]}}`,
+			want: `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"b"}]}}`},
+		{name: "server request untouched", in: `{"jsonrpc":"2.0","id":"s","method":"roots/list","result":{"tools":[{"name":"b"}]}}`,
+			want: `{"jsonrpc":"2.0","id":"s","method":"roots/list","result":{"tools":[{"name":"b"}]}}`},
+		{name: "error untouched", in: `{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}}`,
+			want: `{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}}`},
+		{name: "case-folded list member", in: `{"jsonrpc":"2.0","id":1,"result":{"tools":[],"Tools":[{"name":"b"}]}}`, err: true},
+		{name: "duplicate result", in: `{"jsonrpc":"2.0","id":1,"result":{"tools":[]},"result":{"tools":[{"name":"b"}]}}`, err: true},
+		{name: "list not an array", in: `{"jsonrpc":"2.0","id":1,"result":{"prompts":{"name":"q"}}}`, err: true},
+		{name: "ambiguous in a batch", in: `[{"jsonrpc":"2.0","id":1,"result":{"tools":[],"tools":[{"name":"b"}]}}]`, err: true},
+		{name: "invalid JSON", in: `{"jsonrpc":"2.0","id":1,"result":{"tools":[`, err: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _, err := filterAnyList([]byte(tt.in), allow)
+			if tt.err {
+				if !errors.Is(err, errUnfilterable) {
+					t.Fatalf("err = %v, want errUnfilterable (out %s)", err, out)
+				}
+				return
+			}
+			if err != nil || string(out) != tt.want {
+				t.Fatalf("got %s, %v\nwant %s", out, err, tt.want)
+			}
+		})
+	}
+}
+
+func sseResponse(stream string) *http.Response {
+	res := &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(stream))}
+	res.Header.Set("Content-Type", "text/event-stream")
+	return res
+}
+
+func TestStreamFilter(t *testing.T) {
+	var bound []string
+	f := &streamFilter{allow: allowKinds("a"), endpoint: func(data string) error {
+		bound = append(bound, data)
+		return nil
+	}}
+	stream := "event: endpoint\ndata: /gw/sse?sessionid=1\n\n" +
+		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}\n\n" +
+		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{\"tools\":[],\"TOOLS\":[{\"name\":\"b\"}]}}\n\n"
+	res := sseResponse(stream)
+	if err := f.hook(res); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "event: endpoint\ndata: /gw/sse?sessionid=1\n\n" +
+		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[{\"name\":\"a\"}]}}\n\n"
+	if !strings.HasPrefix(string(got), want) {
+		t.Fatalf("got:\n%s\nwant prefix:\n%s", got, want)
+	}
+	// The ambiguous response is replaced by an error answering its id.
+	if rest := string(got[len(want):]); strings.Contains(rest, `"b"`) || !strings.Contains(rest, `"id":4`) || !strings.Contains(rest, "-32000") {
+		t.Fatalf("unfilterable event became %q", rest)
+	}
+	if len(bound) != 1 || bound[0] != "/gw/sse?sessionid=1" {
+		t.Fatalf("bound %v", bound)
+	}
+
+	// An endpoint that cannot be bound ends the stream without it.
+	f.endpoint = func(string) error { return errors.New("taken") }
+	res = sseResponse(stream)
+	if err := f.hook(res); err != nil {
+		t.Fatal(err)
+	}
+	got, err = io.ReadAll(res.Body)
+	if err == nil || len(got) != 0 {
+		t.Fatalf("stream after a failed binding: %q, %v; want nothing and an error", got, err)
+	}
+}
+
+func TestMemorySessionsLookup(t *testing.T) {
+	ctx := context.Background()
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	s := NewMemorySessions(10, 10, time.Hour)
+	s.now = clk.now
+	if got, err := s.Lookup(ctx, "e1", "alice"); err != nil || got != "" {
+		t.Fatalf("Lookup of an unbound id = %q, %v", got, err)
+	}
+	// A lookup never binds.
+	if got, _ := s.Claim(ctx, "e1", "bob"); got != "bob" {
+		t.Fatalf("Claim after Lookup = %q, want bob", got)
+	}
+	if got, _ := s.Lookup(ctx, "e1", "alice"); got != "bob" {
+		t.Fatalf("Lookup by another identity = %q, want bob", got)
+	}
+	// The owner's lookup refreshes the binding.
+	clk.add(50 * time.Minute)
+	if got, _ := s.Lookup(ctx, "e1", "bob"); got != "bob" {
+		t.Fatal("owner lookup failed")
+	}
+	clk.add(50 * time.Minute)
+	if got, _ := s.Lookup(ctx, "e1", "alice"); got != "bob" {
+		t.Fatal("binding expired although its owner used it")
+	}
+	clk.add(2 * time.Hour)
+	if got, _ := s.Lookup(ctx, "e1", "bob"); got != "" {
+		t.Fatalf("expired binding still found: %q", got)
+	}
+}
+
+func TestLocalLimiterRefund(t *testing.T) {
+	ctx := context.Background()
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := NewLocalLimiter()
+	l.now = clk.now
+	for i := 0; i < 2; i++ {
+		if ok, _, _ := l.Allow(ctx, "k", 2); !ok {
+			t.Fatal("burst refused")
+		}
+	}
+	if ok, _, _ := l.Allow(ctx, "k", 2); ok {
+		t.Fatal("third call allowed")
+	}
+	if err := l.Refund(ctx, "k", 2); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, _ := l.Allow(ctx, "k", 2); !ok {
+		t.Fatal("refunded call not available again")
+	}
+	if ok, _, _ := l.Allow(ctx, "k", 2); ok {
+		t.Fatal("a refund gave back more than one call")
+	}
+	// Refunding everything forgets the key; refunding an unknown key
+	// does nothing.
+	_ = l.Refund(ctx, "k", 2)
+	_ = l.Refund(ctx, "k", 2)
+	_ = l.Refund(ctx, "k", 2)
+	if _, ok := l.tat["k"]; ok {
+		t.Fatal("fully refunded key kept")
+	}
+	_ = l.Refund(ctx, "unknown", 2)
+	if len(l.tat) != 0 {
+		t.Fatalf("refund created keys: %v", l.tat)
+	}
+}
+
+// A tools/call counted by the rule's rateLimit is refunded when the
+// chain after mcp-authz refuses it, and stays counted once it went
+// upstream.
+func TestRefusedCallIsRefunded(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer upstream.Close()
+	p := &Policy{
+		route:    "r",
+		rules:    compileRules([]config.MCPRule{{Principal: "alice", AllowedTools: []string{"*"}, RateLimit: &config.RateValue{RequestsPerMinute: 2}}}),
+		log:      slog.New(slog.DiscardHandler),
+		sessions: NewMemorySessions(10, 10, time.Hour),
+		limiter:  NewLocalLimiter(),
+	}
+	refuse := p.Wrap(policy.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		return &policy.Error{Status: http.StatusTooManyRequests, Message: "refused by a later policy"}
+	}))
+	forward := p.Wrap(policy.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, upstream.URL, nil)
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		return err
+	}))
+	serve := func(h policy.Handler) error {
+		body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}}`)
+		rpc, err := mcp.ParseBody(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex := &policy.Exchange{Method: http.MethodPost, Body: body, RPC: rpc}
+		ctx := identity.With(policy.WithExchange(context.Background(), ex), &identity.Principal{Subject: "alice"})
+		r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(string(body))).WithContext(ctx)
+		r.Header.Set("Content-Type", "application/json")
+		return h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	for i := 0; i < 5; i++ {
+		if err := serve(refuse); err == nil || !strings.Contains(err.Error(), "later policy") {
+			t.Fatalf("refused call %d: %v", i, err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if err := serve(forward); err != nil {
+			t.Fatalf("forwarded call %d after refused ones: %v (refused calls were counted)", i, err)
+		}
+	}
+	var pe *policy.Error
+	if err := serve(forward); !errors.As(err, &pe) || pe.Status != http.StatusTooManyRequests || pe.Code != policy.CodeRateLimited {
+		t.Fatalf("third forwarded call: %v, want mcp-authz's 429", err)
+	}
+}
+
+// Through Redis (two replicas, one count): a refund gives the call back
+// to every replica, and a lookup sees another replica's binding without
+// ever creating one.
+func TestSharedRefundAndLookup(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	a := &sharedLimiter{store: redisStore(t, srv.Addr(), ratelimit.FailOpen), release: func() {}}
+	b := &sharedLimiter{store: redisStore(t, srv.Addr(), ratelimit.FailOpen), release: func() {}}
+	for _, l := range []*sharedLimiter{a, b} {
+		if ok, _, err := l.Allow(ctx, "k", 2); !ok || err != nil {
+			t.Fatalf("burst refused: %v", err)
+		}
+	}
+	if ok, _, _ := a.Allow(ctx, "k", 2); ok {
+		t.Fatal("third call allowed")
+	}
+	if err := a.Refund(ctx, "k", 2); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := b.Allow(ctx, "k", 2); !ok || err != nil {
+		t.Fatalf("refunded call not available on the other replica: %v", err)
+	}
+	if ok, _, _ := b.Allow(ctx, "k", 2); ok {
+		t.Fatal("a refund gave back more than one call")
+	}
+
+	sa, sb := newShared(t, srv.Addr(), ratelimit.FailOpen), newShared(t, srv.Addr(), ratelimit.FailOpen)
+	if got, err := sb.Lookup(ctx, "legacy-1", "mallory"); err != nil || got != "" {
+		t.Fatalf("Lookup of an unbound id = %q, %v", got, err)
+	}
+	if got, _ := sa.Claim(ctx, "legacy-1", "alice"); got != "alice" {
+		t.Fatalf("Claim after a Lookup = %q: the lookup bound the id", got)
+	}
+	if got, err := sb.Lookup(ctx, "legacy-1", "mallory"); err != nil || got != "alice" {
+		t.Fatalf("Lookup on the other replica = %q, %v; want alice", got, err)
+	}
+}

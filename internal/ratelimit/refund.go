@@ -1,0 +1,132 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash/maphash"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Refunds: a caller that counts a request with Allow before later checks
+// decide whether the request happens at all (mcp-authz's per-rule limit
+// runs before the rate-limit policy and the stream caps) gives the request
+// back with Refund when it never happened. In GCRA terms a refund moves
+// the TAT back by one emission interval; a TAT that falls to now or
+// before is the same as a key never seen and is forgotten. A refund never
+// makes a key more generous than it would have been without the refunded
+// request, except by the time that passed in between (bounded by one
+// interval), and refunding a key that is not held does nothing.
+
+// refundScript is the Redis side of Refund, atomic like gcraScript and on
+// the same clock.
+//
+// KEYS[1]: the key. ARGV[1]: emission interval (µs). Returns 1 if a TAT
+// was moved back, 0 if the key was not held.
+var refundScript = redis.NewScript(`
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if tat == 0 then return 0 end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+tat = tat - t
+if tat <= now then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+return 1
+`)
+
+// Refund gives back one request that Allow counted for key under limit.
+func (l *Local) Refund(_ context.Context, key string, limit Limit) error {
+	t := limit.Interval()
+	if t <= 0 {
+		return ErrInvalidLimit
+	}
+	s := &l.shards[maphash.String(l.seed, key)%localShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tat, ok := s.m[key]
+	if !ok {
+		return nil
+	}
+	now := int64(l.now())
+	if tat -= int64(t); tat <= now {
+		delete(s.m, key)
+	} else {
+		s.m[key] = tat
+	}
+	return nil
+}
+
+// Refund gives back one request that Allow counted for key under limit.
+func (r *Redis) Refund(ctx context.Context, key string, limit Limit) error {
+	t := limit.Interval()
+	if t <= 0 {
+		return ErrInvalidLimit
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	return refundScript.Run(ctx, r.client, []string{r.prefix + key}, t.Microseconds()).Err()
+}
+
+// Refund gives back one request that Allow counted, to the limiter that
+// decides right now: Redis while it is up, the local fallback of a
+// fail-open store while it is down (refunding a key the fallback never
+// counted does nothing). A failed refund only leaves the request counted;
+// it does not mark Redis down (the next Allow finds out).
+func (s *Store) Refund(ctx context.Context, key string, limit Limit) error {
+	if s.redis == nil {
+		return s.local.Refund(ctx, key, limit)
+	}
+	if !s.down.Load() {
+		// Allow charged the local shadow too (fail-open): give it back.
+		if s.mode == FailOpen {
+			_ = s.local.Refund(ctx, key, limit)
+		}
+		return s.redis.Refund(ctx, key, limit)
+	}
+	if s.mode == FailClosed {
+		return ErrUnavailable
+	}
+	return s.local.Refund(ctx, key, limit)
+}
+
+// lookupSessionScript returns the owner KEYS[1] is bound to ("" when it
+// is not bound) and refreshes the idle expiry when that owner is ARGV[1].
+// Unlike claimScript it never creates a binding.
+var lookupSessionScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return '' end
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return cur
+`)
+
+// LookupSession returns the owner a session id was bound to by
+// ClaimSession, or "" when it is not bound, without ever binding it. An
+// owner looking up its own session refreshes the binding's expiry. Errors
+// as ClaimSession.
+func (s *Store) LookupSession(ctx context.Context, id, owner string, ttl time.Duration) (string, error) {
+	if s.redis == nil || s.down.Load() {
+		return "", ErrUnavailable
+	}
+	sum := sha256.Sum256([]byte(id))
+	key := s.redis.prefix + "session:" + hex.EncodeToString(sum[:16])
+	rctx, cancel := context.WithTimeout(ctx, s.redis.timeout)
+	defer cancel()
+	v, err := lookupSessionScript.Run(rctx, s.redis.client, []string{key}, owner, ttl.Milliseconds()).Text()
+	if err != nil {
+		if ctx.Err() == nil {
+			s.failed(err)
+		}
+		return "", ErrUnavailable
+	}
+	s.succeeded()
+	return v, nil
+}
