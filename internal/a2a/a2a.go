@@ -125,46 +125,55 @@ const (
 func IsCardPath(rest string) bool { return rest == CardPath || rest == LegacyCardPath }
 
 // restMethod maps an HTTP+JSON binding request to its canonical
-// operation, or "". A2A 0.3 prefixed the paths with /v1; 1.0 dropped the
-// prefix. Both name the same operations.
+// operation, or "". The operation is read from the end of the path: an
+// agent's HTTP+JSON interface may sit below its root (an interface URL of
+// http://geo:9000/a2a/rest serves /a2a/rest/message:send), A2A 0.3
+// prefixed the paths with /v1 and 1.0 dropped the prefix, and all of them
+// name the same operations.
 func restMethod(httpMethod, rest string) string {
-	if p, ok := strings.CutPrefix(rest, "/v1/"); ok {
-		rest = "/" + p
+	segs := strings.Split(strings.TrimPrefix(rest, "/"), "/")
+	n := len(segs)
+	last := segs[n-1]
+	seg := func(i int) string { // i counts from the end: seg(1) is last
+		if i > n {
+			return ""
+		}
+		return segs[n-i]
 	}
 	post := httpMethod == "POST"
 	get := httpMethod == "GET"
 	switch {
-	case post && rest == "/message:send":
+	case post && last == "message:send":
 		return MethodSend
-	case post && rest == "/message:stream":
+	case post && last == "message:stream":
 		return MethodStream
-	case get && (rest == "/card" || rest == "/extendedAgentCard"):
+	case get && (last == "extendedAgentCard" || (last == "card" && seg(2) == "v1")):
 		return MethodExtendedCard
-	case get && rest == "/tasks":
+	case get && last == "tasks":
 		return MethodTasksList
 	}
-	task, ok := strings.CutPrefix(rest, "/tasks/")
-	if !ok || task == "" {
-		return ""
-	}
-	id, sub, _ := strings.Cut(task, "/")
 	switch {
-	case sub == "" && strings.HasSuffix(id, ":cancel") && post:
-		return MethodTasksCancel
-	case sub == "" && strings.HasSuffix(id, ":subscribe") && (post || get):
-		return MethodTasksResub
-	case sub == "" && !strings.Contains(id, ":") && get:
-		return MethodTasksGet
-	case sub == "pushNotificationConfigs" || strings.HasPrefix(sub, "pushNotificationConfigs/"):
-		hasID := sub != "pushNotificationConfigs"
+	case seg(2) == "tasks" && last != "":
 		switch {
-		case post && !hasID:
+		case strings.HasSuffix(last, ":cancel") && post:
+			return MethodTasksCancel
+		case strings.HasSuffix(last, ":subscribe") && (post || get):
+			return MethodTasksResub
+		case !strings.Contains(last, ":") && get:
+			return MethodTasksGet
+		}
+	case seg(3) == "tasks" && seg(2) != "" && last == "pushNotificationConfigs":
+		switch {
+		case post:
 			return MethodPushSet
-		case get && hasID:
-			return MethodPushGet
 		case get:
 			return MethodPushList
-		case httpMethod == "DELETE" && hasID:
+		}
+	case seg(4) == "tasks" && seg(3) != "" && seg(2) == "pushNotificationConfigs" && last != "":
+		switch {
+		case get:
+			return MethodPushGet
+		case httpMethod == "DELETE":
 			return MethodPushDelete
 		}
 	}

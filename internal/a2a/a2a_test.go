@@ -63,6 +63,15 @@ func TestClassify(t *testing.T) {
 		{name: "rest 1.0 extended card", httpMethod: "GET", rest: "/extendedAgentCard", want: "agent/getAuthenticatedExtendedCard"},
 		{name: "rest 0.3 card", httpMethod: "GET", rest: "/v1/card", want: "agent/getAuthenticatedExtendedCard"},
 		{name: "rest wrong verb", httpMethod: "GET", rest: "/message:send", want: MethodUnknown},
+		// An HTTP+JSON interface below the agent's root (a 1.0 card's
+		// supportedInterfaces URL .../a2a/rest).
+		{name: "rest below root send", httpMethod: "POST", rest: "/a2a/rest/message:send", body: `{"message":{}}`, want: "message/send"},
+		{name: "rest below root stream", httpMethod: "POST", rest: "/a2a/rest/message:stream", body: `{"message":{}}`, want: "message/stream"},
+		{name: "rest below root subscribe", httpMethod: "GET", rest: "/a2a/rest/tasks/t1:subscribe", want: "tasks/resubscribe"},
+		{name: "rest below root push delete", httpMethod: "DELETE", rest: "/a2a/rest/tasks/t1/pushNotificationConfigs/c", want: "tasks/pushNotificationConfig/delete"},
+		{name: "rest task without id", httpMethod: "GET", rest: "/tasks/", want: MethodUnknown},
+		{name: "plain JSON below root", httpMethod: "POST", rest: "/a2a/v1", body: `{"task":"x"}`, want: "message/send"},
+		{name: "json-rpc below root", httpMethod: "POST", rest: "/a2a/v1", body: call("SendStreamingMessage"), want: "message/stream"},
 		{name: "card", httpMethod: "GET", rest: CardPath, want: MethodCard},
 		{name: "legacy card", httpMethod: "GET", rest: LegacyCardPath, want: MethodCard},
 		{name: "post without body", httpMethod: "POST", want: MethodUnknown},
@@ -148,7 +157,7 @@ func TestDirectory(t *testing.T) {
 		{Name: "search"},
 		{Name: "billing-agent-backend"},
 		{Name: "pinned", Agents: []string{"billing-agent-v2"}},
-	})
+	}, []string{"billing-agent", "*", "b*"})
 	tests := []struct {
 		target    string
 		want      int // -1: not found
@@ -204,7 +213,7 @@ func TestDirectory(t *testing.T) {
 	}
 	// An unvalidated collision: the explicit name keeps the agent, and the
 	// derived backend serves nothing rather than aliases of another agent.
-	d = NewDirectory([]Backend{{Name: "x", Agents: []string{"pay"}}, {Name: "pay-backend"}, {Name: "pay"}})
+	d = NewDirectory([]Backend{{Name: "x", Agents: []string{"pay"}}, {Name: "pay-backend"}, {Name: "pay"}}, nil)
 	if i, c, ok := d.Resolve("pay-v1"); ok {
 		t.Errorf("Resolve(pay-v1) = %d, %q; want unknown", i, c)
 	}
@@ -213,8 +222,64 @@ func TestDirectory(t *testing.T) {
 	}
 }
 
+// TestDirectoryRuleNames: the one exact name the rules use for a derived
+// agent is its canonical name (the seed's weather-agent-v6); two names, or
+// none, leave the derived name canonical.
+func TestDirectoryRuleNames(t *testing.T) {
+	bs := []Backend{{Name: "weather-agent-backend"}, {Name: "planning-agent-backend"}, {Name: "geo", Agents: []string{"geo-route-planner"}}}
+	tests := []struct {
+		name    string
+		targets []string
+		want    map[string]string // requested → canonical
+	}{
+		{"seed", []string{"weather-agent-v6", "*", "planning-agent", "geo-route-planner"}, map[string]string{
+			"weather-agent": "weather-agent-v6", "weather-agent-v6": "weather-agent-v6", "weather-agent-v1": "weather-agent-v6", "weather-agent-v0.0": "weather-agent-v6",
+			"planning-agent-v2": "planning-agent", "geo-route-planner": "geo-route-planner",
+		}},
+		{"same name twice", []string{"weather-agent-v6", "weather-agent-v6"}, map[string]string{"weather-agent": "weather-agent-v6"}},
+		{"two names", []string{"weather-agent-v6", "weather-agent-v7"}, map[string]string{"weather-agent-v6": "weather-agent", "weather-agent-v7": "weather-agent"}},
+		{"globs name nothing", []string{"weather-agent-v*", "*"}, map[string]string{"weather-agent-v6": "weather-agent"}},
+		{"unknown and explicit names name nothing", []string{"nope", "geo-route-planner"}, map[string]string{"weather-agent-v6": "weather-agent"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := NewDirectory(bs, tt.targets)
+			for in, want := range tt.want {
+				i, c, ok := d.Resolve(in)
+				if !ok || c != want {
+					t.Errorf("Resolve(%q) = %q, %v; want %q", in, c, ok, want)
+				}
+				if i2, c2, _ := d.Resolve(c); i2 != i || c2 != c {
+					t.Errorf("Resolve(%q) is not a fixed point", c)
+				}
+			}
+			if got := d.Names(0); len(got) != 1 || got[0] != tt.want[firstKey(tt.want)] {
+				t.Errorf("Names(weather) = %v", got)
+			}
+		})
+	}
+	// A glob that matches the derived name but not the rule-chosen
+	// canonical name is refused like one that matches only aliases.
+	d := NewDirectory(bs, []string{"weather-agent-v6"})
+	for pattern, bad := range map[string]bool{"weather-agent*": false, "weather-agent-v6*": false, "weather-agent-v7*": true, "*agent": true, "weather-*": false} {
+		m := glob.MustCompile([]string{pattern}, glob.SepNone)
+		if agent, got := d.AliasOnlyMatch(pattern, m.Match); got != bad || (bad && agent != "weather-agent-v6") {
+			t.Errorf("AliasOnlyMatch(%q) = %q, %v; want %v", pattern, agent, got, bad)
+		}
+	}
+}
+
+func firstKey(m map[string]string) string {
+	for _, k := range []string{"weather-agent", "weather-agent-v6"} {
+		if _, ok := m[k]; ok {
+			return k
+		}
+	}
+	return ""
+}
+
 func TestAliasOnlyMatch(t *testing.T) {
-	d := NewDirectory([]Backend{{Name: "billing-agent-backend"}, {Name: "x", Agents: []string{"pay-v1"}}})
+	d := NewDirectory([]Backend{{Name: "billing-agent-backend"}, {Name: "x", Agents: []string{"pay-v1"}}}, nil)
 	tests := []struct {
 		pattern string
 		bad     bool
@@ -460,7 +525,7 @@ func FuzzResolve(f *testing.F) {
 		{Name: "weather-agent-v7-backend"},
 		{Name: "x", Agents: []string{"pay-v1", "billing"}},
 		{Name: "search"},
-	})
+	}, []string{"weather-agent-v6", "search-v2*"})
 	f.Fuzz(func(t *testing.T, target, pattern string) {
 		i, canonical, ok := d.Resolve(target)
 		if !ok {

@@ -19,9 +19,10 @@ import (
 //     and that name followed by a version suffix "-v<digits>[.<digits>…]"
 //     (weather-agent-v6, weather-agent-v1.2). The longest derived name
 //     wins, so "weather-agent-v6-backend" beats "weather-agent-backend" for
-//     weather-agent-v6. The versioned names are aliases: they reach the
-//     same backend as the derived name, so they are the same agent, and
-//     the derived name is the canonical one.
+//     weather-agent-v6. All these names reach one backend, so they are one
+//     agent. Its canonical name is the one name the route's a2a-authz rules
+//     use for it (the seed's weather-agent-v6), or else the derived name
+//     (weather-agent); every other name is an alias.
 //
 // Authorization, the listing, metrics, the audit log and x-target-agent
 // all use the canonical name, so a rule about an agent covers every name
@@ -31,12 +32,13 @@ import (
 // unknown agent, never a case-folded match.
 type Directory struct {
 	explicit map[string]int
-	derived  []derivedName // longest first
+	derived  []derivedName // longest base first
 }
 
 type derivedName struct {
-	base string
-	idx  int
+	base      string
+	canonical string
+	idx       int
 }
 
 // Backend is what the directory needs of a backend.
@@ -45,12 +47,15 @@ type Backend struct {
 	Agents []string
 }
 
-// NewDirectory indexes backends. Config validation refuses a name served
-// twice (listed twice, derived twice, or derived by one backend and listed
-// by another); should one get here, the first backend keeps it and the
-// other derived backend serves nothing, so every canonical name still
-// resolves to exactly one backend.
-func NewDirectory(backends []Backend) *Directory {
+// NewDirectory indexes backends. ruleTargets are the targets of the
+// route's a2a-authz rules: an exact one that reaches a derived backend
+// names that agent, when it is the only name the rules use for it.
+//
+// Config validation refuses a name served twice (listed twice, derived
+// twice, or derived by one backend and listed by another); should one get
+// here, the first backend keeps it and the other derived backend serves
+// nothing, so every canonical name still resolves to exactly one backend.
+func NewDirectory(backends []Backend, ruleTargets []string) *Directory {
 	d := &Directory{explicit: map[string]int{}}
 	for i, b := range backends {
 		for _, a := range b.Agents {
@@ -69,7 +74,7 @@ func NewDirectory(backends []Backend) *Directory {
 			continue
 		}
 		seen[base] = true
-		d.derived = append(d.derived, derivedName{base, i})
+		d.derived = append(d.derived, derivedName{base: base, canonical: base, idx: i})
 	}
 	// Longest base first; a stable order keeps the first backend on ties.
 	for i := 1; i < len(d.derived); i++ {
@@ -77,7 +82,46 @@ func NewDirectory(backends []Backend) *Directory {
 			d.derived[j], d.derived[j-1] = d.derived[j-1], d.derived[j]
 		}
 	}
+	named := make([]map[string]bool, len(d.derived))
+	for _, t := range ruleTargets {
+		if strings.Contains(t, "*") {
+			continue
+		}
+		if k, ok := d.derivedOf(t); ok {
+			if named[k] == nil {
+				named[k] = map[string]bool{}
+			}
+			named[k][t] = true
+		}
+	}
+	for k, names := range named {
+		if len(names) == 1 {
+			for n := range names {
+				d.derived[k].canonical = n
+			}
+		}
+	}
 	return d
+}
+
+// derivedOf returns the derived entry serving target, when no explicit
+// name does.
+func (d *Directory) derivedOf(target string) (int, bool) {
+	if !ValidAgentName(target) {
+		return 0, false
+	}
+	if _, ok := d.explicit[target]; ok {
+		return 0, false
+	}
+	for k, dn := range d.derived {
+		if target == dn.base {
+			return k, true
+		}
+		if rest, ok := strings.CutPrefix(target, dn.base); ok && versionSuffix(rest) {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // DerivedName is the agent name a backend without an agents list serves.
@@ -97,19 +141,14 @@ func (d *Directory) Resolve(target string) (idx int, canonical string, ok bool) 
 	if i, ok := d.explicit[target]; ok {
 		return i, target, true
 	}
-	for _, dn := range d.derived {
-		if target == dn.base {
-			return dn.idx, dn.base, true
-		}
-		if rest, ok := strings.CutPrefix(target, dn.base); ok && versionSuffix(rest) {
-			return dn.idx, dn.base, true
-		}
+	if k, ok := d.derivedOf(target); ok {
+		return d.derived[k].idx, d.derived[k].canonical, true
 	}
 	return 0, "", false
 }
 
 // Names returns the canonical agent names of backend i, the names the
-// agent listing shows: its explicit names, or its derived name.
+// agent listing shows: its explicit names, or its one canonical name.
 func (d *Directory) Names(i int) []string {
 	out := []string{}
 	for name, j := range d.explicit {
@@ -119,26 +158,30 @@ func (d *Directory) Names(i int) []string {
 	}
 	for _, dn := range d.derived {
 		if dn.idx == i {
-			out = append(out, dn.base)
+			out = append(out, dn.canonical)
 		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-// AliasOnlyMatch reports a target glob that matches a version alias of a
-// derived agent but not the agent's canonical name, and that agent. Rules
-// are matched against canonical names, so such a pattern (a deny of
-// "billing-agent-v*" meant to close the aliases) would silently match
-// nothing; config validation refuses it instead. pattern uses the target
-// glob syntax: '*' (and "**") matches any run of characters.
-func (d *Directory) AliasOnlyMatch(pattern string, matchesName func(string) bool) (agent string, bad bool) {
+// AliasOnlyMatch reports a target glob that matches a name of a derived
+// agent (its derived name or a version alias) but not the agent's
+// canonical name, and that agent. Rules are matched against canonical
+// names, so such a pattern (a deny of "billing-agent-v*" meant to close
+// the aliases) would silently match nothing; config validation refuses it
+// instead. pattern uses the target glob syntax: '*' (and "**") matches any
+// run of characters; match is its compiled matcher.
+func (d *Directory) AliasOnlyMatch(pattern string, match func(string) bool) (agent string, bad bool) {
 	if !strings.Contains(pattern, "*") {
 		return "", false
 	}
 	for _, dn := range d.derived {
-		if !matchesName(dn.base) && globMatchesAlias(pattern, dn.base) {
-			return dn.base, true
+		if match(dn.canonical) {
+			continue
+		}
+		if match(dn.base) || globMatchesAlias(pattern, dn.base) {
+			return dn.canonical, true
 		}
 	}
 	return "", false

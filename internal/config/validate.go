@@ -869,7 +869,11 @@ func (v *validator) a2a(a *A2AAuthzPolicy, path string, route *Route) {
 		for i, b := range route.Backends {
 			dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
 		}
-		dir = a2a.NewDirectory(dbs)
+		targets := make([]string, len(a.Rules))
+		for i, r := range a.Rules {
+			targets[i] = r.Target
+		}
+		dir = a2a.NewDirectory(dbs, targets)
 	}
 	if len(a.Rules) == 0 {
 		v.add(path+".rules", "at least one rule is required")
@@ -891,7 +895,7 @@ func (v *validator) a2a(a *A2AAuthzPolicy, path string, route *Route) {
 			// (a deny of "billing-agent-v*" must not silently allow).
 			if m, err := glob.Compile([]string{r.Target}, glob.SepNone); err == nil {
 				if agent, bad := dir.AliasOnlyMatch(r.Target, m.Match); bad {
-					v.add(rp+".target", "target %q matches version aliases of agent %q but not %q itself; rules match canonical agent names, and an alias is the same agent (name %q, or a pattern that matches it)", r.Target, agent, agent, agent)
+					v.add(rp+".target", "target %q matches names of agent %q (its version aliases) but not its canonical name %q; rules match canonical agent names, and every name that reaches a backend is the same agent: name %q, or use a pattern that matches it", r.Target, agent, agent, agent)
 				}
 			}
 		}

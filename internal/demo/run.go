@@ -187,8 +187,7 @@ binds:
                 prefix: /agents
 %s            backends:
               # /agents/weather-agent-v6 reaches weather-agent-backend: the
-              # backend name without "-backend" (weather-agent, the agent's
-              # canonical name), plus a version suffix (an alias of it).
+              # backend name without "-backend", plus a version suffix.
               - name: weather-agent-backend
                 address: %s
 %sadmin:
@@ -368,9 +367,7 @@ func (in Instructions) commands() []command {
 	cmds = append(cmds,
 		command{comment: "The user guide's Step 7 call as written (a plain {\"task\": ...} body):",
 			cmd:  a2aPost("PLANNING_TOKEN", WeatherAgentName, `{"task": "Get weather forecast for Tampa, FL this weekend"}`),
-			// The agent is told its canonical name, not the alias in the
-			// path (docs/a2a.md#canonical-names).
-			want: []string{`"source_agent":"` + devissuer.SubjectPlanningAgent + `"`, `"target_agent":"` + weatherAgentCanonical + `"`}},
+			want: []string{`"source_agent":"` + devissuer.SubjectPlanningAgent + `"`, `"target_agent":"` + WeatherAgentName + `"`}},
 	)
 	if on(config.PolicyA2AAuthz) {
 		cmds = append(cmds,
@@ -384,24 +381,19 @@ func (in Instructions) commands() []command {
 				cmd:  a2aPost("UNKNOWN_TOKEN", WeatherAgentName, `{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","messageId":"msg-2","role":"user","parts":[{"kind":"text","text":"hi"}]}}}`),
 				want: []string{`"error"`}, fails: true},
 			command{comment: "The agents the planning agent may call (discovery):",
-				cmd: "curl -sS " + gw + `/agents -H "Authorization: Bearer $PLANNING_TOKEN"`, want: []string{`"name":"` + weatherAgentCanonical + `"`}},
+				cmd: "curl -sS " + gw + `/agents -H "Authorization: Bearer $PLANNING_TOKEN"`, want: []string{`"name":"` + WeatherAgentName + `"`}},
 		)
 	}
 	cmds = append(cmds,
 		command{comment: "The weather agent's card, its URL rewritten to point at the gateway:",
 			cmd:  "curl -sS " + gw + "/agents/" + WeatherAgentName + `/.well-known/agent-card.json -H "Authorization: Bearer $PLANNING_TOKEN"`,
-			want: []string{`"url":"` + gw + "/agents/" + weatherAgentCanonical + `/"`}},
+			want: []string{`"url":"` + gw + "/agents/" + WeatherAgentName + `/"`}},
 		command{comment: "Health:", cmd: fmt.Sprintf("curl -sS http://localhost:%d/readyz", in.AdminPort), want: []string{"ready"}},
 		command{comment: "Metrics, under the user guide's names (agent_requests_total, tool_invocations_total,\n# a2a_calls_total, ...; Step 8.2):", cmd: fmt.Sprintf("curl -sS http://localhost:%d/metrics", in.AdminPort),
 			want: []string{`agent_requests_total{agent_identity="` + devissuer.SubjectWeatherAgent + `"`, `a2a_calls_total{`}},
 	)
 	return cmds
 }
-
-// weatherAgentCanonical is the canonical agent name of the demo's weather
-// backend (weather-agent-backend); WeatherAgentName, the seed's
-// weather-agent-v6, is a version alias of it.
-const weatherAgentCanonical = "weather-agent"
 
 // String renders the instructions.
 func (in Instructions) String() string {

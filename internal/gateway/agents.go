@@ -53,10 +53,20 @@ func newAgentRouter(rc *config.Route, backends []*backend) *agentRouter {
 	for i, b := range rc.Backends {
 		dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
 	}
+	// The exact names the rules use pick a derived agent's canonical name
+	// (a2a.NewDirectory); a2a-authz builds its directory from the same.
+	var targets []string
+	for _, p := range rc.Policies {
+		if p.A2A != nil {
+			for _, r := range p.A2A.Rules {
+				targets = append(targets, r.Target)
+			}
+		}
+	}
 	ar := &agentRouter{
 		prefix:   rc.Match.Path.Prefix,
 		external: strings.TrimSuffix(rc.ExternalURL, "/"),
-		dir:      a2a.NewDirectory(dbs),
+		dir:      a2a.NewDirectory(dbs, targets),
 		backends: backends,
 	}
 	for i := range backends {

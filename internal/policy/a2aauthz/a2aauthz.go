@@ -4,10 +4,10 @@
 //
 // Deny by default. A rule matches a call when its source pattern matches
 // the caller's verified subject and its target pattern matches the
-// canonical name of the target agent: the edge resolves the name in the
-// path (weather-agent-v6) to the agent its backend serves (weather-agent)
-// before this policy runs, and a rule that names a version alias is
-// canonicalized the same way when the policy is provisioned. So a deny
+// canonical name of the target agent (a2a.Directory): the edge resolves
+// the name in the path (billing-agent-v1) to the agent its backend serves
+// (billing-agent) before this policy runs, and a rule that names an alias
+// is canonicalized the same way when the policy is provisioned. So a deny
 // covers every name that reaches the same backend. Among the matching rules an explicit `allowed: false` wins over
 // any `allowed: true`; with no matching allow the call is denied. An agent
 // calling itself is authorized like any other call.
@@ -60,7 +60,11 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 		for i, b := range env.Route.Backends {
 			dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
 		}
-		dir = a2a.NewDirectory(dbs)
+		targets := make([]string, len(p.A2A.Rules))
+		for i, r := range p.A2A.Rules {
+			targets[i] = r.Target
+		}
+		dir = a2a.NewDirectory(dbs, targets)
 	}
 	for i, r := range p.A2A.Rules {
 		who, err := glob.Compile([]string{r.Source}, glob.SepPrincipal)
