@@ -79,7 +79,7 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 			// only aliases.)
 			if _, canonical, ok := dir.Resolve(target); ok && canonical != target {
 				pol.log.Info("a2a-authz rule target is a version alias; the rule applies to the agent it reaches",
-					"route", env.RouteName, "rule", i, "target", target, "agent", canonical)
+					"route", env.RouteName, "rule", i, "rule_target", target, "agent", canonical)
 				target = canonical
 			}
 		}
