@@ -91,6 +91,7 @@ fuzz:
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzGlob$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/mcpauthz/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzRewriteCard$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzMethod$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzResolve$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCompileAttributes$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/telemetry/
 
 ## bench: the harness of issue #8 (direct, nginx, go-bare, gateway; bench/, docs/bench.md),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/agentgateway-go/agentgateway/internal/a2a"
+	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"math"
 	"net"
 	"net/url"
@@ -200,6 +201,9 @@ func (v *validator) route(r *Route, rp string) {
 			v.add(bp+".agents", "agents are for A2A backends; an mcp-http backend serves MCP")
 		}
 	}
+	if r.IsA2A() {
+		v.a2aNames(r, rp, agentNames)
+	}
 	if r.ExternalURL != "" {
 		if msg := checkBackendURL(r.ExternalURL); msg != "" {
 			v.add(rp+".externalUrl", "%s", msg)
@@ -240,6 +244,9 @@ func (v *validator) route(r *Route, rp string) {
 			v.mcpAuthz(p.MCP, pp+".mcp")
 		case PolicyRateLimit:
 			v.rateLimit(p.RateLimit, pp+".rateLimit")
+			if r.IsA2A() {
+				v.a2aRateMethods(p.RateLimit, pp+".rateLimit")
+			}
 		case PolicyTimeout:
 			v.timeout(p.Timeout, pp+".timeout")
 		case PolicyRetry:
@@ -251,7 +258,7 @@ func (v *validator) route(r *Route, rp string) {
 			if !hasAuthn {
 				v.add(pp+".type", "a2a-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified source identity)")
 			}
-			v.a2a(p.A2A, pp+".a2a")
+			v.a2a(p.A2A, pp+".a2a", r)
 		}
 	}
 
@@ -813,7 +820,74 @@ func (v *validator) retry(r *RetryPolicy, path string) {
 	}
 }
 
-func (v *validator) a2a(a *A2AAuthzPolicy, path string) {
+// a2aNames refuses an A2A route on which one agent name would reach two
+// backends: a derived name (backend name without "-backend") that another
+// backend lists in agents, or that two backends derive. The directory
+// resolves every name to one canonical agent of one backend
+// (docs/a2a.md#canonical-names); a collision would leave the second
+// backend reachable only through aliases that canonicalize to the first.
+func (v *validator) a2aNames(r *Route, rp string, explicit map[string]string) {
+	derived := map[string]string{}
+	for i := range r.Backends {
+		be := &r.Backends[i]
+		if len(be.Agents) > 0 || be.Name == "" {
+			continue
+		}
+		bp := joinIndex(rp+".backends", i)
+		name := a2a.DerivedName(be.Name)
+		switch first, dup := derived[name]; {
+		case dup:
+			v.add(bp+".name", "backend %q serves agent %q, which %s already serves; list distinct names in agents", be.Name, name, first)
+		case explicit[name] != "":
+			v.add(bp+".name", "backend %q serves agent %q, which %s lists; list distinct names in agents", be.Name, name, explicit[name])
+		default:
+			derived[name] = bp
+		}
+	}
+}
+
+// a2aRateMethods refuses a rate-limit method value on an A2A route that
+// is not a canonical A2A method: calls are counted under the canonical
+// name whatever spelling the client used, so "SendMessage" would never
+// match (docs/a2a.md#canonical-methods).
+func (v *validator) a2aRateMethods(rl *RateLimitPolicy, path string) {
+	if rl == nil {
+		return
+	}
+	check := func(p string, e DescriptorEntry) {
+		if e.Key != DescriptorMethod || e.Value == "" || e.Value == "*" || a2a.IsCanonical(e.Value) {
+			return
+		}
+		if c := a2a.CanonicalMethod(e.Value); c != "" {
+			v.add(p, "on an A2A route methods are counted under their canonical name: use %q for %q", c, e.Value)
+			return
+		}
+		v.add(p, "%q is not an A2A method (canonical names: %s)", e.Value, strings.Join(a2a.CanonicalMethods(), ", "))
+	}
+	for i, d := range rl.Descriptors {
+		dp := joinIndex(path+".descriptors", i)
+		if len(d.Match) == 0 {
+			check(dp+".value", DescriptorEntry{Key: d.Key, Value: d.Value})
+		}
+		for j, e := range d.Match {
+			check(joinIndex(dp+".match", j)+".value", e)
+		}
+	}
+}
+
+func (v *validator) a2a(a *A2AAuthzPolicy, path string, route *Route) {
+	var dir *a2a.Directory
+	if route != nil {
+		dbs := make([]a2a.Backend, len(route.Backends))
+		for i, b := range route.Backends {
+			dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
+		}
+		targets := make([]string, len(a.Rules))
+		for i, r := range a.Rules {
+			targets[i] = r.Target
+		}
+		dir = a2a.NewDirectory(dbs, targets)
+	}
 	if len(a.Rules) == 0 {
 		v.add(path+".rules", "at least one rule is required")
 	}
@@ -827,6 +901,16 @@ func (v *validator) a2a(a *A2AAuthzPolicy, path string) {
 			v.add(rp+".target", "target is required")
 		} else if r.Target != "*" && !a2a.ValidAgentName(strings.ReplaceAll(r.Target, "*", "x")) {
 			v.add(rp+".target", "target %q must be an agent name, a glob over agent names, or \"*\"", r.Target)
+		} else if dir != nil {
+			// Rules match canonical agent names. A glob that matches
+			// version aliases of an agent but not the agent would match
+			// nothing at run time, which is never what it was written for
+			// (a deny of "billing-agent-v*" must not silently allow).
+			if m, err := glob.Compile([]string{r.Target}, glob.SepNone); err == nil {
+				if agent, bad := dir.AliasOnlyMatch(r.Target, m.Match); bad {
+					v.add(rp+".target", "target %q matches names of agent %q (its version aliases) but not its canonical name %q; rules match canonical agent names, and every name that reaches a backend is the same agent: name %q, or use a pattern that matches it", r.Target, agent, agent, agent)
+				}
+			}
 		}
 		if msg := checkMCPPattern(r.Source); r.Source != "" && msg != "" {
 			v.add(rp+".source", "%s", msg)

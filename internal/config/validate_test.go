@@ -297,6 +297,38 @@ func TestValidateErrors(t *testing.T) {
 			`backends[1].agents[2]: agent "weather-agent-v6" is already served by`,
 			`externalUrl: "https://gw.example.com?x=1" must not contain a query`,
 		}},
+		// Canonical names (issue #14): a glob that matches only version
+		// aliases of an agent, a name two backends serve, and a rate-limit
+		// method that is not a canonical A2A method are refused.
+		{"a2a canonical names", a2aPolicy(`- type: a2a-authz
+  a2a:
+    rules:
+      - {source: s, target: "*", allowed: true}
+      - {source: s, target: "weather-agent-v7*", allowed: false}
+      - {source: s, target: "weather-*", allowed: false}
+      - {source: s, target: weather-agent-v6, allowed: true}
+- type: rate-limit
+  rateLimit:
+    descriptors:
+      - {key: method, value: SendMessage, rateLimit: {requestsPerMinute: 1}}
+      - match: [{key: method, value: tools/call}, {key: principal}]
+        rateLimit: {requestsPerMinute: 1}
+      - {key: method, value: message/send, rateLimit: {requestsPerMinute: 1}}
+      - {key: method, value: "*", rateLimit: {requestsPerMinute: 1}}
+`) + `              - name: weather-agent
+                address: http://w2:8080
+              - name: p
+                address: http://p:8080
+                agents: [planning-agent]
+              - name: planning-agent-backend
+                address: http://p2:8080
+`, []string{
+			`rules[1].target: target "weather-agent-v7*" matches names of agent "weather-agent-v6" (its version aliases) but not its canonical name "weather-agent-v6"`,
+			`descriptors[0].value: on an A2A route methods are counted under their canonical name: use "message/send" for "SendMessage"`,
+			`descriptors[1].match[0].value: "tools/call" is not an A2A method (canonical names: message/send,`,
+			`backends[1].name: backend "weather-agent" serves agent "weather-agent", which binds[0].listeners[0].routes[0].backends[0] already serves`,
+			`backends[3].name: backend "planning-agent-backend" serves agent "planning-agent", which binds[0].listeners[0].routes[0].backends[2].agents[0] lists`,
+		}},
 		{"origins", route("            allowedOrigins: ['https://x/', 'null', 'https://*.x.com', 'x.com', 'https://x?a', '']\n" + mcpBackend), []string{
 			`allowedOrigins[0]: "https://x/" is not an origin`,
 			`allowedOrigins[1]: "null" is not an origin`,

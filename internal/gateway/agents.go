@@ -18,6 +18,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/a2a"
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
@@ -52,16 +53,12 @@ func newAgentRouter(rc *config.Route, backends []*backend) *agentRouter {
 	for i, b := range rc.Backends {
 		dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
 	}
-	// Rule targets that name one agent are listable names too: they are
-	// how a derived-name backend (weather-agent-backend) becomes
-	// weather-agent-v6 in the listing.
+	// The exact names the rules use pick a derived agent's canonical name
+	// (a2a.NewDirectory); a2a-authz builds its directory from the same.
 	var targets []string
 	for _, p := range rc.Policies {
-		if p.A2A == nil {
-			continue
-		}
-		for _, r := range p.A2A.Rules {
-			if !strings.Contains(r.Target, "*") {
+		if p.A2A != nil {
+			for _, r := range p.A2A.Rules {
 				targets = append(targets, r.Target)
 			}
 		}
@@ -69,14 +66,47 @@ func newAgentRouter(rc *config.Route, backends []*backend) *agentRouter {
 	ar := &agentRouter{
 		prefix:   rc.Match.Path.Prefix,
 		external: strings.TrimSuffix(rc.ExternalURL, "/"),
-		dir:      a2a.NewDirectory(dbs),
+		dir:      a2a.NewDirectory(dbs, targets),
 		backends: backends,
 	}
 	for i := range backends {
-		ar.names = append(ar.names, ar.dir.Names(i, dbs, targets))
+		// Only canonical names are listed: a version alias is the same
+		// agent, and the listing must show what authorization decides on.
+		ar.names = append(ar.names, ar.dir.Names(i))
 		ar.cards = append(ar.cards, &cardCache{})
 	}
 	return ar
+}
+
+// resolveTarget splits the path below the route prefix into the target
+// agent and the rest, and replaces the target with its canonical agent
+// name before any policy runs: authorization, rate limits, metrics, the
+// audit log and x-target-agent all see the agent the backend serves, not
+// the alias the client wrote (docs/a2a.md#canonical-names). A name no
+// backend serves is left as written; it ends in 404 after authorization.
+func (ar *agentRouter) resolveTarget(ex *policy.Exchange, rest string) {
+	ex.Target, ex.PathRest = splitTarget(rest)
+	if _, canonical, ok := ar.dir.Resolve(ex.Target); ok {
+		ex.Target = canonical
+	}
+}
+
+// classifyA2A decides the canonical method of an A2A request from its
+// path and body (a2a.Classify). A body that cannot be made canonical is
+// refused with 400 before any policy runs, as on MCP routes: a JSON-RPC
+// error echoing the id when the body went to the agent's JSON-RPC
+// endpoint, a plain JSON error on an HTTP+JSON path.
+func classifyA2A(r *http.Request, ex *policy.Exchange) error {
+	req, rerr := a2a.Classify(r.Method, ex.PathRest, ex.Body)
+	if rerr != nil {
+		ex.ProtoMethod = a2a.MethodUnknown
+		if rerr.JSONRPC {
+			ex.RPC = &mcp.Body{Messages: []*mcp.Message{{ID: rerr.ID}}}
+		}
+		return &policy.Error{Status: http.StatusBadRequest, Code: rerr.Code, Message: rerr.Message}
+	}
+	ex.ProtoMethod, ex.RPC = req.Method, req.RPC
+	return nil
 }
 
 // splitTarget splits the path below an A2A route's prefix into the target
@@ -103,7 +133,9 @@ func (ar *agentRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		return policy.Errorf(http.StatusNotFound, "no target agent in path")
 	}
-	i, ok := ar.dir.Lookup(ex.Target)
+	// ex.Target is canonical already (resolveTarget); resolving it again
+	// gives the same backend.
+	i, _, ok := ar.dir.Resolve(ex.Target)
 	if !ok {
 		return policy.Errorf(http.StatusNotFound, "unknown agent %q", ex.Target)
 	}

@@ -66,6 +66,9 @@ type route struct {
 	underscores string
 	// wellKnown are the documents the route's policies publish.
 	wellKnown []wellKnownPath
+	// agents is the agent router of an A2A route: the edge resolves the
+	// target to its canonical agent with it before any policy runs.
+	agents *agentRouter
 }
 
 type wellKnownPath struct {
@@ -181,7 +184,8 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 	}
 	var inner policy.Handler = backends[0]
 	if r.kind == policy.KindA2A {
-		inner = newAgentRouter(rc, backends)
+		r.agents = newAgentRouter(rc, backends)
+		inner = r.agents
 	}
 	if r.kind == policy.KindMCP && !backends[0].legacySSE {
 		inner = mcpSessions{next: inner, t: d.sessions, b: backends[0], lim: sessionLimits{

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentgateway-go/agentgateway/internal/a2a"
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
@@ -153,7 +152,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	ex.Kind = rte.kind
 	ex.PathRest = rest
 	if rte.kind == policy.KindA2A {
-		ex.Target, ex.PathRest = splitTarget(rest)
+		rte.agents.resolveTarget(ex, rest)
 	}
 	// net/http bounds the header bytes (maxHeaderBytes) but not the count
 	// of field lines; refuse before the body is read.
@@ -246,16 +245,12 @@ func (st *edgeState) check(r *http.Request) error {
 	// Parse before the transport checks so that their errors can echo the
 	// request id; report a parse error only after them.
 	var parseErr error
-	if ex.Body != nil && rte.kind == policy.KindA2A && r.Method == http.MethodPost {
-		// A2A bodies that are not JSON-RPC (the HTTP+JSON binding, or the
-		// seed's {"task": ...}) pass through unchanged; only the method
-		// label depends on the parse.
-		if body, err := mcp.ParseBody(ex.Body); err == nil {
-			ex.RPC = body
-		}
-	}
 	if rte.kind == policy.KindA2A {
-		ex.ProtoMethod = a2a.Method(r.Method, ex.PathRest, ex.RPC)
+		// One canonical method for every spelling; a body that cannot be
+		// made canonical is a 400 (a2a.Classify).
+		if err := classifyA2A(r, ex); err != nil {
+			return err
+		}
 	}
 	if rte.kind == policy.KindMCP && r.Method == http.MethodPost {
 		// An empty POST is parsed too (a parse error): it is not a

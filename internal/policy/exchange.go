@@ -37,11 +37,14 @@ type Exchange struct {
 	PathRest string
 
 	// Target is the target agent named by the first path segment under an
-	// A2A route's prefix ("" when the path names none, as for GET /agents).
+	// A2A route's prefix, resolved by the edge to its canonical agent name
+	// (docs/a2a.md#canonical-names; a name no backend serves is kept as
+	// written). "" when the path names none, as for GET /agents.
 	Target string
 	// ProtoMethod is the protocol method for metrics, traces and logs: the
-	// MCP JSON-RPC method, the A2A method (a2a.Method, "unknown" for a body
-	// that is not A2A), or "" on plain HTTP routes.
+	// MCP JSON-RPC method, the canonical A2A method (a2a.Classify:
+	// message/send for SendMessage and POST …/message:send too), or "" on
+	// plain HTTP routes.
 	ProtoMethod string
 	// Backend is the name of the backend the exchange was sent to, set
 	// when one is chosen.

@@ -158,7 +158,8 @@ func TestObservabilitySeed(t *testing.T) {
 			`tool_name="unknown"`,
 			// The unknown identity, and the unlisted tool mcp-authz does not allow.
 			`mcp_errors_total{error_type="forbidden",route="agent-to-mcp-tools"} 2`,
-			`a2a_calls_total{decision="allowed",method="unknown",source="system:serviceaccount:agent-core-infra:planning-agent-sa",status="200",target="weather-agent-v6"} 1`,
+			// The seed's {"task": ...} body is a message to the agent: message/send.
+			`a2a_calls_total{decision="allowed",method="message/send",source="system:serviceaccount:agent-core-infra:planning-agent-sa",status="200",target="weather-agent-v6"} 1`,
 			`mcp_tool_calls_total{`,
 			`mcp_tool_call_duration_seconds_bucket{`,
 			`mcp_discovery_requests_total{method="tools/list",route="agent-to-mcp-tools"} 1`,
@@ -261,7 +262,7 @@ func TestObservabilitySeed(t *testing.T) {
 			if s == nil {
 				continue
 			}
-			for k, v := range map[string]string{"a2a.target": "weather-agent-v6", "a2a.source": a2aPlanning, "a2a.method": "unknown", "agent.identity": a2aPlanning, "agentgateway.decision": "allowed"} {
+			for k, v := range map[string]string{"a2a.target": "weather-agent-v6", "a2a.source": a2aPlanning, "a2a.method": "message/send", "agent.identity": a2aPlanning, "agentgateway.decision": "allowed"} {
 				if s.Tags[k] != v {
 					t.Errorf("A2A span %s = %q, want %q", k, s.Tags[k], v)
 				}

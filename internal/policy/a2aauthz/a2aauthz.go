@@ -3,8 +3,12 @@
 // (docs/a2a.md#authorization).
 //
 // Deny by default. A rule matches a call when its source pattern matches
-// the caller's verified subject and its target pattern matches the target
-// agent. Among the matching rules an explicit `allowed: false` wins over
+// the caller's verified subject and its target pattern matches the
+// canonical name of the target agent (a2a.Directory): the edge resolves
+// the name in the path (billing-agent-v1) to the agent its backend serves
+// (billing-agent) before this policy runs, and a rule that names an alias
+// is canonicalized the same way when the policy is provisioned. So a deny
+// covers every name that reaches the same backend. Among the matching rules an explicit `allowed: false` wins over
 // any `allowed: true`; with no matching allow the call is denied. An agent
 // calling itself is authorized like any other call.
 package a2aauthz
@@ -14,7 +18,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
+	"github.com/agentgateway-go/agentgateway/internal/a2a"
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
@@ -48,14 +54,38 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 	if pol.log == nil {
 		pol.log = slog.New(slog.DiscardHandler)
 	}
+	var dir *a2a.Directory
+	if env.Route != nil {
+		dbs := make([]a2a.Backend, len(env.Route.Backends))
+		for i, b := range env.Route.Backends {
+			dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
+		}
+		targets := make([]string, len(p.A2A.Rules))
+		for i, r := range p.A2A.Rules {
+			targets[i] = r.Target
+		}
+		dir = a2a.NewDirectory(dbs, targets)
+	}
 	for i, r := range p.A2A.Rules {
 		who, err := glob.Compile([]string{r.Source}, glob.SepPrincipal)
 		if err != nil {
 			return nil, err
 		}
+		target := r.Target
+		if dir != nil && !strings.Contains(target, "*") {
+			// An exact target that is a version alias means the agent it
+			// reaches. (Globs are matched against canonical names as
+			// written; config validation refuses one that would match
+			// only aliases.)
+			if _, canonical, ok := dir.Resolve(target); ok && canonical != target {
+				pol.log.Info("a2a-authz rule target is a version alias; the rule applies to the agent it reaches",
+					"route", env.RouteName, "rule", i, "rule_target", target, "agent", canonical)
+				target = canonical
+			}
+		}
 		// Agent names contain no ':' or '/', so "*" in a target is any
 		// run of name characters.
-		what, err := glob.Compile([]string{r.Target}, glob.SepNone)
+		what, err := glob.Compile([]string{target}, glob.SepNone)
 		if err != nil {
 			return nil, err
 		}

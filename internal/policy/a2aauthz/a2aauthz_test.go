@@ -126,3 +126,41 @@ func TestListingFilter(t *testing.T) {
 		t.Fatal("TargetAllowed does not follow the rules")
 	}
 }
+
+// TestAliasRulesCanonicalized: with the route's backends known, a rule
+// naming a version alias is a rule about the agent it reaches (issue #14).
+// The edge hands this policy canonical targets only.
+func TestAliasRulesCanonicalized(t *testing.T) {
+	route := &config.Route{Backends: []config.Backend{{Name: "billing-agent-backend"}, {Name: "weather-agent-backend"}}}
+	rules := []config.A2ARule{
+		{Source: orchestrator, Target: "*", Allowed: true},
+		{Source: orchestrator, Target: "billing-agent-v1", Allowed: false}, // a deny written on an alias
+		{Source: planning, Target: "billing-agent-v2", Allowed: true},      // an allow written on another alias
+		{Source: planning, Target: weather, Allowed: true},                 // the seed: weather-agent-v6 is canonical
+	}
+	var logs bytes.Buffer
+	p, err := New(context.Background(), &config.Policy{Type: config.PolicyA2AAuthz, A2A: &config.A2AAuthzPolicy{Rules: rules}},
+		policy.Env{RouteName: "agent-to-agent", Route: route, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := p.(*Policy)
+	tests := []struct {
+		source, target string // target as the edge passes it: canonical
+		allow          bool
+	}{
+		{orchestrator, "billing-agent", false}, // the alias deny covers the agent
+		{orchestrator, weather, true},
+		{planning, "billing-agent", true},
+		{planning, weather, true},
+		{planning, "weather-agent", false}, // not a canonical name here; the edge never passes it
+	}
+	for _, tt := range tests {
+		if got, _ := pol.decide(tt.source, tt.target); got != tt.allow {
+			t.Errorf("decide(%s, %s) = %v, want %v", tt.source, tt.target, got, tt.allow)
+		}
+	}
+	if !strings.Contains(logs.String(), `"rule_target":"billing-agent-v1","agent":"billing-agent"`) {
+		t.Errorf("no notice that an alias rule was canonicalized:\n%s", logs.String())
+	}
+}

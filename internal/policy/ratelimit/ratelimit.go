@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/a2a"
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
@@ -205,6 +206,17 @@ func (p *Policy) check(ctx context.Context) error {
 		base.principal, base.authenticated = id.Subject, true
 	}
 	ex := policy.ExchangeFrom(ctx)
+	if ex != nil && ex.Kind == policy.KindA2A {
+		// An A2A request is one call under its canonical method, which
+		// the edge resolved from the JSON-RPC name of either version or
+		// the HTTP+JSON path (a2a.Classify): SendMessage and
+		// POST /v1/message:send count as message/send.
+		c := base
+		if a2a.IsCanonical(ex.ProtoMethod) {
+			c.method, c.hasMethod = ex.ProtoMethod, true
+		}
+		return p.checkCall(ctx, &c)
+	}
 	if ex == nil || ex.RPC == nil {
 		return p.checkCall(ctx, &base)
 	}
