@@ -144,9 +144,15 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 		return policy.Errorf(http.StatusRequestHeaderFieldsTooLarge, "more than %d request header fields", limit)
 	}
 	stripClientHeaders(r.Header, rte.stripHeaders)
+	stripMethodOverride(r.Header)
 
 	if err := readBody(w, r, rte, ex, rt.cfg.Server.BodyReadTimeout.D()); err != nil {
 		return err
+	}
+	if rte.kind == policy.KindMCP && (r.Method == http.MethodGet || r.Method == http.MethodDelete) && len(ex.Body) > 0 {
+		// MCP GET and DELETE carry no body, so no policy reads one; a
+		// backend that did would act on a message nobody authorized.
+		return policy.Errorf(http.StatusBadRequest, "a request body is not allowed on an MCP %s", r.Method)
 	}
 	// Parse before the transport checks so that their errors can echo the
 	// request id; report a parse error only after them.
@@ -248,6 +254,50 @@ func stripClientHeaders(h http.Header, owned []string) {
 	for _, k := range owned {
 		h.Del(k)
 	}
+}
+
+// stripMethodOverride removes the headers with which frameworks (Rails'
+// Rack::MethodOverride, Express method-override, ASP.NET, Spring's
+// HiddenHttpMethodFilter family) let a client replace the HTTP method:
+// policies decide on the method the gateway saw, so the backend must act
+// on that one. Names are compared as a WSGI/CGI server reads them: any
+// letter case, "_" for "-".
+func stripMethodOverride(h http.Header) {
+	for k := range h {
+		// Only names of the right length are compared, so the common
+		// request pays one length check per header.
+		if n := len(k); n != len("X-HTTP-Method-Override") && n != len("X-HTTP-Method") && n != len("X-Method-Override") {
+			continue
+		}
+		if isMethodOverride(k) {
+			delete(h, k)
+		}
+	}
+}
+
+func isMethodOverride(name string) bool {
+	for _, o := range [...]string{"x-http-method-override", "x-http-method", "x-method-override"} {
+		if len(name) != len(o) {
+			continue
+		}
+		match := true
+		for i := 0; i < len(o); i++ {
+			c := name[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			} else if c == '_' {
+				c = '-'
+			}
+			if c != o[i] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
 }
 
 // readBody buffers the request body up to the route's limit. Bodies are
