@@ -93,6 +93,7 @@ fuzz:
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzMethod$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzResolve$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCompileAttributes$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/telemetry/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzBackendView$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./test/e2e/
 
 ## bench: the harness of issue #8 (direct, nginx, go-bare, gateway; bench/, docs/bench.md),
 ## writing bench/results/<date>.md, then the go test microbenchmarks. Under 10 minutes.

@@ -299,6 +299,10 @@ func (c *Config) SetDefaults() {
 }
 
 func setRouteDefaults(r *Route, maxBody ByteSize) {
+	if r.Match.Path.CaseSensitive == nil {
+		t := true
+		r.Match.Path.CaseSensitive = &t
+	}
 	if r.MaxBodyBytes == nil {
 		v := maxBody
 		r.MaxBodyBytes = &v

@@ -113,6 +113,12 @@ type Match struct {
 // PathMatch matches on a path prefix, on segment boundaries.
 type PathMatch struct {
 	Prefix string `yaml:"prefix"`
+	// CaseSensitive (default true) compares the prefix byte for byte, as
+	// Envoy's route case_sensitive does. false matches the prefix's ASCII
+	// letters in either case, so that "/MCP" reaches this route (and its
+	// policies) rather than a shorter prefix, for backends that route
+	// paths case-insensitively (docs/proxy.md#routing).
+	CaseSensitive *bool `yaml:"caseSensitive"`
 }
 
 // Policy is one entry of a route's policy list. Type selects which of the

@@ -73,6 +73,11 @@ func (v *validator) validate() {
 		}
 		listenerNames := map[string]int{}
 		prefixes := map[string]string{} // prefix -> route path
+		type foldedPrefix struct {
+			path  string
+			folds bool
+		}
+		foldedPrefixes := map[string]foldedPrefix{} // lower-cased prefix -> route
 		for li := range b.Listeners {
 			l := &b.Listeners[li]
 			lp := joinIndex(bp+".listeners", li)
@@ -97,12 +102,22 @@ func (v *validator) validate() {
 					routeNames[r.Name] = rp
 				}
 				pp := rp + ".match.path.prefix"
+				folds := r.Match.Path.CaseSensitive != nil && !*r.Match.Path.CaseSensitive
 				if msg := checkPrefix(r.Match.Path.Prefix); msg != "" {
 					v.add(pp, "%s", msg)
 				} else if first, dup := prefixes[r.Match.Path.Prefix]; dup {
 					v.add(pp, "prefix %q is already used by %s on the same bind (port %d)", r.Match.Path.Prefix, first, b.Port)
 				} else {
 					prefixes[r.Match.Path.Prefix] = rp
+					// Two prefixes equal but for letter case, one of them
+					// case-insensitive, would both match "/MCP": which
+					// route (and policies) wins must not be a tie.
+					lower := strings.ToLower(r.Match.Path.Prefix)
+					if o, dup := foldedPrefixes[lower]; dup && (folds || o.folds) {
+						v.add(rp+".match.path.caseSensitive", "prefix %q and the prefix of %s on the same bind (port %d) differ only in letter case, and one of them is caseSensitive: false", r.Match.Path.Prefix, o.path, b.Port)
+					} else if !dup || folds {
+						foldedPrefixes[lower] = foldedPrefix{rp, folds}
+					}
 				}
 				v.route(r, rp)
 				v.routeAuthentication(r, rp, b, bp)
@@ -1143,6 +1158,11 @@ func checkPrefix(p string) string {
 	for _, r := range p {
 		if r <= ' ' || r == 0x7f || r == '?' || r == '#' {
 			return fmt.Sprintf("prefix %q must not contain whitespace, control characters, \"?\" or \"#\"", p)
+		}
+		// The gateway refuses request paths with ";" or raw non-ASCII
+		// bytes (docs/proxy.md#routing): such a prefix would never match.
+		if r == ';' || r >= 0x80 {
+			return fmt.Sprintf("prefix %q must not contain \";\" or non-ASCII characters (request paths with them are refused)", p)
 		}
 	}
 	return ""

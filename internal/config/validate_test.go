@@ -70,16 +70,18 @@ func indent(s string, n int) string {
 
 func TestValidateValid(t *testing.T) {
 	for name, src := range map[string]string{
-		"base":         base,
-		"root prefix":  strings.Replace(base, "prefix: /mcp", "prefix: /", 1),
-		"origins":      route("            allowedOrigins: ['*', 'https://app.example.com', 'http://localhost:3000']\n" + mcpBackend),
-		"full retry":   policy("- type: retry\n  retry:\n    attempts: 10\n    retryOn: [5xx]\n    backoff: {baseInterval: 1s, maxInterval: 1s}\n    budget: {percent: 100, minConcurrent: 0}\n"),
-		"admin+prom":   base + "admin: {port: 9100}\nobservability:\n  prometheus: {port: 9100}\n",
-		"prom only":    base + "observability:\n  prometheus: {enabled: true, port: 9191}\n",
-		"otel off":     base + "observability:\n  opentelemetry: {enabled: false}\n",
-		"idle only":    policy("- type: timeout\n  timeout: {idle: 5s}\n"),
-		"sampling 0":   base + "observability:\n  opentelemetry:\n    enabled: true\n    protocol: http\n    endpoint: https://otel:4318\n    tracing: {samplingRate: 0}\n",
-		"ipv6 address": strings.Replace(base, "  - port: 8080\n", "  - port: 8080\n    address: '::1'\n", 1),
+		"base":        base,
+		"root prefix": strings.Replace(base, "prefix: /mcp", "prefix: /", 1),
+		"prefixes differing in case, both case-sensitive": strings.Replace(base, "      - name: l\n", "      - name: l0\n        routes: [{name: r0, match: {path: {prefix: /MCP}}, backends: [{name: b, address: 'http://x'}]}]\n      - name: l\n", 1),
+		"case-insensitive prefix":                         strings.Replace(base, "prefix: /mcp", "prefix: /mcp\n                caseSensitive: false", 1),
+		"origins":                                         route("            allowedOrigins: ['*', 'https://app.example.com', 'http://localhost:3000']\n" + mcpBackend),
+		"full retry":                                      policy("- type: retry\n  retry:\n    attempts: 10\n    retryOn: [5xx]\n    backoff: {baseInterval: 1s, maxInterval: 1s}\n    budget: {percent: 100, minConcurrent: 0}\n"),
+		"admin+prom":                                      base + "admin: {port: 9100}\nobservability:\n  prometheus: {port: 9100}\n",
+		"prom only":                                       base + "observability:\n  prometheus: {enabled: true, port: 9191}\n",
+		"otel off":                                        base + "observability:\n  opentelemetry: {enabled: false}\n",
+		"idle only":                                       policy("- type: timeout\n  timeout: {idle: 5s}\n"),
+		"sampling 0":                                      base + "observability:\n  opentelemetry:\n    enabled: true\n    protocol: http\n    endpoint: https://otel:4318\n    tracing: {samplingRate: 0}\n",
+		"ipv6 address":                                    strings.Replace(base, "  - port: 8080\n", "  - port: 8080\n    address: '::1'\n", 1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if p := problems("t.yaml", src); p != nil {
@@ -138,6 +140,11 @@ func TestValidateErrors(t *testing.T) {
 		{"prefix backslash", strings.Replace(base, "prefix: /mcp", `prefix: '/a\b'`, 1), []string{`must not contain "\\"`}},
 		{"prefix nul", strings.Replace(base, "prefix: /mcp", `prefix: "/a\0"`, 1), []string{`must not contain "\x00"`}},
 		{"prefix query", strings.Replace(base, "prefix: /mcp", `prefix: "/a?x"`, 1), []string{`must not contain whitespace, control characters, "?" or "#"`}},
+		{"prefix semicolon", strings.Replace(base, "prefix: /mcp", `prefix: "/a;x"`, 1), []string{`prefix "/a;x" must not contain ";" or non-ASCII characters`}},
+		{"prefix non-ASCII", strings.Replace(base, "prefix: /mcp", `prefix: "/caf\u00e9"`, 1), []string{`must not contain ";" or non-ASCII characters`}},
+		{"case-insensitive prefix equal to another but for case",
+			strings.Replace(base, "      - name: l\n", "      - name: l0\n        routes: [{name: r0, match: {path: {prefix: /MCP, caseSensitive: false}}, backends: [{name: b, address: 'http://x'}]}]\n      - name: l\n", 1) + "",
+			[]string{`binds[0].listeners[1].routes[0].match.path.caseSensitive: prefix "/mcp" and the prefix of binds[0].listeners[0].routes[0] on the same bind (port 8080) differ only in letter case, and one of them is caseSensitive: false`}},
 		{"no backends", route(""), []string{"binds[0].listeners[0].routes[0].backends: at least one backend is required"}},
 		{"backend problems", route(`            backends:
               - type: grpc

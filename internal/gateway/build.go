@@ -49,8 +49,10 @@ type wellKnownDoc struct {
 }
 
 type route struct {
-	name           string
-	prefix         string
+	name   string
+	prefix string
+	// foldCase is match.path.caseSensitive: false.
+	foldCase       bool
 	kind           policy.Kind
 	handler        policy.Handler
 	allowedOrigins []string
@@ -153,6 +155,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 	r := &route{
 		name:           rc.Name,
 		prefix:         rc.Match.Path.Prefix,
+		foldCase:       rc.Match.Path.CaseSensitive != nil && !*rc.Match.Path.CaseSensitive,
 		kind:           routeKind(rc),
 		allowedOrigins: rc.AllowedOrigins,
 		forwardAuth:    rc.ForwardAuthorization,
@@ -258,7 +261,11 @@ func routeKind(rc *config.Route) policy.Kind {
 // prefix.
 func (pr *portRoutes) match(path string) (*route, string) {
 	for _, r := range pr.routes {
-		if rest, ok := matchPrefix(r.prefix, path); ok {
+		match := matchPrefix
+		if r.foldCase {
+			match = matchPrefixFold
+		}
+		if rest, ok := match(r.prefix, path); ok {
 			return r, rest
 		}
 	}

@@ -162,6 +162,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	if err := stripClientHeaders(r.Header, rte.stripHeaders, rte.underscores); err != nil {
 		return err
 	}
+	stripMethodOverride(r.Header)
 
 	// The body is read inside the chain, right after authentication
 	// (bodyStage), so that a request without valid credentials is refused
@@ -230,6 +231,11 @@ func (st *edgeState) prepare(r *http.Request) (release func(), err error) {
 	}
 	if err := readBody(st.w, r, st.rte, st.ex, st.rt.cfg.Server.BodyReadTimeout.D(), bb); err != nil {
 		return release, err
+	}
+	if st.rte.kind == policy.KindMCP && (r.Method == http.MethodGet || r.Method == http.MethodDelete) && len(st.ex.Body) > 0 {
+		// MCP GET and DELETE carry no body, so no policy reads one; a
+		// backend that did would act on a message nobody authorized.
+		return release, policy.Errorf(http.StatusBadRequest, "a request body is not allowed on an MCP %s", r.Method)
 	}
 	// Trailers arrive with the end of the body, after the headers were
 	// cleaned; the proxy forwards them, so they get the same treatment.
@@ -411,6 +417,29 @@ func foldHeaderName(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// stripMethodOverride removes the headers with which frameworks (Rails'
+// Rack::MethodOverride, Express method-override, ASP.NET, Spring's
+// HiddenHttpMethodFilter family) let a client replace the HTTP method:
+// policies decide on the method the gateway saw, so the backend must act
+// on that one. Names are compared as a WSGI/CGI server reads them: any
+// letter case, "_" for "-".
+func stripMethodOverride(h http.Header) {
+	for k := range h {
+		// Only names of the right length are compared, so the common
+		// request pays one length check per header.
+		if n := len(k); n != len("X-HTTP-Method-Override") && n != len("X-HTTP-Method") && n != len("X-Method-Override") {
+			continue
+		}
+		if isMethodOverride(k) {
+			delete(h, k)
+		}
+	}
+}
+
+func isMethodOverride(name string) bool {
+	return foldHeaderName(name, "X-HTTP-Method-Override") || foldHeaderName(name, "X-HTTP-Method") || foldHeaderName(name, "X-Method-Override")
 }
 
 // readBody buffers the request body up to the route's limit. Bodies are
