@@ -47,7 +47,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-
 const (
 	bvSub       = "system:serviceaccount:agent-core-infra:weather-agent-sa"
 	bvAllowed   = "get_weather_data"
