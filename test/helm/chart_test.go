@@ -44,8 +44,10 @@ func renderCases(t testing.TB) []renderCase {
 		{name: "production", args: []string{"-f", "test/helm/testdata/production-values.yaml"}},
 		{name: "inline-config", args: []string{"-f", "test/helm/testdata/inline-config-values.yaml"}},
 		{name: "tokenreview", args: []string{"--set", "security.jwt.validation=tokenreview"}},
+		{name: "both", args: []string{"--set", "security.jwt.validation=both"}},
 		{name: "mcp-only", args: []string{"--set", "a2a.enabled=false"}},
 		{name: "servicemonitor", args: []string{"--set", "serviceMonitor.enabled=true"}, crds: true},
+		{name: "podmonitor", args: []string{"--set", "podMonitor.enabled=true"}, crds: true},
 	}
 }
 
@@ -130,6 +132,10 @@ func decodeStrict(t testing.TB, o object) runtime.Object {
 		var sm serviceMonitor
 		strictJSON(t, o, &sm)
 		return nil
+	case "monitoring.coreos.com/v1/PodMonitor":
+		var pm podMonitor
+		strictJSON(t, o, &pm)
+		return nil
 	case "monitoring.coreos.com/v1/PrometheusRule":
 		var pr prometheusRule
 		strictJSON(t, o, &pr)
@@ -181,6 +187,24 @@ type (
 			} `json:"endpoints"`
 		} `json:"spec"`
 	}
+	podMonitor struct {
+		APIVersion string  `json:"apiVersion"`
+		Kind       string  `json:"kind"`
+		Metadata   crdMeta `json:"metadata"`
+		Spec       struct {
+			Selector struct {
+				MatchLabels map[string]string `json:"matchLabels"`
+			} `json:"selector"`
+			NamespaceSelector struct {
+				MatchNames []string `json:"matchNames"`
+			} `json:"namespaceSelector"`
+			PodMetricsEndpoints []struct {
+				Port     string `json:"port"`
+				Path     string `json:"path"`
+				Interval string `json:"interval"`
+			} `json:"podMetricsEndpoints"`
+		} `json:"spec"`
+	}
 	prometheusRule struct {
 		APIVersion string  `json:"apiVersion"`
 		Kind       string  `json:"kind"`
@@ -209,7 +233,9 @@ func TestStrictDecodeAndConfig(t *testing.T) {
 	for _, c := range renderCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			objs := split(t, template(t, c.args...))
-			if len(objs) < 5 {
+			// At least NetworkPolicy, ServiceAccount, Service, Deployment
+			// (existingConfigMap and jwks: no ConfigMap, no RBAC).
+			if len(objs) < 4 {
 				t.Fatalf("only %d objects rendered", len(objs))
 			}
 			seen := map[string]bool{}
@@ -223,7 +249,7 @@ func TestStrictDecodeAndConfig(t *testing.T) {
 					t.Errorf("%s in namespace %q", o, o.Namespace())
 				}
 			}
-			if !c.crds && (has(objs, "monitoring.coreos.com/v1/ServiceMonitor") || has(objs, "monitoring.coreos.com/v1/PrometheusRule")) {
+			if !c.crds && (has(objs, "monitoring.coreos.com/v1/ServiceMonitor") || has(objs, "monitoring.coreos.com/v1/PodMonitor") || has(objs, "monitoring.coreos.com/v1/PrometheusRule")) {
 				t.Error("Prometheus Operator objects rendered without being asked for")
 			}
 			cm := configMapOf(t, objs)
@@ -324,11 +350,22 @@ func TestSeedValues(t *testing.T) {
 					t.Errorf("Service port %s targets %s", p.Name, p.TargetPort.String())
 				}
 			}
-			if !reflect.DeepEqual(ports, map[string]int32{"http": 8080, "metrics": 9090}) {
-				t.Errorf("Service ports %v, want http 8080 and metrics 9090 (Step 1.3)", ports)
+			// The ArgoCD values ask for service.metricsPort: 9090 and get
+			// Step 1.3's `8080/TCP,9090/TCP`; the --set flags do not, and
+			// the admin port (unauthenticated /metrics) stays off the
+			// Service. Prometheus scrapes the pods either way (Step 4.1).
+			wantPorts := map[string]int32{"http": 8080}
+			if c.name == "argocd" {
+				wantPorts["metrics"] = 9090
 			}
-			if svc.Annotations["prometheus.io/scrape"] != "true" || svc.Annotations["prometheus.io/port"] != "9090" || svc.Annotations["prometheus.io/path"] != "/metrics" {
-				t.Errorf("Service scrape annotations: %v", svc.Annotations)
+			if !reflect.DeepEqual(ports, wantPorts) {
+				t.Errorf("Service ports %v, want %v", ports, wantPorts)
+			}
+			if len(svc.Annotations) != 0 {
+				t.Errorf("Service annotations %v: the scrape target is the pod", svc.Annotations)
+			}
+			if a := pod.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != "9090" || a["prometheus.io/path"] != "/metrics" {
+				t.Errorf("pod scrape annotations: %v", a)
 			}
 
 			sa := decodeStrict(t, find(t, objs, "v1/ServiceAccount")).(*corev1.ServiceAccount)
@@ -338,7 +375,12 @@ func TestSeedValues(t *testing.T) {
 			if pod.Spec.ServiceAccountName != "agent-gateway" {
 				t.Errorf("pod ServiceAccount %s", pod.Spec.ServiceAccountName)
 			}
-			checkRBAC(t, objs, "agent-gateway", "agent-gateway")
+			// The guide's jwt-authn is validation jwks on the in-cluster
+			// JWKS: no RBAC at all, the token mounted for the JWKS call.
+			checkAuthnGrants(t, objs, false, true)
+			if np := find(t, objs, "networking.k8s.io/v1/NetworkPolicy"); np.Name() != "agent-gateway-policy" {
+				t.Errorf("NetworkPolicy %s", np.Name())
+			}
 
 			// The generated config exports traces to the guide's Jaeger and
 			// serves metrics on 9090.
@@ -405,8 +447,8 @@ func checkPod(t testing.TB, d *appsv1.Deployment) {
 	case sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
 		t.Errorf("seccomp: %+v", sc.SeccompProfile)
 	}
-	if spec.AutomountServiceAccountToken == nil || !*spec.AutomountServiceAccountToken {
-		t.Error("the ServiceAccount token is not mounted (JWKS and TokenReview need it)")
+	if spec.AutomountServiceAccountToken == nil {
+		t.Error("automountServiceAccountToken left to the ServiceAccount's default")
 	}
 	// Drain: preStop sleep, then SIGTERM and the gateway's grace period;
 	// the pod must not be killed before both are over.
@@ -438,38 +480,117 @@ func checkPod(t testing.TB, d *appsv1.Deployment) {
 	}
 }
 
-// checkRBAC: the ClusterRole has deploy/rbac's rules, and both bindings
-// name the ServiceAccount.
-func checkRBAC(t testing.TB, objs []object, ns, sa string) {
+// checkAuthnGrants checks what the chart grants the gateway for its
+// validation mode: with tokenReview exactly one ClusterRole, allowing
+// tokenreviews create and nothing else, bound to the gateway's
+// ServiceAccount only; without, no ClusterRole and no ClusterRoleBinding.
+// The pods mount the ServiceAccount token iff automount; the
+// ServiceAccount object never asks for it.
+func checkAuthnGrants(t testing.TB, objs []object, tokenReview, automount bool) {
 	t.Helper()
-	var role *rbacv1.ClusterRole
-	bindings := map[string]*rbacv1.ClusterRoleBinding{}
+	var roles []*rbacv1.ClusterRole
+	var bindings []*rbacv1.ClusterRoleBinding
 	for _, o := range objs {
 		switch o.Kind() {
 		case "rbac.authorization.k8s.io/v1/ClusterRole":
-			role = decodeStrict(t, o).(*rbacv1.ClusterRole)
+			roles = append(roles, decodeStrict(t, o).(*rbacv1.ClusterRole))
 		case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
-			b := decodeStrict(t, o).(*rbacv1.ClusterRoleBinding)
-			bindings[b.RoleRef.Name] = b
+			bindings = append(bindings, decodeStrict(t, o).(*rbacv1.ClusterRoleBinding))
+		case "rbac.authorization.k8s.io/v1/Role", "rbac.authorization.k8s.io/v1/RoleBinding":
+			t.Errorf("%s rendered", o)
 		}
 	}
-	if role == nil {
-		t.Fatal("no ClusterRole")
-	}
-	want := decodeFile(t, "deploy/rbac/clusterrole.yaml").(*rbacv1.ClusterRole)
-	if !reflect.DeepEqual(role.Rules, want.Rules) {
-		t.Errorf("ClusterRole rules %+v, want deploy/rbac's %+v", role.Rules, want.Rules)
-	}
-	for _, ref := range []string{role.Name, "system:service-account-issuer-discovery"} {
-		b := bindings[ref]
-		if b == nil {
-			t.Errorf("no ClusterRoleBinding to %s", ref)
-			continue
+	if !tokenReview {
+		if len(roles) != 0 || len(bindings) != 0 {
+			t.Errorf("%d ClusterRoles and %d ClusterRoleBindings for a mode that calls no API (want none)", len(roles), len(bindings))
 		}
-		if len(b.Subjects) != 1 || b.Subjects[0].Kind != "ServiceAccount" || b.Subjects[0].Name != sa || b.Subjects[0].Namespace != ns {
-			t.Errorf("binding %s subjects %+v", b.Name, b.Subjects)
+	} else {
+		want := []rbacv1.PolicyRule{{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}}}
+		if len(roles) != 1 || !reflect.DeepEqual(roles[0].Rules, want) {
+			t.Fatalf("ClusterRoles %+v, want one with rules %+v", roles, want)
+		}
+		if roles[0].Name != "agent-gateway-token-reviewer" {
+			t.Errorf("ClusterRole %s, want Step 2.1's agent-gateway-token-reviewer", roles[0].Name)
+		}
+		if len(bindings) != 1 || bindings[0].RoleRef.Name != roles[0].Name {
+			t.Fatalf("ClusterRoleBindings %+v, want one to %s", bindings, roles[0].Name)
+		}
+		if s := bindings[0].Subjects; len(s) != 1 || s[0].Kind != "ServiceAccount" || s[0].Name != "agent-gateway" || s[0].Namespace != namespace {
+			t.Errorf("binding subjects %+v", s)
 		}
 	}
+	d := deploymentOf(t, objs)
+	if a := d.Spec.Template.Spec.AutomountServiceAccountToken; a == nil || *a != automount {
+		t.Errorf("pod automountServiceAccountToken %v, want %v", a, automount)
+	}
+	if has(objs, "v1/ServiceAccount") {
+		sa := decodeStrict(t, find(t, objs, "v1/ServiceAccount")).(*corev1.ServiceAccount)
+		if a := sa.AutomountServiceAccountToken; a == nil || *a {
+			t.Errorf("ServiceAccount automountServiceAccountToken %v, want false", a)
+		}
+	}
+}
+
+// TestLeastPrivilegeByMode: the RBAC verbs and the token mount follow the
+// validation mode, whether the chart generates the config or reads it from
+// `config` (issue #19, finding 8).
+func TestLeastPrivilegeByMode(t *testing.T) {
+	const external = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"
+	for _, c := range []struct {
+		name                   string
+		args                   []string
+		tokenReview, automount bool
+		apiEgress              bool
+	}{
+		// The in-cluster JWKS is read with the pod's token.
+		{"jwks", nil, false, true, true},
+		{"tokenreview", []string{"--set", "security.jwt.validation=tokenreview"}, true, true, true},
+		{"both", []string{"--set", "security.jwt.validation=both"}, true, true, true},
+		// Keys from an external issuer: no token, no API server.
+		{"jwks external issuer", []string{"--set", "security.jwt.issuer=" + external, "--set", "security.jwt.jwksUri=" + external + "/keys"}, false, false, false},
+		{"jwks external, discovery", []string{"--set", "security.jwt.issuer=" + external, "--set", "security.jwt.jwksUri="}, false, false, false},
+		{"jwks, token forced off", []string{"--set", "serviceAccount.automountToken=false"}, false, false, true},
+		{"tokenreview, existing ConfigMap", []string{"--set", "existingConfigMap=cm", "--set", "security.jwt.validation=tokenreview"}, true, true, true},
+		{"no jwt-authn", []string{"--set", "security.jwt.enabled=false", "--set", "security.mcp.enabled=false"}, false, false, false},
+		// `config` is read: its jwt-authn says both.
+		{"inline config both", []string{"-f", "test/helm/testdata/inline-config-values.yaml"}, true, true, true},
+		{"inline config jwks", []string{"-f", "test/helm/testdata/inline-config-values.yaml", "--set", "config.binds[0].listeners[0].routes[0].policies[0].jwt.validation=jwks"}, false, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			objs := split(t, template(t, c.args...))
+			checkAuthnGrants(t, objs, c.tokenReview, c.automount)
+			np := decodeStrict(t, find(t, objs, "networking.k8s.io/v1/NetworkPolicy")).(*networkingv1.NetworkPolicy)
+			if got := slices.Contains(egressOf(np), "any:TCP/443"); got != c.apiEgress {
+				t.Errorf("egress to the API server: %v, want %v (%v)", got, c.apiEgress, egressOf(np))
+			}
+		})
+	}
+	// The issuer-discovery binding, where asked for, binds only that
+	// built-in role (non-resource GETs), and only when the JWKS is the
+	// API server's.
+	objs := split(t, template(t, "--set", "rbac.issuerDiscovery=true"))
+	b := decodeStrict(t, find(t, objs, "rbac.authorization.k8s.io/v1/ClusterRoleBinding")).(*rbacv1.ClusterRoleBinding)
+	if b.RoleRef.Name != "system:service-account-issuer-discovery" || has(objs, "rbac.authorization.k8s.io/v1/ClusterRole") {
+		t.Errorf("issuerDiscovery: binding to %s", b.RoleRef.Name)
+	}
+	if b := bindingsTo(split(t, template(t, "--set", "rbac.issuerDiscovery=true", "--set", "security.jwt.validation=tokenreview")), "system:service-account-issuer-discovery"); len(b) != 0 {
+		t.Errorf("issuer-discovery binding %v rendered for validation tokenreview (no JWKS)", b)
+	}
+	if has(split(t, template(t, "--set", "rbac.create=false", "--set", "security.jwt.validation=both")), "rbac.authorization.k8s.io/v1/ClusterRole") {
+		t.Error("rbac.create=false rendered a ClusterRole")
+	}
+}
+
+func bindingsTo(objs []object, role string) []string {
+	var out []string
+	for _, o := range objs {
+		if o.Kind() == "rbac.authorization.k8s.io/v1/ClusterRoleBinding" {
+			if ref, _ := o.Map["roleRef"].(map[string]any); ref["name"] == role {
+				out = append(out, o.Name())
+			}
+		}
+	}
+	return out
 }
 
 func decodeFile(t testing.TB, rel string) runtime.Object {
@@ -539,44 +660,205 @@ func TestProductionValues(t *testing.T) {
 	}
 
 	np := decodeStrict(t, find(t, objs, "networking.k8s.io/v1/NetworkPolicy")).(*networkingv1.NetworkPolicy)
-	checkNetworkPolicy(t, np, d)
+	checkNetworkPolicy(t, np, d, []string{"ns=agent-core-infra:http", "ns=observability:metrics"}, []string{
+		"ns=agent-core-infra:TCP/8000", "ns=agent-core-infra:TCP/8080",
+		"ns=observability:TCP/4317", "ns=observability:TCP/4318",
+		"ns=kube-system,pods=k8s-app=kube-dns:UDP/53", "ns=kube-system,pods=k8s-app=kube-dns:TCP/53",
+		"cidr=10.0.0.0/8:TCP/443", "cidr=10.0.0.0/8:TCP/6443",
+		// Derived from redis.address redis.agent-gateway.svc.cluster.local:6379.
+		"ns=agent-gateway:TCP/6379",
+	})
+	checkAuthnGrants(t, objs, true, true) // validation both
 }
 
-// checkNetworkPolicy: Step 10.4's rules, plus DNS and the API server.
-func checkNetworkPolicy(t testing.TB, np *networkingv1.NetworkPolicy, d *appsv1.Deployment) {
+// peerOf describes a NetworkPolicy peer list: "any" (no peers), or
+// "ns=<namespace>[,pods=k=v]" and "cidr=<cidr>" joined by "|".
+func peerOf(peers []networkingv1.NetworkPolicyPeer) string {
+	if len(peers) == 0 {
+		return "any"
+	}
+	var out []string
+	for _, p := range peers {
+		switch {
+		case p.IPBlock != nil:
+			out = append(out, "cidr="+p.IPBlock.CIDR)
+		case p.NamespaceSelector != nil:
+			s := "ns=" + p.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]
+			if p.PodSelector != nil {
+				for k, v := range p.PodSelector.MatchLabels {
+					s += ",pods=" + k + "=" + v
+				}
+			}
+			out = append(out, s)
+		default:
+			out = append(out, "pods-in-own-namespace")
+		}
+	}
+	return strings.Join(out, "|")
+}
+
+// egressOf lists the egress rules as "<peers>:<proto>/<port>".
+func egressOf(np *networkingv1.NetworkPolicy) []string {
+	var out []string
+	for _, r := range np.Spec.Egress {
+		if len(r.Ports) == 0 {
+			out = append(out, peerOf(r.To)+":all-ports")
+		}
+		for _, p := range r.Ports {
+			out = append(out, peerOf(r.To)+":"+string(*p.Protocol)+"/"+p.Port.String())
+		}
+	}
+	return out
+}
+
+func ingressOf(np *networkingv1.NetworkPolicy) []string {
+	var out []string
+	for _, r := range np.Spec.Ingress {
+		if len(r.Ports) == 0 {
+			out = append(out, peerOf(r.From)+":all-ports")
+		}
+		for _, p := range r.Ports {
+			out = append(out, peerOf(r.From)+":"+p.Port.String())
+		}
+	}
+	return out
+}
+
+// checkNetworkPolicy: the policy selects the gateway's pods, and its rules
+// are exactly wantIn and wantOut.
+func checkNetworkPolicy(t testing.TB, np *networkingv1.NetworkPolicy, d *appsv1.Deployment, wantIn, wantOut []string) {
 	t.Helper()
 	for k, v := range np.Spec.PodSelector.MatchLabels {
 		if d.Spec.Template.Labels[k] != v {
 			t.Errorf("NetworkPolicy selects %s=%s, which the pods lack", k, v)
 		}
 	}
-	nsOf := func(peers []networkingv1.NetworkPolicyPeer) string {
-		if len(peers) == 1 && peers[0].NamespaceSelector != nil {
-			return peers[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]
-		}
-		return ""
+	if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}) {
+		t.Errorf("policyTypes %v", np.Spec.PolicyTypes)
 	}
-	var in []string
-	for _, r := range np.Spec.Ingress {
-		for _, p := range r.Ports {
-			in = append(in, nsOf(r.From)+":"+p.Port.String())
+	if got := ingressOf(np); !slices.Equal(got, wantIn) {
+		t.Errorf("ingress\n  got  %q\n  want %q", got, wantIn)
+	}
+	if got := egressOf(np); !slices.Equal(got, wantOut) {
+		t.Errorf("egress\n  got  %q\n  want %q", got, wantOut)
+	}
+}
+
+// TestNetworkPolicy: on by default, egress only to what the values name
+// (issue #19, finding 8).
+func TestNetworkPolicy(t *testing.T) {
+	in := []string{"ns=agent-core-infra:http", "ns=observability:metrics"}
+	backends := []string{"ns=agent-core-infra:TCP/8000", "ns=agent-core-infra:TCP/8080"}
+	otel := []string{"ns=observability:TCP/4317", "ns=observability:TCP/4318"}
+	dns := []string{"ns=kube-system,pods=k8s-app=kube-dns:UDP/53", "ns=kube-system,pods=k8s-app=kube-dns:TCP/53"}
+	api := []string{"any:TCP/443", "any:TCP/6443"}
+	cat := func(l ...[]string) []string { return slices.Concat(l...) }
+	for _, c := range []struct {
+		name string
+		args []string
+		out  []string
+	}{
+		{"default", nil, cat(backends, dns, api)},
+		{"seed --set", seedSetFlags(t), cat(backends, otel, dns, api)},
+		{"api server cidrs", []string{"--set", "networkPolicy.apiServer.cidrs={10.0.0.0/16,10.1.0.0/16}"},
+			cat(backends, dns, []string{"cidr=10.0.0.0/16|cidr=10.1.0.0/16:TCP/443", "cidr=10.0.0.0/16|cidr=10.1.0.0/16:TCP/6443"})},
+		{"api server forced off", []string{"--set", "networkPolicy.apiServer.enabled=false"}, cat(backends, dns)},
+		{"external jwks", []string{"--set", "security.jwt.issuer=https://issuer.example.com", "--set", "security.jwt.jwksUri=https://issuer.example.com/keys",
+			"--set", "networkPolicy.jwks.cidrs={203.0.113.0/24}"}, cat(backends, dns, []string{"cidr=203.0.113.0/24:TCP/443"})},
+		{"node-local dns", []string{"--set", "networkPolicy.dns.cidrs={169.254.20.10/32}"},
+			cat(backends, []string{"ns=kube-system,pods=k8s-app=kube-dns|cidr=169.254.20.10/32:UDP/53", "ns=kube-system,pods=k8s-app=kube-dns|cidr=169.254.20.10/32:TCP/53"}, api)},
+		{"redis in another namespace", []string{"--set", "redis.address=redis-master.data.svc.cluster.local:6380"}, cat(backends, dns, api, []string{"ns=data:TCP/6380"})},
+		{"redis in the release namespace", []string{"--set", "redis.address=redis:6379"}, cat(backends, dns, api, []string{"ns=agent-gateway:TCP/6379"})},
+		{"redis by IP", []string{"--set", "redis.address=10.2.3.4:6379"}, cat(backends, dns, api, []string{"cidr=10.2.3.4/32:TCP/6379"})},
+		{"redis explicit", []string{"--set", "redis.address=cache.example.com:6379", "--set", "networkPolicy.redis.cidrs={10.9.0.0/24}"}, cat(backends, dns, api, []string{"cidr=10.9.0.0/24:TCP/6379"})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			objs := split(t, template(t, c.args...))
+			np := decodeStrict(t, find(t, objs, "networking.k8s.io/v1/NetworkPolicy")).(*networkingv1.NetworkPolicy)
+			checkNetworkPolicy(t, np, deploymentOf(t, objs), in, c.out)
+		})
+	}
+	// A Redis name the chart cannot place fails the render, with the fix.
+	_, err := runHelm(t, "template", release, chartRel, "--set", "redis.address=cache.example.com:6379")
+	if err == nil || !strings.Contains(err.Error(), "set networkPolicy.redis.cidrs") {
+		t.Errorf("unplaceable redis.address: %v", err)
+	}
+	if has(split(t, template(t, "--set", "networkPolicy.enabled=false")), "networking.k8s.io/v1/NetworkPolicy") {
+		t.Error("networkPolicy.enabled=false still renders one")
+	}
+}
+
+// TestMetricsExposure: the admin port (unauthenticated /metrics with
+// caller identities) is scraped through the pods and is on a Service only
+// when asked for (issue #19, finding 8).
+func TestMetricsExposure(t *testing.T) {
+	services := func(objs []object) map[string]*corev1.Service {
+		m := map[string]*corev1.Service{}
+		for _, o := range objs {
+			if o.Kind() == "v1/Service" {
+				m[o.Name()] = decodeStrict(t, o).(*corev1.Service)
+			}
+		}
+		return m
+	}
+	portNames := func(s *corev1.Service) []string {
+		var out []string
+		for _, p := range s.Spec.Ports {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+	// Default: one Service, http only; the pods carry the scrape
+	// annotations.
+	objs := split(t, template(t))
+	svcs := services(objs)
+	if len(svcs) != 1 || !slices.Equal(portNames(svcs["agent-gateway"]), []string{"http"}) {
+		t.Errorf("default Services: %v", svcs)
+	}
+	if a := deploymentOf(t, objs).Spec.Template.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != "9090" {
+		t.Errorf("pod annotations %v", a)
+	}
+
+	// metricsService: a separate headless Service with the admin port only.
+	svcs = services(split(t, template(t, "--set", "metricsService.enabled=true")))
+	m := svcs["agent-gateway-metrics"]
+	if m == nil || m.Spec.ClusterIP != "None" || !slices.Equal(portNames(m), []string{"metrics"}) || m.Labels["app.kubernetes.io/component"] != "metrics" {
+		t.Fatalf("metrics Service: %+v", m)
+	}
+	if !slices.Equal(portNames(svcs["agent-gateway"]), []string{"http"}) {
+		t.Error("metricsService also published the admin port on the main Service")
+	}
+
+	// serviceMonitor: selects the metrics Service only (not the main one,
+	// even when that publishes the port too: no double scrape).
+	objs = split(t, template(t, "--set", "serviceMonitor.enabled=true", "--set", "service.metricsPort=9090"))
+	var sm serviceMonitor
+	strictJSON(t, find(t, objs, "monitoring.coreos.com/v1/ServiceMonitor"), &sm)
+	for name, s := range services(objs) {
+		sel := true
+		for k, v := range sm.Spec.Selector.MatchLabels {
+			sel = sel && s.Labels[k] == v
+		}
+		if sel != (name == "agent-gateway-metrics") {
+			t.Errorf("ServiceMonitor selects Service %s: %v", name, sel)
 		}
 	}
-	var out []string
-	for _, r := range np.Spec.Egress {
-		for _, p := range r.Ports {
-			out = append(out, nsOf(r.To)+":"+string(*p.Protocol)+"/"+p.Port.String())
+
+	// podMonitor: the pods' admin port, no Service needed.
+	objs = split(t, template(t, "--set", "podMonitor.enabled=true"))
+	var pm podMonitor
+	strictJSON(t, find(t, objs, "monitoring.coreos.com/v1/PodMonitor"), &pm)
+	d := deploymentOf(t, objs)
+	for k, v := range pm.Spec.Selector.MatchLabels {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("PodMonitor selects %s=%s, which the pods lack", k, v)
 		}
 	}
-	for _, w := range []string{"agent-core-infra:http", "observability:metrics"} {
-		if !slices.Contains(in, w) {
-			t.Errorf("ingress %v lacks %s", in, w)
-		}
+	if len(pm.Spec.PodMetricsEndpoints) != 1 || pm.Spec.PodMetricsEndpoints[0].Port != "metrics" || pm.Spec.PodMetricsEndpoints[0].Path != "/metrics" {
+		t.Errorf("PodMonitor endpoints %+v", pm.Spec.PodMetricsEndpoints)
 	}
-	for _, w := range []string{"agent-core-infra:TCP/8000", "observability:TCP/4317", "kube-system:UDP/53", ":TCP/443", ":TCP/6443", ":TCP/6379"} {
-		if !slices.Contains(out, w) {
-			t.Errorf("egress %v lacks %s", out, w)
-		}
+	if len(services(objs)) != 1 {
+		t.Error("podMonitor rendered a Service")
 	}
 }
 
@@ -610,12 +892,15 @@ func checkNotes(t testing.TB, notes string) {
 	t.Helper()
 	for _, w := range []string{
 		"kubectl get pods -n agent-gateway -l app=agent-gateway",
-		"kubectl auth can-i create tokenreviews --as=system:serviceaccount:agent-gateway:agent-gateway",
+		"The configured validation needs no RBAC, and the chart grants none",
 		"kubectl create token ekspoc-v6-kagent-agent-sa -n agent-core-infra --audience=agent-gateway",
 		"http://agent-gateway.agent-gateway.svc.cluster.local:8080/mcp",
-		"http://agent-gateway.agent-gateway.svc.cluster.local:9090/metrics",
-		"kubectl port-forward -n agent-gateway svc/agent-gateway 9090:9090",
+		"port 9090 of each pod (/metrics); not published on the Service",
+		"kubectl port-forward -n agent-gateway deploy/agent-gateway 9090:9090",
+		"curl http://localhost:9090/metrics",
 		"set redis.address",
+		"set networkPolicy.apiServer.cidrs",
+		"set image.digest",
 	} {
 		if !strings.Contains(notes, w) {
 			t.Errorf("NOTES lack %q:\n%s", w, notes)

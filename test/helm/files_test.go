@@ -121,7 +121,9 @@ func TestManifestsFresh(t *testing.T) {
 	for _, o := range objs {
 		decodeStrict(t, o)
 	}
-	checkRBAC(t, objs, namespace, "agent-gateway")
+	// The guide's values are validation jwks: no RBAC (deploy/rbac holds
+	// Step 2's ClusterRole for those who switch to TokenReview).
+	checkAuthnGrants(t, objs, false, true)
 	checkPod(t, deploymentOf(t, objs))
 	find(t, objs, "policy/v1/PodDisruptionBudget")
 	ns := decodeFile(t, "deploy/kubernetes/00-namespace.yaml").(*corev1.Namespace)

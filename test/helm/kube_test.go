@@ -224,12 +224,27 @@ func testHelmInstall(t *testing.T, c *kubeenv.Cluster) {
 		t.Errorf("after the upgrade: replicas %d, volumes %+v", dep.Spec.Replicas, v)
 	}
 
-	// Step 9.1's check, as a SubjectAccessReview.
-	c.WaitAllowed(t, gatewaySA, "create", "authentication.k8s.io", "tokenreviews")
-	c.WaitAllowed(t, gatewaySA, "get", "", "serviceaccounts")
-	c.WaitAllowed(t, gatewaySA, "list", "", "serviceaccounts")
+	// The guide's values are validation jwks: the chart grants nothing,
+	// and Kubernetes' own default binding lets every ServiceAccount read
+	// the JWKS.
+	for _, v := range []string{"create tokenreviews", "get serviceaccounts", "list serviceaccounts"} {
+		verb, res, _ := strings.Cut(v, " ")
+		if sarAllowed(t, c, gatewaySA, verb, groupOf(res), res) {
+			t.Errorf("validation jwks: the gateway may %s", v)
+		}
+	}
 	if !nonResourceAllowed(t, c, gatewaySA, "/openid/v1/jwks") {
 		t.Error("the gateway may not read /openid/v1/jwks")
+	}
+
+	// Step 9.1's check, as a SubjectAccessReview, once the mode needs it;
+	// never serviceaccounts, which the gateway does not read.
+	setValidation(t, c, "tokenreview")
+	for _, v := range []string{"get serviceaccounts", "list serviceaccounts"} {
+		verb, res, _ := strings.Cut(v, " ")
+		if sarAllowed(t, c, gatewaySA, verb, groupOf(res), res) {
+			t.Errorf("validation tokenreview: the gateway may %s", v)
+		}
 	}
 
 	// The gateway's own token (what the pod mounts) creates a TokenReview
@@ -265,6 +280,55 @@ func testHelmInstall(t *testing.T, c *kubeenv.Cluster) {
 	if st != http.StatusForbidden {
 		t.Errorf("an unbound ServiceAccount created a TokenReview: %d %s", st, body)
 	}
+}
+
+// setValidation upgrades the release to security.jwt.validation=mode and
+// waits until the gateway's RBAC matches it: tokenreviews create for
+// tokenreview and both, nothing for jwks.
+func setValidation(t *testing.T, c *kubeenv.Cluster, mode string) {
+	t.Helper()
+	helmInstall(t, c)
+	kc := c.Kubeconfig(t, "", c.AdminToken)
+	mustHelm(t, "upgrade", release, chartRel, "--namespace", namespace, "--kubeconfig", kc, "--reuse-values", "--set", "security.jwt.validation="+mode)
+	if mode == "jwks" {
+		deadline := time.Now().Add(30 * time.Second)
+		for sarAllowed(t, c, gatewaySA, "create", "authentication.k8s.io", "tokenreviews") {
+			if time.Now().After(deadline) {
+				t.Fatal("validation jwks: the gateway may still create tokenreviews")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return
+	}
+	c.WaitAllowed(t, gatewaySA, "create", "authentication.k8s.io", "tokenreviews")
+}
+
+func groupOf(resource string) string {
+	if resource == "tokenreviews" {
+		return "authentication.k8s.io"
+	}
+	return ""
+}
+
+// sarAllowed asks once whether user may verb group/resource.
+func sarAllowed(t *testing.T, c *kubeenv.Cluster, user, verb, group, resource string) bool {
+	t.Helper()
+	ns := strings.Split(user, ":")[2]
+	st, body, err := c.Do(context.Background(), http.MethodPost, "/apis/authorization.k8s.io/v1/subjectaccessreviews", c.AdminToken, map[string]any{
+		"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+		"spec": map[string]any{"user": user, "groups": []string{"system:authenticated", "system:serviceaccounts", "system:serviceaccounts:" + ns},
+			"resourceAttributes": map[string]any{"verb": verb, "group": group, "resource": resource}},
+	})
+	if err != nil || st != http.StatusCreated {
+		t.Fatalf("SubjectAccessReview: %d %v %s", st, err, body)
+	}
+	var out struct {
+		Status struct {
+			Allowed bool `json:"allowed"`
+		} `json:"status"`
+	}
+	_ = json.Unmarshal(body, &out)
+	return out.Status.Allowed
 }
 
 var installed = map[*kubeenv.Cluster]string{}
@@ -371,7 +435,7 @@ func testInCluster(t *testing.T, c *kubeenv.Cluster, gw, mode string) {
 	}
 	cm := configMapOf(t, split(t, template(t, "-f", "test/helm/testdata/seed-argocd-values.yaml", "-f", vf)))
 	cfgSrc := cm.Data["gateway.yaml"]
-	helmInstall(t, c) // the ServiceAccount and its RBAC
+	setValidation(t, c, mode) // the ServiceAccount and the RBAC of this mode
 	sa := podFiles(t, c)
 
 	var cmd *exec.Cmd

@@ -427,7 +427,7 @@ func (p *Policy) check(ctx context.Context, client, tok string) (*identity.Princ
 		if perr != nil {
 			return nil, perr
 		}
-		if perr := p.tr.confirm(ctx, client, tok, prin.ExpiresAt); perr != nil {
+		if perr := p.tr.confirm(ctx, client, tok, prin); perr != nil {
 			return nil, perr
 		}
 		return prin, nil
@@ -539,10 +539,23 @@ func (t *tokenReview) authenticate(ctx context.Context, client, tok string) (*id
 
 // confirm is the second step of validation: both. The JWT already
 // verified; the API server must still accept it (its ServiceAccount, pod
-// or secret may be gone).
-func (t *tokenReview) confirm(ctx context.Context, client, tok string, exp time.Time) *policy.Error {
-	_, perr := t.ask(ctx, client, tok, exp)
-	return perr
+// or secret may be gone), and as the same user: the principal is the
+// JWT's, so a sub the API server does not vouch for (a signer the JWKS
+// trusts minting another name, a username prefix or claim mapping on the
+// API server) is refused rather than picking one of the two names.
+func (t *tokenReview) confirm(ctx context.Context, client, tok string, prin *identity.Principal) *policy.Error {
+	res, perr := t.ask(ctx, client, tok, prin.ExpiresAt)
+	if perr != nil {
+		return perr
+	}
+	if res.username != prin.Subject {
+		pe := invalidToken("token subject does not match the Kubernetes API server's user")
+		// Logged by the edge, never sent: names only, no token.
+		pe.Cause = fmt.Errorf("validation both: JWT sub %q differs from TokenReview username %q",
+			truncate(prin.Subject, 256), truncate(res.username, 256))
+		return pe
+	}
+	return nil
 }
 
 func (t *tokenReview) ask(ctx context.Context, client, tok string, exp time.Time) (*reviewResult, *policy.Error) {

@@ -51,6 +51,129 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- .Values.observability.prometheus.port | default 9090 | int -}}
 {{- end -}}
 
+{{/*
+What the gateway's jwt-authn policies need from the cluster, as JSON:
+  tokenReview: validation tokenreview or both (create TokenReviews);
+  apiJWKS:     keys read from the in-cluster API server with the pod's
+               token (jwksUri, else the issuer's discovery, on
+               kubernetes.default.svc[.cluster.local]: the hosts the
+               gateway sends its token to, internal/policy/jwt);
+  saFiles:     a policy names a file of the ServiceAccount mount.
+The policies are read from `config` when given; otherwise security.jwt
+describes them (the generated config, or an existingConfigMap's, which
+the chart cannot read).
+*/}}
+{{- define "agentgateway.authn" -}}
+{{- $pols := list -}}
+{{- if .Values.config -}}
+{{- range (get .Values.config "binds" | default list) -}}
+{{- range (get . "listeners" | default list) -}}
+{{- range (get . "routes" | default list) -}}
+{{- range (get . "policies" | default list) -}}
+{{- if and (eq (get . "type" | toString) "jwt-authn") (get . "jwt") }}{{ $pols = append $pols (get . "jwt") }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- else if .Values.security.jwt.enabled -}}
+{{- $pols = list .Values.security.jwt -}}
+{{- end -}}
+{{- $tr := false -}}
+{{- $api := false -}}
+{{- $files := false -}}
+{{- range $pols -}}
+{{- $mode := get . "validation" | default "jwks" -}}
+{{- if or (eq $mode "tokenreview") (eq $mode "both") }}{{ $tr = true }}{{ end -}}
+{{- if ne $mode "tokenreview" -}}
+{{- $host := (urlParse (get . "jwksUri" | default (get . "issuer") | default "" | toString)).hostname | lower | trimSuffix "." -}}
+{{- if has $host (list "kubernetes.default.svc" "kubernetes.default.svc.cluster.local") }}{{ $api = true }}{{ end -}}
+{{- end -}}
+{{- $j := get . "jwks" | default dict -}}
+{{- $r := get . "tokenReview" | default dict -}}
+{{- range (list (get $j "caFile") (get $j "bearerTokenFile") (get $r "caFile") (get $r "tokenFile")) -}}
+{{- if hasPrefix "/var/run/secrets/kubernetes.io/serviceaccount/" (toString .) }}{{ $files = true }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- dict "tokenReview" $tr "apiJWKS" $api "saFiles" $files | toJson -}}
+{{- end -}}
+
+{{/* automountServiceAccountToken of the pods: serviceAccount.automountToken, else only when used. */}}
+{{- define "agentgateway.automountToken" -}}
+{{- $f := get .Values.serviceAccount "automountToken" -}}
+{{- if kindIs "bool" $f -}}
+{{- $f -}}
+{{- else -}}
+{{- $a := include "agentgateway.authn" . | fromJson -}}
+{{- or $a.tokenReview $a.apiJWKS $a.saFiles -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Egress to the API server: networkPolicy.apiServer.enabled, else only when the gateway calls it. */}}
+{{- define "agentgateway.apiServerEgress" -}}
+{{- $e := get .Values.networkPolicy.apiServer "enabled" -}}
+{{- if kindIs "bool" $e -}}
+{{- if $e }}true{{ end -}}
+{{- else -}}
+{{- $a := include "agentgateway.authn" . | fromJson -}}
+{{- if or $a.tokenReview $a.apiJWKS }}true{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The Redis egress peer as JSON {namespace, podLabels, cidrs, ports}, from
+networkPolicy.redis or derived from redis.address.
+*/}}
+{{- define "agentgateway.redisPeer" -}}
+{{- $r := .Values.networkPolicy.redis -}}
+{{- $addr := .Values.redis.address | toString -}}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $addr) | default "6379" -}}
+{{- $host := trimSuffix (regexFind ":[0-9]+$" $addr) $addr | trimPrefix "[" | trimSuffix "]" | lower | trimSuffix "." -}}
+{{- $peer := dict "ports" (get $r "ports" | default (list (int $port))) "podLabels" (get $r "podLabels" | default dict) -}}
+{{- if or (get $r "cidrs") (get $r "namespace") -}}
+{{- $_ := set $peer "cidrs" (get $r "cidrs" | default list) -}}
+{{- $_ := set $peer "namespace" (get $r "namespace") -}}
+{{- else if regexMatch "^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$" $host -}}
+{{- $_ := set $peer "cidrs" (list (printf "%s/32" $host)) -}}
+{{- else if contains ":" $host -}}
+{{- $_ := set $peer "cidrs" (list (printf "%s/128" $host)) -}}
+{{- else if regexMatch "^[a-z0-9-]+$" $host -}}
+{{- $_ := set $peer "namespace" .Release.Namespace -}}
+{{- else if regexMatch "^[a-z0-9-]+\\.[a-z0-9-]+\\.svc(\\..*)?$" $host -}}
+{{- $_ := set $peer "namespace" (regexReplaceAll "^[a-z0-9-]+\\.([a-z0-9-]+)\\.svc(\\..*)?$" $host "${1}") -}}
+{{- else -}}
+{{- fail (printf "networkPolicy.redis: cannot tell where redis.address %q is; set networkPolicy.redis.cidrs (or networkPolicy.redis.namespace)" $addr) -}}
+{{- end -}}
+{{- $peer | toJson -}}
+{{- end -}}
+
+{{/* One egress rule: {np, peer: {namespace, podLabels, cidrs, ports}, what}. */}}
+{{- define "agentgateway.egressRule" -}}
+{{- $np := .np -}}
+{{- $p := dict "namespace" (get .peer "namespace") "podLabels" (get .peer "podLabels" | default dict) "cidrs" (get .peer "cidrs" | default list) "ports" (get .peer "ports" | default list) -}}
+{{- if not (or $p.namespace $p.cidrs) }}{{ fail (printf "networkPolicy.%s: each peer needs a namespace or cidrs" .what) }}{{ end -}}
+{{- if not $p.ports }}{{ fail (printf "networkPolicy.%s: each peer needs ports" .what) }}{{ end -}}
+- to:
+    {{- if $p.namespace }}
+    - namespaceSelector:
+        matchLabels:
+          {{ $np.namespaceLabel }}: {{ $p.namespace }}
+      {{- with $p.podLabels }}
+      podSelector:
+        matchLabels:
+          {{- toYaml . | nindent 10 }}
+      {{- end }}
+    {{- end }}
+    {{- range $p.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    {{- range $p.ports }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+{{- end -}}
+
 {{/* More than one replica may run: spread, PDB make sense. */}}
 {{- define "agentgateway.multiReplica" -}}
 {{- if or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1) -}}true{{- end -}}
