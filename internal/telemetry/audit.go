@@ -49,6 +49,26 @@ func (s auditSplit) Handle(ctx context.Context, r slog.Record) error {
 	return s.h.Handle(ctx, r)
 }
 
+// HandleAttrs keeps the fast path of the per-request records
+// (policy.LogAttrs) through the split: it dispatches on the audit
+// attribute and hands the attributes on when the chosen handler takes
+// them directly.
+func (s auditSplit) HandleAttrs(level slog.Level, msg string, attrs []slog.Attr) bool {
+	h := s.h
+	for _, a := range attrs {
+		if a.Key == "audit" && a.Value.Kind() == slog.KindBool && a.Value.Bool() {
+			h = s.audit
+			break
+		}
+	}
+	if fh, ok := h.(interface {
+		HandleAttrs(slog.Level, string, []slog.Attr) bool
+	}); ok {
+		return fh.HandleAttrs(level, msg, attrs)
+	}
+	return false
+}
+
 func (s auditSplit) WithAttrs(as []slog.Attr) slog.Handler {
 	return auditSplit{s.h.WithAttrs(as), s.audit.WithAttrs(as)}
 }

@@ -246,3 +246,24 @@ func TestLogWriterKeepsAuditRecords(t *testing.T) {
 		t.Errorf("%d of %d audit records written", got, n)
 	}
 }
+
+// The split keeps the JSON handler's fast path for per-request records
+// (policy.LogAttrs): both branches take attributes directly.
+func TestSplitAuditFastPath(t *testing.T) {
+	var plain, audit lockedBuffer
+	h := SplitAudit(newJSONHandler(&plain, nil), newJSONHandler(&audit, nil))
+	fh, ok := h.(interface {
+		HandleAttrs(slog.Level, string, []slog.Attr) bool
+	})
+	if !ok {
+		t.Fatal("the split handler has no HandleAttrs")
+	}
+	if !fh.HandleAttrs(slog.LevelInfo, "access", []slog.Attr{slog.Bool("access", true)}) ||
+		!fh.HandleAttrs(slog.LevelInfo, "authz allow", []slog.Attr{slog.Bool("audit", true)}) {
+		t.Fatal("a record left the fast path")
+	}
+	if !strings.Contains(plain.String(), `"msg":"access"`) || strings.Contains(plain.String(), "authz") ||
+		!strings.Contains(audit.String(), `"msg":"authz allow"`) || strings.Contains(audit.String(), "access") {
+		t.Fatalf("records went to the wrong writer:\nplain: %s\naudit: %s", plain.String(), audit.String())
+	}
+}

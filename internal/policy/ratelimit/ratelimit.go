@@ -189,7 +189,7 @@ func (d *descriptor) key(route string, c *call) (string, bool) {
 // next runs.
 func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 	return policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if err := p.check(r.Context()); err != nil {
+		if err := p.check(r); err != nil {
 			return err
 		}
 		if ex := policy.ExchangeFrom(r.Context()); ex != nil {
@@ -199,7 +199,8 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 	})
 }
 
-func (p *Policy) check(ctx context.Context) error {
+func (p *Policy) check(r *http.Request) error {
+	ctx := r.Context()
 	// The principal is the verified identity, never a header.
 	var base call
 	if id, ok := identity.From(ctx); ok {
@@ -215,10 +216,10 @@ func (p *Policy) check(ctx context.Context) error {
 		if a2a.IsCanonical(ex.ProtoMethod) {
 			c.method, c.hasMethod = ex.ProtoMethod, true
 		}
-		return p.checkCall(ctx, &c)
+		return p.checkCall(r, &c)
 	}
 	if ex == nil || ex.RPC == nil {
-		return p.checkCall(ctx, &base)
+		return p.checkCall(r, &base)
 	}
 	for _, m := range ex.RPC.Messages {
 		if m.Kind == mcp.KindResponse {
@@ -229,14 +230,15 @@ func (p *Policy) check(ctx context.Context) error {
 		if m.Method == methodToolsCall && m.Name != "" {
 			c.tool, c.hasTool = m.Name, true
 		}
-		if err := p.checkCall(ctx, &c); err != nil {
+		if err := p.checkCall(r, &c); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (p *Policy) checkCall(ctx context.Context, c *call) error {
+func (p *Policy) checkCall(r *http.Request, c *call) error {
+	ctx := r.Context()
 	for _, d := range p.descs {
 		key, ok := d.key(p.route, c)
 		if !ok {
@@ -244,23 +246,70 @@ func (p *Policy) checkCall(ctx context.Context, c *call) error {
 		}
 		res, err := p.limiter.Allow(ctx, key, d.limit)
 		if err != nil {
-			return p.failure(ctx, d, err)
+			perr := StoreFailed(ctx, d.id, err)
+			p.audit(r, d, c, perr.Status, "rate limiter unavailable")
+			return perr
 		}
 		if !res.Allowed {
-			return p.refuse(d, c, res)
+			return p.refuse(r, d, c, res)
 		}
 	}
 	return nil
 }
 
-func (p *Policy) refuse(d *descriptor, c *call, res engine.Result) error {
+func (p *Policy) refuse(r *http.Request, d *descriptor, c *call, res engine.Result) error {
 	err := Exceeded(d.id, d.limit, res)
-	p.log.Debug("rate limited", "route", p.route, "descriptor", d.id, "principal", c.principal, "method", c.method, "tool", c.tool, "retryAfter", err.Header.Get("Retry-After"))
+	p.audit(r, d, c, err.Status, "")
 	return err
 }
 
-func (p *Policy) failure(ctx context.Context, d *descriptor, err error) error {
-	return StoreFailed(ctx, d.id, err)
+// audit writes the refusal as an audit record (audit=true, INFO), like
+// the authorization policies' decisions: a call this policy refused must
+// not look, in the audit stream, like the call an earlier policy allowed.
+func (p *Policy) audit(r *http.Request, d *descriptor, c *call, status int, reason string) {
+	decision := policy.DecisionRateLimited
+	if status != http.StatusTooManyRequests {
+		decision = policy.DecisionDenied
+	}
+	if ex := policy.ExchangeFrom(r.Context()); ex != nil {
+		ex.Decision = decision
+	}
+	ctx := r.Context()
+	if !p.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	ap := policy.GetAttrs()
+	defer policy.PutAttrs(ap)
+	attrs := append(*ap,
+		slog.Bool("audit", true),
+		slog.String("policy", "rate-limit"),
+		slog.String("route", p.route),
+		slog.String("decision", decision),
+		slog.String("principal", c.principal),
+		slog.String("descriptor", d.id),
+		slog.Int("status", status),
+	)
+	if c.hasMethod {
+		attrs = append(attrs, slog.String("method", c.method))
+	}
+	if c.hasTool {
+		attrs = append(attrs, slog.String("tool", c.tool))
+	}
+	if reason != "" {
+		attrs = append(attrs, slog.String("reason", reason))
+	}
+	if tid := policy.TraceID(r); tid != "" {
+		attrs = append(attrs, slog.String("trace_id", tid))
+	}
+	if rid := policy.RequestID(r); rid != "" {
+		attrs = append(attrs, slog.String("request_id", rid))
+	}
+	*ap = attrs
+	msg := "rate limit exceeded"
+	if reason != "" {
+		msg = "rate limit unavailable"
+	}
+	policy.LogAttrs(ctx, p.log, slog.LevelInfo, msg, attrs...)
 }
 
 // Exceeded is the error for a call refused by a limit: 429, JSON-RPC code

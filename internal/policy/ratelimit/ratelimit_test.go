@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -565,6 +566,51 @@ func TestErrors(t *testing.T) {
 	} {
 		if got := StoreFailed(tt.ctx, "x", tt.err); got.Status != tt.status || !errors.Is(got, tt.err) {
 			t.Errorf("%v: %+v, want %d", tt.err, got, tt.status)
+		}
+	}
+}
+
+// A refusal is an audit record of its own (decision rate_limited), so the
+// audit stream never shows only the earlier "authz allow" for a call that
+// never ran; allowed calls add nothing.
+func TestRefusalIsAudited(t *testing.T) {
+	cfg := loadConfig(t, seedPolicy, "")
+	rc := &cfg.Binds[0].Listeners[0].Routes[0]
+	var pc *config.Policy
+	for i := range rc.Policies {
+		if rc.Policies[i].Type == config.PolicyRateLimit {
+			pc = &rc.Policies[i]
+		}
+	}
+	var logs strings.Builder
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	p, err := New(context.Background(), pc, policy.Env{RouteName: rc.Name, Route: rc, Config: cfg, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.(*Policy).Cleanup() })
+	hs := &harness{t: t, pol: p.(*Policy)}
+	hs.h = p.Wrap(policy.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
+	for i := 1; i <= 10; i++ {
+		if err := hs.do(weatherSA, toolCall(i, "execute_code")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Contains(logs.String(), `"audit":true`) {
+		t.Fatalf("allowed calls were audited by rate-limit: %s", logs.String())
+	}
+	logs.Reset()
+	if err := hs.do(weatherSA, toolCall(11, "execute_code"), "X-Request-Id", "req-11"); err == nil {
+		t.Fatal("11th call allowed")
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &rec); err != nil {
+		t.Fatalf("one audit record expected: %v\n%s", err, logs.String())
+	}
+	for k, want := range map[string]any{"audit": true, "policy": "rate-limit", "decision": "rate_limited", "principal": weatherSA,
+		"method": "tools/call", "tool": "execute_code", "status": float64(429), "request_id": "req-11", "level": "INFO", "msg": "rate limit exceeded"} {
+		if rec[k] != want {
+			t.Errorf("audit record %s = %v, want %v (%s)", k, rec[k], want, logs.String())
 		}
 	}
 }
