@@ -342,7 +342,7 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 	}, []string{"route", "backend"})
 	reg.MustRegister(m.breakerState)
 	m.shed = counter("agentgateway_shed_requests_total",
-		"Requests refused by an overload cap, by route and reason (requests, streams, identity_streams, sessions, identity_sessions, backend_busy, circuit_open).", "route", "reason")
+		"Requests refused by an overload cap, by route and reason (requests, streams, identity_streams, sessions, identity_sessions, backend_busy, circuit_open, body_budget).", "route", "reason")
 	m.sessions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "agentgateway_mcp_sessions",
 		Help: "MCP sessions this replica tracks (started through it and not yet ended or closed), by route.",
