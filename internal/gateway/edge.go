@@ -30,6 +30,13 @@ type portHandler struct {
 
 func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if r.Trailer == nil && r.ContentLength < 0 {
+		// net/http stores trailers the client did not announce into this
+		// request's Trailer field when the body ends. The body is read
+		// later, through a copy of the request (bodyStage): a shared map
+		// makes them visible there, so they are cleaned and forwarded.
+		r.Trailer = http.Header{}
+	}
 	obs := h.g.deps.observer
 	ctx := obs.Begin(r)
 	if ctx != r.Context() {
