@@ -152,19 +152,29 @@ func CanonicalHost(s string) (host, port string, ok bool) {
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return "", "", false
 		}
-		return "[" + a.String() + "]", port, true
+		return "[" + canonicalAddr(a, host[1:len(host)-1]) + "]", port, true
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		if !a.Is4() {
 			return "", "", false
 		}
-		return a.String(), port, true
+		return canonicalAddr(a, host), port, true
 	}
 	host = strings.ToLower(host)
 	if !validDNSName(host) {
 		return "", "", false
 	}
 	return host, port, true
+}
+
+// canonicalAddr is a's canonical text, which is s itself (no allocation,
+// the common case on every request) when s was canonical already.
+func canonicalAddr(a netip.Addr, s string) string {
+	var buf [64]byte
+	if b := a.AppendTo(buf[:0]); string(b) == s {
+		return s
+	}
+	return a.String()
 }
 
 // Match reports whether the Host header value host (already split into

@@ -132,7 +132,8 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	// The Host is checked before anything is served, the well-known
 	// documents included (DNS rebinding; see hostPolicy). 403, as the
 	// go-sdk and TypeScript MCP servers answer.
-	served, base := pr.hosts.check(r)
+	served, reflect := pr.hosts.check(r)
+	ex.ReflectHost, ex.TLS = reflect, r.TLS != nil
 	if !served {
 		if rte, _ := pr.match(path); rte != nil {
 			ex.Route, ex.Kind = rte.name, rte.kind
@@ -144,8 +145,8 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 		// A document a route's policy publishes (RFC 9728 metadata): public,
 		// served without the route's chain.
 		ex.Route = wk.route
-		if base != "" {
-			r = r.WithContext(policy.WithBaseURL(r.Context(), base))
+		if reflect != "" {
+			r = r.WithContext(policy.WithExchange(r.Context(), ex))
 		}
 		wk.h.ServeHTTP(w, r)
 		return nil
@@ -175,9 +176,6 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	// (bodyStage), so that a request without valid credentials is refused
 	// before any of its body is buffered.
 	ctx := policy.WithExchange(r.Context(), ex)
-	if base != "" {
-		ctx = policy.WithBaseURL(ctx, base)
-	}
 	ctx = context.WithValue(ctx, edgeStateKey{}, &edgeState{h: h, w: w, rt: rt, rte: rte, ex: ex, overloaded: overloaded})
 	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
 }

@@ -39,9 +39,9 @@ func newHostPolicy(b *config.Bind) (hostPolicy, error) {
 }
 
 // check returns whether the request's Host is served on this bind, and
-// the base URL (scheme://host[:port]) the gateway may build URLs from, ""
-// when it must not reflect this Host.
-func (hp *hostPolicy) check(r *http.Request) (served bool, base string) {
+// the Host in canonical form (host[:port]) that the gateway may build URLs
+// from, "" when it must not reflect this Host.
+func (hp *hostPolicy) check(r *http.Request) (served bool, reflect string) {
 	if len(hp.patterns) > 0 {
 		host, port, ok := config.CanonicalHost(r.Host)
 		if !ok {
@@ -49,7 +49,7 @@ func (hp *hostPolicy) check(r *http.Request) (served bool, base string) {
 		}
 		for _, p := range hp.patterns {
 			if p.Match(host, port) {
-				return true, baseURL(r, host, port)
+				return true, joinHostPort(r.Host, host, port)
 			}
 		}
 		return false, ""
@@ -59,7 +59,7 @@ func (hp *hostPolicy) check(r *http.Request) (served bool, base string) {
 		if !ok || !isLoopbackName(host) {
 			return false, ""
 		}
-		return true, baseURL(r, host, port)
+		return true, joinHostPort(r.Host, host, port)
 	}
 	// Not a loopback connection and no allowedHosts: served whatever its
 	// Host (a Service is reached by many names), but nothing the client
@@ -67,15 +67,19 @@ func (hp *hostPolicy) check(r *http.Request) (served bool, base string) {
 	return true, ""
 }
 
-func baseURL(r *http.Request, host, port string) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+// joinHostPort is host[:port], which is the raw Host itself (no
+// allocation) when that was canonical already.
+func joinHostPort(raw, host, port string) string {
+	if port == "" {
+		if raw == host {
+			return raw
+		}
+		return host
 	}
-	if port != "" {
-		return scheme + "://" + host + ":" + port
+	if len(raw) == len(host)+1+len(port) && raw[:len(host)] == host && raw[len(host)+1:] == port {
+		return raw
 	}
-	return scheme + "://" + host
+	return host + ":" + port
 }
 
 // arrivedOnLoopback reports whether the connection's local address is a

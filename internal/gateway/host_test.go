@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
 func TestHostPolicy(t *testing.T) {
@@ -65,7 +66,12 @@ func TestHostPolicy(t *testing.T) {
 			if tt.tls {
 				r.TLS = &tls.ConnectionState{}
 			}
-			served, base := hp.check(r)
+			served, reflect := hp.check(r)
+			base := ""
+			if reflect != "" {
+				ex := &policy.Exchange{ReflectHost: reflect, TLS: r.TLS != nil}
+				base = policy.BaseURL(policy.WithExchange(r.Context(), ex))
+			}
 			if served != tt.served || base != tt.wantURL {
 				t.Errorf("check = %v %q, want %v %q", served, base, tt.served, tt.wantURL)
 			}
@@ -127,5 +133,23 @@ func TestStripClientTrailers(t *testing.T) {
 	r.Trailer = http.Header{"X_other": {"o"}}
 	if err := stripClientTrailers(r, IdentityHeaders, config.HeadersWithUnderscoresReject); err == nil {
 		t.Error("reject: an underscore trailer was accepted")
+	}
+}
+
+// The Host check costs no allocation for a canonical Host: it runs on
+// every request.
+func TestHostCheckAllocs(t *testing.T) {
+	hp, err := newHostPolicy(&config.Bind{Address: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://x/", nil)
+	r.Host = "127.0.0.1:8080"
+	if n := testing.AllocsPerRun(100, func() {
+		if ok, reflect := hp.check(r); !ok || reflect != "127.0.0.1:8080" {
+			t.Fatalf("check = %v %q", ok, reflect)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per Host check", n)
 	}
 }

@@ -324,6 +324,9 @@ type retryTransport struct {
 // request's retries add at most one failure, so a retry loop riding out a
 // backend restart cannot eject it by itself.
 func (t *retryTransport) roundTrip(r *http.Request, st *upstreamState) (*http.Response, error) {
+	if st != nil {
+		st.ex.SentUpstream.Store(true)
+	}
 	if t.brk == nil {
 		return t.base.RoundTrip(r)
 	}

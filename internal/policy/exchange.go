@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/identity"
@@ -91,6 +92,15 @@ type Exchange struct {
 	ResponseHooks []func(res *http.Response) error
 	// Retrier, when set by the retry policy, runs upstream attempts.
 	Retrier Retrier
+	// SentUpstream is set by the proxy when it starts an upstream attempt:
+	// from then on the backend may have acted on the request, so a policy
+	// that gives back a refused call's budget (mcp-authz) must not.
+	SentUpstream atomic.Bool
+	// ReflectHost is the request's Host in canonical form when the bind
+	// allows building URLs from it (binds[].allowedHosts), "" when it must
+	// not be echoed; TLS tells the scheme. See BaseURL.
+	ReflectHost string
+	TLS         bool
 }
 
 // ShortenIdle sets the idle timeout to d if d is shorter than the current.

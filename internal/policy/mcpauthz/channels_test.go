@@ -210,6 +210,8 @@ func TestRefusedCallIsRefunded(t *testing.T) {
 		return &policy.Error{Status: http.StatusTooManyRequests, Message: "refused by a later policy"}
 	}))
 	forward := p.Wrap(policy.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+		// What the gateway's proxy does when it starts an upstream attempt.
+		policy.ExchangeFrom(r.Context()).SentUpstream.Store(true)
 		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, upstream.URL, nil)
 		res, err := http.DefaultTransport.RoundTrip(req)
 		if err == nil {

@@ -25,12 +25,10 @@ import (
 	"math"
 	"mime"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
@@ -256,13 +254,12 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 // it. The count is taken first (one atomic check, as before) so that
 // concurrent calls cannot overshoot the limit; the refund is the only
 // extra cost, and only for refused calls. "Left the gateway" means an
-// upstream connection was asked for (httptrace GetConn): from then on the
-// backend may have run the tool, so the call counts whatever happens next.
+// upstream attempt started (Exchange.SentUpstream, set by the proxy): from
+// then on the backend may have run the tool, so the call counts whatever
+// happens next.
 func (p *Policy) serveCharged(w http.ResponseWriter, r *http.Request, next policy.Handler, subject string, rl *rule) error {
-	var sent atomic.Bool
-	ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{GetConn: func(string) { sent.Store(true) }})
-	err := next.ServeHTTP(w, r.WithContext(ctx))
-	if !sent.Load() {
+	err := next.ServeHTTP(w, r)
+	if ex := policy.ExchangeFrom(r.Context()); ex != nil && !ex.SentUpstream.Load() {
 		// The request's context may be cancelled by now; the refund must
 		// still happen (the limiter bounds its own calls).
 		rctx := context.WithoutCancel(r.Context())
