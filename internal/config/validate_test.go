@@ -327,7 +327,7 @@ func TestValidateErrors(t *testing.T) {
 			`a2a.pushNotifications.allowedCIDRs[2]: "nope" is not an IP range`,
 		}},
 		{"a2a block on an MCP route", route(`            a2a: {pushNotifications: {}}
-`+mcpBackend), []string{`routes[0].a2a: a2a options are for A2A routes`}},
+` + mcpBackend), []string{`routes[0].a2a: a2a options are for A2A routes`}},
 		// Canonical names (issue #14): a glob that matches only version
 		// aliases of an agent, a name two backends serve, and a rate-limit
 		// method that is not a canonical A2A method are refused.
