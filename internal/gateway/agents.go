@@ -196,6 +196,9 @@ func (ar *agentRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	r.Header.Set("X-Target-Agent", ex.Target)
 	if err := ar.checkPush(ex); err != nil {
+		// The access log and metrics show the refusal, not the
+		// authorization that came before it.
+		ex.Decision = policy.DecisionDenied
 		return err
 	}
 	// Every card the agent hands out is rewritten to point at the
