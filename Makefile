@@ -92,6 +92,7 @@ fuzz:
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzRewriteCard$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzMethod$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzResolve$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzPushURL$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCompileAttributes$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/telemetry/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzBackendView$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./test/e2e/
 

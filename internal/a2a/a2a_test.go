@@ -419,9 +419,14 @@ func TestRewriteCard(t *testing.T) {
 	}
 	// Key case does not hide a URL from the rewrite (encoding/json
 	// matches keys case-insensitively, so clients would follow it).
-	out, err := RewriteCard([]byte(`{"URL":"http://evil:1/","supportedInterfaces":[{"Url":"http://evil:2/"}],"AdditionalInterfaces":[{"url":"http://a/","uRL":"http://evil:3/"}]}`), rewrite)
+	out, err := RewriteCard([]byte(`{"URL":"http://evil:1/","supportedInterfaces":[{"Url":"http://evil:2/"}],"AdditionalInterfaces":[{"url":"http://evil:3/"}]}`), rewrite)
 	if err != nil || strings.Contains(string(out), "evil") {
 		t.Errorf("case variants: %s, %v", out, err)
+	}
+	// Two spellings of one member in one object: refused
+	// (TestRewriteCardFolding has the rest).
+	if out, err := RewriteCard([]byte(`{"url":"http://a/","AdditionalInterfaces":[{"url":"http://a/","uRL":"http://evil:3/"}]}`), rewrite); err == nil {
+		t.Errorf("fold-colliding interface url accepted: %s", out)
 	}
 	for _, bad := range []string{`[]`, `null`, `{"url": 5}`, `{"url":"grpc://x:1"}`, `{"supportedInterfaces": {}}`, `{`} {
 		if _, err := RewriteCard([]byte(bad), rewrite); err == nil {

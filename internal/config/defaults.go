@@ -299,6 +299,22 @@ func (c *Config) SetDefaults() {
 }
 
 func setRouteDefaults(r *Route, maxBody ByteSize) {
+	if r.IsA2A() {
+		if r.A2A == nil {
+			r.A2A = &RouteA2A{}
+		}
+		if r.A2A.PushNotifications == nil {
+			r.A2A.PushNotifications = &PushNotifications{}
+		}
+		pn := r.A2A.PushNotifications
+		if pn.Check == nil {
+			t := true
+			pn.Check = &t
+		}
+		if len(pn.Schemes) == 0 {
+			pn.Schemes = []string{"https", "http"}
+		}
+	}
 	if r.Match.Path.CaseSensitive == nil {
 		t := true
 		r.Match.Path.CaseSensitive = &t

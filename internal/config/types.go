@@ -86,6 +86,41 @@ type Route struct {
 	// start with it; without it they are built from the request's scheme
 	// and Host, and only when the bind allows that Host (docs/config.md#allowedhosts).
 	ExternalURL string `yaml:"externalUrl"`
+	// A2A holds options of an A2A route (docs/a2a.md). Set on every A2A
+	// route by SetDefaults.
+	A2A *RouteA2A `yaml:"a2a"`
+}
+
+// RouteA2A holds the options of an A2A route.
+type RouteA2A struct {
+	// PushNotifications restricts the URLs a caller may give an agent to
+	// send push notifications to (docs/a2a.md#push-notification-urls).
+	PushNotifications *PushNotifications `yaml:"pushNotifications"`
+}
+
+// PushNotifications restricts push-notification URLs in
+// tasks/pushNotificationConfig/set (every spelling) and in the
+// configuration of message/send and message/stream. By default the URL
+// must be http or https, an IP literal must not be loopback, link-local,
+// private, CGNAT, unspecified, multicast or reserved, and a host name must
+// not be obviously internal.
+type PushNotifications struct {
+	// Check (default true) turns the check on; false sends push URLs to
+	// agents unchecked.
+	Check *bool `yaml:"check"`
+	// Schemes lists the allowed URL schemes (default [http, https]; only
+	// these two may be listed).
+	Schemes []string `yaml:"schemes"`
+	// AllowedHosts lists host names ("hooks.example.com"), wildcard
+	// subdomains ("*.example.com") and IP literals. When set, every other
+	// host is refused.
+	AllowedHosts []string `yaml:"allowedHosts"`
+	// AllowedCIDRs lists IP ranges accepted even inside the refused
+	// ranges (a webhook receiver at 10.0.5.7: 10.0.5.7/32).
+	AllowedCIDRs []string `yaml:"allowedCIDRs"`
+	// AllowInternalNames accepts names such as localhost, single-label
+	// names and *.svc, *.local, *.internal when allowedHosts is empty.
+	AllowInternalNames bool `yaml:"allowInternalNames"`
 }
 
 // IsA2A reports whether the route is an agent-to-agent route: it has an

@@ -7,6 +7,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
@@ -218,6 +219,13 @@ func (v *validator) route(r *Route, rp string) {
 	}
 	if r.IsA2A() {
 		v.a2aNames(r, rp, agentNames)
+	}
+	if r.A2A != nil {
+		if !r.IsA2A() {
+			v.add(rp+".a2a", "a2a options are for A2A routes (a route with an a2a-authz policy or a backend with agents)")
+		} else if pn := r.A2A.PushNotifications; pn != nil {
+			v.pushNotifications(pn, rp+".a2a.pushNotifications")
+		}
 	}
 	if r.ExternalURL != "" {
 		if msg := checkBackendURL(r.ExternalURL); msg != "" {
@@ -1289,4 +1297,57 @@ func isMetricName(s string) bool {
 		return false
 	}
 	return true
+}
+
+// pushNotifications checks the push-URL policy of an A2A route. Hosts and
+// ranges must be written in canonical form (lower case, IP literals as
+// netip prints them): an allow-list entry that the check would never
+// match as written is a silent deny, or worse an allow the operator did
+// not read.
+func (v *validator) pushNotifications(pn *PushNotifications, path string) {
+	for i, s := range pn.Schemes {
+		if s != "http" && s != "https" {
+			v.add(joinIndex(path+".schemes", i), "scheme %q: push notifications are HTTP callbacks; only http and https may be listed", s)
+		}
+	}
+	for i, h := range pn.AllowedHosts {
+		hp := joinIndex(path+".allowedHosts", i)
+		wild := strings.HasPrefix(h, "*.")
+		name := strings.TrimPrefix(h, "*.")
+		bracketed := len(name) > 1 && name[0] == '[' && name[len(name)-1] == ']'
+		if bracketed {
+			name = name[1 : len(name)-1]
+		}
+		c, err := a2a.CanonicalPushHost(name, bracketed || strings.Contains(name, ":"))
+		_, ipErr := netip.ParseAddr(c)
+		switch {
+		case err != nil:
+			v.add(hp, "%q is not a host name, a *.domain wildcard or an IP literal: %v", h, err)
+		case wild && ipErr == nil:
+			v.add(hp, "%q: a wildcard applies to names, not IP addresses", h)
+		case wild && !strings.Contains(c, "."):
+			v.add(hp, "%q: a wildcard must name a domain with at least two labels (*.example.com)", h)
+		case c != name || bracketed:
+			v.add(hp, "%q is not in canonical form: write %q", h, strings.Repeat("*.", btoi(wild))+c)
+		}
+	}
+	for i, c := range pn.AllowedCIDRs {
+		cp := joinIndex(path+".allowedCIDRs", i)
+		p, err := netip.ParsePrefix(c)
+		switch {
+		case err != nil:
+			v.add(cp, "%q is not an IP range (CIDR, e.g. 10.0.5.0/24)", c)
+		case p.Addr().Is4In6():
+			v.add(cp, "%q: write IPv4 ranges in IPv4 form", c)
+		case p.Masked() != p:
+			v.add(cp, "%q is not in canonical form: write %q", c, p.Masked().String())
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

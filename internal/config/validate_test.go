@@ -304,6 +304,30 @@ func TestValidateErrors(t *testing.T) {
 			`backends[1].agents[2]: agent "weather-agent-v6" is already served by`,
 			`externalUrl: "https://gw.example.com?x=1" must not contain a query`,
 		}},
+		// Push-notification URLs (issue #19.6): allow-list entries and
+		// ranges must be canonical, schemes http or https, and the block
+		// is for A2A routes.
+		{"a2a push notifications", a2aPolicy(`- type: a2a-authz
+  a2a: {rules: [{source: s, target: "*", allowed: true}]}
+`) + `            a2a:
+              pushNotifications:
+                schemes: [https, ftp]
+                allowedHosts: [Hooks.Example.com, "*.example.com", "*.com", "*.10.0.0.1", "0x0a.0.0.1", "[2001:db8::1]", "a_b.example.com", "2001:db8::1", hooks.example.com]
+                allowedCIDRs: [10.0.5.7/24, "::ffff:10.0.0.0/104", nope, 10.0.5.0/24]
+`, []string{
+			`a2a.pushNotifications.schemes[1]: scheme "ftp": push notifications are HTTP callbacks`,
+			`a2a.pushNotifications.allowedHosts[0]: "Hooks.Example.com" is not in canonical form: write "hooks.example.com"`,
+			`a2a.pushNotifications.allowedHosts[2]: "*.com": a wildcard must name a domain with at least two labels`,
+			`a2a.pushNotifications.allowedHosts[3]: "*.10.0.0.1": a wildcard applies to names, not IP addresses`,
+			`a2a.pushNotifications.allowedHosts[4]: "0x0a.0.0.1" is not in canonical form: write "10.0.0.1"`,
+			`a2a.pushNotifications.allowedHosts[5]: "[2001:db8::1]" is not in canonical form: write "2001:db8::1"`,
+			`a2a.pushNotifications.allowedHosts[6]: "a_b.example.com" is not a host name`,
+			`a2a.pushNotifications.allowedCIDRs[0]: "10.0.5.7/24" is not in canonical form: write "10.0.5.0/24"`,
+			`a2a.pushNotifications.allowedCIDRs[1]: "::ffff:10.0.0.0/104": write IPv4 ranges in IPv4 form`,
+			`a2a.pushNotifications.allowedCIDRs[2]: "nope" is not an IP range`,
+		}},
+		{"a2a block on an MCP route", route(`            a2a: {pushNotifications: {}}
+` + mcpBackend), []string{`routes[0].a2a: a2a options are for A2A routes`}},
 		// Canonical names (issue #14): a glob that matches only version
 		// aliases of an agent, a name two backends serve, and a rate-limit
 		// method that is not a canonical A2A method are refused.

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
@@ -46,6 +48,9 @@ type agentRouter struct {
 	// names are the agent names listed for each backend.
 	names [][]string
 	cards []*cardCache
+	// push restricts push-notification URLs callers hand agents
+	// (docs/a2a.md#push-notification-urls).
+	push *a2a.PushPolicy
 }
 
 func newAgentRouter(rc *config.Route, backends []*backend) *agentRouter {
@@ -68,6 +73,7 @@ func newAgentRouter(rc *config.Route, backends []*backend) *agentRouter {
 		external: strings.TrimSuffix(rc.ExternalURL, "/"),
 		dir:      a2a.NewDirectory(dbs, targets),
 		backends: backends,
+		push:     pushPolicy(rc),
 	}
 	for i := range backends {
 		// Only canonical names are listed: a version alias is the same
@@ -76,6 +82,48 @@ func newAgentRouter(rc *config.Route, backends []*backend) *agentRouter {
 		ar.cards = append(ar.cards, &cardCache{})
 	}
 	return ar
+}
+
+// pushPolicy builds the route's push-URL policy from its (defaulted and
+// validated) config. A route without the block gets the defaults: the
+// check is on unless the config turns it off.
+func pushPolicy(rc *config.Route) *a2a.PushPolicy {
+	p := &a2a.PushPolicy{}
+	if rc.A2A == nil || rc.A2A.PushNotifications == nil {
+		return p
+	}
+	pn := rc.A2A.PushNotifications
+	p.Off = pn.Check != nil && !*pn.Check
+	p.Schemes = pn.Schemes
+	p.AllowedHosts = pn.AllowedHosts
+	p.AllowInternalNames = pn.AllowInternalNames
+	for _, c := range pn.AllowedCIDRs {
+		if pfx, err := netip.ParsePrefix(c); err == nil {
+			p.AllowedCIDRs = append(p.AllowedCIDRs, pfx)
+		}
+	}
+	return p
+}
+
+// checkPush refuses a request that hands the agent a push-notification
+// URL the route's policy does not allow, with 403 before anything reaches
+// the agent: the agent would call that URL from inside the cluster.
+func (ar *agentRouter) checkPush(ex *policy.Exchange) error {
+	urls, err := a2a.PushURLs(ex.ProtoMethod, ex.RPC != nil, ex.Body)
+	if err != nil {
+		return &policy.Error{Status: http.StatusForbidden, Code: policy.CodeForbidden, Message: "push notification config refused: " + err.Error(), Cause: err}
+	}
+	for _, u := range urls {
+		if err := ar.push.Check(u); err != nil {
+			var pe *a2a.PushURLError
+			msg := "push notification url refused"
+			if errors.As(err, &pe) {
+				msg += ": " + pe.Reason
+			}
+			return &policy.Error{Status: http.StatusForbidden, Code: policy.CodeForbidden, Message: msg, Cause: err}
+		}
+	}
+	return nil
 }
 
 // resolveTarget splits the path below the route prefix into the target
@@ -147,7 +195,19 @@ func (ar *agentRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		r.Header.Set("X-Source-Agent", p.Subject)
 	}
 	r.Header.Set("X-Target-Agent", ex.Target)
-	if a2a.IsCardPath(ex.PathRest) && r.Method == http.MethodGet {
+	if err := ar.checkPush(ex); err != nil {
+		// The access log and metrics show the refusal, not the
+		// authorization that came before it.
+		ex.Decision = policy.DecisionDenied
+		return err
+	}
+	// Every card the agent hands out is rewritten to point at the
+	// gateway: the public card, and the extended card in both bindings
+	// (GET .../v1/card or .../extendedAgentCard, and the JSON-RPC
+	// agent/getAuthenticatedExtendedCard or GetExtendedAgentCard, whose
+	// result is the card).
+	extended := ex.ProtoMethod == a2a.MethodExtendedCard
+	if (a2a.IsCardPath(ex.PathRest) && r.Method == http.MethodGet) || extended {
 		// The card is rewritten, so it must arrive uncompressed.
 		r.Header.Del("Accept-Encoding")
 		gw, err := ar.agentURL(r, ex.Target)
@@ -155,7 +215,11 @@ func (ar *agentRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		base := b.target.EscapedPath()
+		rpc := extended && ex.RPC != nil
 		ex.ResponseHooks = append(ex.ResponseHooks, func(res *http.Response) error {
+			if rpc {
+				return rewriteCardRPCResponse(res, base, gw)
+			}
 			return rewriteCardResponse(res, base, gw)
 		})
 	}
@@ -183,29 +247,89 @@ func rewriteCardResponse(res *http.Response, backendBase, gw string) error {
 	if res.StatusCode != http.StatusOK {
 		return nil
 	}
-	if ce := res.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
-		return &policy.Error{Status: http.StatusBadGateway, Message: "agent card is compressed; cannot rewrite it", Cause: fmt.Errorf("content-encoding %q", ce)}
-	}
-	b, err := io.ReadAll(io.LimitReader(res.Body, maxCardBytes+1))
-	res.Body.Close()
+	b, err := readCardBody(res)
 	if err != nil {
-		return &policy.Error{Status: http.StatusBadGateway, Message: "could not read agent card", Cause: err}
-	}
-	if len(b) > maxCardBytes {
-		return &policy.Error{Status: http.StatusBadGateway, Message: "agent card too large", Cause: fmt.Errorf("card exceeds %d bytes", maxCardBytes)}
+		return err
 	}
 	out, err := a2a.RewriteCard(b, func(u string) (string, bool) { return a2a.GatewayURL(u, backendBase, gw) })
 	if err != nil {
 		return &policy.Error{Status: http.StatusBadGateway, Message: "invalid agent card from backend", Cause: err}
 	}
+	setCardBody(res, out)
+	res.Header.Set("Content-Type", "application/json")
+	return nil
+}
+
+// rewriteCardRPCResponse rewrites the card in a successful JSON-RPC
+// answer to an extended-card request: the result member of a JSON
+// response, or of each event of an SSE response. Anything the gateway
+// cannot rewrite is refused with 502, never passed on.
+func rewriteCardRPCResponse(res *http.Response, backendBase, gw string) error {
+	if res.StatusCode != http.StatusOK {
+		return nil
+	}
+	b, err := readCardBody(res)
+	if err != nil {
+		return err
+	}
+	rewrite := func(u string) (string, bool) { return a2a.GatewayURL(u, backendBase, gw) }
+	var out []byte
+	ct, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	if ct == "text/event-stream" {
+		var buf bytes.Buffer
+		for ev, err := range mcp.ParseEvents(bytes.NewReader(b), maxCardBytes) {
+			if err != nil {
+				return &policy.Error{Status: http.StatusBadGateway, Message: "invalid extended agent card stream from backend", Cause: err}
+			}
+			if ev.HasData {
+				data, err := a2a.RewriteCardResult([]byte(ev.Data), rewrite)
+				if err != nil {
+					return &policy.Error{Status: http.StatusBadGateway, Message: "invalid extended agent card from backend", Cause: err}
+				}
+				ev.Data = string(bytes.TrimSuffix(data, []byte("\n")))
+			}
+			if err := mcp.WriteEvent(&buf, ev); err != nil {
+				return &policy.Error{Status: http.StatusBadGateway, Message: "invalid extended agent card stream from backend", Cause: err}
+			}
+		}
+		out = buf.Bytes()
+	} else {
+		out, err = a2a.RewriteCardResult(b, rewrite)
+		if err != nil {
+			return &policy.Error{Status: http.StatusBadGateway, Message: "invalid extended agent card from backend", Cause: err}
+		}
+		res.Header.Set("Content-Type", "application/json")
+	}
+	setCardBody(res, out)
+	return nil
+}
+
+// readCardBody reads a card response (bounded), which must be
+// uncompressed.
+func readCardBody(res *http.Response) ([]byte, error) {
+	if ce := res.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
+		res.Body.Close()
+		return nil, &policy.Error{Status: http.StatusBadGateway, Message: "agent card is compressed; cannot rewrite it", Cause: fmt.Errorf("content-encoding %q", ce)}
+	}
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxCardBytes+1))
+	res.Body.Close()
+	if err != nil {
+		return nil, &policy.Error{Status: http.StatusBadGateway, Message: "could not read agent card", Cause: err}
+	}
+	if len(b) > maxCardBytes {
+		return nil, &policy.Error{Status: http.StatusBadGateway, Message: "agent card too large", Cause: fmt.Errorf("card exceeds %d bytes", maxCardBytes)}
+	}
+	return b, nil
+}
+
+func setCardBody(res *http.Response, out []byte) {
 	res.Body = io.NopCloser(bytes.NewReader(out))
 	res.ContentLength = int64(len(out))
 	res.Header.Set("Content-Length", strconv.Itoa(len(out)))
-	res.Header.Set("Content-Type", "application/json")
 	// The rewritten card is a different representation.
 	res.Header.Del("ETag")
 	res.Header.Del("Content-Md5")
-	return nil
+	res.Header.Del("Content-Encoding")
 }
 
 // listedAgent is one entry of the agent listing.
