@@ -213,7 +213,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 		if !ok {
 			return nil, fmt.Errorf("policy type %q is not enforced by this build", ps[i].Type)
 		}
-		p, err := f(ctx, &ps[i], policy.Env{RouteName: rc.Name, Route: rc, Config: cfg, Logger: d.log})
+		p, err := f(ctx, &ps[i], policy.Env{RouteName: rc.Name, Route: rc, Config: cfg, Logger: d.log, Recorder: d.rec})
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", ps[i].Type, err)
 		}
@@ -241,7 +241,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 	if !staged {
 		h = bodyStage{next: h}
 	}
-	r.handler = withClientCert(rc, lt, h, d.log)
+	r.handler = withClientCert(rc, lt, h, d.log, d.rec)
 	return r, nil
 }
 
@@ -305,7 +305,10 @@ type deps struct {
 	log       *slog.Logger
 	transport http.RoundTripper
 	observer  Observer
-	drain     *drainer
-	lim       *limiter
-	sessions  *sessionTracker
+	// rec is what policies (and the client-certificate check) report
+	// their decisions to: the observer, when it records them.
+	rec      policy.Recorder
+	drain    *drainer
+	lim      *limiter
+	sessions *sessionTracker
 }

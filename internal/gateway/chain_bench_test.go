@@ -27,8 +27,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
-	"github.com/agentgateway-go/agentgateway/internal/policy"
-	"github.com/agentgateway-go/agentgateway/internal/policy/jwt"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry"
 
 	"github.com/agentgateway-go/agentgateway/bench/gwconfig"
@@ -155,18 +153,8 @@ func chainGateway(b *testing.B, src string, tr http.RoundTripper) http.Handler {
 	}
 	b.Cleanup(func() { _ = tel.Tracing.Shutdown(context.Background()) })
 	opts := Options{Logger: log, Observer: tel, Transport: tr}
-	// RunFile's hooks; restored afterwards.
-	oldTrace, oldFetch, oldReview, oldCache := policy.TraceIDFromContext, jwt.OnJWKSFetch, jwt.OnTokenReview, jwt.OnTokenCache
-	b.Cleanup(func() {
-		policy.TraceIDFromContext, jwt.OnJWKSFetch, jwt.OnTokenReview, jwt.OnTokenCache = oldTrace, oldFetch, oldReview, oldCache
-	})
-	policy.TraceIDFromContext = TraceIDFromContext
-	if m := tel.Metrics; m != nil {
-		m.CountLogDrops(lw.Dropped)
-		jwt.OnJWKSFetch = func(bool) {}
-		jwt.OnTokenReview = m.TokenReview
-		jwt.OnTokenCache = m.TokenCache
-	}
+	// As RunFile: tel is also what policies report their decisions to.
+	tel.Metrics.CountLogDrops(lw.Dropped)
 	g := New(opts)
 	if err := g.Apply(context.Background(), cfg); err != nil {
 		b.Fatal(err)

@@ -44,11 +44,14 @@ import (
 // re-checks its connection against the current TLS material (tls.go, live
 // revocation), and on a route with authentication.clientCertificate the
 // certificate's identity is established. On plain binds it returns next.
-func withClientCert(rc *config.Route, lt *tlsconfig.Server, next policy.Handler, log *slog.Logger) policy.Handler {
+func withClientCert(rc *config.Route, lt *tlsconfig.Server, next policy.Handler, log *slog.Logger, rec policy.Recorder) policy.Handler {
 	if lt == nil {
 		return next
 	}
-	c := &certAuthn{next: next, lt: lt, route: rc.Name, log: log}
+	if rec == nil {
+		rec = policy.NopRecorder{}
+	}
+	c := &certAuthn{next: next, lt: lt, route: rc.Name, log: log, rec: rec}
 	if a := rc.Authentication; a != nil && a.ClientCertificate {
 		c.identity, c.trustDomains, c.only = true, a.TrustDomains, true
 		for _, p := range rc.Policies {
@@ -71,6 +74,10 @@ type certAuthn struct {
 	only  bool
 	route string
 	log   *slog.Logger
+	// rec receives the authentication outcomes this check decides: its
+	// refusals, and the certificate's identity on a route without
+	// jwt-authn (with jwt-authn, that policy reports the outcome).
+	rec policy.Recorder
 }
 
 var (
@@ -88,6 +95,7 @@ func (c *certAuthn) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		if c.log != nil {
 			c.log.Info("request refused on a connection the current TLS material no longer accepts; closing it", "route", c.route, "reason", peer.Err.Error())
 		}
+		c.refused(r)
 		return &policy.Error{Status: http.StatusUnauthorized, Code: policy.CodeUnauthorized, Message: peer.Err.Error(),
 			Header: http.Header{"Connection": {"close"}}}
 	}
@@ -97,6 +105,7 @@ func (c *certAuthn) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	p, err := certPrincipal(peer, c.trustDomains)
 	if err != nil {
 		if c.only {
+			c.refused(r)
 			return &policy.Error{Status: http.StatusUnauthorized, Code: policy.CodeUnauthorized, Message: err.Error()}
 		}
 		if !errors.Is(err, tlsconfig.ErrNoCertificate) && c.log != nil {
@@ -107,11 +116,21 @@ func (c *certAuthn) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	if c.only {
 		// The edge removed every client-sent copy; this is the only one.
 		r.Header.Set(agentIdentityHeader, p.Subject)
+		c.rec.AuthnDecision(c.route, true)
 	}
 	if ex := policy.ExchangeFrom(r.Context()); ex != nil {
 		ex.Principal = p
 	}
 	return c.next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), p)))
+}
+
+// refused reports a request this check refuses (401) as an
+// authentication failure.
+func (c *certAuthn) refused(r *http.Request) {
+	c.rec.AuthnDecision(c.route, false)
+	if ex := policy.ExchangeFrom(r.Context()); ex != nil {
+		ex.Decision = policy.DecisionUnauthenticated
+	}
 }
 
 // certPrincipal returns the principal of a connection's client

@@ -68,8 +68,8 @@ func New(opts Options) *Gateway {
 	return &Gateway{
 		log:  opts.Logger,
 		opts: opts,
-		deps: &deps{log: opts.Logger, transport: tr, observer: opts.Observer, drain: newDrainer(), lim: &limiter{},
-			sessions: sessions},
+		deps: &deps{log: opts.Logger, transport: tr, observer: opts.Observer, rec: recorderOf(opts.Observer),
+			drain: newDrainer(), lim: &limiter{}, sessions: sessions},
 		servers: map[int]*boundServer{},
 	}
 }

@@ -83,7 +83,75 @@ type Telemetry struct {
 	tools toolCatalog
 }
 
-var _ Observer = (*Telemetry)(nil)
+var (
+	_ Observer        = (*Telemetry)(nil)
+	_ policy.Recorder = (*Telemetry)(nil)
+)
+
+// recorderOf returns what policies report their decisions to: obs when
+// it records them, else a recorder that only gives audit records the
+// trace id of the request's span.
+func recorderOf(obs Observer) policy.Recorder {
+	if rec, ok := obs.(policy.Recorder); ok {
+		return rec
+	}
+	return spanTraceIDs{}
+}
+
+// spanTraceIDs records no decision; audit records get the trace id of
+// the request's span.
+type spanTraceIDs struct{ policy.NopRecorder }
+
+func (spanTraceIDs) TraceID(ctx context.Context) string { return TraceIDFromContext(ctx) }
+
+// The decision counters are fed by the code that decides (policy.Recorder),
+// never inferred from a response status here: a backend's own 429 or 401,
+// or an overload cap's 429, is no policy decision.
+
+// AuthnDecision counts an authentication outcome.
+func (t *Telemetry) AuthnDecision(route string, ok bool) {
+	if ok {
+		t.Metrics.AuthnDecision(route, "success")
+	} else {
+		t.Metrics.AuthnDecision(route, "failure")
+	}
+}
+
+// AuthzDecision counts an authorization decision.
+func (t *Telemetry) AuthzDecision(route string, kind policy.Kind, allowed bool) {
+	if allowed {
+		t.Metrics.AuthzDecision(route, kindLabel(kind), policy.DecisionAllowed)
+	} else {
+		t.Metrics.AuthzDecision(route, kindLabel(kind), policy.DecisionDenied)
+	}
+}
+
+// RateLimitDecision counts a rate-limit decision.
+func (t *Telemetry) RateLimitDecision(route string, limited bool) {
+	if limited {
+		t.Metrics.RateLimitDecision(route, "limited")
+	} else {
+		t.Metrics.RateLimitDecision(route, "allowed")
+	}
+}
+
+// JWKSFetch counts a JWKS fetch.
+func (t *Telemetry) JWKSFetch(ok bool) {
+	if ok {
+		t.Metrics.JWKSFetch("ok")
+	} else {
+		t.Metrics.JWKSFetch("error")
+	}
+}
+
+// TokenReview counts a TokenReview request: ok, denied or error.
+func (t *Telemetry) TokenReview(result string) { t.Metrics.TokenReview(result) }
+
+// TokenCache counts a verified-token cache lookup.
+func (t *Telemetry) TokenCache(hit bool) { t.Metrics.TokenCache(hit) }
+
+// TraceID returns the trace id of ctx's span, for audit records.
+func (t *Telemetry) TraceID(ctx context.Context) string { return TraceIDFromContext(ctx) }
 
 // Begin starts the server span. Its name is the HTTP method until the
 // route is known; End renames it to "<method> <route prefix>".
@@ -274,24 +342,6 @@ func (t *Telemetry) Stream(ex *policy.Exchange) func() {
 func (t *Telemetry) End(ctx context.Context, r *http.Request, ex *policy.Exchange, res Result) {
 	rec := t.record(r, ex, res)
 	t.Metrics.ObserveRequest(&rec)
-	if ex.Route != "" {
-		if ex.Principal != nil || res.Status == http.StatusUnauthorized {
-			if ex.Principal != nil {
-				t.Metrics.AuthnDecision(ex.Route, "success")
-			} else {
-				t.Metrics.AuthnDecision(ex.Route, "failure")
-			}
-		}
-		switch ex.Decision {
-		case policy.DecisionAllowed, policy.DecisionDenied:
-			t.Metrics.AuthzDecision(ex.Route, rec.Kind, ex.Decision)
-		}
-		if rec.Decision == policy.DecisionRateLimited {
-			t.Metrics.RateLimitDecision(ex.Route, "limited")
-		} else if ex.RateLimitPassed {
-			t.Metrics.RateLimitDecision(ex.Route, "allowed")
-		}
-	}
 	if res.Err != nil {
 		// Declared here: errors.As moves it to the heap.
 		var shed *shedError
@@ -324,11 +374,6 @@ func (t *Telemetry) record(r *http.Request, ex *policy.Exchange, res Result) tel
 	if ex.Principal != nil {
 		rec.Identity = ex.Principal.Subject
 		rec.Source = ex.Principal.Subject
-	}
-	if res.Status == http.StatusTooManyRequests {
-		rec.Decision = policy.DecisionRateLimited
-	} else if res.Status == http.StatusUnauthorized && rec.Decision == "" {
-		rec.Decision = policy.DecisionUnauthenticated
 	}
 	if ex.Kind == policy.KindMCP && ex.RPC != nil && !ex.RPC.Batch && len(ex.RPC.Messages) == 1 {
 		m := ex.RPC.Messages[0]
@@ -498,7 +543,7 @@ func (t *Telemetry) access(ctx context.Context, r *http.Request, ex *policy.Exch
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
 		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
-	} else if tid := policy.TraceID(r); tid != "" {
+	} else if tid := policy.TraceID(r, nil); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}
 	*ap = attrs

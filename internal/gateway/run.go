@@ -16,8 +16,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
-	"github.com/agentgateway-go/agentgateway/internal/policy"
-	"github.com/agentgateway-go/agentgateway/internal/policy/jwt"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry"
 )
 
@@ -87,19 +85,7 @@ func RunFile(ctx context.Context, o RunOptions) error {
 		}
 		opts.AdminHandlers["GET "+metricsPath(cfg)] = tel.Metrics.Handler()
 	}
-	policy.TraceIDFromContext = TraceIDFromContext
-	if m := tel.Metrics; m != nil {
-		m.CountLogDrops(lw.Dropped)
-		jwt.OnJWKSFetch = func(ok bool) {
-			if ok {
-				m.JWKSFetch("ok")
-			} else {
-				m.JWKSFetch("error")
-			}
-		}
-		jwt.OnTokenReview = m.TokenReview
-		jwt.OnTokenCache = m.TokenCache
-	}
+	tel.Metrics.CountLogDrops(lw.Dropped)
 	g := New(opts)
 	if err := g.Apply(ctx, cfg); err != nil {
 		return err

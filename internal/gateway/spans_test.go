@@ -163,6 +163,7 @@ admin:
 			want(*server, map[string]string{"http.request.method": "POST", "url.path": "/mcp", "http.response.status_code": "429",
 				"http.route": "/mcp", "agentgateway.route": "tools", "mcp.method.name": "tools/call",
 				"gen_ai.tool.name": "echo", "gen_ai.operation.name": "execute_tool", "mcp.session.id": sidDigest,
+				// Set by the rate-limit policy that refused the call.
 				"agentgateway.decision": "rate_limited"})
 			want(*rl, map[string]string{"agentgateway.policy": "rate-limit", "agentgateway.route": "tools", "http.response.status_code": "429"})
 			if rl.Status.Code != codes.Error {

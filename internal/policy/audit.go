@@ -7,18 +7,13 @@ import (
 	"sync"
 )
 
-// TraceIDFromContext, when set (by the tracing integration), returns the
-// trace id of the request's span, or "". Without it, or when it returns
-// "", audit records carry the trace id of the request's W3C traceparent
-// header.
-var TraceIDFromContext func(ctx context.Context) string
-
-// TraceID returns the request's trace id: from the tracing integration,
-// else from a valid W3C traceparent header
+// TraceID returns the request's trace id for an audit record: that of its
+// span (rec.TraceID, the tracing integration; rec may be nil), else that
+// of a valid W3C traceparent header
 // (version "-" 32 hex trace id "-" 16 hex parent id "-" 2 hex flags).
-func TraceID(r *http.Request) string {
-	if f := TraceIDFromContext; f != nil {
-		if id := f(r.Context()); id != "" {
+func TraceID(r *http.Request, rec Recorder) string {
+	if rec != nil {
+		if id := rec.TraceID(r.Context()); id != "" {
 			return id
 		}
 	}

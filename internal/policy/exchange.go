@@ -63,12 +63,12 @@ type Exchange struct {
 	// Stream is set by the edge when the request opens a long-lived stream
 	// (MCP GET, A2A streaming methods); streams have their own caps.
 	Stream bool
-	// RateLimitPassed is set when a rate-limit policy checked the request
-	// and let it through (the allowed side of the rate-limit metrics).
-	RateLimitPassed bool
-	// Decision is the last authorization or rate-limit decision made for
-	// the exchange ("allowed", "denied", "rate_limited"), for the access
-	// log and metrics; "" when no such policy ran.
+	// Decision is the last authentication, authorization or rate-limit
+	// decision made for the exchange ("allowed", "denied",
+	// "rate_limited", "unauthenticated"), set by the code that decided,
+	// for the access log, the span and a2a_calls_total's decision label;
+	// "" when no such decision was made. The decision counters do not
+	// read it: the deciding code reports to Env.Recorder.
 	Decision string
 
 	// Body is the buffered request body (bounded), replayed on retries.

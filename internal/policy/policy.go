@@ -65,7 +65,63 @@ type Env struct {
 	Config *config.Config
 	// Logger is the gateway's logger.
 	Logger *slog.Logger
+	// Recorder receives the decisions the policy makes, for the gateway's
+	// metrics, and gives audit records their trace id. Nil records
+	// nothing (use Rec).
+	Recorder Recorder
 }
+
+// Rec returns e.Recorder, or NopRecorder when it is nil.
+func (e Env) Rec() Recorder {
+	if e.Recorder == nil {
+		return NopRecorder{}
+	}
+	return e.Recorder
+}
+
+// Recorder is how policies report what they decide. The code that decides
+// reports the decision: the gateway never infers one from a response
+// status, which a backend, an overload cap or another policy can produce
+// as well (a backend's own 429 is not a rate-limit decision, nor its 401
+// an authentication failure).
+//
+// Implementations must be safe for concurrent use and comparable (a
+// pointer, typically): state that policies share across routes and
+// reloads (jwt-authn's JWKS sources and TokenReview clients) is shared per
+// recorder.
+type Recorder interface {
+	// AuthnDecision reports an authentication outcome on route: ok when
+	// the caller was authenticated, !ok when it was refused for its
+	// credentials (not when the gateway could not check them).
+	AuthnDecision(route string, ok bool)
+	// AuthzDecision reports an authorization decision on a route of kind
+	// KindMCP or KindA2A.
+	AuthzDecision(route string, kind Kind, allowed bool)
+	// RateLimitDecision reports a rate-limit check: limited when a limit
+	// refused the request.
+	RateLimitDecision(route string, limited bool)
+	// JWKSFetch reports a JWKS fetch and whether it succeeded.
+	JWKSFetch(ok bool)
+	// TokenReview reports a TokenReview request: "ok", "denied" or
+	// "error".
+	TokenReview(result string)
+	// TokenCache reports a verified-token cache lookup.
+	TokenCache(hit bool)
+	// TraceID returns the trace id of ctx's span, or "" (audit records
+	// then fall back to the request's traceparent header; see TraceID).
+	TraceID(ctx context.Context) string
+}
+
+// NopRecorder records nothing.
+type NopRecorder struct{}
+
+func (NopRecorder) AuthnDecision(string, bool)       {}
+func (NopRecorder) AuthzDecision(string, Kind, bool) {}
+func (NopRecorder) RateLimitDecision(string, bool)   {}
+func (NopRecorder) JWKSFetch(bool)                   {}
+func (NopRecorder) TokenReview(string)               {}
+func (NopRecorder) TokenCache(bool)                  {}
+func (NopRecorder) TraceID(context.Context) string   { return "" }
 
 // Factory validates nothing (config.Validate already did) and provisions a
 // runtime policy from its config block. It may perform I/O.

@@ -34,6 +34,8 @@ type Policy struct {
 	route string
 	rules []rule
 	log   *slog.Logger
+	// rec receives each decision (agentgateway_authz_decisions_total).
+	rec policy.Recorder
 }
 
 type rule struct {
@@ -50,7 +52,7 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 	if p == nil || p.A2A == nil {
 		return nil, errors.New("a2a-authz: missing a2a block")
 	}
-	pol := &Policy{route: env.RouteName, log: env.Logger}
+	pol := &Policy{route: env.RouteName, log: env.Logger, rec: env.Rec()}
 	if pol.log == nil {
 		pol.log = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +124,7 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 			// Unreachable with a valid config (jwt-authn runs first and
 			// refuses unauthenticated callers); fail closed regardless.
 			ex.Decision = policy.DecisionUnauthenticated
+			p.rec.AuthzDecision(p.route, policy.KindA2A, false)
 			h := http.Header{}
 			h.Set("WWW-Authenticate", `Bearer realm="agentgateway"`)
 			return &policy.Error{Status: http.StatusUnauthorized, Code: policy.CodeUnauthorized, Message: "authentication required", Header: h}
@@ -137,6 +140,7 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 			return next.ServeHTTP(w, r)
 		}
 		allowed, by := p.decide(subject, ex.Target)
+		p.rec.AuthzDecision(p.route, policy.KindA2A, allowed)
 		if !allowed {
 			ex.Decision = policy.DecisionDenied
 			p.audit(r, ex, subject, false, by)
@@ -175,7 +179,7 @@ func (p *Policy) audit(r *http.Request, ex *policy.Exchange, subject string, all
 	} else {
 		attrs = append(attrs, slog.Int("rule", -1), slog.String("reason", "no rule allows this source and target"))
 	}
-	if tid := policy.TraceID(r); tid != "" {
+	if tid := policy.TraceID(r, p.rec); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}
 	if rid := policy.RequestID(r); rid != "" {

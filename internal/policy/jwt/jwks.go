@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
 // Fetch limits.
@@ -48,6 +49,10 @@ type sourceConfig struct {
 	caFile, tokenFile   string // as configured ("" = default)
 	refresh, minRefresh time.Duration
 	maxStale, timeout   time.Duration
+	// rec receives the source's fetches (agentgateway_jwks_fetches_total);
+	// part of the key, so that two gateways in one process never count
+	// each other's fetches. Nil records nothing.
+	rec policy.Recorder
 }
 
 func newSourceConfig(j *config.JWTPolicy) sourceConfig {
@@ -337,16 +342,6 @@ func (s *source) load(ctx context.Context) error {
 // minRefreshInterval ago. Concurrent callers share one fetch; the fetch
 // runs on the source's context, so a caller giving up does not cancel it
 // for the others.
-// Hooks for the gateway's metrics (agentgateway_jwks_fetches_total,
-// agentgateway_tokenreview_requests_total,
-// agentgateway_token_cache_requests_total); nil means not observed. Set
-// once at start-up, before any policy is provisioned.
-var (
-	OnJWKSFetch   func(ok bool)
-	OnTokenReview func(result string) // ok, denied, error
-	OnTokenCache  func(hit bool)
-)
-
 func (s *source) refreshLimited(ctx context.Context) {
 	ch := s.sf.DoChan("fetch", func() (any, error) {
 		s.mu.Lock()
@@ -428,8 +423,8 @@ func (s *source) fetch(ctx context.Context) error {
 	if err != nil && s.ctx.Err() != nil {
 		return err // closed: nobody uses this source any more
 	}
-	if f := OnJWKSFetch; f != nil {
-		f(err == nil)
+	if s.cfg.rec != nil {
+		s.cfg.rec.JWKSFetch(err == nil)
 	}
 	if err != nil {
 		err = fmt.Errorf("jwks fetch from %s: %w", s.redactedURI(), err)

@@ -51,6 +51,10 @@ type Policy struct {
 	// external is the route's externalUrl without a trailing "/"; ""
 	// builds the URLs from the Host the bind allows (resource.go).
 	external string
+	// route and rec: the policy reports each authentication outcome
+	// (agentgateway_authn_decisions_total) to rec.
+	route string
+	rec   policy.Recorder
 }
 
 type claimHeader struct {
@@ -80,7 +84,12 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 	}
 	base = base.With("policy", config.PolicyJWTAuthn)
 	if validationMode(j) == config.JWTValidationTokenReview {
-		return newTokenReviewPolicy(ctx, j, base)
+		pol, err := newTokenReviewPolicy(ctx, j, base, env.Rec())
+		if err != nil {
+			return nil, err
+		}
+		pol.route = env.RouteName
+		return pol, nil
 	}
 	log := base.With("route", env.RouteName)
 	if u, err := url.Parse(j.JWKSURI); err == nil && u.Scheme == "http" && !config.IsLoopbackHost(u.Hostname()) {
@@ -91,11 +100,13 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 	if err != nil {
 		return nil, fmt.Errorf("jwt-authn: %w", err)
 	}
+	sc.rec = env.Rec()
 	src, err := acquireSource(ctx, sc, base)
 	if err != nil {
 		return nil, fmt.Errorf("jwt-authn: %w", err)
 	}
-	pol := &Policy{v: newVerifier(j, src)}
+	pol := &Policy{v: newVerifier(j, src), route: env.RouteName, rec: env.Rec()}
+	pol.v.cache.rec = pol.rec
 	for _, ch := range j.ClaimToHeaders {
 		pol.headers = append(pol.headers, claimHeader{claim: ch.Claim, header: http.CanonicalHeaderKey(ch.Header)})
 	}
@@ -127,6 +138,7 @@ func (p *Policy) Cleanup() error {
 // the context and the claimToHeaders headers set.
 func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 	return policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		ex := policy.ExchangeFrom(r.Context())
 		prin, err := p.Authenticate(r)
 		if err != nil {
 			// A verified client certificate (route authentication.
@@ -134,7 +146,7 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 			// token; a token that is sent always wins.
 			cp, ok := identity.From(r.Context())
 			if !ok || cp.Method != identity.MethodMTLS || len(r.Header.Values("Authorization")) > 0 {
-				return p.withResourceMetadata(r, err)
+				return p.refuse(r, ex, err)
 			}
 			prin = cp
 		}
@@ -146,7 +158,7 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 		for i, h := range p.headers {
 			v, ok := prin.ClaimString(h.claim)
 			if ok && !validHeaderValue(v) {
-				return p.withResourceMetadata(r, invalidToken("a claim mapped to a header contains characters not allowed in a header"))
+				return p.refuse(r, ex, invalidToken("a claim mapped to a header contains characters not allowed in a header"))
 			}
 			sets[i] = set{v, ok}
 		}
@@ -158,11 +170,26 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 				r.Header.Del(h.header)
 			}
 		}
-		if ex := policy.ExchangeFrom(r.Context()); ex != nil {
+		p.rec.AuthnDecision(p.route, true)
+		if ex != nil {
 			ex.Principal = prin
 		}
 		return next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), prin)))
 	})
+}
+
+// refuse returns err for the client, reporting a refusal for the
+// caller's credentials (401) as an authentication failure. A 503 (no
+// usable key set, TokenReview unavailable) or a 429 (TokenReview budget)
+// says nothing about the credentials and is no authentication decision.
+func (p *Policy) refuse(r *http.Request, ex *policy.Exchange, err error) error {
+	if pe := policy.AsError(err); pe.Status == http.StatusUnauthorized {
+		p.rec.AuthnDecision(p.route, false)
+		if ex != nil {
+			ex.Decision = policy.DecisionUnauthenticated
+		}
+	}
+	return p.withResourceMetadata(r, err)
 }
 
 // Authenticate verifies the request's bearer token and returns the

@@ -61,6 +61,10 @@ type reviewerConfig struct {
 	// perClientPerMinute and perClientBurst size each client's budget
 	// of uncached reviews (clientBudget).
 	perClientPerMinute, perClientBurst int
+	// rec receives the client's TokenReviews
+	// (agentgateway_tokenreview_requests_total); part of the key, as for
+	// sourceConfig. Nil records nothing.
+	rec policy.Recorder
 }
 
 func newReviewerConfig(j *config.JWTPolicy) reviewerConfig {
@@ -145,14 +149,14 @@ func newReviewer(cfg reviewerConfig, log *slog.Logger) (*reviewer, error) {
 	}
 	r := newReviewerWith(cfg, func(ctx context.Context, tr *kubeTokenReview) (*kubeTokenReview, error) {
 		res, err := cl.create(ctx, tr)
-		if f := OnTokenReview; f != nil {
+		if rec := cfg.rec; rec != nil {
 			switch {
 			case err != nil:
-				f("error")
+				rec.TokenReview("error")
 			case res.Status.Authenticated:
-				f("ok")
+				rec.TokenReview("ok")
 			default:
-				f("denied")
+				rec.TokenReview("denied")
 			}
 		}
 		return res, err
@@ -390,8 +394,9 @@ func validationMode(j *config.JWTPolicy) string {
 // newTokenReviewPolicy provisions validation: tokenreview: no JWKS, the API
 // server decides. Provisioning fails if the API server does not answer a
 // TokenReview from the gateway's credentials.
-func newTokenReviewPolicy(ctx context.Context, j *config.JWTPolicy, log *slog.Logger) (*Policy, error) {
-	pol := &Policy{v: newVerifier(j, nil)}
+func newTokenReviewPolicy(ctx context.Context, j *config.JWTPolicy, log *slog.Logger, rec policy.Recorder) (*Policy, error) {
+	pol := &Policy{v: newVerifier(j, nil), rec: rec}
+	pol.v.cache.rec = rec
 	for _, ch := range j.ClaimToHeaders {
 		pol.headers = append(pol.headers, claimHeader{claim: ch.Claim, header: http.CanonicalHeaderKey(ch.Header)})
 	}
@@ -403,7 +408,9 @@ func newTokenReviewPolicy(ctx context.Context, j *config.JWTPolicy, log *slog.Lo
 
 // addTokenReview acquires the shared reviewer for j's tokenReview block.
 func (p *Policy) addTokenReview(ctx context.Context, j *config.JWTPolicy, log *slog.Logger) error {
-	r, err := acquireReviewer(ctx, newReviewerConfig(j), log)
+	cfg := newReviewerConfig(j)
+	cfg.rec = p.rec
+	r, err := acquireReviewer(ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("jwt-authn: %w", err)
 	}

@@ -337,6 +337,10 @@ type tokenCache struct {
 	// HMAC per lookup was most of a cached check's cost and allocations.
 	hashers sync.Pool
 
+	// rec receives each lookup (agentgateway_token_cache_requests_total);
+	// nil records nothing.
+	rec policy.Recorder
+
 	mu sync.Mutex
 	m  map[[sha256.Size]byte]cacheEntry
 }
@@ -376,8 +380,8 @@ func (c *tokenCache) sum(tok string) (out [sha256.Size]byte) {
 
 func (c *tokenCache) get(tok string, gen uint64, now time.Time) *identity.Principal {
 	p := c.lookup(tok, gen, now)
-	if f := OnTokenCache; f != nil {
-		f(p != nil)
+	if c.rec != nil {
+		c.rec.TokenCache(p != nil)
 	}
 	return p
 }

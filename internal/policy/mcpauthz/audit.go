@@ -23,18 +23,32 @@ type auditRecord struct {
 	status    int
 }
 
-// audit writes the decision as one structured log record with
+// audit reports the decision to the recorder (a rule's rateLimit
+// refusing a call is a rate-limit decision, everything else an
+// authorization decision) and writes it as one structured log record with
 // audit=true. Denies, rate limits and every decision about a tool,
 // resource or prompt are logged at INFO; other allows (initialize, ping,
 // lists, notifications, responses, GET streams, DELETE) at DEBUG.
 func (p *Policy) audit(r *http.Request, rec auditRecord) {
-	if ex := policy.ExchangeFrom(r.Context()); ex != nil {
-		switch rec.decision {
-		case DecisionAllow:
+	ex := policy.ExchangeFrom(r.Context())
+	recorder := p.rec
+	if recorder == nil { // a Policy built without New
+		recorder = policy.NopRecorder{}
+	}
+	switch rec.decision {
+	case DecisionAllow:
+		recorder.AuthzDecision(p.route, policy.KindMCP, true)
+		if ex != nil {
 			ex.Decision = policy.DecisionAllowed
-		case DecisionDeny:
+		}
+	case DecisionDeny:
+		recorder.AuthzDecision(p.route, policy.KindMCP, false)
+		if ex != nil {
 			ex.Decision = policy.DecisionDenied
-		case DecisionRateLimited:
+		}
+	case DecisionRateLimited:
+		recorder.RateLimitDecision(p.route, true)
+		if ex != nil {
 			ex.Decision = policy.DecisionRateLimited
 		}
 	}
@@ -72,7 +86,7 @@ func (p *Policy) audit(r *http.Request, rec auditRecord) {
 	if rec.status != 0 {
 		attrs = append(attrs, slog.Int("status", rec.status))
 	}
-	if tid := policy.TraceID(r); tid != "" {
+	if tid := policy.TraceID(r, p.rec); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}
 	if rid := policy.RequestID(r); rid != "" {

@@ -50,6 +50,9 @@ type Policy struct {
 	// announced to the caller, and the GET stream carries the responses.
 	legacy bool
 	once   sync.Once
+	// rec receives each decision (agentgateway_authz_decisions_total, and
+	// agentgateway_ratelimit_decisions_total for a rule's rateLimit).
+	rec policy.Recorder
 }
 
 var (
@@ -102,6 +105,7 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 		sessions: sessions,
 		limiter:  limiter,
 		legacy:   legacy,
+		rec:      env.Rec(),
 	}, nil
 }
 

@@ -39,6 +39,8 @@ type Policy struct {
 	descs   []*descriptor
 	limiter engine.Limiter
 	log     *slog.Logger
+	// rec receives each decision (agentgateway_ratelimit_decisions_total).
+	rec     policy.Recorder
 	release func()
 	once    sync.Once
 }
@@ -74,7 +76,7 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	pol := &Policy{route: env.RouteName, log: log}
+	pol := &Policy{route: env.RouteName, log: log, rec: env.Rec()}
 	for i, d := range p.RateLimit.Descriptors {
 		cd, err := compile(d)
 		if err != nil {
@@ -192,9 +194,7 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 		if err := p.check(r); err != nil {
 			return err
 		}
-		if ex := policy.ExchangeFrom(r.Context()); ex != nil {
-			ex.RateLimitPassed = true
-		}
+		p.rec.RateLimitDecision(p.route, false)
 		return next.ServeHTTP(w, r)
 	})
 }
@@ -259,6 +259,7 @@ func (p *Policy) checkCall(r *http.Request, c *call) error {
 
 func (p *Policy) refuse(r *http.Request, d *descriptor, c *call, res engine.Result) error {
 	err := Exceeded(d.id, d.limit, res)
+	p.rec.RateLimitDecision(p.route, true)
 	p.audit(r, d, c, err.Status, "")
 	return err
 }
@@ -298,7 +299,7 @@ func (p *Policy) audit(r *http.Request, d *descriptor, c *call, status int, reas
 	if reason != "" {
 		attrs = append(attrs, slog.String("reason", reason))
 	}
-	if tid := policy.TraceID(r); tid != "" {
+	if tid := policy.TraceID(r, p.rec); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}
 	if rid := policy.RequestID(r); rid != "" {
