@@ -247,13 +247,11 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 }
 
 func routeKind(rc *config.Route) policy.Kind {
-	if rc.IsA2A() {
+	switch {
+	case rc.IsA2A():
 		return policy.KindA2A
-	}
-	for _, b := range rc.Backends {
-		if b.Type == config.BackendMCPHTTP {
-			return policy.KindMCP
-		}
+	case rc.IsMCP():
+		return policy.KindMCP
 	}
 	return policy.KindHTTP
 }

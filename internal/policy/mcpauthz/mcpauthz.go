@@ -77,11 +77,7 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 		for _, b := range rt.Backends {
 			legacy = legacy || (b.MCP != nil && b.MCP.Protocol == config.MCPProtocolSSE)
 		}
-		authn := rt.Authentication != nil && rt.Authentication.ClientCertificate
-		for _, rp := range rt.Policies {
-			authn = authn || rp.Type == config.PolicyJWTAuthn
-		}
-		if !authn {
+		if !rt.Authenticates() {
 			return nil, ErrNoAuthn
 		}
 	}
