@@ -127,13 +127,40 @@ type PushNotifications struct {
 // a2a-authz policy or a backend with an agents list. On such a route the
 // first path segment under the prefix names the target agent.
 func (r *Route) IsA2A() bool {
-	for _, p := range r.Policies {
-		if p.Type == PolicyA2AAuthz {
-			return true
-		}
+	if r.HasPolicy(PolicyA2AAuthz) {
+		return true
 	}
 	for _, b := range r.Backends {
 		if len(b.Agents) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// IsMCP reports whether the route proxies to an MCP backend (a backend
+// of type mcp-http). A route that is also IsA2A is served as A2A.
+func (r *Route) IsMCP() bool {
+	for _, b := range r.Backends {
+		if b.Type == BackendMCPHTTP {
+			return true
+		}
+	}
+	return false
+}
+
+// Authenticates reports whether the route establishes a verified
+// principal: it has a jwt-authn policy or accepts client certificates as
+// identity (authentication.clientCertificate). The authorization policies
+// require it.
+func (r *Route) Authenticates() bool {
+	return (r.Authentication != nil && r.Authentication.ClientCertificate) || r.HasPolicy(PolicyJWTAuthn)
+}
+
+// HasPolicy reports whether the route has a policy of type typ.
+func (r *Route) HasPolicy(typ string) bool {
+	for i := range r.Policies {
+		if r.Policies[i].Type == typ {
 			return true
 		}
 	}

@@ -15,8 +15,50 @@ import (
 	"unicode/utf8"
 )
 
+// policyKind describes one policy type for validation.
+type policyKind struct {
+	typ   string             // the type name (Policy.Type)
+	block string             // the YAML block that configures it
+	set   func(*Policy) bool // whether that block is present
+	// check validates a policy of this type (its block is present) on
+	// route r; pp is the policy's field path.
+	check func(v *validator, r *Route, p *Policy, pp string)
+}
+
+// policyKinds is the one table of policy types, in chain order. It drives
+// PolicyTypes, the type and block checks (policyShape) and the per-type
+// validation; policy.TypeOrder must list the same types in the same order
+// (TestPolicyTypesFollowTypeOrder in internal/policy checks it).
+var policyKinds = []policyKind{
+	{PolicyTimeout, "timeout", func(p *Policy) bool { return p.Timeout != nil },
+		func(v *validator, _ *Route, p *Policy, pp string) { v.timeout(p.Timeout, pp+".timeout") }},
+	{PolicyJWTAuthn, "jwt", func(p *Policy) bool { return p.JWT != nil },
+		func(v *validator, _ *Route, p *Policy, pp string) { v.jwt(p.JWT, pp+".jwt") }},
+	{PolicyMCPAuthz, "mcp", func(p *Policy) bool { return p.MCP != nil }, (*validator).mcpAuthzPolicy},
+	{PolicyA2AAuthz, "a2a", func(p *Policy) bool { return p.A2A != nil }, (*validator).a2aAuthzPolicy},
+	{PolicyRateLimit, "rateLimit", func(p *Policy) bool { return p.RateLimit != nil }, (*validator).rateLimitPolicy},
+	{PolicyRetry, "retry", func(p *Policy) bool { return p.Retry != nil },
+		func(v *validator, _ *Route, p *Policy, pp string) { v.retry(p.Retry, pp+".retry") }},
+}
+
 // PolicyTypes lists the valid policy types in chain order.
-var PolicyTypes = []string{PolicyTimeout, PolicyJWTAuthn, PolicyMCPAuthz, PolicyA2AAuthz, PolicyRateLimit, PolicyRetry}
+var PolicyTypes = func() []string {
+	out := make([]string, len(policyKinds))
+	for i, k := range policyKinds {
+		out[i] = k.typ
+	}
+	return out
+}()
+
+// policyKindOf returns the table entry of type typ.
+func policyKindOf(typ string) (policyKind, bool) {
+	for _, k := range policyKinds {
+		if k.typ == typ {
+			return k, true
+		}
+	}
+	return policyKind{}, false
+}
 
 // RetryConditions lists the valid retryOn values.
 var RetryConditions = []string{RetryOn5xx, RetryOnReset, RetryOnConnectFailure}
@@ -143,7 +185,6 @@ func (v *validator) validate() {
 }
 
 func (v *validator) route(r *Route, rp string) {
-	hasMCP := false
 	if len(r.Backends) == 0 {
 		v.add(rp+".backends", "at least one backend is required")
 	}
@@ -167,9 +208,7 @@ func (v *validator) route(r *Route, rp string) {
 			typ = DefaultBackendType
 		}
 		switch typ {
-		case BackendMCPHTTP:
-			hasMCP = true
-		case BackendHTTP:
+		case BackendMCPHTTP, BackendHTTP:
 		default:
 			v.add(bp+".type", "unknown backend type %q (valid: mcp-http, http)", be.Type)
 		}
@@ -233,17 +272,12 @@ func (v *validator) route(r *Route, rp string) {
 		}
 	}
 
-	// mcp-authz needs a verified principal: from jwt-authn or from a
-	// client certificate (authentication.clientCertificate).
-	hasAuthn := r.Authentication != nil && r.Authentication.ClientCertificate
-	for i := range r.Policies {
-		hasAuthn = hasAuthn || r.Policies[i].Type == PolicyJWTAuthn
-	}
 	seen := map[string]int{}
 	for i := range r.Policies {
 		p := &r.Policies[i]
 		pp := joinIndex(rp+".policies", i)
-		if !v.policyShape(p, pp) {
+		k, ok := v.policyShape(p, pp)
+		if !ok {
 			continue
 		}
 		if first, dup := seen[p.Type]; dup {
@@ -251,38 +285,7 @@ func (v *validator) route(r *Route, rp string) {
 		} else {
 			seen[p.Type] = i
 		}
-		switch p.Type {
-		case PolicyJWTAuthn:
-			v.jwt(p.JWT, pp+".jwt")
-		case PolicyMCPAuthz:
-			if !hasMCP && len(r.Backends) > 0 {
-				v.add(pp+".type", "mcp-authz requires an mcp-http backend on the route")
-			}
-			if !hasAuthn {
-				// Authorization matches rules against the verified
-				// principal; without authentication every call would be
-				// refused at run time. Say so now.
-				v.add(pp+".type", "mcp-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified principal)")
-			}
-			v.mcpAuthz(p.MCP, pp+".mcp")
-		case PolicyRateLimit:
-			v.rateLimit(p.RateLimit, pp+".rateLimit")
-			if r.IsA2A() {
-				v.a2aRateMethods(p.RateLimit, pp+".rateLimit")
-			}
-		case PolicyTimeout:
-			v.timeout(p.Timeout, pp+".timeout")
-		case PolicyRetry:
-			v.retry(p.Retry, pp+".retry")
-		case PolicyA2AAuthz:
-			if hasMCP {
-				v.add(pp+".type", "a2a-authz routes by target agent and cannot have an mcp-http backend")
-			}
-			if !hasAuthn {
-				v.add(pp+".type", "a2a-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified source identity)")
-			}
-			v.a2a(p.A2A, pp+".a2a", r)
-		}
+		k.check(v, r, p, pp)
 	}
 
 	for i, o := range r.AllowedOrigins {
@@ -297,51 +300,71 @@ func (v *validator) route(r *Route, rp string) {
 	}
 }
 
-// policyShape checks type and blocks; it reports whether the typed block is
-// present so that its contents can be checked.
-func (v *validator) policyShape(p *Policy, pp string) bool {
-	blocks := []struct {
-		name, typ string
-		set       bool
-	}{
-		{"jwt", PolicyJWTAuthn, p.JWT != nil},
-		{"mcp", PolicyMCPAuthz, p.MCP != nil},
-		{"rateLimit", PolicyRateLimit, p.RateLimit != nil},
-		{"timeout", PolicyTimeout, p.Timeout != nil},
-		{"retry", PolicyRetry, p.Retry != nil},
-		{"a2a", PolicyA2AAuthz, p.A2A != nil},
-	}
+// policyShape checks type and blocks; it returns the type's table entry
+// and whether the typed block is present so that its contents can be
+// checked.
+func (v *validator) policyShape(p *Policy, pp string) (policyKind, bool) {
 	valid := strings.Join(PolicyTypes, ", ")
 	if p.Type == "" {
 		hint := ""
-		for _, b := range blocks {
-			if b.set {
-				hint = fmt.Sprintf(" (the %s block suggests type: %s)", b.name, b.typ)
+		for _, k := range policyKinds {
+			if k.set(p) {
+				hint = fmt.Sprintf(" (the %s block suggests type: %s)", k.block, k.typ)
 				break
 			}
 		}
 		v.add(pp+".type", "type is required; valid: %s%s", valid, hint)
-		return false
+		return policyKind{}, false
 	}
-	known := false
-	for _, t := range PolicyTypes {
-		known = known || t == p.Type
-	}
+	kind, known := policyKindOf(p.Type)
 	if !known {
 		v.add(pp+".type", "unknown policy type %q (valid: %s)", p.Type, valid)
-		return false
+		return policyKind{}, false
 	}
 	ok := true
-	for _, b := range blocks {
-		switch {
-		case b.typ == p.Type && !b.set:
-			v.add(pp, "a %s policy requires a %s block", p.Type, b.name)
+	for _, k := range policyKinds {
+		switch set := k.set(p); {
+		case k.typ == p.Type && !set:
+			v.add(pp, "a %s policy requires a %s block", p.Type, k.block)
 			ok = false
-		case b.typ != p.Type && b.set:
-			v.add(pp+"."+b.name, "a %s block is not allowed in a %s policy (it configures type %s)", b.name, p.Type, b.typ)
+		case k.typ != p.Type && set:
+			v.add(pp+"."+k.block, "a %s block is not allowed in a %s policy (it configures type %s)", k.block, p.Type, k.typ)
 		}
 	}
-	return ok
+	return kind, ok
+}
+
+// mcpAuthzPolicy checks an mcp-authz policy on route r.
+func (v *validator) mcpAuthzPolicy(r *Route, p *Policy, pp string) {
+	if !r.IsMCP() && len(r.Backends) > 0 {
+		v.add(pp+".type", "mcp-authz requires an mcp-http backend on the route")
+	}
+	if !r.Authenticates() {
+		// Authorization matches rules against the verified principal;
+		// without authentication every call would be refused at run
+		// time. Say so now.
+		v.add(pp+".type", "mcp-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified principal)")
+	}
+	v.mcpAuthz(p.MCP, pp+".mcp")
+}
+
+// a2aAuthzPolicy checks an a2a-authz policy on route r.
+func (v *validator) a2aAuthzPolicy(r *Route, p *Policy, pp string) {
+	if r.IsMCP() {
+		v.add(pp+".type", "a2a-authz routes by target agent and cannot have an mcp-http backend")
+	}
+	if !r.Authenticates() {
+		v.add(pp+".type", "a2a-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified source identity)")
+	}
+	v.a2a(p.A2A, pp+".a2a", r)
+}
+
+// rateLimitPolicy checks a rate-limit policy on route r.
+func (v *validator) rateLimitPolicy(r *Route, p *Policy, pp string) {
+	v.rateLimit(p.RateLimit, pp+".rateLimit")
+	if r.IsA2A() {
+		v.a2aRateMethods(p.RateLimit, pp+".rateLimit")
+	}
 }
 
 func (v *validator) jwt(j *JWTPolicy, path string) {

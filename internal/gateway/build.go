@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
 	"github.com/agentgateway-go/agentgateway/internal/tlsconfig"
 )
 
@@ -213,7 +214,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 		if !ok {
 			return nil, fmt.Errorf("policy type %q is not enforced by this build", ps[i].Type)
 		}
-		p, err := f(ctx, &ps[i], policy.Env{RouteName: rc.Name, Route: rc, Config: cfg, Logger: d.log, Recorder: d.rec})
+		p, err := f(ctx, &ps[i], policy.Env{RouteName: rc.Name, Route: rc, Config: cfg, Logger: d.log, Recorder: d.rec, Limits: d.limits})
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", ps[i].Type, err)
 		}
@@ -246,13 +247,11 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 }
 
 func routeKind(rc *config.Route) policy.Kind {
-	if rc.IsA2A() {
+	switch {
+	case rc.IsA2A():
 		return policy.KindA2A
-	}
-	for _, b := range rc.Backends {
-		if b.Type == config.BackendMCPHTTP {
-			return policy.KindMCP
-		}
+	case rc.IsMCP():
+		return policy.KindMCP
 	}
 	return policy.KindHTTP
 }
@@ -311,4 +310,5 @@ type deps struct {
 	drain    *drainer
 	lim      *limiter
 	sessions *sessionTracker
+	limits   *ratelimit.Store // nil: the process's (policy.Env.Limits)
 }

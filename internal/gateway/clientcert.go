@@ -53,12 +53,8 @@ func withClientCert(rc *config.Route, lt *tlsconfig.Server, next policy.Handler,
 	}
 	c := &certAuthn{next: next, lt: lt, route: rc.Name, log: log, rec: rec}
 	if a := rc.Authentication; a != nil && a.ClientCertificate {
-		c.identity, c.trustDomains, c.only = true, a.TrustDomains, true
-		for _, p := range rc.Policies {
-			if p.Type == config.PolicyJWTAuthn {
-				c.only = false
-			}
-		}
+		c.identity, c.trustDomains = true, a.TrustDomains
+		c.only = !rc.HasPolicy(config.PolicyJWTAuthn)
 	}
 	return c
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
 )
 
 // Options configure a Gateway.
@@ -26,6 +27,9 @@ type Options struct {
 	AdminHandlers map[string]http.Handler
 	// Transport overrides the upstream transport (tests).
 	Transport http.RoundTripper
+	// Limits overrides the rate-limit store (counts and MCP session
+	// bindings) of every policy (tests: a fresh store; policy.Env.Limits).
+	Limits *ratelimit.Store
 }
 
 // Gateway serves one config at a time and can swap it while running.
@@ -69,7 +73,7 @@ func New(opts Options) *Gateway {
 		log:  opts.Logger,
 		opts: opts,
 		deps: &deps{log: opts.Logger, transport: tr, observer: opts.Observer, rec: recorderOf(opts.Observer),
-			drain: newDrainer(), lim: &limiter{}, sessions: sessions},
+			drain: newDrainer(), lim: &limiter{}, sessions: sessions, limits: opts.Limits},
 		servers: map[int]*boundServer{},
 	}
 }

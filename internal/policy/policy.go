@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
 )
 
 // Handler serves a request and returns an error that the edge renders when
@@ -69,6 +70,22 @@ type Env struct {
 	// metrics, and gives audit records their trace id. Nil records
 	// nothing (use Rec).
 	Recorder Recorder
+	// Limits, when set, is the rate-limit store (counts and MCP session
+	// bindings) every policy of the gateway uses instead of the process's
+	// shared one; tests set a fresh store this way. See AcquireLimits.
+	Limits *ratelimit.Store
+}
+
+// AcquireLimits returns the rate-limit store a policy uses and the function
+// to call (once) when the policy is retired: Limits when set, otherwise the
+// process's store for Config's rateLimiting section, shared by every policy
+// with the same options (ratelimit.Acquire; I/O: the first use of a Redis
+// store checks it, bounded by its timeout).
+func (e Env) AcquireLimits(ctx context.Context) (*ratelimit.Store, func(), error) {
+	if e.Limits != nil {
+		return e.Limits, func() {}, nil
+	}
+	return ratelimit.Acquire(ctx, ratelimit.OptionsFrom(e.Config), e.Logger)
 }
 
 // Rec returns e.Recorder, or NopRecorder when it is nil.

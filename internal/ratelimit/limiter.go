@@ -14,6 +14,8 @@
 //
 // Policies share Stores through Acquire, keyed by the store options, so
 // every route of a process uses one Redis client and one local table.
+// A Store also keeps MCP session bindings (mcp-authz): in Redis
+// (ClaimSession) and in the process's local table (Sessions).
 package ratelimit
 
 import (

@@ -251,3 +251,49 @@ func BenchmarkKey(b *testing.B) {
 		_ = Key("agent-to-mcp-tools", `principal="*",tool-name="execute_code"`, "system:serviceaccount:agent-core-infra:ekspoc-v6-kagent-agent-sa", "execute_code")
 	}
 }
+
+// A refund gives back exactly one counted request; refunding every one
+// forgets the key, and refunding a key never counted creates nothing.
+func TestLocalRefund(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newFakeLocal(0)
+	lim := Limit{PerMinute: 2}
+	allow := func() bool {
+		t.Helper()
+		r, err := l.Allow(ctx, "k", lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Allowed
+	}
+	for i := 0; i < 2; i++ {
+		if !allow() {
+			t.Fatal("burst refused")
+		}
+	}
+	if allow() {
+		t.Fatal("third call allowed")
+	}
+	if err := l.Refund(ctx, "k", lim); err != nil {
+		t.Fatal(err)
+	}
+	if !allow() {
+		t.Fatal("refunded call not available again")
+	}
+	if allow() {
+		t.Fatal("a refund gave back more than one call")
+	}
+	for i := 0; i < 3; i++ {
+		_ = l.Refund(ctx, "k", lim)
+	}
+	if n := l.Len(); n != 0 {
+		t.Fatalf("fully refunded key kept: %d keys", n)
+	}
+	_ = l.Refund(ctx, "unknown", lim)
+	if n := l.Len(); n != 0 {
+		t.Fatalf("refund created keys: %d", n)
+	}
+	if err := l.Refund(ctx, "k", Limit{}); err != ErrInvalidLimit {
+		t.Fatalf("refund of an invalid limit: %v", err)
+	}
+}

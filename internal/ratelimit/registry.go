@@ -96,14 +96,18 @@ func Acquire(ctx context.Context, o Options, log *slog.Logger) (*Store, func(), 
 
 func newStore(ctx context.Context, o Options, log *slog.Logger) (*Store, error) {
 	local := NewLocal(0)
+	var s *Store
 	if o.Redis.Address == "" {
-		return NewLocalStore(local), nil
+		s = NewLocalStore(local)
+	} else {
+		r, err := NewRedis(o.Redis)
+		if err != nil {
+			return nil, err
+		}
+		s = NewRedisStore(ctx, r, o.Redis.Address, o.FailureMode, local, log)
 	}
-	r, err := NewRedis(o.Redis)
-	if err != nil {
-		return nil, err
-	}
-	return NewRedisStore(ctx, r, o.Redis.Address, o.FailureMode, local, log), nil
+	s.sessions = processSessions
+	return s, nil
 }
 
 // StoreInfo describes one Store in use, for health and metrics.

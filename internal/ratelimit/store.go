@@ -65,9 +65,11 @@ var (
 type Store struct {
 	redis *Redis // nil: local only
 	local *Local
-	mode  FailureMode
-	addr  string
-	log   *slog.Logger
+	// sessions is the local table of MCP session bindings (Sessions).
+	sessions *MemorySessions
+	mode     FailureMode
+	addr     string
+	log      *slog.Logger
 
 	down     atomic.Bool
 	since    atomic.Int64 // unix nanoseconds of the last state change
@@ -89,7 +91,7 @@ const FailureThreshold = 3
 
 // NewLocalStore returns a Store with local limits only.
 func NewLocalStore(local *Local) *Store {
-	s := &Store{local: local, stop: make(chan struct{})}
+	s := &Store{local: local, sessions: newSessionTable(), stop: make(chan struct{})}
 	s.since.Store(time.Now().UnixNano())
 	return s
 }
@@ -101,7 +103,7 @@ func NewRedisStore(ctx context.Context, r *Redis, addr string, mode FailureMode,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{redis: r, local: local, mode: mode, addr: addr, log: log, stop: make(chan struct{})}
+	s := &Store{redis: r, local: local, sessions: newSessionTable(), mode: mode, addr: addr, log: log, stop: make(chan struct{})}
 	s.since.Store(time.Now().UnixNano())
 	if err := r.Check(ctx); err != nil {
 		s.markDown(err)
@@ -137,6 +139,13 @@ func (s *Store) Address() string { return s.addr }
 // Local returns the local limiter (the whole store when there is no Redis,
 // the fail-open fallback otherwise).
 func (s *Store) Local() *Local { return s.local }
+
+// Sessions returns the store's local table of MCP session bindings: the
+// process-wide one for a Store from Acquire, a table of its own for a
+// Store built directly (tests). With Redis, the bindings themselves are
+// shared through Redis (ClaimSession); the table is what this replica
+// holds.
+func (s *Store) Sessions() *MemorySessions { return s.sessions }
 
 // Allow implements Limiter.
 //

@@ -45,25 +45,11 @@ func newForRoute(ctx context.Context, p *config.Policy, env policy.Env) (policy.
 	if err != nil {
 		return nil, err
 	}
-	if pol, ok := pp.(*Policy); ok && isMCPRoute(env.Route) {
+	if pol, ok := pp.(*Policy); ok && env.Route != nil && env.Route.IsMCP() {
 		pol.mcp, pol.prefix = true, env.Route.Match.Path.Prefix
 		pol.external = strings.TrimSuffix(env.Route.ExternalURL, "/")
 	}
 	return pp, nil
-}
-
-// isMCPRoute reports whether rc proxies to an MCP backend, as the gateway
-// decides a route's kind.
-func isMCPRoute(rc *config.Route) bool {
-	if rc == nil {
-		return false
-	}
-	for _, b := range rc.Backends {
-		if b.Type == config.BackendMCPHTTP {
-			return true
-		}
-	}
-	return false
 }
 
 // metadataPath is the well-known path for a route prefix: "/mcp" →

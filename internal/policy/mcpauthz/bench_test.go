@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
+	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
 )
 
 // BenchmarkAuthorize measures one authorization decision for a tools/call:
@@ -52,7 +53,7 @@ func BenchmarkAuthorize(b *testing.B) {
 	})
 	b.Run("exact rule+ratelimit", func(b *testing.B) {
 		b.ReportAllocs()
-		l := NewLocalLimiter()
+		l := ratelimit.NewLocalStore(ratelimit.NewLocal(0))
 		ctx := context.Background()
 		for b.Loop() {
 			var buf [4]*rule
@@ -62,7 +63,7 @@ func BenchmarkAuthorize(b *testing.B) {
 				b.Fatal("denied")
 			}
 			// A limit high enough never to trip: the cost of the check.
-			if _, _, err := l.Allow(ctx, "mcp-authz:r:0:"+weatherSA, 1<<30); err != nil {
+			if _, err := l.Allow(ctx, "mcp-authz:r:0:"+weatherSA, ratelimit.Limit{PerMinute: 1 << 30}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -127,72 +127,6 @@ func TestStreamFilter(t *testing.T) {
 	}
 }
 
-func TestMemorySessionsLookup(t *testing.T) {
-	ctx := context.Background()
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	s := NewMemorySessions(10, 10, time.Hour)
-	s.now = clk.now
-	if got, err := s.Lookup(ctx, "e1", "alice"); err != nil || got != "" {
-		t.Fatalf("Lookup of an unbound id = %q, %v", got, err)
-	}
-	// A lookup never binds.
-	if got, _ := s.Claim(ctx, "e1", "bob"); got != "bob" {
-		t.Fatalf("Claim after Lookup = %q, want bob", got)
-	}
-	if got, _ := s.Lookup(ctx, "e1", "alice"); got != "bob" {
-		t.Fatalf("Lookup by another identity = %q, want bob", got)
-	}
-	// The owner's lookup refreshes the binding.
-	clk.add(50 * time.Minute)
-	if got, _ := s.Lookup(ctx, "e1", "bob"); got != "bob" {
-		t.Fatal("owner lookup failed")
-	}
-	clk.add(50 * time.Minute)
-	if got, _ := s.Lookup(ctx, "e1", "alice"); got != "bob" {
-		t.Fatal("binding expired although its owner used it")
-	}
-	clk.add(2 * time.Hour)
-	if got, _ := s.Lookup(ctx, "e1", "bob"); got != "" {
-		t.Fatalf("expired binding still found: %q", got)
-	}
-}
-
-func TestLocalLimiterRefund(t *testing.T) {
-	ctx := context.Background()
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := NewLocalLimiter()
-	l.now = clk.now
-	for i := 0; i < 2; i++ {
-		if ok, _, _ := l.Allow(ctx, "k", 2); !ok {
-			t.Fatal("burst refused")
-		}
-	}
-	if ok, _, _ := l.Allow(ctx, "k", 2); ok {
-		t.Fatal("third call allowed")
-	}
-	if err := l.Refund(ctx, "k", 2); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _, _ := l.Allow(ctx, "k", 2); !ok {
-		t.Fatal("refunded call not available again")
-	}
-	if ok, _, _ := l.Allow(ctx, "k", 2); ok {
-		t.Fatal("a refund gave back more than one call")
-	}
-	// Refunding everything forgets the key; refunding an unknown key
-	// does nothing.
-	_ = l.Refund(ctx, "k", 2)
-	_ = l.Refund(ctx, "k", 2)
-	_ = l.Refund(ctx, "k", 2)
-	if _, ok := l.tat["k"]; ok {
-		t.Fatal("fully refunded key kept")
-	}
-	_ = l.Refund(ctx, "unknown", 2)
-	if len(l.tat) != 0 {
-		t.Fatalf("refund created keys: %v", l.tat)
-	}
-}
-
 // A tools/call counted by the rule's rateLimit is refunded when the
 // chain after mcp-authz refuses it, and stays counted once it went
 // upstream.
@@ -203,8 +137,8 @@ func TestRefusedCallIsRefunded(t *testing.T) {
 		route:    "r",
 		rules:    compileRules([]config.MCPRule{{Principal: "alice", AllowedTools: []string{"*"}, RateLimit: &config.RateValue{RequestsPerMinute: 2}}}),
 		log:      slog.New(slog.DiscardHandler),
-		sessions: NewMemorySessions(10, 10, time.Hour),
-		limiter:  NewLocalLimiter(),
+		sessions: ratelimit.NewMemorySessions(10, 10, time.Hour),
+		limiter:  ratelimit.NewLocalStore(ratelimit.NewLocal(0)),
 	}
 	refuse := p.Wrap(policy.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
 		return &policy.Error{Status: http.StatusTooManyRequests, Message: "refused by a later policy"}
@@ -253,23 +187,23 @@ func TestRefusedCallIsRefunded(t *testing.T) {
 func TestSharedRefundAndLookup(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	a := &sharedLimiter{store: redisStore(t, srv.Addr(), ratelimit.FailOpen), release: func() {}}
-	b := &sharedLimiter{store: redisStore(t, srv.Addr(), ratelimit.FailOpen), release: func() {}}
-	for _, l := range []*sharedLimiter{a, b} {
-		if ok, _, err := l.Allow(ctx, "k", 2); !ok || err != nil {
+	a, b := redisStore(t, srv.Addr(), ratelimit.FailOpen), redisStore(t, srv.Addr(), ratelimit.FailOpen)
+	lim := ratelimit.Limit{PerMinute: 2}
+	for _, l := range []*ratelimit.Store{a, b} {
+		if r, err := l.Allow(ctx, "k", lim); !r.Allowed || err != nil {
 			t.Fatalf("burst refused: %v", err)
 		}
 	}
-	if ok, _, _ := a.Allow(ctx, "k", 2); ok {
+	if r, _ := a.Allow(ctx, "k", lim); r.Allowed {
 		t.Fatal("third call allowed")
 	}
-	if err := a.Refund(ctx, "k", 2); err != nil {
+	if err := a.Refund(ctx, "k", lim); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, err := b.Allow(ctx, "k", 2); !ok || err != nil {
+	if r, err := b.Allow(ctx, "k", lim); !r.Allowed || err != nil {
 		t.Fatalf("refunded call not available on the other replica: %v", err)
 	}
-	if ok, _, _ := b.Allow(ctx, "k", 2); ok {
+	if r, _ := b.Allow(ctx, "k", lim); r.Allowed {
 		t.Fatal("a refund gave back more than one call")
 	}
 

@@ -3,12 +3,14 @@ package mcpauthz_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/internal/policy/mcpauthz"
+	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
 )
 
 const jwtPolicy = `
@@ -140,19 +142,50 @@ func TestNewRefusesARouteWithoutAuthn(t *testing.T) {
 	}
 }
 
-func TestHooksAreUsed(t *testing.T) {
-	defer func(l, s any) {
-		mcpauthz.NewLimiter = l.(func(policy.Env) (mcpauthz.Limiter, error))
-		mcpauthz.NewSessionStore = s.(func(policy.Env) (mcpauthz.SessionStore, error))
-	}(mcpauthz.NewLimiter, mcpauthz.NewSessionStore)
-	boom := errors.New("redis down")
-	mcpauthz.NewLimiter = func(policy.Env) (mcpauthz.Limiter, error) { return nil, boom }
+// New builds its limiter and session store from the rate-limit engine: a
+// store it cannot build fails provisioning, a store given through Env is
+// used as it is, and otherwise the process's store is acquired and
+// released with the policy.
+func TestNewUsesTheRateLimitStore(t *testing.T) {
 	p := &config.Policy{Type: config.PolicyMCPAuthz, MCP: &config.MCPAuthzPolicy{Rules: []config.MCPRule{{Principal: "p", AllowedTools: []string{"t"}}}}}
-	if _, err := mcpauthz.New(context.Background(), p, policy.Env{}); !errors.Is(err, boom) {
-		t.Fatalf("limiter hook error not returned: %v", err)
+	users := func() int {
+		n := 0
+		for _, s := range ratelimit.Stores() {
+			n += s.Users
+		}
+		return n
 	}
-	mcpauthz.NewSessionStore = func(policy.Env) (mcpauthz.SessionStore, error) { return nil, boom }
-	if _, err := mcpauthz.New(context.Background(), p, policy.Env{}); !errors.Is(err, boom) {
-		t.Fatalf("session hook error not returned: %v", err)
+	before := users()
+
+	bad := &config.Config{RateLimiting: &config.RateLimiting{Redis: &config.RedisStore{
+		Address: "127.0.0.1:1", PasswordFile: filepath.Join(t.TempDir(), "missing")}}}
+	if _, err := mcpauthz.New(context.Background(), p, policy.Env{Config: bad}); err == nil || !strings.Contains(err.Error(), "rate-limit store") {
+		t.Fatalf("unbuildable store: err = %v", err)
+	}
+
+	fresh := ratelimit.NewLocalStore(ratelimit.NewLocal(0))
+	pol, err := mcpauthz.New(context.Background(), p, policy.Env{Limits: fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := users(); n != before {
+		t.Fatalf("a policy given a store acquired the process's: %d users, want %d", n, before)
+	}
+	if err := pol.(policy.Cleaner).Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+
+	pol, err = mcpauthz.New(context.Background(), p, policy.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := users(); n != before+1 {
+		t.Fatalf("%d store users, want %d", n, before+1)
+	}
+	if err := pol.(policy.Cleaner).Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if n := users(); n != before {
+		t.Fatalf("store not released: %d users, want %d", n, before)
 	}
 }

@@ -36,11 +36,10 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/demo"
 	"github.com/agentgateway-go/agentgateway/internal/gateway"
-	"github.com/agentgateway-go/agentgateway/internal/policy"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/jwt"
-	"github.com/agentgateway-go/agentgateway/internal/policy/mcpauthz"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/retry"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/timeout"
+	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
 )
 
 const (
@@ -174,13 +173,11 @@ func newHarness(t *testing.T) *harness {
 	}
 	sseURL, jsonURL := serve(false), serve(true)
 
-	// A fresh limiter and session store per harness, so that repeated runs
-	// (-count) start from full buckets and no bindings.
-	limiter, sessions := mcpauthz.NewLocalLimiter(), mcpauthz.NewMemorySessions(1000, 100, time.Hour)
-	oldL, oldS := mcpauthz.NewLimiter, mcpauthz.NewSessionStore
-	mcpauthz.NewLimiter = func(policy.Env) (mcpauthz.Limiter, error) { return limiter, nil }
-	mcpauthz.NewSessionStore = func(policy.Env) (mcpauthz.SessionStore, error) { return sessions, nil }
-	t.Cleanup(func() { mcpauthz.NewLimiter, mcpauthz.NewSessionStore = oldL, oldS })
+	// A fresh rate-limit store (per-rule counts and session bindings) per
+	// harness, so that repeated runs (-count) start from full buckets and
+	// no bindings.
+	limits := ratelimit.NewLocalStore(ratelimit.NewLocal(0))
+	t.Cleanup(func() { _ = limits.Close() })
 
 	port, admin := freePort(t), freePort(t)
 	route := func(name, prefix, addr string) string {
@@ -241,7 +238,7 @@ admin:
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	g := gateway.New(gateway.Options{Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	g := gateway.New(gateway.Options{Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Limits: limits})
 	if err := g.Apply(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}

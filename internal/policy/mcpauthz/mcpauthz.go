@@ -34,6 +34,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
 )
 
 func init() { policy.Register(config.PolicyMCPAuthz, New) }
@@ -44,7 +45,10 @@ type Policy struct {
 	rules    rules
 	log      *slog.Logger
 	sessions SessionStore
-	limiter  Limiter
+	// limiter counts a rule's rateLimit; it is the rate-limit policy's
+	// store (Redis when rateLimiting.redis is configured).
+	limiter *ratelimit.Store
+	release func() // gives limiter back (Env.AcquireLimits)
 	// legacy is set on a route whose backend speaks the legacy HTTP+SSE
 	// transport (protocol: sse): POSTs must target a message endpoint
 	// announced to the caller, and the GET stream carries the responses.
@@ -74,11 +78,7 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 		for _, b := range rt.Backends {
 			legacy = legacy || (b.MCP != nil && b.MCP.Protocol == config.MCPProtocolSSE)
 		}
-		authn := rt.Authentication != nil && rt.Authentication.ClientCertificate
-		for _, rp := range rt.Policies {
-			authn = authn || rp.Type == config.PolicyJWTAuthn
-		}
-		if !authn {
+		if !rt.Authenticates() {
 			return nil, ErrNoAuthn
 		}
 	}
@@ -90,38 +90,42 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 	if log == nil {
 		log = slog.Default()
 	}
-	sessions, err := NewSessionStore(env)
+	// Per-rule limits and session bindings use the rate-limit policy's
+	// store: Redis when rateLimiting.redis is configured (so a limit and
+	// a binding hold across replicas), the process's local one otherwise.
+	store, release, err := env.AcquireLimits(context.Background())
 	if err != nil {
-		return nil, fmt.Errorf("mcp-authz: session store: %w", err)
+		return nil, fmt.Errorf("mcp-authz: rate-limit store: %w", err)
 	}
-	limiter, err := NewLimiter(env)
-	if err != nil {
-		return nil, fmt.Errorf("mcp-authz: rate limiter: %w", err)
+	sessLog := env.Logger
+	if sessLog == nil {
+		sessLog = slog.New(slog.DiscardHandler)
 	}
 	return &Policy{
 		route:    env.RouteName,
 		rules:    rs,
 		log:      log,
-		sessions: sessions,
-		limiter:  limiter,
+		sessions: newSessionStore(store, sessLog),
+		limiter:  store,
+		release:  release,
 		legacy:   legacy,
 		rec:      env.Rec(),
 	}, nil
 }
 
-// Cleanup releases the session store and limiter when they hold
-// resources (the in-memory defaults are process-wide and hold none).
+// Cleanup stops the session store's background writes, if any, and
+// releases the rate-limit store.
 func (p *Policy) Cleanup() error {
-	var errs []error
+	var err error
 	p.once.Do(func() {
 		if c, ok := p.sessions.(policy.Cleaner); ok {
-			errs = append(errs, c.Cleanup())
+			err = c.Cleanup()
 		}
-		if c, ok := p.limiter.(policy.Cleaner); ok {
-			errs = append(errs, c.Cleanup())
+		if p.release != nil {
+			p.release()
 		}
 	})
-	return errors.Join(errs...)
+	return err
 }
 
 // ownerKey identifies a principal for session binding: the subject as
@@ -267,7 +271,7 @@ func (p *Policy) serveCharged(w http.ResponseWriter, r *http.Request, next polic
 		// The request's context may be cancelled by now; the refund must
 		// still happen (the limiter bounds its own calls).
 		rctx := context.WithoutCancel(r.Context())
-		if rerr := p.limiter.Refund(rctx, p.limitKey(subject, rl), rl.perMinute); rerr != nil {
+		if rerr := p.limiter.Refund(rctx, p.limitKey(subject, rl), ratelimit.Limit{PerMinute: rl.perMinute}); rerr != nil {
 			p.log.Debug("authz rate limit refund failed", "policy", "mcp-authz", "route", p.route, "err", rerr.Error())
 		}
 	}
@@ -376,16 +380,16 @@ func checkContent(h http.Header) *policy.Error {
 
 // rateLimit applies the deciding rule's rateLimit to a tools/call.
 func (p *Policy) rateLimit(ctx context.Context, subject string, r *rule) *policy.Error {
-	ok, retry, err := p.limiter.Allow(ctx, p.limitKey(subject, r), r.perMinute)
+	res, err := p.limiter.Allow(ctx, p.limitKey(subject, r), ratelimit.Limit{PerMinute: r.perMinute})
 	if err != nil {
 		h := http.Header{}
 		h.Set("Retry-After", "1")
 		return &policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway, Message: "rate limiter unavailable", Header: h, Cause: err}
 	}
-	if ok {
+	if res.Allowed {
 		return nil
 	}
-	secs := int(math.Ceil(retry.Seconds()))
+	secs := int(math.Ceil(res.RetryAfter.Seconds()))
 	if secs < 1 {
 		secs = 1
 	}

@@ -7,46 +7,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
 )
 
-// Per-rule limits use the same store as the rate-limit policy: Redis when
-// rateLimiting.redis is configured (so a limit holds across replicas, with
-// the configured failure mode), the process-wide local store otherwise.
-func init() {
-	NewLimiter = func(env policy.Env) (Limiter, error) {
-		store, release, err := ratelimit.Acquire(context.Background(), ratelimit.OptionsFrom(env.Config), env.Logger)
-		if err != nil {
-			return nil, err
-		}
-		return &sharedLimiter{store: store, release: release}, nil
-	}
-}
-
-type sharedLimiter struct {
-	store   *ratelimit.Store
-	release func()
-}
-
-func (s *sharedLimiter) Allow(ctx context.Context, key string, perMinute int) (bool, time.Duration, error) {
-	res, err := s.store.Allow(ctx, key, ratelimit.Limit{PerMinute: perMinute})
-	if err != nil {
-		return false, 0, err
-	}
-	return res.Allowed, res.RetryAfter, nil
-}
-
-func (s *sharedLimiter) Refund(ctx context.Context, key string, perMinute int) error {
-	return s.store.Refund(ctx, key, ratelimit.Limit{PerMinute: perMinute})
-}
-
-// Cleanup releases the store when the policy's config is retired.
-func (s *sharedLimiter) Cleanup() error {
-	s.release()
-	return nil
-}
-
+// newSessionStore returns the session store of a policy over store: the
+// store's local table alone without Redis.
+//
 // Session bindings live in Redis when rateLimiting.redis is configured, so
 // a session started through one replica cannot be used by another identity
 // through a different replica.
@@ -62,23 +28,12 @@ func (s *sharedLimiter) Cleanup() error {
 //     identity took it meanwhile, it is marked as a conflict everywhere
 //     and nobody may use it;
 //   - when Redis and the local table disagree, the request is denied.
-func init() {
-	NewSessionStore = func(env policy.Env) (SessionStore, error) {
-		store, release, err := ratelimit.Acquire(context.Background(), ratelimit.OptionsFrom(env.Config), env.Logger)
-		if err != nil {
-			return nil, err
-		}
-		if !store.Shared() {
-			release()
-			return defaultSessions, nil
-		}
-		log := env.Logger
-		if log == nil {
-			log = slog.New(slog.DiscardHandler)
-		}
-		return &sharedSessions{store: store, local: defaultSessions, log: log, release: release,
-			pending: map[[32]byte]string{}, stop: make(chan struct{})}, nil
+func newSessionStore(store *ratelimit.Store, log *slog.Logger) SessionStore {
+	if !store.Shared() {
+		return store.Sessions()
 	}
+	return &sharedSessions{store: store, local: store.Sessions(), log: log,
+		pending: map[[32]byte]string{}, stop: make(chan struct{})}
 }
 
 // maxPendingBindings bounds the sessions created while Redis is
@@ -86,10 +41,9 @@ func init() {
 const maxPendingBindings = 10_000
 
 type sharedSessions struct {
-	store   *ratelimit.Store
-	local   *MemorySessions
-	log     *slog.Logger
-	release func()
+	store *ratelimit.Store
+	local *ratelimit.MemorySessions
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	pending map[[32]byte]string // id hash → owner, bound while Redis was down
@@ -100,14 +54,14 @@ type sharedSessions struct {
 
 func (s *sharedSessions) Claim(ctx context.Context, id, owner string) (string, error) {
 	key := sha256.Sum256([]byte(id))
-	local, known := s.local.lookup(key)
-	v, err := s.store.ClaimSessionHash(ctx, key, owner, DefaultSessionIdleTTL)
+	local, known := s.local.LookupKey(key)
+	v, err := s.store.ClaimSessionHash(ctx, key, owner, ratelimit.DefaultSessionIdleTTL)
 	if err != nil {
 		if !known {
 			return "", err
 		}
 		if local == owner {
-			_, _ = s.local.claim(key, owner, false)
+			_, _ = s.local.ClaimKey(key, owner, false)
 		}
 		return local, nil
 	}
@@ -118,17 +72,17 @@ func (s *sharedSessions) Claim(ctx context.Context, id, owner string) (string, e
 		return ratelimit.SessionConflict, nil
 	}
 	if v == owner {
-		_, _ = s.local.claim(key, owner, false)
+		_, _ = s.local.ClaimKey(key, owner, false)
 	}
 	return v, nil
 }
 
 func (s *sharedSessions) Bind(ctx context.Context, id, owner string) (string, error) {
 	key := sha256.Sum256([]byte(id))
-	if bound, _ := s.local.claim(key, owner, false); bound != owner {
+	if bound, _ := s.local.ClaimKey(key, owner, false); bound != owner {
 		return bound, nil
 	}
-	v, err := s.store.ClaimSessionHash(ctx, key, owner, DefaultSessionIdleTTL)
+	v, err := s.store.ClaimSessionHash(ctx, key, owner, ratelimit.DefaultSessionIdleTTL)
 	if err == nil {
 		if v != owner {
 			s.conflict(ctx, key, owner)
@@ -185,8 +139,8 @@ func (s *sharedSessions) sync() {
 // Redis.
 func (s *sharedSessions) conflict(ctx context.Context, key [32]byte, owner string) {
 	s.log.Warn("authz deny: an MCP session is claimed by two identities; it is closed to both", "policy", "mcp-authz")
-	_, _ = s.local.claim(key, ratelimit.SessionConflict, true)
-	_, _ = s.store.BindSessionStrict(ctx, key, ratelimit.SessionConflict, DefaultSessionIdleTTL)
+	_, _ = s.local.ClaimKey(key, ratelimit.SessionConflict, true)
+	_, _ = s.store.BindSessionStrict(ctx, key, ratelimit.SessionConflict, ratelimit.DefaultSessionIdleTTL)
 }
 
 // reconcile writes the bindings made while Redis was unreachable; a
@@ -197,7 +151,7 @@ func (s *sharedSessions) reconcile() {
 	s.pending = map[[32]byte]string{}
 	s.mu.Unlock()
 	for key, owner := range todo {
-		v, err := s.store.BindSessionStrict(context.Background(), key, owner, DefaultSessionIdleTTL)
+		v, err := s.store.BindSessionStrict(context.Background(), key, owner, ratelimit.DefaultSessionIdleTTL)
 		switch {
 		case err != nil:
 			// Redis went away again: keep it for the next recovery.
@@ -206,27 +160,24 @@ func (s *sharedSessions) reconcile() {
 			s.mu.Unlock()
 		case v != owner:
 			s.log.Warn("authz deny: an MCP session created while redis was unreachable was claimed by another identity; it is closed to both", "policy", "mcp-authz")
-			_, _ = s.local.claim(key, ratelimit.SessionConflict, true)
+			_, _ = s.local.ClaimKey(key, ratelimit.SessionConflict, true)
 		}
 	}
 }
 
-// Cleanup stops writing pending bindings (a retired config's store; the
-// next one finds them in the process-wide local table) and releases the
-// store.
 // Lookup never binds (legacy endpoints): like Claim, it answers from
 // the local table while Redis is unreachable, and a disagreement between
 // the two is a conflict.
 func (s *sharedSessions) Lookup(ctx context.Context, id, owner string) (string, error) {
 	key := sha256.Sum256([]byte(id))
-	local, known := s.local.lookup(key)
-	v, err := s.store.LookupSession(ctx, id, owner, DefaultSessionIdleTTL)
+	local, known := s.local.LookupKey(key)
+	v, err := s.store.LookupSession(ctx, id, owner, ratelimit.DefaultSessionIdleTTL)
 	if err != nil {
 		if !known {
 			return "", err
 		}
 		if local == owner {
-			_, _ = s.local.claim(key, owner, false)
+			_, _ = s.local.ClaimKey(key, owner, false)
 		}
 		return local, nil
 	}
@@ -239,14 +190,16 @@ func (s *sharedSessions) Lookup(ctx context.Context, id, owner string) (string, 
 		return ratelimit.SessionConflict, nil
 	}
 	if v == owner {
-		_, _ = s.local.claim(key, owner, false)
+		_, _ = s.local.ClaimKey(key, owner, false)
 	}
 	return v, nil
 }
 
+// Cleanup stops writing pending bindings (a retired config's; the next
+// one finds them in the process-wide local table). The policy releases
+// the store afterwards.
 func (s *sharedSessions) Cleanup() error {
 	close(s.stop)
 	s.wg.Wait()
-	s.release()
 	return nil
 }

@@ -26,8 +26,8 @@ func redisStore(t *testing.T, addr string, mode ratelimit.FailureMode) *ratelimi
 // local table.
 func newShared(t *testing.T, addr string, mode ratelimit.FailureMode) *sharedSessions {
 	t.Helper()
-	s := &sharedSessions{store: redisStore(t, addr, mode), local: NewMemorySessions(100, 10, time.Hour),
-		log: slog.New(slog.DiscardHandler), release: func() {}, pending: map[[32]byte]string{}, stop: make(chan struct{})}
+	s := &sharedSessions{store: redisStore(t, addr, mode), local: ratelimit.NewMemorySessions(100, 10, time.Hour),
+		log: slog.New(slog.DiscardHandler), pending: map[[32]byte]string{}, stop: make(chan struct{})}
 	t.Cleanup(func() { _ = s.Cleanup() })
 	return s
 }

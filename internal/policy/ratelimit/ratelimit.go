@@ -84,7 +84,7 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 		}
 		pol.descs = append(pol.descs, cd)
 	}
-	store, release, err := engine.Acquire(ctx, engine.OptionsFrom(env.Config), log)
+	store, release, err := env.AcquireLimits(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rate-limit store: %w", err)
 	}

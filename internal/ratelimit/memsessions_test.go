@@ -1,4 +1,4 @@
-package mcpauthz
+package ratelimit
 
 import (
 	"context"
@@ -8,13 +8,14 @@ import (
 	"time"
 )
 
-type fakeClock struct {
+// sessionClock drives a MemorySessions' clock.
+type sessionClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
+func (c *sessionClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *sessionClock) add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
@@ -22,7 +23,7 @@ func (c *fakeClock) add(d time.Duration) {
 
 func TestMemorySessions(t *testing.T) {
 	ctx := context.Background()
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := &sessionClock{t: time.Unix(1_700_000_000, 0)}
 	s := NewMemorySessions(4, 2, time.Hour)
 	s.now = clk.now
 
@@ -86,48 +87,32 @@ func TestMemorySessionsConcurrent(t *testing.T) {
 	}
 }
 
-func TestLocalLimiterGCRA(t *testing.T) {
+func TestMemorySessionsLookup(t *testing.T) {
 	ctx := context.Background()
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := NewLocalLimiter()
-	l.now = clk.now
-	for i := 1; i <= 10; i++ {
-		if ok, _, _ := l.Allow(ctx, "k", 10); !ok {
-			t.Fatalf("call %d refused", i)
-		}
+	clk := &sessionClock{t: time.Unix(1_700_000_000, 0)}
+	s := NewMemorySessions(10, 10, time.Hour)
+	s.now = clk.now
+	if got, err := s.Lookup(ctx, "e1", "alice"); err != nil || got != "" {
+		t.Fatalf("Lookup of an unbound id = %q, %v", got, err)
 	}
-	ok, retry, err := l.Allow(ctx, "k", 10)
-	if ok || err != nil || retry != 6*time.Second {
-		t.Fatalf("11th call: ok=%v retry=%v err=%v, want refused with 6s", ok, retry, err)
+	// A lookup never binds.
+	if got, _ := s.Claim(ctx, "e1", "bob"); got != "bob" {
+		t.Fatalf("Claim after Lookup = %q, want bob", got)
 	}
-	if ok, _, _ := l.Allow(ctx, "other", 10); !ok {
-		t.Fatal("keys are not independent")
+	if got, _ := s.Lookup(ctx, "e1", "alice"); got != "bob" {
+		t.Fatalf("Lookup by another identity = %q, want bob", got)
 	}
-	clk.add(6 * time.Second)
-	if ok, _, _ := l.Allow(ctx, "k", 10); !ok {
-		t.Fatal("refused after the interval")
+	// The owner's lookup refreshes the binding.
+	clk.add(50 * time.Minute)
+	if got, _ := s.Lookup(ctx, "e1", "bob"); got != "bob" {
+		t.Fatal("owner lookup failed")
 	}
-	if ok, _, _ := l.Allow(ctx, "k", 10); ok {
-		t.Fatal("allowed twice after one interval")
+	clk.add(50 * time.Minute)
+	if got, _ := s.Lookup(ctx, "e1", "alice"); got != "bob" {
+		t.Fatal("binding expired although its owner used it")
 	}
-	clk.add(time.Minute)
-	for i := 0; i < 10; i++ {
-		if ok, _, _ := l.Allow(ctx, "k", 10); !ok {
-			t.Fatalf("full burst not restored after a minute (call %d)", i+1)
-		}
-	}
-	if ok, _, _ := l.Allow(ctx, "k", 0); !ok {
-		t.Fatal("perMinute 0 must not limit")
-	}
-}
-
-func TestLocalLimiterBounded(t *testing.T) {
-	l := NewLocalLimiter()
-	l.maxK = 100
-	for i := 0; i < 1000; i++ {
-		_, _, _ = l.Allow(context.Background(), fmt.Sprint(i), 1)
-	}
-	if len(l.tat) > 100 {
-		t.Fatalf("%d keys kept", len(l.tat))
+	clk.add(2 * time.Hour)
+	if got, _ := s.Lookup(ctx, "e1", "bob"); got != "" {
+		t.Fatalf("expired binding still found: %q", got)
 	}
 }

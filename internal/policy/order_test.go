@@ -1,0 +1,25 @@
+package policy
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+)
+
+// The config's table of policy types (config.PolicyTypes, in chain order)
+// and TypeOrder are written in two packages: they must name the same
+// types, in the same order.
+func TestPolicyTypesFollowTypeOrder(t *testing.T) {
+	if len(config.PolicyTypes) != len(TypeOrder) {
+		t.Fatalf("config.PolicyTypes has %d types, TypeOrder %d: %v", len(config.PolicyTypes), len(TypeOrder), config.PolicyTypes)
+	}
+	for _, typ := range config.PolicyTypes {
+		if _, ok := TypeOrder[typ]; !ok {
+			t.Errorf("policy type %q is valid in config but has no position in TypeOrder", typ)
+		}
+	}
+	if !slices.IsSortedFunc(config.PolicyTypes, func(a, b string) int { return int(TypeOrder[a] - TypeOrder[b]) }) {
+		t.Errorf("config.PolicyTypes %v is not in chain order (TypeOrder %v)", config.PolicyTypes, TypeOrder)
+	}
+}
