@@ -16,7 +16,15 @@ HELM      := $(HELM_BIN_DIR)/helm
 IMAGE     ?= agentgateway:$(VERSION)
 CHART     := deploy/helm/agentgateway
 
-.PHONY: demo test deps kube helm chart-files manifests image build lint unit fuzz bench bench-smoke soak clean
+.PHONY: help demo test deps kube helm tools chart-files manifests image build lint unit fuzz bench bench-smoke soak clean
+
+# Where scripts/tools-bin.sh puts the pinned lint tools (staticcheck, goimports).
+export TOOLS_DIR ?= $(CACHE_DIR)/tools
+MODULE    := github.com/agentgateway-go/agentgateway
+
+## help: lists every target with what it does
+help:
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); split($$0, a, ": "); printf "  %-12s %s\n", a[1], substr($$0, length(a[1]) + 3); next } /^## / { sub(/^## /, ""); printf "  %-12s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
 ## demo: the gateway with demo MCP tools and a demo A2A agent, in one process
 demo:
@@ -25,7 +33,8 @@ demo:
 ## test: installs what the tests need (idempotent), then runs every test
 test: deps lint unit bench-smoke fuzz
 
-deps: kube helm
+## deps: installs what the tests need (apt packages, kube-apiserver, etcd, Helm, Jaeger, the MCP conformance suite, lint tools); idempotent
+deps: kube helm tools
 	@bash scripts/jaeger-bin.sh
 	@bash scripts/deps.sh
 	@bash scripts/conformance-bin.sh
@@ -37,6 +46,10 @@ kube:
 ## helm: builds helm v3 for the chart tests into .cache/helm/bin (cached)
 helm:
 	@bash scripts/helm-bin.sh
+
+## tools: builds the pinned lint tools (staticcheck, goimports) into .cache/tools (cached)
+tools:
+	@bash scripts/tools-bin.sh
 
 ## chart-files: copies the Grafana dashboards and Prometheus alerts into the chart (test/helm fails when stale)
 chart-files:
@@ -57,14 +70,19 @@ image:
 		docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) . ; \
 	else echo "image: no Docker daemon here; skipped"; fi
 
+## build: builds the gateway binary into .cache/bin/agentgateway
 build:
 	@mkdir -p $(BIN_DIR)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN_DIR)/agentgateway ./cmd/agentgateway
 
-lint:
+## lint: gofmt, goimports (standard, third-party and this module's imports in separate groups), go vet and staticcheck
+lint: tools
 	@out=$$(gofmt -l cmd internal test bench 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$($(TOOLS_DIR)/goimports -l -local $(MODULE) cmd internal test bench); if [ -n "$$out" ]; then echo "goimports needed (goimports -w -local $(MODULE)):"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(TOOLS_DIR)/staticcheck ./...
 
+## unit: every Go test (unit, end-to-end, chart, conformance) with the race detector
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
@@ -79,6 +97,7 @@ FUZZTIME ?= 10s
 # scripts/fuzz.sh passes a run whose only failure is that message (a real
 # finding always writes its failing input).
 FUZZFLAGS ?= -fuzzminimizetime=20x
+## fuzz: a short native-fuzz run (FUZZTIME, 10s) of every parser and codec
 fuzz:
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/config/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCanonicalHost$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/config/
@@ -96,7 +115,7 @@ fuzz:
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCompileAttributes$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/telemetry/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzBackendView$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./test/e2e/
 
-## bench: the harness of issue #8 (direct, nginx, go-bare, gateway; bench/, docs/bench.md),
+## bench: the benchmark harness (direct, nginx, go-bare, gateway; bench/, docs/bench.md),
 ## writing bench/results/<date>.md, then the go test microbenchmarks. Under 10 minutes.
 BENCHFLAGS ?=
 bench:
@@ -112,5 +131,6 @@ SOAK_DURATION ?= 10m
 soak:
 	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -race -count=1 -timeout 60m -run '^TestSoak$$' -v ./test/e2e/
 
+## clean: removes .cache (the cached builds of the test dependencies)
 clean:
 	rm -rf $(CACHE_DIR)

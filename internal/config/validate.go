@@ -3,8 +3,6 @@ package config
 import (
 	"fmt"
 
-	"github.com/agentgateway-go/agentgateway/internal/a2a"
-	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"math"
 	"net"
 	"net/netip"
@@ -13,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/agentgateway-go/agentgateway/internal/a2a"
+	"github.com/agentgateway-go/agentgateway/internal/glob"
 )
 
 // policyKind describes one policy type for validation.

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/agentgateway-go/agentgateway/internal/porttest"
-	"github.com/agentgateway-go/agentgateway/internal/testbin"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/porttest"
+	"github.com/agentgateway-go/agentgateway/internal/testbin"
 
 	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 	"github.com/agentgateway-go/agentgateway/internal/gateway"

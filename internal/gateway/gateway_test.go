@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/agentgateway-go/agentgateway/internal/porttest"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/porttest"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 

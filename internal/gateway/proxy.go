@@ -21,8 +21,8 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
-// maxSSEEventBytes bounds one rewritten SSE event (legacy endpoint event,
-// and later tools/list filtering).
+// maxSSEEventBytes bounds one SSE event the proxy rewrites (the legacy
+// endpoint event); mcp-authz's list filters have their own bound.
 const maxSSEEventBytes = 8 << 20
 
 // backend is the last handler of every chain: it proxies the exchange.

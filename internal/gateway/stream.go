@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/policy"
@@ -40,7 +39,6 @@ type guardedBody struct {
 	idle   time.Duration
 	ex     *policy.Exchange
 
-	mu    sync.Mutex
 	timer *time.Timer
 	stops []func() bool
 }

@@ -101,7 +101,7 @@ func TestKey(t *testing.T) {
 		}
 		seen[k] = parts
 	}
-	if Key("x", "y") != Key("x", "y") {
+	if a, b := Key("x", "y"), Key("x", "y"); a != b {
 		t.Error("Key is not deterministic")
 	}
 }

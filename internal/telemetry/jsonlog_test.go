@@ -89,7 +89,7 @@ func TestJSONHandlerMatchesSlogOnGatewayRecords(t *testing.T) {
 	w.with(slog.Any("x", []int{1})).check(t, record(now, slog.LevelInfo, "slow with", slog.Int("n", 1)))
 	w.group("g").check(t, record(now, slog.LevelInfo, "grouped", slog.Int("n", 1)))
 	w.group("g").check(t, record(now, slog.LevelInfo, "grouped, no attrs"))
-	for _, f := range []float64{0, -0.0, 1, 0.1, 1e-7, 1.5e-6, 123456789, 1e20, 1e21, 1.7976931348623157e308, -2.5e-10, 5e-324} {
+	for _, f := range []float64{0, math.Copysign(0, -1), 1, 0.1, 1e-7, 1.5e-6, 123456789, 1e20, 1e21, 1.7976931348623157e308, -2.5e-10, 5e-324} {
 		p.check(t, record(now, slog.LevelInfo, "float", slog.Float64("f", f)))
 	}
 }

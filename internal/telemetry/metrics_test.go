@@ -3,7 +3,6 @@ package telemetry
 import (
 	"bytes"
 	"fmt"
-	"github.com/agentgateway-go/agentgateway/internal/testbin"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/testbin"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"

@@ -198,7 +198,7 @@ func TestResource(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, kv := range spans[0].Resource.Attributes() {
-		got[string(kv.Key)] = kv.Value.Emit()
+		got[string(kv.Key)] = kv.Value.String()
 	}
 	for k, v := range map[string]string{
 		"service.name":                ServiceName,

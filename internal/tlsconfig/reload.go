@@ -135,6 +135,3 @@ func (r *reloader[T]) check(now time.Time) {
 	r.cur.Store(&loaded[T]{val: v, stamps: st})
 	r.log.Info("reloaded "+r.what, "files", fmt.Sprint(r.files))
 }
-
-// forceCheck makes the next get check the files (tests).
-func (r *reloader[T]) forceCheck() { r.nextCheck.Store(0) }

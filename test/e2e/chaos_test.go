@@ -230,17 +230,6 @@ func (l *chaosLoad) CloseStreams() chaosStreamStats {
 	return l.streams.Close()
 }
 
-// chaosStarted returns the results of calls that started in [from, to).
-func chaosStarted(rs []chaosResult, from, to time.Time) []chaosResult {
-	var out []chaosResult
-	for _, r := range rs {
-		if !r.at.Before(from) && r.at.Before(to) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // chaosStatuses counts results per status, for logs.
 func chaosStatuses(rs []chaosResult) string {
 	n := map[int]int{}

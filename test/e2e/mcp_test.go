@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 sampling and roots are deprecated from 2026-07-28 but clients still use them, and the gateway must relay them
+
 package e2e
 
 // End-to-end MCP tests: real go-sdk MCP servers behind the real gateway

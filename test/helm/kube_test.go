@@ -12,7 +12,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/agentgateway-go/agentgateway/internal/porttest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/porttest"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.yaml.in/yaml/v3"

@@ -13,7 +13,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/agentgateway-go/agentgateway/internal/porttest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/porttest"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 

@@ -130,12 +130,11 @@ func TestTokenReviewUnreachableAtStart(t *testing.T) {
 // kubeFixture is a cluster with the gateway's ServiceAccount bound to
 // deploy/rbac, and an agent ServiceAccount.
 type kubeFixture struct {
-	c         *kubeenv.Cluster
-	gwToken   string // file with the gateway's token
-	proxy     *kubeenv.Proxy
-	agentNS   string
-	repoRoot  string
-	agentUser string
+	c        *kubeenv.Cluster
+	gwToken  string // file with the gateway's token
+	proxy    *kubeenv.Proxy
+	agentNS  string
+	repoRoot string
 }
 
 func newKubeFixture(t *testing.T) *kubeFixture {

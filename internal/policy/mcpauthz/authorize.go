@@ -2,9 +2,10 @@ package mcpauthz
 
 import (
 	"fmt"
-	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"net/http"
 	"strings"
+
+	"github.com/agentgateway-go/agentgateway/internal/glob"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"

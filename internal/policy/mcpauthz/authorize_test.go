@@ -2,10 +2,11 @@ package mcpauthz
 
 import (
 	"errors"
-	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/agentgateway-go/agentgateway/internal/glob"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"

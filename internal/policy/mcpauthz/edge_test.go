@@ -18,7 +18,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/agentgateway-go/agentgateway/internal/porttest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,6 +28,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/porttest"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"

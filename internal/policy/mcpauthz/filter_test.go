@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/agentgateway-go/agentgateway/internal/glob"
 
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )

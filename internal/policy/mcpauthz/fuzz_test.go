@@ -3,12 +3,13 @@ package mcpauthz
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/agentgateway-go/agentgateway/internal/glob"
 
 	sdkjsonrpc "github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
