@@ -21,8 +21,9 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
-// maxSSEEventBytes bounds one SSE event the proxy rewrites (the legacy
-// endpoint event); mcp-authz's list filters have their own bound.
+// maxSSEEventBytes bounds one SSE event the gateway itself rewrites or
+// reads (the legacy endpoint event, tools/list metrics); mcp-authz's list
+// filters have their own bound (MaxListResponseBytes).
 const maxSSEEventBytes = 8 << 20
 
 // backend is the last handler of every chain: it proxies the exchange.
