@@ -56,18 +56,30 @@ func (s *sharedSessions) Claim(ctx context.Context, id, owner string) (string, e
 	key := sha256.Sum256([]byte(id))
 	local, known := s.local.LookupKey(key)
 	v, err := s.store.ClaimSessionHash(ctx, key, owner, ratelimit.DefaultSessionIdleTTL)
-	if err != nil {
-		if !known {
-			return "", err
-		}
+	return s.decide(ctx, key, owner, v, err, local, known)
+}
+
+// decide combines Redis's answer about a session (v, err; "" for not
+// bound) with the local table's (local, known) into the owner the session
+// is bound to:
+//   - Redis unreachable: the local table answers for what it holds, and a
+//     session it does not hold is an error (never bound to the caller);
+//   - bound here while Redis was unreachable and not written yet: local;
+//   - Redis and this replica disagree (a binding made here while Redis was
+//     away was taken through another replica): a conflict, nobody gets it;
+//   - otherwise Redis's answer, mirrored locally when it is the caller.
+func (s *sharedSessions) decide(ctx context.Context, key [32]byte, owner, v string, err error, local string, known bool) (string, error) {
+	switch {
+	case err != nil && !known:
+		return "", err
+	case err != nil:
 		if local == owner {
 			_, _ = s.local.ClaimKey(key, owner, false)
 		}
 		return local, nil
-	}
-	if known && local != v {
-		// Redis and this replica disagree: a binding made here while Redis
-		// was away was taken through another replica. Nobody gets it.
+	case v == "" && known:
+		return local, nil
+	case known && local != v:
 		s.conflict(ctx, key, owner)
 		return ratelimit.SessionConflict, nil
 	}
@@ -172,27 +184,7 @@ func (s *sharedSessions) Lookup(ctx context.Context, id, owner string) (string, 
 	key := sha256.Sum256([]byte(id))
 	local, known := s.local.LookupKey(key)
 	v, err := s.store.LookupSession(ctx, id, owner, ratelimit.DefaultSessionIdleTTL)
-	if err != nil {
-		if !known {
-			return "", err
-		}
-		if local == owner {
-			_, _ = s.local.ClaimKey(key, owner, false)
-		}
-		return local, nil
-	}
-	if v == "" && known {
-		// Bound here while Redis was unreachable, not written yet.
-		return local, nil
-	}
-	if known && local != v {
-		s.conflict(ctx, key, owner)
-		return ratelimit.SessionConflict, nil
-	}
-	if v == owner {
-		_, _ = s.local.ClaimKey(key, owner, false)
-	}
-	return v, nil
+	return s.decide(ctx, key, owner, v, err, local, known)
 }
 
 // Cleanup stops writing pending bindings (a retired config's; the next
