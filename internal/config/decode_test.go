@@ -74,43 +74,43 @@ func TestDecodeErrors(t *testing.T) {
 			name: "bad duration exact path",
 			file: "gateway.yaml",
 			src:  edit(t, gw, "request: 300s", "request: 300x", 1),
-			want: []string{"gateway.yaml:52:28: binds[0].listeners[0].routes[0].policies[3].timeout.request: " + badDur},
+			want: []string{"gateway.yaml:53:28: binds[0].listeners[0].routes[0].policies[3].timeout.request: " + badDur},
 		},
 		{
 			name: "bad duration in ConfigMap points into outer file",
 			file: "seed-configmap.yaml",
 			src:  edit(t, cm, "request: 300s", "request: 300x", 1),
-			want: []string{"seed-configmap.yaml:60:32: binds[0].listeners[0].routes[0].policies[3].timeout.request: " + badDur},
+			want: []string{"seed-configmap.yaml:61:32: binds[0].listeners[0].routes[0].policies[3].timeout.request: " + badDur},
 		},
 		{
 			name: "duration without unit",
 			file: "g.yaml",
 			src:  edit(t, gw, "request: 300s", "request: 300", 1),
-			want: []string{`g.yaml:52:28: binds[0].listeners[0].routes[0].policies[3].timeout.request: invalid duration 300: missing unit, write e.g. "300s"`},
+			want: []string{`g.yaml:53:28: binds[0].listeners[0].routes[0].policies[3].timeout.request: invalid duration 300: missing unit, write e.g. "300s"`},
 		},
 		{
 			name: "negative duration",
 			file: "g.yaml",
 			src:  edit(t, gw, "idle: 60s", "idle: -60s", 1),
-			want: []string{`g.yaml:53:25: binds[0].listeners[0].routes[0].policies[3].timeout.idle: invalid duration "-60s": must not be negative`},
+			want: []string{`g.yaml:54:25: binds[0].listeners[0].routes[0].policies[3].timeout.idle: invalid duration "-60s": must not be negative`},
 		},
 		{
 			name: "unknown field at depth with suggestion",
 			file: "g.yaml",
 			src:  edit(t, gw, "perTryTimeout: 30s", "perTryTimeot: 30s", 1),
-			want: []string{`g.yaml:59:19: binds[0].listeners[0].routes[0].policies[4].retry.perTryTimeot: unknown field "perTryTimeot" (did you mean "perTryTimeout"?)`},
+			want: []string{`g.yaml:60:19: binds[0].listeners[0].routes[0].policies[4].retry.perTryTimeot: unknown field "perTryTimeot" (did you mean "perTryTimeout"?)`},
 		},
 		{
 			name: "unknown field case mismatch",
 			file: "g.yaml",
 			src:  edit(t, gw, "jwksUri:", "jwksURI:", 2),
-			want: []string{`g.yaml:91:19: binds[0].listeners[1].routes[0].policies[0].jwt.jwksURI: unknown field "jwksURI" (did you mean "jwksUri"?)`},
+			want: []string{`g.yaml:92:19: binds[0].listeners[1].routes[0].policies[0].jwt.jwksURI: unknown field "jwksURI" (did you mean "jwksUri"?)`},
 		},
 		{
 			name: "unknown field in ConfigMap",
 			file: "cm.yaml",
 			src:  edit(t, cm, "perTryTimeout: 30s", "perTryTimeot: 30s", 1),
-			want: []string{`cm.yaml:67:23: binds[0].listeners[0].routes[0].policies[4].retry.perTryTimeot: unknown field "perTryTimeot" (did you mean "perTryTimeout"?)`},
+			want: []string{`cm.yaml:68:23: binds[0].listeners[0].routes[0].policies[4].retry.perTryTimeot: unknown field "perTryTimeot" (did you mean "perTryTimeout"?)`},
 		},
 		{
 			name: "multiple errors in one pass, sorted by position",
@@ -120,16 +120,16 @@ func TestDecodeErrors(t *testing.T) {
 				"port: 8080", "port: eighty", 1),
 				"requestsPerMinute: 100", "requestsPerMinute: [100]", 1),
 			want: []string{
-				`g.yaml:3:11: binds[0].port: expected an integer, got string "eighty"`,
-				`g.yaml:38:44: binds[0].listeners[0].routes[0].policies[1].mcp.rules[0].rateLimit.requestsPerMinute: expected an integer, got a list`,
-				`g.yaml:59:34: binds[0].listeners[0].routes[0].policies[4].retry.perTryTimeout: invalid duration "soon": want a Go duration such as "30s", "1m30s" or "250ms"`,
+				`g.yaml:4:11: binds[0].port: expected an integer, got string "eighty"`,
+				`g.yaml:39:44: binds[0].listeners[0].routes[0].policies[1].mcp.rules[0].rateLimit.requestsPerMinute: expected an integer, got a list`,
+				`g.yaml:60:34: binds[0].listeners[0].routes[0].policies[4].retry.perTryTimeout: invalid duration "soon": want a Go duration such as "30s", "1m30s" or "250ms"`,
 			},
 		},
 		{
 			name: "unknown policy type",
 			file: "g.yaml",
 			src:  edit(t, gw, "- type: rate-limit", "- type: ratelimit", 1),
-			want: []string{`g.yaml:41:23: binds[0].listeners[0].routes[0].policies[2].type: unknown policy type "ratelimit" (valid: timeout, jwt-authn, mcp-authz, a2a-authz, rate-limit, retry)`},
+			want: []string{`g.yaml:42:23: binds[0].listeners[0].routes[0].policies[2].type: unknown policy type "ratelimit" (valid: timeout, jwt-authn, mcp-authz, a2a-authz, rate-limit, retry)`},
 		},
 		{
 			name: "wrong kind: mapping where list expected",
@@ -456,7 +456,7 @@ func TestPositionIndex(t *testing.T) {
 		t.Errorf("SourceFile = %q", c.SourceFile())
 	}
 	fe := c.Errorf("binds[0].port", "policy %s is not enforced", "x")
-	if got := fe.Error(); got != `cm.yaml:11:15: binds[0].port: policy x is not enforced` {
+	if got := fe.Error(); got != `cm.yaml:12:15: binds[0].port: policy x is not enforced` {
 		t.Errorf("Errorf = %q", got)
 	}
 	var nilCfg *Config
