@@ -36,7 +36,11 @@ func TestDocsAndExamples(t *testing.T) {
 					t.Run(name, func(t *testing.T) { checkConfig(t, name, b.text) })
 				}
 			case ".yaml", ".yml":
-				if root == "../../examples" && filepath.Dir(path) == root {
+				// Gateway configs: the files directly under examples/, and
+				// under examples/<feature>/ every file that starts with the
+				// schema modeline (the others there are Kubernetes
+				// manifests or Prometheus config).
+				if root == "../../examples" && (filepath.Dir(path) == root || strings.HasPrefix(string(data), schemaModeline)) {
 					checked++
 					t.Run(path, func(t *testing.T) { checkConfig(t, path, string(data)) })
 				}
@@ -49,6 +53,46 @@ func TestDocsAndExamples(t *testing.T) {
 	}
 	if checked < 3 {
 		t.Fatalf("only %d configs found under docs/ and examples/", checked)
+	}
+}
+
+// schemaModeline is the first line of every feature example: editors
+// with the YAML language server complete and check fields against it.
+const schemaModeline = "# yaml-language-server: $schema=../../schema/config.schema.json\n"
+
+// notGatewayExamples are the directories under examples/ that hold no
+// gateway config (Kubernetes manifests, a Prometheus scrape job).
+var notGatewayExamples = map[string]bool{"kagent": true, "prometheus": true}
+
+// TestFeatureExamples requires every examples/<feature>/ to hold a
+// gateway.yaml that starts with the schema modeline (TestDocsAndExamples
+// validates it) and a README.md.
+func TestFeatureExamples(t *testing.T) {
+	entries, err := os.ReadDir("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	features := 0
+	for _, e := range entries {
+		if !e.IsDir() || notGatewayExamples[e.Name()] {
+			continue
+		}
+		features++
+		dir := filepath.Join("../../examples", e.Name())
+		data, err := os.ReadFile(filepath.Join(dir, "gateway.yaml"))
+		if err != nil {
+			t.Errorf("%s: %v", dir, err)
+			continue
+		}
+		if !strings.HasPrefix(string(data), schemaModeline) {
+			t.Errorf("%s/gateway.yaml: the first line must be %q", dir, strings.TrimSpace(schemaModeline))
+		}
+		if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
+			t.Errorf("%s: %v", dir, err)
+		}
+	}
+	if features < 6 {
+		t.Errorf("%d feature examples under examples/; want at least authz, ratelimit, a2a, mtls, redis and tracing", features)
 	}
 }
 

@@ -143,8 +143,8 @@ func NewWeatherAgent(cardURL string) http.Handler {
 		// responses; streaming responses override this with text/event-stream.
 		w.Header().Set("Content-Type", "application/json")
 		if task, ok := plainTask(body); ok {
-			// The user guide's Step 7 posts {"task": "..."}, not A2A
-			// JSON-RPC; answer it in kind so the guide's curl shows a
+			// A plain client may post {"task": "..."}, not A2A
+			// JSON-RPC; answer it in kind so such a curl shows a
 			// forecast.
 			_ = json.NewEncoder(w).Encode(map[string]string{
 				"agent":        WeatherAgentName,
@@ -161,7 +161,7 @@ func NewWeatherAgent(cardURL string) http.Handler {
 	return mux
 }
 
-// plainTask recognises the user guide's {"task": "..."} body.
+// plainTask recognises a plain {"task": "..."} body.
 func plainTask(body []byte) (string, bool) {
 	var v struct {
 		JSONRPC *string `json:"jsonrpc"`

@@ -19,7 +19,7 @@ const (
 	DefaultUserID = "default"
 )
 
-// Tool names, exactly as in the user guide (Step 5).
+// Tool names, exactly as the example mcp-authz rule lists them.
 const (
 	ToolGetWeatherData         = "get_weather_data"
 	ToolGenerateAnalysisCode   = "generate_analysis_code"

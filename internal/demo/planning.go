@@ -19,8 +19,8 @@ import (
 const PlanningAgentName = "planning-agent"
 
 // planningExecutor answers a trip-planning message by asking the weather
-// agent, through the gateway, as planning-agent-sa: the A2A call of the
-// user guide's Step 7.
+// agent, through the gateway, as planning-agent-sa: the agent-to-agent
+// call of the example agents.
 type planningExecutor struct {
 	// weatherURL is the weather agent's URL on the gateway
 	// (http://gateway/agents/weather-agent-v6).
