@@ -27,8 +27,12 @@ help:
 	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); split($$0, a, ": "); printf "  %-12s %s\n", a[1], substr($$0, length(a[1]) + 3); next } /^## / { sub(/^## /, ""); printf "  %-12s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
 ## demo: the gateway with demo MCP tools and a demo A2A agent, in one process
+## (loopback only; PORT=8080 and ADMIN_PORT=9090 pick other ports)
+demo: PORT ?= 8080
+demo: ADMIN_PORT ?= 9090
 demo:
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/agentgateway demo
+	@echo "demo: compiling the gateway (the first time takes about 2 minutes; later runs start in seconds)"
+	@$(GO) run -ldflags "$(LDFLAGS)" ./cmd/agentgateway demo --port $(PORT) --admin-port $(ADMIN_PORT)
 
 ## test: installs what the tests need (idempotent), then runs every test
 test: deps lint unit bench-smoke fuzz

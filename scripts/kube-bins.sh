@@ -46,7 +46,9 @@ build() {
     echo "kube-bins: $name up to date"
     return 0
   fi
-  echo "kube-bins: building $name from $dir (first build: several minutes)"
+  local est="about 2 minutes"
+  [ "$name" = kube-apiserver ] && est="about 5 minutes"
+  echo "kube-bins: building $name from $dir (one time: $est on 2 cores, with no output until it is done)"
   local start=$SECONDS
   # The go.mod and go.sum are committed: build exactly what they pin.
   if ! (cd "$dir" && GOWORK=off GOFLAGS="${GOFLAGS:-} -mod=readonly" go build -ldflags='-s -w' -o "$bin/$name.tmp" "$pkg"); then

@@ -559,10 +559,17 @@ type MCPObs struct {
 	Metrics []string `yaml:"metrics"`
 }
 
-// Admin is the health and metrics listener.
+// Admin is the health, metrics and status listener. It has no
+// authentication of its own: bind it to loopback or a pod-internal address
+// (docs/operations.md).
 type Admin struct {
 	Address string `yaml:"address"`
 	Port    int    `yaml:"port"`
+	// Pprof serves Go's profiling endpoints under /debug/pprof/ (default
+	// off: profiles and goroutine dumps reveal internals, and a CPU
+	// profile costs CPU while it runs). Read once: changing it needs a
+	// restart, like the port.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Server holds per-connection hardening limits. Every field has a default.

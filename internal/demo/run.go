@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
@@ -164,6 +166,9 @@ func Config(o ConfigOptions) string {
 # runs: the gateway reloads it.
 binds:
   - port: %d
+    # Loopback only: the demo's tokens are printed on screen and its
+    # admin port has no authentication.
+    address: 127.0.0.1
     listeners:
       - name: mcp-listener
         routes:
@@ -191,6 +196,7 @@ binds:
               - name: weather-agent-backend
                 address: %s
 %sadmin:
+  address: 127.0.0.1
   port: %d
 logging:
   format: text
@@ -203,6 +209,9 @@ logging:
 func Run(ctx context.Context, o Options) error {
 	if !policy.Enforced(config.PolicyJWTAuthn) {
 		return errors.New("demo: this build does not enforce jwt-authn")
+	}
+	if err := checkPorts(o.Port, o.AdminPort); err != nil {
+		return err
 	}
 	stateDir := o.StateDir
 	if stateDir == "" {
@@ -389,6 +398,8 @@ func (in Instructions) commands() []command {
 			cmd:  "curl -sS " + gw + "/agents/" + WeatherAgentName + `/.well-known/agent-card.json -H "Authorization: Bearer $PLANNING_TOKEN"`,
 			want: []string{`"url":"` + gw + "/agents/" + WeatherAgentName + `/"`}},
 		command{comment: "Health:", cmd: fmt.Sprintf("curl -sS http://localhost:%d/readyz", in.AdminPort), want: []string{"ready"}},
+		command{comment: fmt.Sprintf("The running config, secrets redacted (in a browser: http://localhost:%d/ui):", in.AdminPort),
+			cmd: fmt.Sprintf("curl -sS http://localhost:%d/config", in.AdminPort), want: []string{`"binds"`, `"agent-to-mcp-tools"`}},
 		command{comment: "Metrics (agent_requests_total, tool_invocations_total, a2a_calls_total, ...;\n# docs/metrics.md):", cmd: fmt.Sprintf("curl -sS http://localhost:%d/metrics", in.AdminPort),
 			want: []string{`agent_requests_total{agent_identity="` + devissuer.SubjectWeatherAgent + `"`, `a2a_calls_total{`}},
 	)
@@ -401,7 +412,7 @@ func (in Instructions) String() string {
 	fmt.Fprintf(&b, `
 Agent Gateway demo is running.
   gateway  %s   (MCP at /mcp, A2A agents at /agents/%s and /agents/%s)
-  admin    http://localhost:%d   (/healthz, /readyz, /metrics)
+  admin    http://localhost:%d   (/healthz, /readyz, /metrics, status pages at /ui, config at /config)
   config   %s   (edit it: the gateway hot-reloads)
   issuer   %s   (development token issuer: /openid/v1/jwks)
 
@@ -456,4 +467,34 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// checkPorts fails early, with the command to run instead, when a port
+// the demo needs is taken: the gateway would otherwise fail after the
+// backends have started, with a bare "address already in use".
+func checkPorts(port, admin int) error {
+	if port == admin {
+		return fmt.Errorf("the gateway port and the admin port are both %d; run make demo PORT=%d ADMIN_PORT=%d", port, port, admin+1)
+	}
+	for _, p := range []struct {
+		port      int
+		makeVar   string
+		flag      string
+		otherPort int
+	}{{port, "PORT", "port", admin}, {admin, "ADMIN_PORT", "admin-port", port}} {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.port))
+		if err == nil {
+			ln.Close()
+			continue
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("port %d: %w", p.port, err)
+		}
+		alt := p.port + 10000
+		if alt > 65535 || alt == p.otherPort {
+			alt = 18000 + p.port%1000
+		}
+		return fmt.Errorf("port %d is in use; run make demo %s=%d (or agentgateway demo --%s %d)", p.port, p.makeVar, alt, p.flag, alt)
+	}
+	return nil
 }

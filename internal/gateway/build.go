@@ -72,6 +72,10 @@ type route struct {
 	// agents is the agent router of an A2A route: the edge resolves the
 	// target to its canonical agent with it before any policy runs.
 	agents *agentRouter
+	// policies are the policy types in chain order and backends the
+	// route's backends, for the status page.
+	policies []string
+	backends []*backend
 }
 
 type wellKnownPath struct {
@@ -186,6 +190,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 		}
 		backends = append(backends, be)
 	}
+	r.backends = backends
 	var inner policy.Handler = backends[0]
 	if r.kind == policy.KindA2A {
 		r.agents = newAgentRouter(rc, backends)
@@ -227,6 +232,7 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 			}
 		}
 		chain = append(chain, named{ps[i].Type, p})
+		r.policies = append(r.policies, ps[i].Type)
 	}
 	// The edge's body stage (edge.go) runs right after authentication:
 	// credentials are checked from the headers before any body is

@@ -41,6 +41,10 @@ type Gateway struct {
 	cur   atomic.Pointer[runtime]
 	ready atomic.Bool
 
+	// decisions and health feed the status pages (status.go).
+	decisions *decisionRing
+	health    *authHealth
+
 	mu      sync.Mutex // serialises Apply and Shutdown
 	servers map[int]*boundServer
 	admin   *boundServer
@@ -65,6 +69,11 @@ func New(opts Options) *Gateway {
 	if tr == nil {
 		tr = newTransport()
 	}
+	// The authorization policies' audit records also feed the status
+	// page's decision list, through the logger they are given.
+	decisions := &decisionRing{}
+	opts.Logger = slog.New(&decisionTap{next: opts.Logger.Handler(), ring: decisions})
+	health := &authHealth{Recorder: recorderOf(opts.Observer)}
 	sessions := newSessionTracker(opts.Logger)
 	if so, ok := opts.Observer.(sessionObserver); ok {
 		sessions.obs = so
@@ -72,9 +81,11 @@ func New(opts Options) *Gateway {
 	return &Gateway{
 		log:  opts.Logger,
 		opts: opts,
-		deps: &deps{log: opts.Logger, transport: tr, observer: opts.Observer, rec: recorderOf(opts.Observer),
+		deps: &deps{log: opts.Logger, transport: tr, observer: opts.Observer, rec: health,
 			drain: newDrainer(), lim: &limiter{}, sessions: sessions, limits: opts.Limits},
-		servers: map[int]*boundServer{},
+		servers:   map[int]*boundServer{},
+		decisions: decisions,
+		health:    health,
 	}
 }
 
@@ -234,6 +245,7 @@ func (g *Gateway) startAdmin(cfg *config.Config) error {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	g.statusHandlers(mux, cfg)
 	for p, h := range g.opts.AdminHandlers {
 		mux.Handle(p, h)
 	}

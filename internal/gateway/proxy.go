@@ -45,6 +45,8 @@ type backend struct {
 	transport http.RoundTripper
 	obs       Observer
 	brk       *breaker
+	// errs are the latest failed attempts, for the status page.
+	errs *backendErrors
 }
 
 // closeHook calls fn once when the body is closed.
@@ -88,7 +90,7 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 		onState = bo.BreakerState
 	}
 	b := &backend{name: bc.Name, target: u, route: r, drain: d.drain, transport: tr, obs: d.observer,
-		brk: newBreaker(r.name, bc, d.log, onState)}
+		brk: newBreaker(r.name, bc, d.log, onState), errs: &backendErrors{}}
 	addrPath := strings.TrimSuffix(u.EscapedPath(), "/")
 	b.base = addrPath
 	if bc.MCP != nil {
@@ -105,7 +107,7 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 	}
 	b.proxy = &httputil.ReverseProxy{
 		Rewrite:        b.rewrite,
-		Transport:      &retryTransport{base: tr, obs: d.observer, brk: b.brk},
+		Transport:      &retryTransport{base: tr, obs: d.observer, brk: b.brk, errs: b.errs},
 		ModifyResponse: b.modifyResponse,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			if st, ok := req.Context().Value(upstreamKey{}).(*upstreamState); ok {
@@ -318,6 +320,7 @@ type retryTransport struct {
 	base http.RoundTripper
 	obs  Observer
 	brk  *breaker
+	errs *backendErrors // nil: not kept
 }
 
 // roundTrip is one attempt, admitted and judged by the circuit breaker.
@@ -329,12 +332,15 @@ func (t *retryTransport) roundTrip(r *http.Request, st *upstreamState) (*http.Re
 		st.ex.SentUpstream.Store(true)
 	}
 	if t.brk == nil {
-		return t.base.RoundTrip(r)
+		res, err := t.base.RoundTrip(r)
+		t.noteError(res, err)
+		return res, err
 	}
 	if err := t.brk.allow(); err != nil {
 		return nil, err
 	}
 	res, err := t.base.RoundTrip(r)
+	t.noteError(res, err)
 	if st != nil && st.brkFailed && (err != nil || res.StatusCode >= 500) {
 		t.brk.settle()
 		return res, err
@@ -343,6 +349,20 @@ func (t *retryTransport) roundTrip(r *http.Request, st *upstreamState) (*http.Re
 		st.brkFailed = true
 	}
 	return res, err
+}
+
+// noteError keeps a failed attempt for the status page: an error or a
+// 5xx answer.
+func (t *retryTransport) noteError(res *http.Response, err error) {
+	switch {
+	case t.errs == nil:
+	case err != nil && errors.Is(err, context.Canceled):
+		// The client went away: not the backend's failure.
+	case err != nil:
+		t.errs.add(err.Error())
+	case res.StatusCode >= 500:
+		t.errs.add(res.Status)
+	}
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
