@@ -34,6 +34,14 @@ const (
 
 // Load reads and decodes the config file at path. See Parse.
 func Load(path string) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -46,7 +54,7 @@ func Load(path string) (*Config, error) {
 	if len(data) > MaxConfigBytes {
 		return nil, ErrorList{{File: path, Msg: fmt.Sprintf("file is larger than %s", ByteSize(MaxConfigBytes))}}
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
 // Parse strictly decodes a config. data is either a gateway.yaml document or
@@ -59,32 +67,108 @@ func Load(path string) (*Config, error) {
 // Parse does not apply defaults and does not validate semantics; call
 // SetDefaults and Validate.
 func Parse(filename string, data []byte) (*Config, error) {
+	cfg, errs := parse(filename, data)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// parse decodes as much of data as it can. It returns the Config decoded so
+// far (nil when the file could not be read as a config at all: a syntax
+// error, no document, not a mapping) and every decode error. A field whose
+// value failed to decode keeps its zero value.
+func parse(filename string, data []byte) (*Config, ErrorList) {
 	d := &decoder{file: filename, pos: map[string]Position{}, active: map[*yaml.Node]bool{}}
-	root := d.readDocument(data)
+	root := d.readStream(data)
 	if root == nil {
-		return nil, d.errs.err()
+		return nil, d.errs
 	}
 	if cm, ok := d.configMapPayload(root, data); ok {
 		if cm == nil {
-			return nil, d.errs.err()
+			return nil, d.errs
 		}
 		root = d.readDocument([]byte(cm.Value))
 		if root == nil {
-			return nil, d.errs.err()
+			return nil, d.errs
 		}
 	}
 	cfg := &Config{}
 	if root.Kind != yaml.MappingNode && resolveAlias(root).Kind != yaml.MappingNode {
 		d.errorf(root, "", "the config must be a mapping with a binds key, got %s", describe(root))
-		return nil, d.errs.err()
+		return nil, d.errs
 	}
 	d.record("", nil, root)
 	d.decode(root, reflect.ValueOf(cfg).Elem(), "")
-	if err := d.errs.err(); err != nil {
+	cfg.src = &source{file: filename, pos: d.pos}
+	if d.overBudget {
+		// A config cut off by the node budget is not worth validating.
+		return nil, d.errs
+	}
+	return cfg, d.errs
+}
+
+// Check is what `agentgateway validate` runs: it reads the file at path,
+// decodes it, applies defaults and validates it, and returns every problem of
+// both passes in one ErrorList sorted by line. A type error does not hide
+// the semantic errors elsewhere in the file. Validation errors at, under or
+// above a field that failed to decode are left out: the decode error already
+// explains them (a duration that did not decode is zero, and "must be
+// positive" would only repeat it).
+//
+// cfg is nil when the file could not be decoded at all; otherwise it is the
+// defaulted config, which is only fit to run when err is nil.
+func Check(path string) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
 		return nil, err
 	}
-	cfg.src = &source{file: filename, pos: d.pos}
-	return cfg, nil
+	return check(path, data)
+}
+
+// check is Check on data already read.
+func check(filename string, data []byte) (*Config, error) {
+	cfg, errs := parse(filename, data)
+	if cfg == nil {
+		return nil, errs.err()
+	}
+	cfg.SetDefaults()
+	var verrs ErrorList
+	if err := cfg.Validate(); err != nil {
+		verrs = err.(ErrorList)
+	}
+	for _, ve := range verrs {
+		if !coveredBy(ve.Path, errs) {
+			errs = append(errs, ve)
+		}
+	}
+	return cfg, errs.err()
+}
+
+// coveredBy reports whether a validation error at path is explained by a
+// decode error on the same field or one of its ancestors, or on a direct
+// child of it (a policy whose timeout block failed to decode "has no
+// timeout"). Errors further up (a route, a bind) stay: they are about
+// something else.
+func coveredBy(path string, decodeErrs ErrorList) bool {
+	for _, de := range decodeErrs {
+		if de.Path == "" {
+			continue
+		}
+		if pathWithin(path, de.Path) || (path != "" && parentPath(de.Path) == path) {
+			return true
+		}
+	}
+	return false
+}
+
+// pathWithin reports whether path is base or a field or item under it.
+func pathWithin(path, base string) bool {
+	if !strings.HasPrefix(path, base) {
+		return false
+	}
+	rest := path[len(base):]
+	return rest == "" || rest[0] == '.' || rest[0] == '['
 }
 
 // decoder walks yaml.Node trees into Go values, collecting every error.
@@ -137,24 +221,91 @@ func (d *decoder) record(path string, key, val *yaml.Node) {
 
 var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// readStream reads the top-level file. A file with one document is that
+// document. A file with several (the output of `helm template`, a
+// kustomize build, a manifest bundle) must hold exactly one ConfigMap with
+// the gateway config key; that ConfigMap is the document, and positions stay
+// those of the whole file.
+func (d *decoder) readStream(data []byte) *yaml.Node {
+	docs := d.readDocuments(data)
+	if docs == nil {
+		return nil
+	}
+	if len(docs) == 1 {
+		return docs[0].Content[0]
+	}
+	var found []*yaml.Node
+	for _, doc := range docs {
+		if isGatewayConfigMap(doc.Content[0]) {
+			found = append(found, doc)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0].Content[0]
+	case 0:
+		d.errorf(docs[1], "", "multiple YAML documents and none is a ConfigMap with data.%q or data.%q: a config file holds one gateway.yaml document, or a manifest stream (helm template output) with exactly one such ConfigMap", ConfigMapKey, ConfigMapFallbackKey)
+	default:
+		lines := make([]string, len(found))
+		for i, f := range found {
+			lines[i] = strconv.Itoa(d.at(f.Content[0]).Line)
+		}
+		d.errorf(found[1].Content[0], "", "%d ConfigMaps hold a gateway config (documents at lines %s): keep exactly one in the file passed to --config", len(found), strings.Join(lines, ", "))
+	}
+	return nil
+}
+
+// isGatewayConfigMap reports whether n is a ConfigMap manifest with a
+// gateway config key in its data.
+func isGatewayConfigMap(n *yaml.Node) bool {
+	n = resolveAlias(n)
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	var kind, data *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "kind":
+			kind = resolveAlias(n.Content[i+1])
+		case "data":
+			data = resolveAlias(n.Content[i+1])
+		}
+	}
+	if kind == nil || kind.Value != "ConfigMap" || data == nil || data.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(data.Content); i += 2 {
+		if k := data.Content[i].Value; k == ConfigMapKey || k == ConfigMapFallbackKey {
+			return true
+		}
+	}
+	return false
+}
+
 // readDocument parses exactly one YAML document and returns its content
 // node, or nil after recording errors.
 func (d *decoder) readDocument(data []byte) *yaml.Node {
+	docs := d.readDocuments(data)
+	if docs == nil {
+		return nil
+	}
+	if len(docs) > 1 {
+		d.errorf(docs[1], "", "multiple YAML documents: a config file must hold exactly one document (found another one here)")
+		return nil
+	}
+	return docs[0].Content[0]
+}
+
+// readDocuments parses every non-empty YAML document in data and returns
+// their document nodes (each with one content node; a document node is
+// positioned at its "---"), or nil after recording errors. Empty documents (a
+// leading or trailing "---") are skipped.
+func (d *decoder) readDocuments(data []byte) []*yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	err := safeDecode(dec, &doc)
-	if errors.Is(err, io.EOF) {
-		d.errs = append(d.errs, d.fileError("no YAML document: the config is empty"))
-		return nil
-	}
-	if err != nil {
-		d.syntaxError(err)
-		return nil
-	}
-	// Further documents are an error, except empty ones (a trailing "---").
+	var out []*yaml.Node
 	for {
-		var extra yaml.Node
-		err := safeDecode(dec, &extra)
+		var doc yaml.Node
+		err := safeDecode(dec, &doc)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -162,17 +313,16 @@ func (d *decoder) readDocument(data []byte) *yaml.Node {
 			d.syntaxError(err)
 			return nil
 		}
-		if len(extra.Content) == 1 && isNull(extra.Content[0]) && extra.Content[0].Value == "" {
+		if len(doc.Content) != 1 || isNull(doc.Content[0]) {
 			continue
 		}
-		d.errorf(&extra, "", "multiple YAML documents: a config file must hold exactly one document (found another one here)")
-		return nil
+		out = append(out, &doc)
 	}
-	if len(doc.Content) != 1 || isNull(doc.Content[0]) {
+	if len(out) == 0 {
 		d.errs = append(d.errs, d.fileError("no YAML document: the config is empty"))
 		return nil
 	}
-	return doc.Content[0]
+	return out
 }
 
 func (d *decoder) fileError(msg string) *FieldError {

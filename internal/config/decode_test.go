@@ -182,7 +182,7 @@ func TestDecodeErrors(t *testing.T) {
 			name: "multiple documents",
 			file: "t.yaml",
 			src:  "binds: []\n---\nbinds: []\n",
-			want: []string{"t.yaml:2:1: multiple YAML documents: a config file must hold exactly one document (found another one here)"},
+			want: []string{`t.yaml:2:1: multiple YAML documents and none is a ConfigMap with data."gateway.yaml" or data."config.yaml": a config file holds one gateway.yaml document, or a manifest stream (helm template output) with exactly one such ConfigMap`},
 		},
 		{
 			name: "empty file",

@@ -782,7 +782,88 @@ func (c *Config) Warnings() []*FieldError {
 			out = append(out, c.Errorf(path, "rate limits are kept in this process's memory (no rateLimiting.redis): with more than one replica, each one allows the full rate"))
 		}
 	}
+	for bi, b := range c.Binds {
+		for li, l := range b.Listeners {
+			for ri, r := range l.Routes {
+				for pi, p := range r.Policies {
+					pp := fmt.Sprintf("binds[%d].listeners[%d].routes[%d].policies[%d]", bi, li, ri, pi)
+					if p.JWT != nil {
+						out = append(out, c.jwksWarnings(p.JWT, pp+".jwt")...)
+					}
+					if p.A2A != nil {
+						out = append(out, c.a2aTargetWarnings(&c.Binds[bi].Listeners[li].Routes[ri], p.A2A, pp+".a2a")...)
+					}
+				}
+			}
+		}
+	}
 	return out
+}
+
+// jwksWarnings flags a JWKS fetched over plain http from a host other than
+// loopback: anyone on the path can swap the keys and mint tokens the
+// gateway accepts.
+func (c *Config) jwksWarnings(j *JWTPolicy, path string) []*FieldError {
+	u, err := url.Parse(j.JWKSURI)
+	if j.JWKSURI == "" || err != nil || !strings.EqualFold(u.Scheme, "http") || IsLoopbackHost(u.Hostname()) {
+		return nil
+	}
+	return []*FieldError{c.Errorf(path+".jwksUri", "the JWKS is fetched over plain http from %q: whoever can alter that traffic can substitute signing keys and mint accepted tokens; use https", u.Host)}
+}
+
+// a2aTargetWarnings flags a2a-authz rules whose target no backend of the
+// route serves: the rule can never match a call, which usually means a typo
+// (an allow that never allows, or worse, a deny that never denies).
+func (c *Config) a2aTargetWarnings(r *Route, a *A2AAuthzPolicy, path string) []*FieldError {
+	dbs := make([]a2a.Backend, len(r.Backends))
+	for i, b := range r.Backends {
+		dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
+	}
+	targets := make([]string, len(a.Rules))
+	for i, rule := range a.Rules {
+		targets[i] = rule.Target
+	}
+	dir := a2a.NewDirectory(dbs, targets)
+	var canonical []string
+	for i := range r.Backends {
+		canonical = append(canonical, dir.Names(i)...)
+	}
+	var out []*FieldError
+	for i, rule := range a.Rules {
+		if rule.Target == "" || rule.Target == "*" {
+			continue
+		}
+		served := false
+		if strings.Contains(rule.Target, "*") {
+			if m, err := glob.Compile([]string{rule.Target}, glob.SepNone); err == nil {
+				for _, n := range canonical {
+					if m.Match(n) {
+						served = true
+						break
+					}
+				}
+			} else {
+				served = true // Validate reports the pattern
+			}
+		} else {
+			_, _, served = dir.Resolve(rule.Target)
+		}
+		if !served {
+			out = append(out, c.Errorf(joinIndex(path+".rules", i)+".target", "no backend of this route serves agent %q (it serves %s): this rule never matches a call", rule.Target, quoteList(canonical)))
+		}
+	}
+	return out
+}
+
+func quoteList(names []string) string {
+	if len(names) == 0 {
+		return "no agent"
+	}
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // firstRateLimit returns the path of the first rate limit in the config (a
