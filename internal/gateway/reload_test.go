@@ -108,3 +108,34 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met within 10s")
 }
+
+// run reports a file's decode and semantic problems in one pass, as
+// validate does: a type error does not hide a semantic one further down.
+func TestLoadConfigOnePass(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	src := `binds:
+  - port: 8080
+    listeners:
+      - name: l
+        routes:
+          - name: r
+            match: {path: {prefix: mcp}}
+            policies:
+              - type: timeout
+                timeout: {request: "5 minutes"}
+            backends:
+              - {name: b, type: mcp-http, address: "http://127.0.0.1:1"}
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadConfig(path)
+	if err == nil {
+		t.Fatal("an invalid config loaded")
+	}
+	for _, want := range []string{`invalid duration "5 minutes"`, `must start with "/"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("LoadConfig error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -22,12 +22,10 @@ import (
 // LoadConfig runs the pure part of the lifecycle: strict decode, defaults,
 // validation. Errors carry file, line, column and field path.
 func LoadConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	// The same one-pass check as `agentgateway validate`: decode and
+	// semantic problems together, so run and validate report the same.
+	cfg, err := config.Check(path)
 	if err != nil {
-		return nil, err
-	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
