@@ -183,3 +183,72 @@ func FuzzGlob(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFilterAnyList: the filter of every stream the client reads never
+// lets through a list item a rule denies, as a Go client decoding the
+// output would read it (encoding/json, which matches member names
+// case-insensitively), and whatever it returns without error is valid
+// JSON. Items whose name or URI contains "x" are denied.
+func FuzzFilterAnyList(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"},{"name":"x"}]}}`,
+		`{"jsonrpc":"2.0","id":1,"result":{"prompts":[{"name":"px"}],"resources":[{"uri":"file:///x"}]}}`,
+		`{"jsonrpc":"2.0","id":1,"result":{"resourceTemplates":[{"uriTemplate":"file:///{x}"}]}}`,
+		`[{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"x"}]}},{"jsonrpc":"2.0","method":"notifications/progress"}]`,
+		`{"jsonrpc":"2.0","id":1,"result":{"tools":[],"Tools":[{"name":"x"}]}}`,
+		`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a","Name":"x"}]}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	allow := func(_ listKind, v string) bool { return !strings.Contains(v, "x") }
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		out, _, err := filterAnyList(msg, allow)
+		if err != nil {
+			return
+		}
+		if !json.Valid(out) {
+			t.Fatalf("invalid JSON out of %q: %q", msg, out)
+		}
+		type item struct {
+			Name        string `json:"name"`
+			URI         string `json:"uri"`
+			URITemplate string `json:"uriTemplate"`
+		}
+		type message struct {
+			Method string          `json:"method"`
+			Error  json.RawMessage `json:"error"`
+			Result struct {
+				Tools             []item `json:"tools"`
+				Prompts           []item `json:"prompts"`
+				Resources         []item `json:"resources"`
+				ResourceTemplates []item `json:"resourceTemplates"`
+			} `json:"result"`
+		}
+		var msgs []message
+		if trimmed := bytes.TrimSpace(out); len(trimmed) > 0 && trimmed[0] == '[' {
+			if json.Unmarshal(out, &msgs) != nil {
+				return // not a batch of objects: nothing a client reads as lists
+			}
+		} else {
+			var m message
+			if json.Unmarshal(out, &m) != nil {
+				return
+			}
+			msgs = []message{m}
+		}
+		for _, m := range msgs {
+			if m.Method != "" {
+				continue // a server request or notification, not a list result
+			}
+			for _, l := range [][]item{m.Result.Tools, m.Result.Prompts, m.Result.Resources, m.Result.ResourceTemplates} {
+				for _, it := range l {
+					for _, v := range []string{it.Name, it.URI, it.URITemplate} {
+						if strings.Contains(v, "x") {
+							t.Fatalf("a denied item passed the filter:\nin:  %s\nout: %s", msg, out)
+						}
+					}
+				}
+			}
+		}
+	})
+}
