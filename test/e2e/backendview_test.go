@@ -594,7 +594,7 @@ func FuzzBackendView(f *testing.F) {
 			!bvToken(method) || !bvToken(hdr) || strings.ContainsAny(target, " \r\n\x00") ||
 			strings.EqualFold(hdr, bvSeqHeader) || bvFold(hdr) == "content-length" || bvFold(hdr) == "transfer-encoding" ||
 			bvFold(hdr) == "host" || bvFold(hdr) == "connection" || bvFold(hdr) == "authorization" {
-			t.Skip()
+			return // an input outside what this target varies, not a missing dependency
 		}
 		r := e.send(t, method, target, [][2]string{{hdr, "system:serviceaccount:evil:admin"}}, bvCall(bvForbidden))
 		if r.view == nil {
