@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -44,9 +43,6 @@ var (
 	durationType = reflect.TypeFor[config.Duration]()
 	byteSizeType = reflect.TypeFor[config.ByteSize]()
 )
-
-// secretFields are yaml keys whose value is a secret itself.
-var secretFields = map[string]bool{"password": true}
 
 func toNode(v reflect.Value, key string) *yaml.Node {
 	switch v.Type() {
@@ -96,10 +92,10 @@ func toNode(v reflect.Value, key string) *yaml.Node {
 		if s == "" {
 			return nil
 		}
-		if secretFields[key] {
+		if config.SecretKey(key) {
 			return scalar(redacted, "!!str")
 		}
-		return scalar(redactURL(s), "!!str")
+		return scalar(config.RedactURL(s), "!!str")
 	case reflect.Bool:
 		return scalar(strconv.FormatBool(v.Bool()), "!!bool")
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -127,51 +123,4 @@ func toNode(v reflect.Value, key string) *yaml.Node {
 
 func scalar(v, tag string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: v}
-}
-
-// secretQuery reports query parameter names that commonly carry
-// credentials (?access_token=, ?api_key=, ?sig=).
-func secretQuery(name string) bool {
-	n := strings.ToLower(name)
-	for _, w := range []string{"token", "key", "secret", "password", "passwd", "auth", "sig", "credential"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// redactURL hides the password of a URL's userinfo and secret-looking
-// query values. Anything that is not an absolute URL is returned as is.
-func redactURL(s string) string {
-	if !strings.Contains(s, "://") {
-		return s
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return s
-	}
-	changed := false
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "REDACTED")
-			changed = true
-		}
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			if secretQuery(k) {
-				q[k] = []string{"REDACTED"}
-				changed = true
-			}
-		}
-		if changed {
-			u.RawQuery = q.Encode()
-		}
-	}
-	if !changed {
-		return s
-	}
-	return u.String()
 }

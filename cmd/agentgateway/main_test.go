@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -303,8 +305,8 @@ func TestRedactURL(t *testing.T) {
 		{"/etc/file", "/etc/file"},
 		{"redis:6379", "redis:6379"},
 	} {
-		if got := redactURL(tt.in); got != tt.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := config.RedactURL(tt.in); got != tt.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

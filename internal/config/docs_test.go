@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/agentgateway-go/agentgateway/internal/markdown"
 )
 
 // TestDocsAndExamples runs every ```yaml block of the Markdown files under
@@ -30,10 +32,10 @@ func TestDocsAndExamples(t *testing.T) {
 			}
 			switch filepath.Ext(path) {
 			case ".md":
-				for _, b := range yamlBlocks(string(data)) {
+				for _, b := range markdown.Blocks(string(data), "yaml") {
 					checked++
-					name := path + ":" + strconv.Itoa(b.line)
-					t.Run(name, func(t *testing.T) { checkConfig(t, name, b.text) })
+					name := path + ":" + strconv.Itoa(b.Line)
+					t.Run(name, func(t *testing.T) { checkConfig(t, name, b.Text) })
 				}
 			case ".yaml", ".yml":
 				// Gateway configs: the files directly under examples/, and
@@ -105,41 +107,5 @@ func checkConfig(t *testing.T, name, src string) {
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate:\n%v", err)
-	}
-}
-
-type block struct {
-	line int // line of the first YAML line in the Markdown file
-	text string
-}
-
-// yamlBlocks extracts fenced blocks whose info string is exactly "yaml".
-func yamlBlocks(md string) []block {
-	var out []block
-	lines := strings.Split(md, "\n")
-	for i := 0; i < len(lines); i++ {
-		l := strings.TrimSpace(lines[i])
-		if !strings.HasPrefix(l, "```") && !strings.HasPrefix(l, "~~~") {
-			continue
-		}
-		fence := l[:3]
-		info := strings.TrimSpace(strings.TrimLeft(l, fence[:1]))
-		j := i + 1
-		for j < len(lines) && !strings.HasPrefix(strings.TrimSpace(lines[j]), fence) {
-			j++
-		}
-		if info == "yaml" {
-			out = append(out, block{line: i + 2, text: strings.Join(lines[i+1:j], "\n") + "\n"})
-		}
-		i = j
-	}
-	return out
-}
-
-func TestYAMLBlocks(t *testing.T) {
-	md := "x\n```yaml\na: 1\n```\n```yaml-fragment\nb: 2\n```\n```yaml title=\"t\"\nc: 3\n```\n~~~yaml\nd: 4\n~~~\n```text\ne\n```\n"
-	got := yamlBlocks(md)
-	if len(got) != 2 || got[0].text != "a: 1\n" || got[0].line != 3 || got[1].text != "d: 4\n" {
-		t.Errorf("yamlBlocks = %+v", got)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentgateway-go/agentgateway/internal/markdown"
+
 	"github.com/google/jsonschema-go/jsonschema"
 	"go.yaml.in/yaml/v3"
 
@@ -112,8 +114,8 @@ func TestExamplesPassSchema(t *testing.T) {
 			}
 			switch filepath.Ext(path) {
 			case ".md":
-				for _, b := range yamlBlocks(string(data)) {
-					check(path+":"+strconv.Itoa(b.line), b.text)
+				for _, b := range markdown.Blocks(string(data), "yaml") {
+					check(path+":"+strconv.Itoa(b.Line), b.Text)
 				}
 			case ".yaml", ".yml":
 				// Only gateway configs: Kubernetes manifests of other
@@ -286,33 +288,4 @@ func TestDurationAndSizePatterns(t *testing.T) {
 			t.Errorf("%s %q: parser error %v, schema error %v", tc.def, tc.val, perr, serr)
 		}
 	}
-}
-
-type block struct {
-	line int
-	text string
-}
-
-// yamlBlocks extracts fenced blocks whose info string is exactly "yaml",
-// as internal/config's docs test does.
-func yamlBlocks(md string) []block {
-	var out []block
-	lines := strings.Split(md, "\n")
-	for i := 0; i < len(lines); i++ {
-		l := strings.TrimSpace(lines[i])
-		if !strings.HasPrefix(l, "```") && !strings.HasPrefix(l, "~~~") {
-			continue
-		}
-		fence := l[:3]
-		info := strings.TrimSpace(strings.TrimLeft(l, fence[:1]))
-		j := i + 1
-		for j < len(lines) && !strings.HasPrefix(strings.TrimSpace(lines[j]), fence) {
-			j++
-		}
-		if info == "yaml" {
-			out = append(out, block{line: i + 2, text: strings.Join(lines[i+1:j], "\n") + "\n"})
-		}
-		i = j
-	}
-	return out
 }

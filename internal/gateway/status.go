@@ -6,9 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"net/url"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -287,7 +285,7 @@ func (r *route) status() ui.Route {
 	out := ui.Route{Name: r.name, Prefix: r.prefix, Kind: kindLabel(r.kind), Policies: r.policies}
 	for _, b := range r.backends {
 		s, until, ej := b.brk.snapshot()
-		out.Backends = append(out.Backends, ui.Backend{Name: b.name, Address: redactURL(b.target.String()),
+		out.Backends = append(out.Backends, ui.Backend{Name: b.name, Address: config.RedactURL(b.target.String()),
 			Breaker: s, OpenUntil: until, Ejections: ej, InFlight: b.brk.inflight.Load(), Errors: b.errs.snapshot()})
 	}
 	return out
@@ -354,44 +352,12 @@ func redact(key string, v any) any {
 		}
 		return out
 	case string:
-		if secretKey(key) && x != "" {
+		if config.SecretKey(key) && x != "" {
 			return Redacted
 		}
-		return redactURL(x)
+		return config.RedactURL(x)
 	}
 	return v
-}
-
-func secretKey(k string) bool {
-	k = strings.ToLower(k)
-	for _, s := range []string{"password", "secret", "token", "privatekey"} {
-		if strings.HasSuffix(k, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// redactURL hides the password of a URL with credentials
-// (redis://user:pass@host); other strings are returned as they are.
-func redactURL(s string) string {
-	if !strings.Contains(s, "@") || !strings.Contains(s, "://") {
-		return s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		// Unparsable but URL-like with credentials: show nothing of it.
-		return Redacted
-	}
-	if u.User == nil {
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
-	} else {
-		u.User = url.User("REDACTED")
-	}
-	return u.String()
 }
 
 // statusHandlers mounts the status pages, the config dump and, when

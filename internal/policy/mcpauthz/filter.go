@@ -161,13 +161,10 @@ type listFilter struct {
 
 // hook is an Exchange response hook that filters the response in place.
 func (f *listFilter) hook(res *http.Response) error {
-	if res.StatusCode < 200 || res.StatusCode > 299 || res.Body == nil || res.Body == http.NoBody {
-		return nil
+	mt, pass, err := responseMedia(res, f.fail)
+	if pass || err != nil {
+		return err
 	}
-	if ce := strings.TrimSpace(res.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
-		return f.fail(fmt.Errorf("%w: response has Content-Encoding %q", errUnfilterable, ce))
-	}
-	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
 	switch mt {
 	case "application/json":
 		return f.filterJSON(res)
@@ -175,10 +172,30 @@ func (f *listFilter) hook(res *http.Response) error {
 		res.Body = mcp.RewriteEvents(res.Body, MaxListResponseBytes, f.event)
 		return nil
 	}
+	return otherMedia(res, f.fail)
+}
+
+// responseMedia is what both list filters check first: a response that is
+// not a 2xx with a body passes unchanged (pass); a compressed one cannot be
+// filtered (the fail error); otherwise it returns the media type.
+func responseMedia(res *http.Response, fail func(error) error) (mt string, pass bool, err error) {
+	if res.StatusCode < 200 || res.StatusCode > 299 || res.Body == nil || res.Body == http.NoBody {
+		return "", true, nil
+	}
+	if ce := strings.TrimSpace(res.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		return "", false, fail(fmt.Errorf("%w: response has Content-Encoding %q", errUnfilterable, ce))
+	}
+	mt, _, _ = mime.ParseMediaType(res.Header.Get("Content-Type"))
+	return mt, false, nil
+}
+
+// otherMedia is the answer to a response of a media type a filter does not
+// read: an empty one passes, anything else cannot be filtered.
+func otherMedia(res *http.Response, fail func(error) error) error {
 	if res.ContentLength == 0 {
 		return nil
 	}
-	return f.fail(fmt.Errorf("%w: unexpected Content-Type %q", errUnfilterable, res.Header.Get("Content-Type")))
+	return fail(fmt.Errorf("%w: unexpected Content-Type %q", errUnfilterable, res.Header.Get("Content-Type")))
 }
 
 func (f *listFilter) fail(err error) error {
@@ -381,13 +398,10 @@ type streamFilter struct {
 
 // hook is an Exchange response hook for GET responses.
 func (f *streamFilter) hook(res *http.Response) error {
-	if res.StatusCode < 200 || res.StatusCode > 299 || res.Body == nil || res.Body == http.NoBody {
-		return nil
+	mt, pass, err := responseMedia(res, f.fail)
+	if pass || err != nil {
+		return err
 	}
-	if ce := strings.TrimSpace(res.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
-		return f.fail(fmt.Errorf("%w: response has Content-Encoding %q", errUnfilterable, ce))
-	}
-	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
 	switch mt {
 	case "text/event-stream":
 		body := &endableBody{ReadCloser: res.Body}
@@ -415,10 +429,7 @@ func (f *streamFilter) hook(res *http.Response) error {
 	case "application/json":
 		return filterJSONBody(res, f.fail, func(b []byte) ([]byte, bool, error) { return filterAnyList(b, f.allow) })
 	}
-	if res.ContentLength == 0 {
-		return nil
-	}
-	return f.fail(fmt.Errorf("%w: unexpected Content-Type %q", errUnfilterable, res.Header.Get("Content-Type")))
+	return otherMedia(res, f.fail)
 }
 
 func (f *streamFilter) fail(err error) error {
