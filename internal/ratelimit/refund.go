@@ -2,8 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"hash/maphash"
 	"time"
 
@@ -108,25 +106,10 @@ end
 return cur
 `)
 
-// LookupSession returns the owner a session id was bound to by
-// ClaimSession, or "" when it is not bound, without ever binding it. An
-// owner looking up its own session refreshes the binding's expiry. Errors
-// as ClaimSession.
-func (s *Store) LookupSession(ctx context.Context, id, owner string, ttl time.Duration) (string, error) {
-	if s.redis == nil || s.down.Load() {
-		return "", ErrUnavailable
-	}
-	sum := sha256.Sum256([]byte(id))
-	key := s.redis.prefix + "session:" + hex.EncodeToString(sum[:16])
-	rctx, cancel := context.WithTimeout(ctx, s.redis.timeout)
-	defer cancel()
-	v, err := lookupSessionScript.Run(rctx, s.redis.client, []string{key}, owner, ttl.Milliseconds()).Text()
-	if err != nil {
-		if ctx.Err() == nil {
-			s.failed(err)
-		}
-		return "", ErrUnavailable
-	}
-	s.succeeded()
-	return v, nil
+// LookupSessionHash returns the owner a session (the SHA-256 of its id)
+// was bound to by ClaimSession, or "" when it is not bound, without ever
+// binding it. An owner looking up its own session refreshes the binding's
+// expiry. Errors as ClaimSession.
+func (s *Store) LookupSessionHash(ctx context.Context, idHash [32]byte, owner string, ttl time.Duration) (string, error) {
+	return s.runSession(ctx, lookupSessionScript, idHash, owner, ttl.Milliseconds())
 }

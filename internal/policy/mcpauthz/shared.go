@@ -183,7 +183,7 @@ func (s *sharedSessions) reconcile() {
 func (s *sharedSessions) Lookup(ctx context.Context, id, owner string) (string, error) {
 	key := sha256.Sum256([]byte(id))
 	local, known := s.local.LookupKey(key)
-	v, err := s.store.LookupSession(ctx, id, owner, ratelimit.DefaultSessionIdleTTL)
+	v, err := s.store.LookupSessionHash(ctx, key, owner, ratelimit.DefaultSessionIdleTTL)
 	return s.decide(ctx, key, owner, v, err, local, known)
 }
 
