@@ -82,17 +82,21 @@ func TestGuideRefPattern(t *testing.T) {
 }
 
 // TestNoGuideReferences fails when the README, docs/, examples/, the
-// demo's printed output or generated config, or the chart's values.yaml
-// refer the reader to a guide that is not in the repository.
+// demo's printed output or generated config, the chart or the manifests
+// under deploy/ refer the reader to a guide that is not in the repository.
 func TestNoGuideReferences(t *testing.T) {
 	var bad []string
-	files := append(markdownFiles(t), filepath.Join(root, "deploy/helm/agentgateway/values.yaml"))
-	_ = filepath.WalkDir(filepath.Join(root, "examples"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
-			files = append(files, p)
-		}
-		return nil
-	})
+	files := markdownFiles(t)
+	// Every example, and everything under deploy/: the chart (values,
+	// templates, dashboards, alerts) and the plain manifests.
+	for _, dir := range []string{"examples", "deploy"} {
+		_ = filepath.WalkDir(filepath.Join(root, dir), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".md") {
+				files = append(files, p)
+			}
+			return nil
+		})
+	}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

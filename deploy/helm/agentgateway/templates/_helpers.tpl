@@ -12,7 +12,7 @@ app.kubernetes.io/name: {{ include "agentgateway.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
-{{/* The guide selects pods by `app: agent-gateway` (scrape config, NetworkPolicy, kubectl logs). */}}
+{{/* Plain manifests and dashboards select pods by `app: agent-gateway` (scrape config, NetworkPolicy, kubectl logs). */}}
 {{- define "agentgateway.labels" -}}
 {{ include "agentgateway.selectorLabels" . }}
 app: {{ include "agentgateway.fullname" . }}
