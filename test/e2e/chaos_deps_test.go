@@ -21,7 +21,7 @@ import (
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate/redistest"
 	"github.com/agentgateway-go/agentgateway/test/kubeenv"
 )
 

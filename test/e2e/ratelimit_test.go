@@ -27,8 +27,9 @@ import (
 	jwtlib "github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
+
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate/redistest"
 )
 
 const (
@@ -352,10 +353,10 @@ func TestRateLimitSharedRedis(t *testing.T) {
 		t.Fatal("fail-open gateway refused get_weather_data while redis is down")
 	}
 	for _, g := range []*Gateway{gwA, gwB, gwC} {
-		// A store goes down after ratelimit.FailureThreshold (3) failed
+		// A store goes down after sharedstate.FailureThreshold (3) failed
 		// Redis calls in a row; a gateway that has made fewer so far gets
 		// a few more calls (each is one or two Redis calls).
-		for i := 0; i < ratelimit.FailureThreshold && !strings.Contains(g.Logs(), "rate limit store down"); i++ {
+		for i := 0; i < sharedstate.FailureThreshold && !strings.Contains(g.Logs(), "rate limit store down"); i++ {
 			rlCall(t, g, tok, 200+i, "get_weather_data")
 			time.Sleep(50 * time.Millisecond)
 		}

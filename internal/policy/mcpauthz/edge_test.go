@@ -37,10 +37,11 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/demo"
 	"github.com/agentgateway-go/agentgateway/internal/gateway"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/jwt"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/retry"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/timeout"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 )
 
 const (
@@ -177,7 +178,7 @@ func newHarness(t *testing.T) *harness {
 	// A fresh rate-limit store (per-rule counts and session bindings) per
 	// harness, so that repeated runs (-count) start from full buckets and
 	// no bindings.
-	limits := ratelimit.NewLocalStore(ratelimit.NewLocal(0))
+	limits := sharedstate.NewLocalStore(gcra.NewLocal(0))
 	t.Cleanup(func() { _ = limits.Close() })
 
 	port, admin := freePort(t), freePort(t)

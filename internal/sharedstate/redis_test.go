@@ -1,4 +1,4 @@
-package ratelimit
+package sharedstate
 
 import (
 	"bytes"
@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
+
 	"github.com/redis/go-redis/v9"
 
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate/redistest"
 )
 
 func newTestRedis(t *testing.T, o RedisOptions) *Redis {
@@ -42,7 +44,7 @@ func TestRedisAllow(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), KeyPrefix: "agw:"})
 	ctx := context.Background()
-	lim := Limit{PerMinute: 10}
+	lim := gcra.Limit{PerMinute: 10}
 	for i := 0; i < 10; i++ {
 		res, err := r.Allow(ctx, "execute_code", lim)
 		if err != nil || !res.Allowed || res.Remaining != 9-i {
@@ -82,8 +84,8 @@ func TestRedisMatchesLocal(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: time.Second})
 	ctx := context.Background()
-	lim := Limit{PerMinute: 600, Burst: 3} // 100ms interval
-	for _, l := range []Limiter{r, NewLocal(0)} {
+	lim := gcra.Limit{PerMinute: 600, Burst: 3} // 100ms interval
+	for _, l := range []gcra.Limiter{r, gcra.NewLocal(0)} {
 		var got []bool
 		for i := 0; i < 4; i++ {
 			res, err := l.Allow(ctx, "seq", lim)
@@ -135,7 +137,7 @@ func TestRedisShared(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 10; i++ {
-					res, err := r.Allow(ctx, "shared", Limit{PerMinute: 25})
+					res, err := r.Allow(ctx, "shared", gcra.Limit{PerMinute: 25})
 					if err != nil {
 						t.Error(err)
 						return
@@ -184,7 +186,7 @@ func TestRedisTimeoutBounded(t *testing.T) {
 	r := newTestRedis(t, RedisOptions{Address: ln.Addr().String(), Timeout: 80 * time.Millisecond})
 	for i := 0; i < 3; i++ {
 		start := time.Now()
-		_, err := r.Allow(context.Background(), "k", Limit{PerMinute: 1})
+		_, err := r.Allow(context.Background(), "k", gcra.Limit{PerMinute: 1})
 		if err == nil {
 			t.Fatal("no error from a silent server")
 		}
@@ -202,11 +204,11 @@ func TestRedisPasswordFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), PasswordFile: pw, Timeout: time.Second})
-	if res, err := r.Allow(context.Background(), "k", Limit{PerMinute: 1}); err != nil || !res.Allowed {
+	if res, err := r.Allow(context.Background(), "k", gcra.Limit{PerMinute: 1}); err != nil || !res.Allowed {
 		t.Fatalf("%+v, %v", res, err)
 	}
 	bad := newTestRedis(t, RedisOptions{Address: srv.Addr(), Password: "wrong", Timeout: time.Second})
-	if _, err := bad.Allow(context.Background(), "k", Limit{PerMinute: 1}); err == nil {
+	if _, err := bad.Allow(context.Background(), "k", gcra.Limit{PerMinute: 1}); err == nil {
 		t.Fatal("wrong password accepted")
 	}
 	if _, err := NewRedis(RedisOptions{Address: srv.Addr(), PasswordFile: filepath.Join(dir, "missing")}); err == nil {
@@ -262,10 +264,10 @@ func TestStoreFailOpen(t *testing.T) {
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
-	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, NewLocal(0), log)
+	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, gcra.NewLocal(0), log)
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := context.Background()
-	lim := Limit{PerMinute: 3}
+	lim := gcra.Limit{PerMinute: 3}
 	if s.State() != StateRedis {
 		t.Fatalf("state %s", s.State())
 	}
@@ -338,10 +340,10 @@ func TestStoreFailClosed(t *testing.T) {
 	srv := redistest.Start(t)
 	logs := &logBuffer{}
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
-	s := NewRedisStore(context.Background(), r, srv.Addr(), FailClosed, NewLocal(0), slog.New(slog.NewTextHandler(logs, nil)))
+	s := NewRedisStore(context.Background(), r, srv.Addr(), FailClosed, gcra.NewLocal(0), slog.New(slog.NewTextHandler(logs, nil)))
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := context.Background()
-	lim := Limit{PerMinute: 100}
+	lim := gcra.Limit{PerMinute: 100}
 	if res, err := s.Allow(ctx, "k", lim); err != nil || !res.Allowed {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -370,12 +372,12 @@ func TestStoreStartsWithRedisDown(t *testing.T) {
 	srv.Kill()
 	logs := &logBuffer{}
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
-	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, NewLocal(0), slog.New(slog.NewTextHandler(logs, nil)))
+	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, gcra.NewLocal(0), slog.New(slog.NewTextHandler(logs, nil)))
 	t.Cleanup(func() { _ = s.Close() })
 	if s.State() != StateDegraded || logs.count("rate limit store down") != 1 {
 		t.Fatalf("state %s, logs:\n%s", s.State(), logs.b.String())
 	}
-	if res, err := s.Allow(context.Background(), "k", Limit{PerMinute: 1}); err != nil || !res.Allowed {
+	if res, err := s.Allow(context.Background(), "k", gcra.Limit{PerMinute: 1}); err != nil || !res.Allowed {
 		t.Fatalf("%+v %v", res, err)
 	}
 	srv.Restart()
@@ -387,11 +389,11 @@ func TestStoreStartsWithRedisDown(t *testing.T) {
 func TestStoreCallerCancelled(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr()})
-	s := NewRedisStore(context.Background(), r, srv.Addr(), FailClosed, NewLocal(0), nil)
+	s := NewRedisStore(context.Background(), r, srv.Addr(), FailClosed, gcra.NewLocal(0), nil)
 	t.Cleanup(func() { _ = s.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.Allow(ctx, "k", Limit{PerMinute: 1}); !errors.Is(err, context.Canceled) {
+	if _, err := s.Allow(ctx, "k", gcra.Limit{PerMinute: 1}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v", err)
 	}
 	if s.State() != StateRedis || s.Failures() != 0 {
@@ -427,7 +429,7 @@ func TestRegistry(t *testing.T) {
 	}
 	relA()
 	relA() // a second call is a no-op
-	if _, err := a.Allow(ctx, "k", Limit{PerMinute: 1}); err != nil {
+	if _, err := a.Allow(ctx, "k", gcra.Limit{PerMinute: 1}); err != nil {
 		t.Fatal(err)
 	}
 	relB()
@@ -458,14 +460,14 @@ func TestStoreFailureThreshold(t *testing.T) {
 	fastHealth(t)
 	srv := redistest.Start(t)
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
-	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, NewLocal(0), nil)
+	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, gcra.NewLocal(0), nil)
 	t.Cleanup(func() { _ = s.Close() })
 	boom := errors.New("i/o timeout")
 	for round := 0; round < 3; round++ {
 		for i := 0; i < FailureThreshold-1; i++ {
 			s.failed(boom)
 		}
-		if _, err := s.Allow(context.Background(), "k", Limit{PerMinute: 100}); err != nil {
+		if _, err := s.Allow(context.Background(), "k", gcra.Limit{PerMinute: 100}); err != nil {
 			t.Fatal(err)
 		}
 		if s.State() != StateRedis {
