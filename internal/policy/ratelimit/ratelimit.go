@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/auditlog"
+
 	"github.com/agentgateway-go/agentgateway/internal/a2a"
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/gcra"
@@ -280,8 +282,8 @@ func (p *Policy) audit(r *http.Request, d *descriptor, c *call, status int, reas
 	if !p.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	ap := policy.GetAttrs()
-	defer policy.PutAttrs(ap)
+	ap := auditlog.GetAttrs()
+	defer auditlog.PutAttrs(ap)
 	attrs := append(*ap,
 		slog.Bool("audit", true),
 		slog.String("policy", "rate-limit"),
@@ -300,10 +302,10 @@ func (p *Policy) audit(r *http.Request, d *descriptor, c *call, status int, reas
 	if reason != "" {
 		attrs = append(attrs, slog.String("reason", reason))
 	}
-	if tid := policy.TraceID(r, p.rec); tid != "" {
+	if tid := auditlog.TraceID(r, p.rec); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}
-	if rid := policy.RequestID(r); rid != "" {
+	if rid := auditlog.RequestID(r); rid != "" {
 		attrs = append(attrs, slog.String("request_id", rid))
 	}
 	*ap = attrs
@@ -311,7 +313,7 @@ func (p *Policy) audit(r *http.Request, d *descriptor, c *call, status int, reas
 	if reason != "" {
 		msg = "rate limit unavailable"
 	}
-	policy.LogAttrs(ctx, p.log, slog.LevelInfo, msg, attrs...)
+	auditlog.LogAttrs(ctx, p.log, slog.LevelInfo, msg, attrs...)
 }
 
 // Exceeded is the error for a call refused by a limit: 429, JSON-RPC code
