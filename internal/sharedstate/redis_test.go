@@ -1,7 +1,6 @@
 package sharedstate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 	"github.com/agentgateway-go/agentgateway/internal/gcra"
 
 	"github.com/redis/go-redis/v9"
@@ -222,24 +222,6 @@ func TestRedisPasswordFile(t *testing.T) {
 	}
 }
 
-// logBuffer collects slog output.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
-
 func fastHealth(t *testing.T) {
 	minB, maxB := healthMinBackoff, healthMaxBackoff
 	healthMinBackoff, healthMaxBackoff = 20*time.Millisecond, 200*time.Millisecond
@@ -261,7 +243,7 @@ func waitState(t *testing.T, s *Store, want State, d time.Duration) {
 func TestStoreFailOpen(t *testing.T) {
 	fastHealth(t)
 	srv := redistest.Start(t)
-	logs := &logBuffer{}
+	logs := &gatewaytest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
 	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, gcra.NewLocal(0), log)
@@ -308,14 +290,14 @@ func TestStoreFailOpen(t *testing.T) {
 		t.Fatal("local limit not applied while redis is down")
 	}
 	time.Sleep(100 * time.Millisecond) // several failed health checks
-	if n := logs.count("rate limit store down"); n != 1 {
-		t.Fatalf("logged down %d times, want once:\n%s", n, logs.b.String())
+	if n := logs.Count("rate limit store down"); n != 1 {
+		t.Fatalf("logged down %d times, want once:\n%s", n, logs.String())
 	}
 
 	srv.Restart()
 	waitState(t, s, StateRedis, 10*time.Second)
-	if n := logs.count("rate limit store up"); n != 2 { // startup + recovery
-		t.Fatalf("logged up %d times, want 2:\n%s", n, logs.b.String())
+	if n := logs.Count("rate limit store up"); n != 2 { // startup + recovery
+		t.Fatalf("logged up %d times, want 2:\n%s", n, logs.String())
 	}
 	// Shared counting resumes, on the restarted (empty) Redis.
 	for i := 0; i < 3; i++ {
@@ -338,7 +320,7 @@ func TestStoreFailOpen(t *testing.T) {
 func TestStoreFailClosed(t *testing.T) {
 	fastHealth(t)
 	srv := redistest.Start(t)
-	logs := &logBuffer{}
+	logs := &gatewaytest.LogBuffer{}
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
 	s := NewRedisStore(context.Background(), r, srv.Addr(), FailClosed, gcra.NewLocal(0), slog.New(slog.NewTextHandler(logs, nil)))
 	t.Cleanup(func() { _ = s.Close() })
@@ -353,8 +335,8 @@ func TestStoreFailClosed(t *testing.T) {
 			t.Fatalf("call %d: err %v, want ErrUnavailable", i, err)
 		}
 	}
-	if n := logs.count("failureMode: closed"); n != 1 {
-		t.Fatalf("logged %d times:\n%s", n, logs.b.String())
+	if n := logs.Count("failureMode: closed"); n != 1 {
+		t.Fatalf("logged %d times:\n%s", n, logs.String())
 	}
 	srv.Restart()
 	waitState(t, s, StateRedis, 10*time.Second)
@@ -370,12 +352,12 @@ func TestStoreStartsWithRedisDown(t *testing.T) {
 	fastHealth(t)
 	srv := redistest.Start(t)
 	srv.Kill()
-	logs := &logBuffer{}
+	logs := &gatewaytest.LogBuffer{}
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
 	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, gcra.NewLocal(0), slog.New(slog.NewTextHandler(logs, nil)))
 	t.Cleanup(func() { _ = s.Close() })
-	if s.State() != StateDegraded || logs.count("rate limit store down") != 1 {
-		t.Fatalf("state %s, logs:\n%s", s.State(), logs.b.String())
+	if s.State() != StateDegraded || logs.Count("rate limit store down") != 1 {
+		t.Fatalf("state %s, logs:\n%s", s.State(), logs.String())
 	}
 	if res, err := s.Allow(context.Background(), "k", gcra.Limit{PerMinute: 1}); err != nil || !res.Allowed {
 		t.Fatalf("%+v %v", res, err)

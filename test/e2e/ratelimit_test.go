@@ -11,18 +11,16 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -40,41 +38,23 @@ const (
 
 // rlIssuerKeys serves a JWKS on loopback and signs RS256 tokens with its key.
 type rlIssuerKeys struct {
-	key     *rsa.PrivateKey
+	*gatewaytest.Issuer
 	JWKSURL string
 }
 
 func rlStartIssuer(t *testing.T) *rlIssuerKeys {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b64 := base64.RawURLEncoding.EncodeToString
-	jwks, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
-		"kty": "RSA", "kid": "rl-k1", "use": "sig", "alg": "RS256",
-		"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
-	}}})
-	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(jwks)
-	}))
-	return &rlIssuerKeys{key: key, JWKSURL: url + "/jwks"}
+	iss := gatewaytest.StartIssuer(t, gatewaytest.NewRSAKey(t, "rl-k1"))
+	return &rlIssuerKeys{Issuer: iss, JWKSURL: iss.URL}
 }
 
 func (k *rlIssuerKeys) token(t *testing.T, sub string) string {
 	t.Helper()
 	now := time.Now()
-	tok := jwtlib.NewWithClaims(jwtlib.SigningMethodRS256, jwtlib.MapClaims{
+	return k.Sign(t, jwtlib.MapClaims{
 		"iss": rlIssuer, "aud": []string{rlAudience}, "sub": sub,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	})
-	tok.Header["kid"] = "rl-k1"
-	s, err := tok.SignedString(k.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // rlBackend is a go-sdk MCP server with two of the seed's tools; it counts
