@@ -6,12 +6,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 )
@@ -53,23 +53,7 @@ func (k *Key) Alg() string {
 
 // JWK is the public key as a JSON Web Key with use "sig", its alg and
 // its kid.
-func (k *Key) JWK() map[string]any {
-	b64 := base64.RawURLEncoding.EncodeToString
-	jwk := map[string]any{"kid": k.KID, "use": "sig", "alg": k.Alg()}
-	switch pub := k.Signer.Public().(type) {
-	case *rsa.PublicKey:
-		jwk["kty"] = "RSA"
-		jwk["n"] = b64(pub.N.Bytes())
-		jwk["e"] = b64(big.NewInt(int64(pub.E)).Bytes())
-	case *ecdsa.PublicKey:
-		raw, _ := pub.Bytes() // 0x04 || X || Y, 32 bytes each
-		jwk["kty"] = "EC"
-		jwk["crv"] = "P-256"
-		jwk["x"] = b64(raw[1:33])
-		jwk["y"] = b64(raw[33:])
-	}
-	return jwk
-}
+func (k *Key) JWK() map[string]string { return devissuer.JWK(k.Signer.Public(), k.KID, k.Alg()) }
 
 // JWKS is the JSON Web Key Set of keys.
 func JWKS(keys ...*Key) []byte {
