@@ -6,7 +6,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/leaktest"
 )
 
-// TestMain fails the package's tests if goroutines outlive them: the
-// package runs background refreshes and holds connections (JWKS and
-// TokenReview clients, Redis), and every one must end with Cleanup.
+// TestMain fails the package's tests if goroutines outlive them: a Store
+// runs a background health check and holds Redis connections, and every
+// one must end with Close.
 func TestMain(m *testing.M) { leaktest.Main(m) }
