@@ -26,7 +26,7 @@ apt_need() {
 }
 
 apt_need curl curl   # the demo test pastes the demo's curl commands into a shell
-apt_need redis-server redis-server   # rate limits shared across replicas (internal/ratelimit, test/e2e)
+apt_need redis-server redis-server   # rate limits shared across replicas (internal/sharedstate, test/e2e)
 apt_need promtool prometheus   # promtool: metrics lint, rule checks and rule unit tests (internal/telemetry, test/promtool)
 PATH="$PATH:/usr/sbin:/sbin"   # nginx installs to /usr/sbin, not on every user's PATH
 apt_need nginx nginx   # the benchmark harness's C reference proxy (bench/, make bench and bench-smoke)

@@ -177,20 +177,24 @@ logging:
   format: json
   level: info
 `, jwt, SubWeather, backend, SubPlanning, SubOrchestra, admin)
-	tracing := "true"
-	if kind == SeedNoTrace {
-		tracing = "false"
-	}
 	// The OTLP endpoint is a closed loopback port: spans are built,
 	// batched and dropped, so the cost measured is the gateway's, not a
 	// collector's.
-	fmt.Fprintf(&b, `observability:
+	b.WriteString(Observability("127.0.0.1:1", kind != SeedNoTrace, admin))
+	return b.String()
+}
+
+// Observability is the seed's observability section (its Step 3.1):
+// OpenTelemetry export over gRPC to endpoint (host:port), tracing on or
+// off, and the Prometheus metrics on the admin port.
+func Observability(endpoint string, tracing bool, admin int) string {
+	return fmt.Sprintf(`observability:
   opentelemetry:
     enabled: true
-    endpoint: http://127.0.0.1:1
+    endpoint: http://%s
     protocol: grpc
     tracing:
-      enabled: %s
+      enabled: %t
       samplingRate: 1.0
       attributes:
         - key: agent.identity
@@ -217,6 +221,5 @@ logging:
       - mcp_tool_call_duration
       - mcp_tool_errors
       - mcp_discovery_requests
-`, tracing, admin)
-	return b.String()
+`, endpoint, tracing, admin)
 }

@@ -105,25 +105,19 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 }
 
 func decodeByteSize(n *yaml.Node) (ByteSize, error) {
-	if n.Kind != yaml.ScalarNode {
-		return 0, fmt.Errorf("expected a size such as \"4MiB\", got %s", describe(n))
-	}
-	switch n.ShortTag() {
-	case "!!null":
-		return 0, nil
-	case "!!int":
-		v, err := parseYAMLInt(n.Value)
+	return decodeUnit(n, `a size such as "4MiB"`, ParseByteSize, func(tag, s string) (ByteSize, bool, error) {
+		if tag != "!!int" {
+			return 0, false, nil
+		}
+		v, err := parseYAMLInt(s)
 		if err != nil {
-			return 0, fmt.Errorf("invalid size %q: %v", n.Value, err)
+			return 0, true, fmt.Errorf("invalid size %q: %v", s, err)
 		}
 		if v < 0 {
-			return 0, errors.New("must not be negative")
+			return 0, true, errors.New("must not be negative")
 		}
-		return ByteSize(v), nil
-	case "!!str":
-		return ParseByteSize(n.Value)
-	}
-	return 0, fmt.Errorf("expected a size such as \"4MiB\", got %s", describe(n))
+		return ByteSize(v), true, nil
+	})
 }
 
 // ParseDuration parses a Go duration string ("300s", "1m30s", "250ms") and
@@ -156,27 +150,41 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 func decodeDuration(n *yaml.Node) (Duration, error) {
-	if n.Kind != yaml.ScalarNode {
-		return 0, fmt.Errorf("expected a duration such as \"30s\", got %s", describe(n))
-	}
-	switch n.ShortTag() {
-	case "!!null":
-		return 0, nil
-	case "!!int":
-		v, err := parseYAMLInt(n.Value)
+	return decodeUnit(n, `a duration such as "30s"`, ParseDuration, func(tag, s string) (Duration, bool, error) {
+		if tag == "!!float" {
+			return 0, true, fmt.Errorf("invalid duration %s: missing unit, write e.g. \"1.5s\"", s)
+		}
+		v, err := parseYAMLInt(s)
 		if err == nil && v == 0 {
-			return 0, nil
+			return 0, true, nil
 		}
 		if err == nil && v < 0 {
-			return 0, fmt.Errorf("invalid duration %s: must not be negative", n.Value)
+			return 0, true, fmt.Errorf("invalid duration %s: must not be negative", s)
 		}
-		return 0, fmt.Errorf("invalid duration %s: missing unit, write e.g. \"%ss\"", n.Value, n.Value)
-	case "!!str":
-		return ParseDuration(n.Value)
-	case "!!float":
-		return 0, fmt.Errorf("invalid duration %s: missing unit, write e.g. \"1.5s\"", n.Value)
+		return 0, true, fmt.Errorf("invalid duration %s: missing unit, write e.g. \"%ss\"", s, s)
+	})
+}
+
+// decodeUnit decodes a scalar holding a value with a unit (a size, a
+// duration): null is the zero value, a string is parsed by parse, and a
+// bare number (tag "!!int" or "!!float") goes to number, which says
+// whether it takes that tag at all (each type treats a bare number its
+// own way). Anything else is an error naming want, the expected form.
+func decodeUnit[T any](n *yaml.Node, want string, parse func(string) (T, error), number func(tag, s string) (v T, ok bool, err error)) (T, error) {
+	var zero T
+	if n.Kind == yaml.ScalarNode {
+		switch tag := n.ShortTag(); tag {
+		case "!!null":
+			return zero, nil
+		case "!!str":
+			return parse(n.Value)
+		case "!!int", "!!float":
+			if v, ok, err := number(tag, n.Value); ok {
+				return v, err
+			}
+		}
 	}
-	return 0, fmt.Errorf("expected a duration such as \"30s\", got %s", describe(n))
+	return zero, fmt.Errorf("expected %s, got %s", want, describe(n))
 }
 
 // parseYAMLInt parses a YAML 1.2 integer: decimal with optional sign and

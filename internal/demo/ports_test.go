@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
+
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
@@ -52,9 +54,9 @@ func TestDemoPortInUse(t *testing.T) {
 			}
 			defer ln.Close()
 			taken := ln.Addr().(*net.TCPAddr).Port
-			port, admin := taken, freePort(t)
+			port, admin := taken, gatewaytest.FreePort(t)
 			if tc.taken == "admin" {
-				port, admin = freePort(t), taken
+				port, admin = gatewaytest.FreePort(t), taken
 			}
 			err = Run(context.Background(), Options{Port: port, AdminPort: admin, StateDir: filepath.Join(t.TempDir(), "state"), Stdout: io.Discard, Stderr: io.Discard})
 			if err == nil {

@@ -9,11 +9,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/agentgateway-go/agentgateway/internal/porttest"
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 	"github.com/agentgateway-go/agentgateway/internal/testbin"
 
 	"github.com/agentgateway-go/agentgateway/internal/devissuer"
@@ -21,8 +20,6 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/all"
 )
-
-func freePort(t *testing.T) int { return porttest.Free(t) }
 
 // curlCommands extracts the curl commands the demo prints, joining
 // backslash-continued lines, exactly as a user would paste them.
@@ -69,11 +66,11 @@ func joinContinuations(cmd string) string { return strings.ReplaceAll(cmd, "\\\n
 // and every printed curl command into a shell, as a user would.
 func TestDemoCurlCommandsWork(t *testing.T) {
 	testbin.Need(t, "curl", "scripts/deps.sh installs it")
-	port, admin := freePort(t), freePort(t)
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	stateDir := filepath.Join(t.TempDir(), "state")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr gatewaytest.LogBuffer
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -139,21 +136,4 @@ curl -sS -X POST http://localhost:%d/mcp -H "Authorization: Bearer $TOKEN" -H "C
 	case <-time.After(30 * time.Second):
 		t.Fatal("demo did not stop")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -190,9 +190,16 @@ func (k *Key) Public() crypto.PublicKey { return k.signer.Public() }
 
 // JWKS returns the public key set as JSON.
 func (k *Key) JWKS() []byte {
-	jwk := map[string]string{"use": "sig", "kid": k.kid, "alg": k.alg}
+	b, _ := json.Marshal(map[string]any{"keys": []any{JWK(k.signer.Public(), k.kid, k.alg)}})
+	return b
+}
+
+// JWK returns pub (RSA, or EC P-256) as a JSON Web Key for signatures with
+// key id kid and algorithm alg.
+func JWK(pub crypto.PublicKey, kid, alg string) map[string]string {
+	jwk := map[string]string{"use": "sig", "kid": kid, "alg": alg}
 	b64 := base64.RawURLEncoding.EncodeToString
-	switch pub := k.signer.Public().(type) {
+	switch pub := pub.(type) {
 	case *rsa.PublicKey:
 		jwk["kty"] = "RSA"
 		jwk["n"] = b64(pub.N.Bytes())
@@ -204,8 +211,7 @@ func (k *Key) JWKS() []byte {
 		jwk["x"] = b64(raw[1:33])
 		jwk["y"] = b64(raw[33:65])
 	}
-	b, _ := json.Marshal(map[string]any{"keys": []any{jwk}})
-	return b
+	return jwk
 }
 
 // LoadKey reads the signing key of a state directory. It refuses a key

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 )
 
 const benchBody = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather_data","arguments":{"city":"Tampa, FL"}}}`
@@ -35,8 +35,8 @@ func benchGateway(b *testing.B, backendURL, policies string) string {
 // the gateway runs the telemetry `agentgateway run` builds from it.
 func benchGatewayObs(b *testing.B, backendURL, policies, observability string, tel bool) string {
 	b.Helper()
-	ln := freePortB(b)
-	admin := freePortB(b)
+	ln := gatewaytest.FreePort(b)
+	admin := gatewaytest.FreePort(b)
 	src := fmt.Sprintf(`
 binds:
   - port: %d
@@ -57,14 +57,7 @@ admin:
   address: 127.0.0.1
   port: %d
 %s`, ln, policies, backendURL, admin, observability)
-	cfg, err := config.Parse("bench.yaml", []byte(src))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		b.Fatal(err)
-	}
+	cfg := gatewaytest.Config(b, src)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	opts := Options{Logger: log}
 	if tel {
@@ -82,8 +75,6 @@ admin:
 	b.Cleanup(func() { _ = g.Shutdown(time.Second) })
 	return fmt.Sprintf("http://127.0.0.1:%d/mcp", ln)
 }
-
-func freePortB(b *testing.B) int { return freePortTB(b) }
 
 func runBench(b *testing.B, url string) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 	"github.com/agentgateway-go/agentgateway/internal/tlsconfig"
 )
 
@@ -316,5 +316,5 @@ type deps struct {
 	drain    *drainer
 	lim      *limiter
 	sessions *sessionTracker
-	limits   *ratelimit.Store // nil: the process's (policy.Env.Limits)
+	limits   *sharedstate.Store // nil: the process's (policy.Env.Limits)
 }

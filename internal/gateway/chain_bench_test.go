@@ -5,10 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/base64"
-	"encoding/json"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -76,27 +75,12 @@ func chainToken(b *testing.B) (jwksURL, token string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b64 := base64.RawURLEncoding.EncodeToString
-	doc, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
-		"kty": "RSA", "kid": "bench-k1", "use": "sig", "alg": "RS256",
-		"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
-	}}})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc)
-	}))
-	b.Cleanup(srv.Close)
+	iss := gatewaytest.StartIssuer(b, &gatewaytest.Key{KID: "bench-k1", Signer: key})
 	now := time.Now()
-	tok := jwtlib.NewWithClaims(jwtlib.SigningMethodRS256, jwtlib.MapClaims{
+	return iss.URL, iss.Sign(b, jwtlib.MapClaims{
 		"iss": gwconfig.Issuer, "aud": []string{gwconfig.Audience}, "sub": gwconfig.SubWeather,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(2 * time.Hour).Unix(),
 	})
-	tok.Header["kid"] = "bench-k1"
-	token, err = tok.SignedString(key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return srv.URL + "/jwks", token
 }
 
 // discardExporter drops exported spans: the span pipeline runs, no
@@ -109,14 +93,7 @@ func (discardExporter) Shutdown(context.Context) error                          
 // chainGateway builds the gateway the way `agentgateway run` does
 // (RunFile): logger, telemetry, hooks; it returns the bind's handler.
 func chainGateway(b *testing.B, src string, tr http.RoundTripper) http.Handler {
-	cfg, err := config.Parse("bench.yaml", []byte(src))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		b.Fatal(err)
-	}
+	cfg := gatewaytest.Config(b, src)
 	f, err := os.Create(filepath.Join(b.TempDir(), "gateway.log"))
 	if err != nil {
 		b.Fatal(err)
@@ -298,7 +275,7 @@ func benchChain(b *testing.B, inMemory bool) {
 	})
 	b.Run("none", func(b *testing.B) {
 		u, tr := backend(b)
-		src := gwconfig.YAML(gwconfig.None, freePortB(b), freePortB(b), u, "")
+		src := gwconfig.YAML(gwconfig.None, gatewaytest.FreePort(b), gatewaytest.FreePort(b), u, "")
 		runChain(b, chainGateway(b, src, tr), "", !inMemory)
 	})
 	for _, tracing := range []bool{false, true} {
@@ -313,7 +290,7 @@ func benchChain(b *testing.B, inMemory bool) {
 			if tracing {
 				kind = gwconfig.Seed
 			}
-			src := gwconfig.YAML(kind, freePortB(b), freePortB(b), u, jwks)
+			src := gwconfig.YAML(kind, gatewaytest.FreePort(b), gatewaytest.FreePort(b), u, jwks)
 			runChain(b, chainGateway(b, src, tr), token, !inMemory)
 		})
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 )
 
 // Options configure a Gateway.
@@ -29,7 +29,7 @@ type Options struct {
 	Transport http.RoundTripper
 	// Limits overrides the rate-limit store (counts and MCP session
 	// bindings) of every policy (tests: a fresh store; policy.Env.Limits).
-	Limits *ratelimit.Store
+	Limits *sharedstate.Store
 }
 
 // Gateway serves one config at a time and can swap it while running.

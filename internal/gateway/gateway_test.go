@@ -10,23 +10,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/agentgateway-go/agentgateway/internal/porttest"
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/all"
 )
-
-func freePort(t *testing.T) int { return freePortTB(t) }
-
-func freePortTB(t testing.TB) int { return porttest.Free(t) }
 
 type echoArgs struct {
 	Text string `json:"text"`
@@ -53,22 +47,11 @@ func newMCPBackend(t *testing.T, calls *atomic.Int64) *httptest.Server {
 // admin port) and returns the gateway base URL.
 func startGateway(t *testing.T, yamlFmt string, args ...any) (*Gateway, string) {
 	t.Helper()
-	port, admin := freePort(t), freePort(t)
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	src := fmt.Sprintf(yamlFmt, append([]any{port}, args...)...)
 	src += fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n", admin)
-	cfg, err := config.Parse("test.yaml", []byte(src))
-	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, src)
-	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("validate: %v", err)
-	}
 	g := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := g.Apply(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = g.Shutdown(2 * time.Second) })
+	gatewaytest.Start(t, g, src)
 	return g, fmt.Sprintf("http://127.0.0.1:%d", port)
 }
 
@@ -190,42 +173,16 @@ func TestBackendUnreachableIs502JSONRPC(t *testing.T) {
 	}
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // An upstream failure is logged without the upstream URL's query string,
 // which may carry a credential.
 func TestUpstreamErrorLogHasNoQuery(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := "http://" + ln.Addr().String()
 	ln.Close()
-	port, admin := freePort(t), freePort(t)
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	src := fmt.Sprintf(mcpConfig, port, addr) + fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n", admin)
-	cfg, err := config.Parse("test.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SetDefaults()
-	var logs syncBuf
-	g := New(Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	if err := g.Apply(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	defer g.Shutdown(time.Second)
+	var logs gatewaytest.LogBuffer
+	gatewaytest.Start(t, New(Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}), src)
 	req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/mcp?access_token=s3cr3t-token", port), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -265,19 +222,10 @@ func TestClientGivingUpIsNotLoggedAsFailure(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(release); be.Close() })
-	port, admin := freePort(t), freePort(t)
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	src := fmt.Sprintf(mcpConfig, port, be.URL) + fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n", admin)
-	cfg, err := config.Parse("test.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SetDefaults()
-	var logs syncBuf
-	g := New(Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	if err := g.Apply(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	defer g.Shutdown(time.Second)
+	var logs gatewaytest.LogBuffer
+	gatewaytest.Start(t, New(Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}), src)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("http://127.0.0.1:%d/mcp", port), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/auditlog"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -513,8 +515,8 @@ func (t *Telemetry) finishSpan(span trace.Span, r *http.Request, ex *policy.Exch
 
 // access writes the access log record: one per request.
 func (t *Telemetry) access(ctx context.Context, r *http.Request, ex *policy.Exchange, rec *telemetry.Request, res Result) {
-	ap := policy.GetAttrs()
-	defer policy.PutAttrs(ap)
+	ap := auditlog.GetAttrs()
+	defer auditlog.PutAttrs(ap)
 	attrs := append(*ap,
 		slog.Bool("access", true),
 		slog.String("route", ex.Route),
@@ -543,11 +545,11 @@ func (t *Telemetry) access(ctx context.Context, r *http.Request, ex *policy.Exch
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
 		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
-	} else if tid := policy.TraceID(r, nil); tid != "" {
+	} else if tid := auditlog.TraceID(r, nil); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}
 	*ap = attrs
-	policy.LogAttrs(ctx, t.Access, slog.LevelInfo, "access", attrs...)
+	auditlog.LogAttrs(ctx, t.Access, slog.LevelInfo, "access", attrs...)
 }
 
 // toolCatalog remembers, per route, the tool names backends listed in

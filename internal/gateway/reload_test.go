@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 )
 
 // writeAtomic mimics the kubelet's ConfigMap update: the data lives in a
@@ -48,7 +50,7 @@ func TestReloadOnConfigMapSymlinkSwap(t *testing.T) {
 	newBE := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "new") }))
 	defer newBE.Close()
 
-	port, admin := freePort(t), freePort(t)
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	render := func(be string) string {
 		return fmt.Sprintf(httpConfig, port, be) + fmt.Sprintf("admin:\n  address: 127.0.0.1\n  port: %d\n", admin)
 	}
@@ -60,7 +62,7 @@ func TestReloadOnConfigMapSymlinkSwap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuf
+	var logs gatewaytest.LogBuffer
 	g := New(Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err := g.Apply(context.Background(), cfg); err != nil {
 		t.Fatal(err)

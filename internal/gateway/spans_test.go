@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
+
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -36,7 +38,7 @@ func TestRequestSpans(t *testing.T) {
 		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
 	}))
 	defer be.Close()
-	port, admin := freePortTB(t), freePortTB(t)
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	src := fmt.Sprintf(`
 binds:
   - port: %d

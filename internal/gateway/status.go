@@ -91,7 +91,7 @@ func (h *decisionTap) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
-// HandleAttrs keeps policy.LogAttrs's fast path (a handler that writes a
+// HandleAttrs keeps auditlog.LogAttrs's fast path (a handler that writes a
 // record from its attributes) for the handler underneath.
 func (h *decisionTap) HandleAttrs(level slog.Level, msg string, attrs []slog.Attr) bool {
 	if !h.group {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
+
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
@@ -87,7 +89,7 @@ func startStatusGateway(t *testing.T) statusFixture {
 	}
 	t.Cleanup(func() { _ = iss.Close() })
 	be := newMCPBackend(t, nil)
-	dead := freePort(t)
+	dead := gatewaytest.FreePort(t)
 	g, gw := startGateway(t, statusConfig, devissuer.DefaultIssuer, devissuer.DefaultAudience, iss.JWKSURI(), be.URL, dead)
 	f := statusFixture{g: g, admin: "http://" + g.AdminAddr().String()}
 	for _, p := range []struct {
@@ -322,21 +324,10 @@ func checkScreenshot(t *testing.T, path string) {
 func TestPprofOptIn(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		t.Run(fmt.Sprint(on), func(t *testing.T) {
-			src := fmt.Sprintf(mcpConfig, freePort(t), "http://127.0.0.1:1") +
-				fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n  pprof: %v\n", freePort(t), on)
-			cfg, err := config.Parse("t.yaml", []byte(src))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg.SetDefaults()
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
+			src := fmt.Sprintf(mcpConfig, gatewaytest.FreePort(t), "http://127.0.0.1:1") +
+				fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n  pprof: %v\n", gatewaytest.FreePort(t), on)
 			g := New(Options{Logger: slog.New(slog.DiscardHandler)})
-			if err := g.Apply(context.Background(), cfg); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = g.Shutdown(2 * time.Second) })
+			gatewaytest.Start(t, g, src)
 			code, _, _ := get(t, "http://"+g.AdminAddr().String()+"/debug/pprof/")
 			if want := map[bool]int{false: 404, true: 200}[on]; code != want {
 				t.Fatalf("pprof %v: status %d, want %d", on, code, want)

@@ -2,10 +2,7 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 
@@ -122,7 +121,7 @@ func newTLSEchoBackend(t *testing.T) *tlsEchoBackend {
 // tlsApply starts a gateway with src (which has %d for the bind port).
 func tlsApply(t *testing.T, src string, args ...any) (*Gateway, int) {
 	t.Helper()
-	port, admin := freePort(t), freePort(t)
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	g := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { _ = g.Shutdown(2 * time.Second) })
 	if err := g.Apply(context.Background(), tlsMustConfig(t, port, admin, src, args...)); err != nil {
@@ -135,15 +134,7 @@ func tlsMustConfig(t *testing.T, port, admin int, src string, args ...any) *conf
 	t.Helper()
 	s := fmt.Sprintf(src, append([]any{port}, args...)...)
 	s += fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n", admin)
-	cfg, err := config.Parse("test.yaml", []byte(s))
-	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, s)
-	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("validate: %v\n%s", err, s)
-	}
-	return cfg
+	return gatewaytest.Config(t, s)
 }
 
 func tlsGet(t *testing.T, c *http.Client, url string, hdr ...string) (*http.Response, tlsEchoed, error) {
@@ -415,7 +406,7 @@ func TestTLSRotation(t *testing.T) {
 func TestTLSReload(t *testing.T) {
 	p := newTLSPKI(t)
 	be := newTLSEchoBackend(t)
-	port, admin := freePort(t), freePort(t)
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	g := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { _ = g.Shutdown(2 * time.Second) })
 	ctx := context.Background()
@@ -465,44 +456,13 @@ func TestTLSReload(t *testing.T) {
 	}
 }
 
-// tlsJWKSServer serves one RSA key and signs tokens with it.
-type tlsJWKSServer struct {
-	*httptest.Server
-	key *rsa.PrivateKey
-}
-
-func newTLSJWKSServer(t *testing.T) *tlsJWKSServer {
+// tlsToken is a token of iss for sub.
+func tlsToken(t *testing.T, iss *gatewaytest.Issuer, sub string) string {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &tlsJWKSServer{key: k}
-	b64 := base64.RawURLEncoding.EncodeToString
-	doc, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
-		"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
-		"n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes()),
-	}}})
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *tlsJWKSServer) token(t *testing.T, sub string) string {
-	t.Helper()
-	tok := jwtlib.NewWithClaims(jwtlib.SigningMethodRS256, jwtlib.MapClaims{
+	return iss.Sign(t, jwtlib.MapClaims{
 		"iss": "https://issuer.test", "aud": "agent-gateway", "sub": sub,
 		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
 	})
-	tok.Header["kid"] = "k1"
-	out, err := tok.SignedString(s.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 const tlsIdentityConfig = `
@@ -561,23 +521,12 @@ binds:
 func TestClientCertificateIdentity(t *testing.T) {
 	p := newTLSPKI(t)
 	be := newTLSEchoBackend(t)
-	js := newTLSJWKSServer(t)
-	port, admin := freePort(t), freePort(t)
+	js := gatewaytest.StartIssuer(t, gatewaytest.NewRSAKey(t, "k1"))
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	prodCAF := tlstest.WriteFile(t, p.dir, "prod-ca.crt", tlstest.NewCA(t, "prod-ca").PEM)
 	src := fmt.Sprintf(tlsIdentityConfig, port, p.serverCert, p.serverKey, p.clientCAF, be.URL, js.URL, prodCAF)
 	g := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	t.Cleanup(func() { _ = g.Shutdown(2 * time.Second) })
-	cfg, err := config.Parse("t.yaml", []byte(src+fmt.Sprintf("admin: {address: 127.0.0.1, port: %d}\n", admin)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Apply(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
+	gatewaytest.Start(t, g, src+fmt.Sprintf("admin: {address: 127.0.0.1, port: %d}\n", admin))
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
 	const planner = "system:serviceaccount:agent-core-infra:planning-agent-sa"
 
@@ -586,7 +535,7 @@ func TestClientCertificateIdentity(t *testing.T) {
 	twoSAN := p.client(p.clientCA.Issue(t, tlstest.Options{CommonName: "two", Client: true,
 		URIs: []string{"spiffe://cluster.local/ns/a/sa/b", "spiffe://cluster.local/ns/c/sa/d"}}).TLS(t))
 	nocert := p.client()
-	token := js.token(t, "system:serviceaccount:agent-core-infra:orchestrator-agent-sa")
+	token := tlsToken(t, js, "system:serviceaccount:agent-core-infra:orchestrator-agent-sa")
 
 	type want struct {
 		status   int
@@ -737,7 +686,7 @@ func TestBackendTLS(t *testing.T) {
 	// A missing file fails Apply.
 	g := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { _ = g.Shutdown(time.Second) })
-	err = g.Apply(context.Background(), tlsMustConfig(t, freePort(t), freePort(t), tlsBackendConfig, be.URL, tlsIndent18("caFile: "+dir+"/missing.crt\n")))
+	err = g.Apply(context.Background(), tlsMustConfig(t, gatewaytest.FreePort(t), gatewaytest.FreePort(t), tlsBackendConfig, be.URL, tlsIndent18("caFile: "+dir+"/missing.crt\n")))
 	if err == nil || !strings.Contains(err.Error(), "missing.crt") || !strings.Contains(err.Error(), `backend "secure"`) {
 		t.Fatalf("missing CA file: err = %v", err)
 	}

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
+
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/tlsconfig/tlstest"
 )
@@ -230,7 +232,7 @@ func TestLiveRevocation(t *testing.T) {
 				droppedCA := tlstest.NewCA(t, "dropped-ca")
 				both := tlstest.WriteFile(t, p.dir, "ca.crt", append(append([]byte{}, p.clientCA.PEM...), droppedCA.PEM...))
 				keepOnly := tlstest.WriteFile(t, p.dir, "keep.crt", p.clientCA.PEM)
-				port, admin := freePort(t), freePort(t)
+				port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 				g := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 				t.Cleanup(func() { _ = g.Shutdown(2 * time.Second) })
 				apply := func(caFile, mode string) {

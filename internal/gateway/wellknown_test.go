@@ -2,10 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 )
 
 // wellKnownConfig: an MCP route with jwt-authn (publishes RFC 9728
@@ -49,27 +46,8 @@ binds:
               - {name: r, address: %s}
 `
 
-func ecJWKS(t *testing.T) *httptest.Server {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := key.PublicKey.Bytes()
-	b64 := base64.RawURLEncoding.EncodeToString
-	body, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
-		"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "x": b64(raw[1:33]), "y": b64(raw[33:]),
-	}}})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 func TestWellKnownServedBeforeRouting(t *testing.T) {
-	jwks := ecJWKS(t)
+	jwks := gatewaytest.StartIssuer(t, gatewaytest.NewECKey(t, "k1"))
 	var restHits atomic.Int64
 	rest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		restHits.Add(1)
@@ -161,13 +139,5 @@ func reparse(t *testing.T, g *Gateway, src string) *config.Config {
 	rt := g.acquire()
 	src += fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n", rt.cfg.Admin.Port)
 	rt.release()
-	cfg, err := config.Parse("test.yaml", []byte(src))
-	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, src)
-	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("validate: %v", err)
-	}
-	return cfg
+	return gatewaytest.Config(t, src)
 }

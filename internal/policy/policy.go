@@ -16,7 +16,7 @@ import (
 	"sync"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 )
 
 // Handler serves a request and returns an error that the edge renders when
@@ -73,19 +73,19 @@ type Env struct {
 	// Limits, when set, is the rate-limit store (counts and MCP session
 	// bindings) every policy of the gateway uses instead of the process's
 	// shared one; tests set a fresh store this way. See AcquireLimits.
-	Limits *ratelimit.Store
+	Limits *sharedstate.Store
 }
 
 // AcquireLimits returns the rate-limit store a policy uses and the function
 // to call (once) when the policy is retired: Limits when set, otherwise the
 // process's store for Config's rateLimiting section, shared by every policy
-// with the same options (ratelimit.Acquire; I/O: the first use of a Redis
+// with the same options (sharedstate.Acquire; I/O: the first use of a Redis
 // store checks it, bounded by its timeout).
-func (e Env) AcquireLimits(ctx context.Context) (*ratelimit.Store, func(), error) {
+func (e Env) AcquireLimits(ctx context.Context) (*sharedstate.Store, func(), error) {
 	if e.Limits != nil {
 		return e.Limits, func() {}, nil
 	}
-	return ratelimit.Acquire(ctx, ratelimit.OptionsFrom(e.Config), e.Logger)
+	return sharedstate.Acquire(ctx, sharedstate.OptionsFrom(e.Config), e.Logger)
 }
 
 // Rec returns e.Recorder, or NopRecorder when it is nil.

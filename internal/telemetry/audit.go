@@ -50,7 +50,7 @@ func (s auditSplit) Handle(ctx context.Context, r slog.Record) error {
 }
 
 // HandleAttrs keeps the fast path of the per-request records
-// (policy.LogAttrs) through the split: it dispatches on the audit
+// (auditlog.LogAttrs) through the split: it dispatches on the audit
 // attribute and hands the attributes on when the chosen handler takes
 // them directly.
 func (s auditSplit) HandleAttrs(level slog.Level, msg string, attrs []slog.Attr) bool {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/auditlog"
 )
 
 // jsonPair is the fast handler and slog.JSONHandler, each on its own
@@ -162,7 +162,7 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// policy.LogAttrs through the fast handler writes what LogAttrs writes,
+// auditlog.LogAttrs through the fast handler writes what LogAttrs writes,
 // and falls back for what the fast path leaves to slog, and to a handler
 // that filters (logging.audit: false).
 func TestLogAttrsFastPath(t *testing.T) {
@@ -187,18 +187,18 @@ func TestLogAttrsFastPath(t *testing.T) {
 		ls := slog.New(slog.NewJSONHandler(&slow, nil))
 		lf = lf.With("route", "r")
 		ls = ls.With("route", "r")
-		policy.LogAttrs(context.Background(), lf, slog.LevelInfo, "authz allow", attrs...)
-		policy.LogAttrs(context.Background(), lf, slog.LevelDebug, "below the level", attrs...)
+		auditlog.LogAttrs(context.Background(), lf, slog.LevelInfo, "authz allow", attrs...)
+		auditlog.LogAttrs(context.Background(), lf, slog.LevelDebug, "below the level", attrs...)
 		ls.LogAttrs(context.Background(), slog.LevelInfo, "authz allow", attrs...)
 		if stripTime(fast.String()) != stripTime(slow.String()) {
-			t.Errorf("policy.LogAttrs wrote\n%s\nslog wrote\n%s", fast.String(), slow.String())
+			t.Errorf("auditlog.LogAttrs wrote\n%s\nslog wrote\n%s", fast.String(), slow.String())
 		}
 	}
 	var buf bytes.Buffer
 	l, _ := NewLogger(&buf, "json", "info")
 	l = slog.New(WithoutAudit(l.Handler()))
-	policy.LogAttrs(context.Background(), l, slog.LevelInfo, "authz allow", slog.Bool("audit", true))
-	policy.LogAttrs(context.Background(), l, slog.LevelInfo, "access", slog.Bool("access", true))
+	auditlog.LogAttrs(context.Background(), l, slog.LevelInfo, "authz allow", slog.Bool("audit", true))
+	auditlog.LogAttrs(context.Background(), l, slog.LevelInfo, "access", slog.Bool("access", true))
 	if got := buf.String(); strings.Contains(got, "authz") || !strings.Contains(got, `"access":true`) {
 		t.Errorf("with the audit filter: %q", got)
 	}

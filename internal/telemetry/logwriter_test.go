@@ -248,7 +248,7 @@ func TestLogWriterKeepsAuditRecords(t *testing.T) {
 }
 
 // The split keeps the JSON handler's fast path for per-request records
-// (policy.LogAttrs): both branches take attributes directly.
+// (auditlog.LogAttrs): both branches take attributes directly.
 func TestSplitAuditFastPath(t *testing.T) {
 	var plain, audit lockedBuffer
 	h := SplitAudit(newJSONHandler(&plain, nil), newJSONHandler(&audit, nil))

@@ -16,12 +16,12 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 	"github.com/agentgateway-go/agentgateway/internal/testbin"
 )
 
@@ -194,7 +194,7 @@ logging:
 // proc is a child process with its output captured.
 type proc struct {
 	url  string
-	logs *syncBuffer
+	logs *gatewaytest.LogBuffer
 }
 
 // start starts the program newCmd returns for a fresh loopback port and
@@ -205,7 +205,7 @@ func start(t *testing.T, name string, newCmd func(port int) (*exec.Cmd, string),
 	var last string
 	for range 3 {
 		cmd, url := newCmd(freePort(t, 0))
-		p := &proc{url: url, logs: &syncBuffer{}}
+		p := &proc{url: url, logs: &gatewaytest.LogBuffer{}}
 		cmd.Stdout, cmd.Stderr = p.logs, p.logs
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("starting %s: %v", name, err)
@@ -312,23 +312,6 @@ func freePort(t *testing.T, not int) int {
 	}
 	t.Fatal("no free loopback port")
 	return 0
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // check is one entry of a scenario's checks.json.

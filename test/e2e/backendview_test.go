@@ -25,13 +25,9 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -42,6 +38,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -253,41 +251,23 @@ func bvTrunc(s string) string {
 // bvIssuer serves a JWKS and signs RS256 tokens (testing.TB, so the fuzz
 // target can use it too).
 type bvIssuer struct {
-	key     *rsa.PrivateKey
+	*gatewaytest.Issuer
 	jwksURL string
 }
 
 func bvStartIssuer(t testing.TB) *bvIssuer {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b64 := base64.RawURLEncoding.EncodeToString
-	jwks, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
-		"kty": "RSA", "kid": "bv-k1", "use": "sig", "alg": "RS256",
-		"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
-	}}})
-	u := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(jwks)
-	}))
-	return &bvIssuer{key: key, jwksURL: u + "/jwks"}
+	iss := gatewaytest.StartIssuer(t, gatewaytest.NewRSAKey(t, "bv-k1"))
+	return &bvIssuer{Issuer: iss, jwksURL: iss.URL}
 }
 
 func (k *bvIssuer) token(t testing.TB, sub string) string {
 	t.Helper()
 	now := time.Now()
-	tok := jwtlib.NewWithClaims(jwtlib.SigningMethodRS256, jwtlib.MapClaims{
+	return k.Sign(t, jwtlib.MapClaims{
 		"iss": rlIssuer, "aud": []string{rlAudience}, "sub": sub,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(2 * time.Hour).Unix(),
 	})
-	tok.Header["kid"] = "bv-k1"
-	s, err := tok.SignedString(k.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 type bvEnv struct {

@@ -5,12 +5,8 @@ package e2e
 // driver and its helpers are in chaos_test.go.
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -19,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
+
 	jwtlib "github.com/golang-jwt/jwt/v5"
 
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate/redistest"
 	"github.com/agentgateway-go/agentgateway/test/kubeenv"
 )
 
@@ -253,7 +251,7 @@ func TestChaosRedisKilled(t *testing.T) {
 // chaosIssuer serves a JWKS that can hang, and signs tokens with its keys:
 // "rl-k1" is published from the start, "chaos-k2" only after Rotate.
 type chaosIssuer struct {
-	k1, k2 *rsa.PrivateKey
+	k1, k2 *gatewaytest.Key
 	URL    string // of the JWKS
 
 	mu      sync.Mutex
@@ -265,20 +263,8 @@ type chaosIssuer struct {
 func startChaosIssuer(t *testing.T) *chaosIssuer {
 	t.Helper()
 	iss := &chaosIssuer{}
-	for _, k := range []**rsa.PrivateKey{&iss.k1, &iss.k2} {
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		*k = key
-	}
-	b64 := base64.RawURLEncoding.EncodeToString
-	jwk := func(kid string, k *rsa.PrivateKey) map[string]any {
-		return map[string]any{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
-			"n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes())}
-	}
-	one, _ := json.Marshal(map[string]any{"keys": []any{jwk("rl-k1", iss.k1)}})
-	two, _ := json.Marshal(map[string]any{"keys": []any{jwk("rl-k1", iss.k1), jwk("chaos-k2", iss.k2)}})
+	iss.k1, iss.k2 = gatewaytest.NewRSAKey(t, "rl-k1"), gatewaytest.NewRSAKey(t, "chaos-k2")
+	one, two := gatewaytest.JWKS(iss.k1), gatewaytest.JWKS(iss.k1, iss.k2)
 	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		iss.mu.Lock()
 		iss.fetches++
@@ -335,16 +321,14 @@ func (iss *chaosIssuer) Fetches() int {
 // jti makes it unique.
 func (iss *chaosIssuer) token(t testing.TB, newKey bool, sub, jti string) string {
 	now := time.Now()
-	tok := jwtlib.NewWithClaims(jwtlib.SigningMethodRS256, jwtlib.MapClaims{
+	key := iss.k1
+	if newKey {
+		key = iss.k2
+	}
+	s, err := key.Token(jwtlib.MapClaims{
 		"iss": rlIssuer, "aud": []string{rlAudience}, "sub": sub, "jti": jti,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	})
-	key, kid := iss.k1, "rl-k1"
-	if newKey {
-		key, kid = iss.k2, "chaos-k2"
-	}
-	tok.Header["kid"] = kid
-	s, err := tok.SignedString(key)
 	if err != nil {
 		t.Errorf("signing: %v", err)
 	}

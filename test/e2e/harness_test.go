@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,11 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 )
 
 var binPath string
@@ -76,7 +76,7 @@ type Gateway struct {
 	ConfigPath string
 	Port       int
 	AdminPort  int
-	logs       *syncBuffer
+	logs       *gatewaytest.LogBuffer
 	done       chan struct{}
 	exitErr    error
 }
@@ -141,7 +141,7 @@ func StartGateway(t testing.TB, cfg GatewayConfig) *Gateway {
 	if err := os.WriteFile(path, []byte(cfg.YAML()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := &Gateway{t: t, ConfigPath: path, Port: cfg.Port, AdminPort: cfg.AdminPort, logs: &syncBuffer{}, done: make(chan struct{})}
+	g := &Gateway{t: t, ConfigPath: path, Port: cfg.Port, AdminPort: cfg.AdminPort, logs: &gatewaytest.LogBuffer{}, done: make(chan struct{})}
 	g.cmd = exec.Command(binPath, "run", "--config", path)
 	// The race runtime sleeps 1s at exit by default; races still fail the
 	// test through the log check below.
@@ -248,23 +248,6 @@ func (g *Gateway) Stop() {
 		_ = g.cmd.Process.Kill()
 		<-g.done
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // serve starts h on a loopback port and returns its base URL.

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 )
 
 const (
@@ -1389,7 +1391,7 @@ func (w *mtEndpointRewriter) Unwrap() http.ResponseWriter { return w.ResponseWri
 type mtTapTransport struct {
 	mu      sync.Mutex
 	urls    []string
-	stream  *syncBuffer
+	stream  *gatewaytest.LogBuffer
 	sseHdrs []http.Header // response headers of the GETs
 }
 
@@ -1464,7 +1466,7 @@ func TestMCPLegacySSE(t *testing.T) {
 			backendHost := strings.TrimPrefix(backendURL, "http://")
 
 			g := mtStartGateway(t, "/legacy", backendURL+tc.basePath, "/sse", "sse", "")
-			tap := &mtTapTransport{stream: &syncBuffer{}}
+			tap := &mtTapTransport{stream: &gatewaytest.LogBuffer{}}
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
 			c := mcp.NewClient(&mcp.Implementation{Name: "legacy-client", Version: "1.0.0"}, nil)

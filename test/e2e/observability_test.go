@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/bench/gwconfig"
+
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -22,6 +24,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 	"github.com/agentgateway-go/agentgateway/test/jaegertest"
 )
 
@@ -81,40 +84,7 @@ func obsConfig(t *testing.T, iss *rlIssuerKeys, mcpURL, agentURL, otlp string) G
               - name: weather-agent-backend
                 address: %s
 `, jwt, a2aPlanning, agentURL)
-	cfg.Extra = fmt.Sprintf(`observability:
-  opentelemetry:
-    enabled: true
-    endpoint: http://%s
-    protocol: grpc
-    tracing:
-      enabled: true
-      samplingRate: 1.0
-      attributes:
-        - key: agent.identity
-          value: ${jwt.sub}
-        - key: tool.name
-          value: ${mcp.tool}
-        - key: gateway.version
-          value: "0.11"
-  prometheus:
-    enabled: true
-    port: %d
-    path: /metrics
-    metrics:
-      - agent_requests_total
-      - agent_request_duration_seconds
-      - tool_invocations_total
-      - tool_invocation_duration_seconds
-      - mcp_errors_total
-      - a2a_calls_total
-  mcp:
-    enabled: true
-    metrics:
-      - mcp_tool_calls_total
-      - mcp_tool_call_duration
-      - mcp_tool_errors
-      - mcp_discovery_requests
-`, otlp, cfg.AdminPort)
+	cfg.Extra = gwconfig.Observability(otlp, true, cfg.AdminPort)
 	return cfg
 }
 
@@ -368,7 +338,7 @@ scrape_configs:
 	port := freePort(t)
 	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port))
-	logs := &syncBuffer{}
+	logs := &gatewaytest.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,12 +11,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,11 +20,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
+
 	jwtlib "github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
+
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate/redistest"
 )
 
 const (
@@ -39,41 +38,23 @@ const (
 
 // rlIssuerKeys serves a JWKS on loopback and signs RS256 tokens with its key.
 type rlIssuerKeys struct {
-	key     *rsa.PrivateKey
+	*gatewaytest.Issuer
 	JWKSURL string
 }
 
 func rlStartIssuer(t *testing.T) *rlIssuerKeys {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b64 := base64.RawURLEncoding.EncodeToString
-	jwks, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
-		"kty": "RSA", "kid": "rl-k1", "use": "sig", "alg": "RS256",
-		"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
-	}}})
-	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(jwks)
-	}))
-	return &rlIssuerKeys{key: key, JWKSURL: url + "/jwks"}
+	iss := gatewaytest.StartIssuer(t, gatewaytest.NewRSAKey(t, "rl-k1"))
+	return &rlIssuerKeys{Issuer: iss, JWKSURL: iss.URL}
 }
 
 func (k *rlIssuerKeys) token(t *testing.T, sub string) string {
 	t.Helper()
 	now := time.Now()
-	tok := jwtlib.NewWithClaims(jwtlib.SigningMethodRS256, jwtlib.MapClaims{
+	return k.Sign(t, jwtlib.MapClaims{
 		"iss": rlIssuer, "aud": []string{rlAudience}, "sub": sub,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	})
-	tok.Header["kid"] = "rl-k1"
-	s, err := tok.SignedString(k.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // rlBackend is a go-sdk MCP server with two of the seed's tools; it counts
@@ -352,10 +333,10 @@ func TestRateLimitSharedRedis(t *testing.T) {
 		t.Fatal("fail-open gateway refused get_weather_data while redis is down")
 	}
 	for _, g := range []*Gateway{gwA, gwB, gwC} {
-		// A store goes down after ratelimit.FailureThreshold (3) failed
+		// A store goes down after sharedstate.FailureThreshold (3) failed
 		// Redis calls in a row; a gateway that has made fewer so far gets
 		// a few more calls (each is one or two Redis calls).
-		for i := 0; i < ratelimit.FailureThreshold && !strings.Contains(g.Logs(), "rate limit store down"); i++ {
+		for i := 0; i < sharedstate.FailureThreshold && !strings.Contains(g.Logs(), "rate limit store down"); i++ {
 			rlCall(t, g, tok, 200+i, "get_weather_data")
 			time.Sleep(50 * time.Millisecond)
 		}

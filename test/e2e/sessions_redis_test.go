@@ -11,7 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate/redistest"
 )
 
 // TestSessionBindingRedisStall: MCP session bindings live in Redis, and a

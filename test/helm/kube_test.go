@@ -8,7 +8,6 @@ package helm
 // real ServiceAccount tokens.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,8 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentgateway-go/agentgateway/internal/porttest"
-
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
@@ -36,6 +33,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 	"github.com/agentgateway-go/agentgateway/test/kubeenv"
 )
 
@@ -413,7 +411,7 @@ func canUnshare() bool {
 func testInCluster(t *testing.T, c *kubeenv.Cluster, gw, mode string) {
 	backend := startBackend(t)
 	agent := startAgent(t)
-	port, admin := freePort(t), freePort(t)
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	apiPort := strings.TrimPrefix(c.URL, "https://127.0.0.1:")
 	values := map[string]any{
 		"gateway":       map[string]any{"port": port},
@@ -462,7 +460,7 @@ exec "$2" run --config "$3"`, "sh", sa, gw, filepath.Join(cfgDir, "gateway.yaml"
 		cmd = exec.Command(gw, "run", "--config", filepath.Join(cfgDir, "gateway.yaml"))
 	}
 	cmd.Env = append(os.Environ(), "KUBERNETES_SERVICE_HOST=127.0.0.1", "KUBERNETES_SERVICE_PORT="+apiPort)
-	var logs syncBuffer
+	var logs gatewaytest.LogBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -576,7 +574,7 @@ func explicitPodFiles(t *testing.T, src, sa, apiServer string) string {
 	return string(b)
 }
 
-func waitReady(t *testing.T, url string, done <-chan struct{}, logs *syncBuffer) {
+func waitReady(t *testing.T, url string, done <-chan struct{}, logs *gatewaytest.LogBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -686,23 +684,4 @@ func postInit(t *testing.T, url, tok string) int {
 
 func postToolCall(t *testing.T, url, tok, tool string) int {
 	return post(t, url, tok, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"`+tool+`","arguments":{"city":"Tampa, FL"}}}`)
-}
-
-func freePort(t *testing.T) int { return porttest.Free(t) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

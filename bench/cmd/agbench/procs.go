@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 
@@ -258,11 +258,7 @@ func startIssuer() (*issuerKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	b64 := base64.RawURLEncoding.EncodeToString
-	jwks, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
-		"kty": "RSA", "kid": "bench-k1", "use": "sig", "alg": "RS256",
-		"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
-	}}})
+	jwks, _ := json.Marshal(map[string]any{"keys": []any{devissuer.JWK(&key.PublicKey, "bench-k1", "RS256")}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err

@@ -20,6 +20,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/agentgateway-go/agentgateway/internal/auditlog"
+
 	"github.com/agentgateway-go/agentgateway/internal/a2a"
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/glob"
@@ -163,8 +165,8 @@ func (p *Policy) audit(r *http.Request, ex *policy.Exchange, subject string, all
 	if !p.log.Enabled(ctx, lvl) {
 		return
 	}
-	ap := policy.GetAttrs()
-	defer policy.PutAttrs(ap)
+	ap := auditlog.GetAttrs()
+	defer auditlog.PutAttrs(ap)
 	attrs := append(*ap,
 		slog.Bool("audit", true),
 		slog.String("policy", "a2a-authz"),
@@ -179,12 +181,12 @@ func (p *Policy) audit(r *http.Request, ex *policy.Exchange, subject string, all
 	} else {
 		attrs = append(attrs, slog.Int("rule", -1), slog.String("reason", "no rule allows this source and target"))
 	}
-	if tid := policy.TraceID(r, p.rec); tid != "" {
+	if tid := auditlog.TraceID(r, p.rec); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}
-	if rid := policy.RequestID(r); rid != "" {
+	if rid := auditlog.RequestID(r); rid != "" {
 		attrs = append(attrs, slog.String("request_id", rid))
 	}
 	*ap = attrs
-	policy.LogAttrs(ctx, p.log, lvl, msg, attrs...)
+	auditlog.LogAttrs(ctx, p.log, lvl, msg, attrs...)
 }

@@ -82,8 +82,8 @@ func discover(ctx context.Context, key discoveryKey, fresh, maxStale time.Durati
 	res, err := fetchDiscovery(ctx, key, log)
 	if err != nil {
 		if have && now.Sub(cached.fetchedAt) <= maxStale {
-			log.Warn("oidc discovery failed; using the jwks_uri discovered before", "issuer", redactURL(key.issuer),
-				"err", err, "jwksUri", redactURL(cached.jwksURI), "discovered_at", cached.fetchedAt)
+			log.Warn("oidc discovery failed; using the jwks_uri discovered before", "issuer", config.RedactURL(key.issuer),
+				"err", err, "jwksUri", config.RedactURL(cached.jwksURI), "discovered_at", cached.fetchedAt)
 			return cached, nil
 		}
 		return discoveryResult{}, err
@@ -130,11 +130,11 @@ func fetchDiscovery(ctx context.Context, key discoveryKey, log *slog.Logger) (di
 	defer f.transport.CloseIdleConnections()
 	body, _, err := f.getJSON(ctx, context.Background(), "application/json", "agentgateway-oidc-discovery", maxDiscoveryBytes)
 	if err != nil {
-		return discoveryResult{}, fmt.Errorf("oidc discovery from %s: %w", redactURL(durl), err)
+		return discoveryResult{}, fmt.Errorf("oidc discovery from %s: %w", config.RedactURL(durl), err)
 	}
 	jwksURI, err := parseDiscovery(body, key.issuer)
 	if err != nil {
-		return discoveryResult{}, fmt.Errorf("oidc discovery from %s: %w", redactURL(durl), err)
+		return discoveryResult{}, fmt.Errorf("oidc discovery from %s: %w", config.RedactURL(durl), err)
 	}
 	ju, _ := url.Parse(jwksURI)
 	res := discoveryResult{jwksURI: jwksURI, sameHost: ju.Scheme == iu.Scheme && strings.EqualFold(ju.Host, iu.Host)}

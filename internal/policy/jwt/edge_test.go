@@ -6,11 +6,6 @@ package jwt_test
 // forwarded.
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,16 +17,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentgateway-go/agentgateway/internal/porttest"
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 
-	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/gateway"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/jwt"
 )
-
-func freePort(t *testing.T) int { return porttest.Free(t) }
 
 type seen struct {
 	mu      sync.Mutex
@@ -51,20 +43,7 @@ func (s *seen) all() []http.Header {
 }
 
 func TestBehindTheEdge(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := key.PublicKey.Bytes()
-	jwks, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
-		"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
-		"x": base64.RawURLEncoding.EncodeToString(raw[1:33]), "y": base64.RawURLEncoding.EncodeToString(raw[33:]),
-	}}})
-	jwksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(jwks)
-	}))
-	t.Cleanup(jwksSrv.Close)
+	jwksSrv := gatewaytest.StartIssuer(t, gatewaytest.NewECKey(t, "k1"))
 
 	var got seen
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +53,7 @@ func TestBehindTheEdge(t *testing.T) {
 	}))
 	t.Cleanup(backend.Close)
 
-	port, admin := freePort(t), freePort(t)
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	src := fmt.Sprintf(`
 binds:
   - port: %d
@@ -103,33 +82,15 @@ admin:
   address: 127.0.0.1
   port: %d
 `, port, jwksSrv.URL, backend.URL, admin)
-	cfg, err := config.Parse("test.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	g := gateway.New(gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := g.Apply(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = g.Shutdown(2 * time.Second) })
+	gatewaytest.Start(t, gateway.New(gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), src)
 	gw := fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
 
 	const sub = "system:serviceaccount:agent-core-infra:ekspoc-v6-kagent-agent-sa"
 	mint := func(exp time.Time) string {
-		tok := jwtlib.NewWithClaims(jwtlib.SigningMethodES256, jwtlib.MapClaims{
+		return jwksSrv.Sign(t, jwtlib.MapClaims{
 			"iss": "https://kubernetes.default.svc", "aud": []string{"agent-gateway"}, "sub": sub,
 			"exp": exp.Unix(), "iat": time.Now().Unix(),
 		})
-		tok.Header["kid"] = "k1"
-		s, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
 	}
 	valid, expired := mint(time.Now().Add(time.Hour)), mint(time.Now().Add(-time.Hour))
 

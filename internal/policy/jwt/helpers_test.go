@@ -1,7 +1,6 @@
 package jwt
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -25,6 +24,7 @@ import (
 	jwtlib "github.com/golang-jwt/jwt/v5"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
@@ -394,30 +394,13 @@ func assertNoLeak(t testing.TB, tok string, texts ...string) {
 }
 
 // captureLogs sends slog.Default to a buffer for the test.
-func captureLogs(t testing.TB) *syncBuffer {
+func captureLogs(t testing.TB) *gatewaytest.LogBuffer {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &gatewaytest.LogBuffer{}
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() { slog.SetDefault(old) })
 	return buf
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // eventually polls cond for up to 5s.

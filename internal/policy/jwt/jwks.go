@@ -129,7 +129,7 @@ func newSource(cfg sourceConfig, log *slog.Logger) (*source, error) {
 	s := &source{cfg: cfg, fetcher: f, log: log, now: time.Now, minMaxAge: minMaxAge, maxMaxAge: maxMaxAge}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.done = make(chan struct{})
-	s.log.Info("jwks source", "jwksUri", redactURL(cfg.uri), "caFile", f.caFile, "bearerTokenFile", f.tokenFile)
+	s.log.Info("jwks source", "jwksUri", config.RedactURL(cfg.uri), "caFile", f.caFile, "bearerTokenFile", f.tokenFile)
 	return s, nil
 }
 
@@ -201,13 +201,6 @@ func newFetcher(what, uri, caFile, tokenFile string, timeout time.Duration) (*fe
 		},
 	}
 	return f, nil
-}
-
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
-	}
-	return "(invalid URL)"
 }
 
 // isKubernetesAPIHost reports whether host is the in-cluster API server:
@@ -583,27 +576,16 @@ func cacheDelay(h http.Header, def, lo, hi time.Duration) time.Duration {
 }
 
 // registry shares sources between policies with the same sourceConfig.
-var registry = struct {
-	mu sync.Mutex
-	m  map[sourceConfig]*source
-}{m: map[sourceConfig]*source{}}
+var registry = newSharedTable[sourceConfig, *source]()
 
 // acquireSource returns the shared source for cfg, creating it if needed,
 // with a usable key set (fetched now if needed). The refresh loop starts
 // once the first key set is loaded.
 func acquireSource(ctx context.Context, cfg sourceConfig, log *slog.Logger) (*source, error) {
-	registry.mu.Lock()
-	s := registry.m[cfg]
-	if s == nil {
-		var err error
-		if s, err = newSource(cfg, log); err != nil {
-			registry.mu.Unlock()
-			return nil, err
-		}
-		registry.m[cfg] = s
+	s, err := registry.acquire(cfg, func() (*source, error) { return newSource(cfg, log) })
+	if err != nil {
+		return nil, err
 	}
-	s.refs++
-	registry.mu.Unlock()
 	if err := s.load(ctx); err != nil {
 		releaseSource(s)
 		return nil, err
@@ -619,15 +601,8 @@ func acquireSource(ctx context.Context, cfg sourceConfig, log *slog.Logger) (*so
 
 // releaseSource drops a reference; the last one stops the refresh loop.
 func releaseSource(s *source) {
-	registry.mu.Lock()
-	s.refs--
-	last := s.refs == 0
-	started := s.started
-	if last && registry.m[s.cfg] == s {
-		delete(registry.m, s.cfg)
-	}
-	registry.mu.Unlock()
-	if last {
+	var started bool
+	if registry.release(s.cfg, s, func() { started = s.started }) {
 		s.close(started)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
@@ -700,5 +702,22 @@ func TestNoTokenInLogs(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "jwks refresh failed") {
 		t.Errorf("expected a refresh failure in the logs:\n%s", logs)
+	}
+}
+
+// The jwks source log line redacts the URI as every other display of the
+// config does (config.RedactURL): the password, and the values of
+// secret-looking query parameters, which url.Redacted would show.
+func TestJWKSSourceLogRedactsURI(t *testing.T) {
+	logs := &gatewaytest.LogBuffer{}
+	cfg := newSourceConfig(jwtConfig("https://user:pw-s3cr3t@issuer.example/jwks?access_token=tok-s3cr3t&kid=1"))
+	s, err := newSource(cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cancel()
+	out := logs.String()
+	if strings.Contains(out, "s3cr3t") || !strings.Contains(out, "issuer.example/jwks") {
+		t.Errorf("jwks source log:\n%s", out)
 	}
 }

@@ -333,25 +333,16 @@ func (r *reviewer) warnUnavailable(err error) {
 }
 
 // reviewers shares reviewers between policies with the same config.
-var reviewers = struct {
-	mu sync.Mutex
-	m  map[reviewerConfig]*reviewer
-}{m: map[reviewerConfig]*reviewer{}}
+var reviewers = newSharedTable[reviewerConfig, *reviewer]()
 
 // acquireReviewer returns the shared reviewer for cfg, creating and
 // probing it if needed.
 func acquireReviewer(ctx context.Context, cfg reviewerConfig, log *slog.Logger) (*reviewer, error) {
-	reviewers.mu.Lock()
-	r := reviewers.m[cfg]
-	if r == nil {
-		var err error
-		if r, err = newReviewer(cfg, log); err != nil {
-			reviewers.mu.Unlock()
-			return nil, err
-		}
-		reviewers.m[cfg] = r
+	r, err := reviewers.acquire(cfg, func() (*reviewer, error) { return newReviewer(cfg, log) })
+	if err != nil {
+		return nil, err
 	}
-	r.refs++
+	reviewers.mu.Lock()
 	probed := r.probed
 	reviewers.mu.Unlock()
 	if !probed {
@@ -368,14 +359,7 @@ func acquireReviewer(ctx context.Context, cfg reviewerConfig, log *slog.Logger) 
 
 // releaseReviewer drops a reference; the last one cancels calls in flight.
 func releaseReviewer(r *reviewer) {
-	reviewers.mu.Lock()
-	r.refs--
-	last := r.refs == 0
-	if last && reviewers.m[r.cfg] == r {
-		delete(reviewers.m, r.cfg)
-	}
-	reviewers.mu.Unlock()
-	if last {
+	if reviewers.release(r.cfg, r, nil) {
 		r.cancel()
 		if r.closeIdle != nil {
 			r.closeIdle()

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/agentgateway-go/agentgateway/internal/auditlog"
+
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
@@ -60,8 +62,8 @@ func (p *Policy) audit(r *http.Request, rec auditRecord) {
 	if !p.log.Enabled(ctx, lvl) {
 		return
 	}
-	ap := policy.GetAttrs()
-	defer policy.PutAttrs(ap)
+	ap := auditlog.GetAttrs()
+	defer auditlog.PutAttrs(ap)
 	attrs := append(*ap,
 		slog.Bool("audit", true),
 		slog.String("policy", "mcp-authz"),
@@ -86,14 +88,14 @@ func (p *Policy) audit(r *http.Request, rec auditRecord) {
 	if rec.status != 0 {
 		attrs = append(attrs, slog.Int("status", rec.status))
 	}
-	if tid := policy.TraceID(r, p.rec); tid != "" {
+	if tid := auditlog.TraceID(r, p.rec); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}
-	if rid := policy.RequestID(r); rid != "" {
+	if rid := auditlog.RequestID(r); rid != "" {
 		attrs = append(attrs, slog.String("request_id", rid))
 	}
 	*ap = attrs
-	policy.LogAttrs(ctx, p.log, lvl, auditMessage(rec.decision), attrs...)
+	auditlog.LogAttrs(ctx, p.log, lvl, auditMessage(rec.decision), attrs...)
 }
 
 // auditMessage is "authz <decision>", without building it per record.

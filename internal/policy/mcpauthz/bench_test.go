@@ -4,8 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 )
 
 // BenchmarkAuthorize measures one authorization decision for a tools/call:
@@ -53,7 +54,7 @@ func BenchmarkAuthorize(b *testing.B) {
 	})
 	b.Run("exact rule+ratelimit", func(b *testing.B) {
 		b.ReportAllocs()
-		l := ratelimit.NewLocalStore(ratelimit.NewLocal(0))
+		l := sharedstate.NewLocalStore(gcra.NewLocal(0))
 		ctx := context.Background()
 		for b.Loop() {
 			var buf [4]*rule
@@ -63,7 +64,7 @@ func BenchmarkAuthorize(b *testing.B) {
 				b.Fatal("denied")
 			}
 			// A limit high enough never to trip: the cost of the check.
-			if _, err := l.Allow(ctx, "mcp-authz:r:0:"+weatherSA, ratelimit.Limit{PerMinute: 1 << 30}); err != nil {
+			if _, err := l.Allow(ctx, "mcp-authz:r:0:"+weatherSA, gcra.Limit{PerMinute: 1 << 30}); err != nil {
 				b.Fatal(err)
 			}
 		}

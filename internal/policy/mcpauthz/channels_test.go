@@ -18,11 +18,12 @@ import (
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate/redistest"
 )
 
 // allowKinds allows the named tools, prompts and resource URIs.
@@ -137,8 +138,8 @@ func TestRefusedCallIsRefunded(t *testing.T) {
 		route:    "r",
 		rules:    compileRules([]config.MCPRule{{Principal: "alice", AllowedTools: []string{"*"}, RateLimit: &config.RateValue{RequestsPerMinute: 2}}}),
 		log:      slog.New(slog.DiscardHandler),
-		sessions: ratelimit.NewMemorySessions(10, 10, time.Hour),
-		limiter:  ratelimit.NewLocalStore(ratelimit.NewLocal(0)),
+		sessions: sharedstate.NewMemorySessions(10, 10, time.Hour),
+		limiter:  sharedstate.NewLocalStore(gcra.NewLocal(0)),
 	}
 	refuse := p.Wrap(policy.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
 		return &policy.Error{Status: http.StatusTooManyRequests, Message: "refused by a later policy"}
@@ -187,9 +188,9 @@ func TestRefusedCallIsRefunded(t *testing.T) {
 func TestSharedRefundAndLookup(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	a, b := redisStore(t, srv.Addr(), ratelimit.FailOpen), redisStore(t, srv.Addr(), ratelimit.FailOpen)
-	lim := ratelimit.Limit{PerMinute: 2}
-	for _, l := range []*ratelimit.Store{a, b} {
+	a, b := redisStore(t, srv.Addr(), sharedstate.FailOpen), redisStore(t, srv.Addr(), sharedstate.FailOpen)
+	lim := gcra.Limit{PerMinute: 2}
+	for _, l := range []*sharedstate.Store{a, b} {
 		if r, err := l.Allow(ctx, "k", lim); !r.Allowed || err != nil {
 			t.Fatalf("burst refused: %v", err)
 		}
@@ -207,7 +208,7 @@ func TestSharedRefundAndLookup(t *testing.T) {
 		t.Fatal("a refund gave back more than one call")
 	}
 
-	sa, sb := newShared(t, srv.Addr(), ratelimit.FailOpen), newShared(t, srv.Addr(), ratelimit.FailOpen)
+	sa, sb := newShared(t, srv.Addr(), sharedstate.FailOpen), newShared(t, srv.Addr(), sharedstate.FailOpen)
 	if got, err := sb.Lookup(ctx, "legacy-1", "mallory"); err != nil || got != "" {
 		t.Fatalf("Lookup of an unbound id = %q, %v", got, err)
 	}

@@ -8,9 +8,10 @@ import (
 	"testing"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/internal/policy/mcpauthz"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 )
 
 const jwtPolicy = `
@@ -142,7 +143,7 @@ func TestNewRefusesARouteWithoutAuthn(t *testing.T) {
 	}
 }
 
-// New builds its limiter and session store from the rate-limit engine: a
+// New builds its limiter and session store from the shared store (sharedstate): a
 // store it cannot build fails provisioning, a store given through Env is
 // used as it is, and otherwise the process's store is acquired and
 // released with the policy.
@@ -150,7 +151,7 @@ func TestNewUsesTheRateLimitStore(t *testing.T) {
 	p := &config.Policy{Type: config.PolicyMCPAuthz, MCP: &config.MCPAuthzPolicy{Rules: []config.MCPRule{{Principal: "p", AllowedTools: []string{"t"}}}}}
 	users := func() int {
 		n := 0
-		for _, s := range ratelimit.Stores() {
+		for _, s := range sharedstate.Stores() {
 			n += s.Users
 		}
 		return n
@@ -163,7 +164,7 @@ func TestNewUsesTheRateLimitStore(t *testing.T) {
 		t.Fatalf("unbuildable store: err = %v", err)
 	}
 
-	fresh := ratelimit.NewLocalStore(ratelimit.NewLocal(0))
+	fresh := sharedstate.NewLocalStore(gcra.NewLocal(0))
 	pol, err := mcpauthz.New(context.Background(), p, policy.Env{Limits: fresh})
 	if err != nil {
 		t.Fatal(err)

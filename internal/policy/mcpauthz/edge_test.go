@@ -12,10 +12,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,18 +25,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentgateway-go/agentgateway/internal/porttest"
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/demo"
 	"github.com/agentgateway-go/agentgateway/internal/gateway"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/jwt"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/retry"
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/timeout"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 )
 
 const (
@@ -77,65 +73,22 @@ const rulesYAML = `
                       allowedResources: ["demo://docs/*"]
                       allowedPrompts: ["summarize_*"]`
 
-func freePort(t *testing.T) int { return porttest.Free(t) }
-
-// syncBuffer is a log sink shared by the gateway's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) records(t *testing.T) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 type harness struct {
 	t       *testing.T
 	gw      string // http://127.0.0.1:port
-	key     *ecdsa.PrivateKey
+	key     *gatewaytest.Key
 	tokens  map[string]string
 	hits    atomic.Int64 // requests that reached any backend
 	server  *mcp.Server
-	logs    *syncBuffer
+	logs    *gatewaytest.LogBuffer
 	bodies  sync.Map // backend request bodies seen, by body
 	toolRun atomic.Int64
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, tokens: map[string]string{}, logs: &syncBuffer{}}
-	var err error
-	h.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := h.key.PublicKey.Bytes()
-	jwks, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
-		"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
-		"x": base64.RawURLEncoding.EncodeToString(raw[1:33]), "y": base64.RawURLEncoding.EncodeToString(raw[33:]),
-	}}})
-	jwksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(jwks)
-	}))
-	t.Cleanup(jwksSrv.Close)
+	h := &harness{t: t, tokens: map[string]string{}, logs: &gatewaytest.LogBuffer{}}
+	iss := gatewaytest.StartIssuer(t, gatewaytest.NewECKey(t, "k1"))
+	h.key = iss.Key
 
 	// One go-sdk server, served as SSE (the SDK default) and as JSON.
 	h.server = demo.NewMCPServer()
@@ -177,10 +130,10 @@ func newHarness(t *testing.T) *harness {
 	// A fresh rate-limit store (per-rule counts and session bindings) per
 	// harness, so that repeated runs (-count) start from full buckets and
 	// no bindings.
-	limits := ratelimit.NewLocalStore(ratelimit.NewLocal(0))
+	limits := sharedstate.NewLocalStore(gcra.NewLocal(0))
 	t.Cleanup(func() { _ = limits.Close() })
 
-	port, admin := freePort(t), freePort(t)
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
 	route := func(name, prefix, addr string) string {
 		return fmt.Sprintf(`
           - name: %s
@@ -218,7 +171,7 @@ func newHarness(t *testing.T) *harness {
                 mcp:
                   endpoint: /mcp
                   protocol: http
-                  timeout: 300s`, name, prefix, issuer, jwksSrv.URL, rulesYAML, addr)
+                  timeout: 300s`, name, prefix, issuer, iss.URL, rulesYAML, addr)
 	}
 	src := fmt.Sprintf(`
 binds:
@@ -231,19 +184,8 @@ admin:
   address: 127.0.0.1
   port: %d
 `, port, route("agent-to-mcp-tools", "/mcp", sseURL), route("json-tools", "/json", jsonURL), admin)
-	cfg, err := config.Parse("test.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
 	g := gateway.New(gateway.Options{Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Limits: limits})
-	if err := g.Apply(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = g.Shutdown(2 * time.Second) })
+	gatewaytest.Start(t, g, src)
 	h.gw = fmt.Sprintf("http://127.0.0.1:%d", port)
 	return h
 }
@@ -252,15 +194,10 @@ func (h *harness) token(sub string) string {
 	if tok, ok := h.tokens[sub]; ok {
 		return tok
 	}
-	tok := jwtlib.NewWithClaims(jwtlib.SigningMethodES256, jwtlib.MapClaims{
+	s := h.key.Sign(h.t, jwtlib.MapClaims{
 		"iss": issuer, "aud": []string{"agent-gateway"}, "sub": sub,
 		"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(),
 	})
-	tok.Header["kid"] = "k1"
-	s, err := tok.SignedString(h.key)
-	if err != nil {
-		h.t.Fatal(err)
-	}
 	h.tokens[sub] = s
 	return s
 }
@@ -764,7 +701,7 @@ func TestAuditRecords(t *testing.T) {
 	h.do(http.MethodPost, "/mcp", nobodySA, toolCall(3, "get_weather_data"), hdr)
 
 	find := func(msg, principal, tool string) map[string]any {
-		for _, r := range h.logs.records(t) {
+		for _, r := range h.logs.Records(t) {
 			if r["msg"] == msg && r["principal"] == principal && (tool == "" || r["tool"] == tool) {
 				return r
 			}
@@ -791,10 +728,8 @@ func TestAuditRecords(t *testing.T) {
 		t.Errorf("no-rule deny %v", none)
 	}
 	// The troubleshooting step: kubectl logs … | grep authz
-	h.logs.mu.Lock()
-	defer h.logs.mu.Unlock()
 	n := 0
-	for _, l := range strings.Split(h.logs.b.String(), "\n") {
+	for _, l := range strings.Split(h.logs.String(), "\n") {
 		if strings.Contains(l, "authz") && strings.Contains(l, "delete_everything") {
 			n++
 		}

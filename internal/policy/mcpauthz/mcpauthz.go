@@ -31,10 +31,11 @@ import (
 	"sync"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 )
 
 func init() { policy.Register(config.PolicyMCPAuthz, New) }
@@ -47,7 +48,7 @@ type Policy struct {
 	sessions SessionStore
 	// limiter counts a rule's rateLimit; it is the rate-limit policy's
 	// store (Redis when rateLimiting.redis is configured).
-	limiter *ratelimit.Store
+	limiter *sharedstate.Store
 	release func() // gives limiter back (Env.AcquireLimits)
 	// legacy is set on a route whose backend speaks the legacy HTTP+SSE
 	// transport (protocol: sse): POSTs must target a message endpoint
@@ -271,7 +272,7 @@ func (p *Policy) serveCharged(w http.ResponseWriter, r *http.Request, next polic
 		// The request's context may be cancelled by now; the refund must
 		// still happen (the limiter bounds its own calls).
 		rctx := context.WithoutCancel(r.Context())
-		if rerr := p.limiter.Refund(rctx, p.limitKey(subject, rl), ratelimit.Limit{PerMinute: rl.perMinute}); rerr != nil {
+		if rerr := p.limiter.Refund(rctx, p.limitKey(subject, rl), gcra.Limit{PerMinute: rl.perMinute}); rerr != nil {
 			p.log.Debug("authz rate limit refund failed", "policy", "mcp-authz", "route", p.route, "err", rerr.Error())
 		}
 	}
@@ -380,7 +381,7 @@ func checkContent(h http.Header) *policy.Error {
 
 // rateLimit applies the deciding rule's rateLimit to a tools/call.
 func (p *Policy) rateLimit(ctx context.Context, subject string, r *rule) *policy.Error {
-	res, err := p.limiter.Allow(ctx, p.limitKey(subject, r), ratelimit.Limit{PerMinute: r.perMinute})
+	res, err := p.limiter.Allow(ctx, p.limitKey(subject, r), gcra.Limit{PerMinute: r.perMinute})
 	if err != nil {
 		h := http.Header{}
 		h.Set("Retry-After", "1")

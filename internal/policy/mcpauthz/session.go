@@ -4,8 +4,8 @@ import "context"
 
 // SessionStore binds MCP session ids to the identity that started them.
 //
-// New builds it from the rate-limit store (internal/ratelimit): without
-// Redis it is the store's in-memory table (ratelimit.MemorySessions),
+// New builds it from the shared store (internal/sharedstate): without
+// Redis it is the store's in-memory table (sharedstate.MemorySessions),
 // shared by every route and every config generation of the process, so a
 // reload keeps the bindings; with Redis it is sharedSessions, so that a
 // binding holds across replicas.

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 )
 
 // newSessionStore returns the session store of a policy over store: the
@@ -28,7 +28,7 @@ import (
 //     identity took it meanwhile, it is marked as a conflict everywhere
 //     and nobody may use it;
 //   - when Redis and the local table disagree, the request is denied.
-func newSessionStore(store *ratelimit.Store, log *slog.Logger) SessionStore {
+func newSessionStore(store *sharedstate.Store, log *slog.Logger) SessionStore {
 	if !store.Shared() {
 		return store.Sessions()
 	}
@@ -41,8 +41,8 @@ func newSessionStore(store *ratelimit.Store, log *slog.Logger) SessionStore {
 const maxPendingBindings = 10_000
 
 type sharedSessions struct {
-	store *ratelimit.Store
-	local *ratelimit.MemorySessions
+	store *sharedstate.Store
+	local *sharedstate.MemorySessions
 	log   *slog.Logger
 
 	mu      sync.Mutex
@@ -55,7 +55,7 @@ type sharedSessions struct {
 func (s *sharedSessions) Claim(ctx context.Context, id, owner string) (string, error) {
 	key := sha256.Sum256([]byte(id))
 	local, known := s.local.LookupKey(key)
-	v, err := s.store.ClaimSessionHash(ctx, key, owner, ratelimit.DefaultSessionIdleTTL)
+	v, err := s.store.ClaimSessionHash(ctx, key, owner, sharedstate.DefaultSessionIdleTTL)
 	return s.decide(ctx, key, owner, v, err, local, known)
 }
 
@@ -81,7 +81,7 @@ func (s *sharedSessions) decide(ctx context.Context, key [32]byte, owner, v stri
 		return local, nil
 	case known && local != v:
 		s.conflict(ctx, key, owner)
-		return ratelimit.SessionConflict, nil
+		return sharedstate.SessionConflict, nil
 	}
 	if v == owner {
 		_, _ = s.local.ClaimKey(key, owner, false)
@@ -94,7 +94,7 @@ func (s *sharedSessions) Bind(ctx context.Context, id, owner string) (string, er
 	if bound, _ := s.local.ClaimKey(key, owner, false); bound != owner {
 		return bound, nil
 	}
-	v, err := s.store.ClaimSessionHash(ctx, key, owner, ratelimit.DefaultSessionIdleTTL)
+	v, err := s.store.ClaimSessionHash(ctx, key, owner, sharedstate.DefaultSessionIdleTTL)
 	if err == nil {
 		if v != owner {
 			s.conflict(ctx, key, owner)
@@ -151,8 +151,8 @@ func (s *sharedSessions) sync() {
 // Redis.
 func (s *sharedSessions) conflict(ctx context.Context, key [32]byte, owner string) {
 	s.log.Warn("authz deny: an MCP session is claimed by two identities; it is closed to both", "policy", "mcp-authz")
-	_, _ = s.local.ClaimKey(key, ratelimit.SessionConflict, true)
-	_, _ = s.store.BindSessionStrict(ctx, key, ratelimit.SessionConflict, ratelimit.DefaultSessionIdleTTL)
+	_, _ = s.local.ClaimKey(key, sharedstate.SessionConflict, true)
+	_, _ = s.store.BindSessionStrict(ctx, key, sharedstate.SessionConflict, sharedstate.DefaultSessionIdleTTL)
 }
 
 // reconcile writes the bindings made while Redis was unreachable; a
@@ -163,7 +163,7 @@ func (s *sharedSessions) reconcile() {
 	s.pending = map[[32]byte]string{}
 	s.mu.Unlock()
 	for key, owner := range todo {
-		v, err := s.store.BindSessionStrict(context.Background(), key, owner, ratelimit.DefaultSessionIdleTTL)
+		v, err := s.store.BindSessionStrict(context.Background(), key, owner, sharedstate.DefaultSessionIdleTTL)
 		switch {
 		case err != nil:
 			// Redis went away again: keep it for the next recovery.
@@ -172,7 +172,7 @@ func (s *sharedSessions) reconcile() {
 			s.mu.Unlock()
 		case v != owner:
 			s.log.Warn("authz deny: an MCP session created while redis was unreachable was claimed by another identity; it is closed to both", "policy", "mcp-authz")
-			_, _ = s.local.ClaimKey(key, ratelimit.SessionConflict, true)
+			_, _ = s.local.ClaimKey(key, sharedstate.SessionConflict, true)
 		}
 	}
 }
@@ -183,7 +183,7 @@ func (s *sharedSessions) reconcile() {
 func (s *sharedSessions) Lookup(ctx context.Context, id, owner string) (string, error) {
 	key := sha256.Sum256([]byte(id))
 	local, known := s.local.LookupKey(key)
-	v, err := s.store.LookupSessionHash(ctx, key, owner, ratelimit.DefaultSessionIdleTTL)
+	v, err := s.store.LookupSessionHash(ctx, key, owner, sharedstate.DefaultSessionIdleTTL)
 	return s.decide(ctx, key, owner, v, err, local, known)
 }
 

@@ -7,26 +7,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
+
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate/redistest"
 )
 
-func redisStore(t *testing.T, addr string, mode ratelimit.FailureMode) *ratelimit.Store {
+func redisStore(t *testing.T, addr string, mode sharedstate.FailureMode) *sharedstate.Store {
 	t.Helper()
-	r, err := ratelimit.NewRedis(ratelimit.RedisOptions{Address: addr, KeyPrefix: "test:", Timeout: 500 * time.Millisecond})
+	r, err := sharedstate.NewRedis(sharedstate.RedisOptions{Address: addr, KeyPrefix: "test:", Timeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := ratelimit.NewRedisStore(context.Background(), r, addr, mode, ratelimit.NewLocal(0), nil)
+	s := sharedstate.NewRedisStore(context.Background(), r, addr, mode, gcra.NewLocal(0), nil)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
 // newShared is one replica's session store: its own Redis client and
 // local table.
-func newShared(t *testing.T, addr string, mode ratelimit.FailureMode) *sharedSessions {
+func newShared(t *testing.T, addr string, mode sharedstate.FailureMode) *sharedSessions {
 	t.Helper()
-	s := &sharedSessions{store: redisStore(t, addr, mode), local: ratelimit.NewMemorySessions(100, 10, time.Hour),
+	s := &sharedSessions{store: redisStore(t, addr, mode), local: sharedstate.NewMemorySessions(100, 10, time.Hour),
 		log: slog.New(slog.DiscardHandler), pending: map[[32]byte]string{}, stop: make(chan struct{})}
 	t.Cleanup(func() { _ = s.Cleanup() })
 	return s
@@ -37,7 +39,7 @@ func newShared(t *testing.T, addr string, mode ratelimit.FailureMode) *sharedSes
 // replica.
 func TestSessionsSharedAcrossReplicas(t *testing.T) {
 	srv := redistest.Start(t)
-	a, b := newShared(t, srv.Addr(), ratelimit.FailOpen), newShared(t, srv.Addr(), ratelimit.FailOpen)
+	a, b := newShared(t, srv.Addr(), sharedstate.FailOpen), newShared(t, srv.Addr(), sharedstate.FailOpen)
 	ctx := context.Background()
 	if got, err := a.Claim(ctx, "sess-1", "alice"); err != nil || got != "alice" {
 		t.Fatalf("claim on replica a: %q %v", got, err)
@@ -58,20 +60,20 @@ func TestSessionsSharedAcrossReplicas(t *testing.T) {
 func TestSessionsRedisDownFailureModes(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	for _, mode := range []ratelimit.FailureMode{ratelimit.FailOpen, ratelimit.FailClosed} {
+	for _, mode := range []sharedstate.FailureMode{sharedstate.FailOpen, sharedstate.FailClosed} {
 		s := newShared(t, srv.Addr(), mode)
 		if got, err := s.Bind(ctx, "known-"+mode.String(), "alice"); err != nil || got != "alice" {
 			t.Fatalf("%s: bind: %q %v", mode, got, err)
 		}
 	}
 	srv.Kill()
-	for _, mode := range []ratelimit.FailureMode{ratelimit.FailOpen, ratelimit.FailClosed} {
+	for _, mode := range []sharedstate.FailureMode{sharedstate.FailOpen, sharedstate.FailClosed} {
 		s := newShared(t, srv.Addr(), mode)
-		if _, err := s.Claim(ctx, "sess-down", "alice"); !errors.Is(err, ratelimit.ErrUnavailable) {
+		if _, err := s.Claim(ctx, "sess-down", "alice"); !errors.Is(err, sharedstate.ErrUnavailable) {
 			t.Fatalf("%s: claim of an unknown session while redis is down: %v, want ErrUnavailable", mode, err)
 		}
 	}
-	a := newShared(t, srv.Addr(), ratelimit.FailOpen)
+	a := newShared(t, srv.Addr(), sharedstate.FailOpen)
 	if got, err := a.Bind(ctx, "created-while-down", "alice"); err != nil || got != "alice" {
 		t.Fatalf("bind while redis is down: %q %v", got, err)
 	}
@@ -82,7 +84,7 @@ func TestSessionsRedisDownFailureModes(t *testing.T) {
 		t.Fatalf("owner while redis is down: %q %v", got, err)
 	}
 	srv.Restart()
-	b := newShared(t, srv.Addr(), ratelimit.FailOpen)
+	b := newShared(t, srv.Addr(), sharedstate.FailOpen)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		a.mu.Lock()
@@ -107,7 +109,7 @@ func TestSessionsRedisDownFailureModes(t *testing.T) {
 func TestSessionsConflictDeniesBoth(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	a, b := newShared(t, srv.Addr(), ratelimit.FailOpen), newShared(t, srv.Addr(), ratelimit.FailOpen)
+	a, b := newShared(t, srv.Addr(), sharedstate.FailOpen), newShared(t, srv.Addr(), sharedstate.FailOpen)
 	// a holds the session locally for alice, as if bound during a stall;
 	// b bound it in Redis for mallory.
 	_, _ = a.local.Claim(ctx, "s", "alice")

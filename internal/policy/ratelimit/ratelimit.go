@@ -2,7 +2,7 @@
 // descriptors built from the tool name, the verified principal and the
 // JSON-RPC method of each call (docs/ratelimit.md).
 //
-// Counters live in the process's shared store (internal/ratelimit): in
+// Counters live in the process's shared store (internal/sharedstate): in
 // memory, or in Redis when the config has rateLimiting.redis, so that every
 // replica shares them. A refused call gets 429 with Retry-After, rendered
 // by the edge as a JSON-RPC error that echoes the request id.
@@ -20,12 +20,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/auditlog"
+
 	"github.com/agentgateway-go/agentgateway/internal/a2a"
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
-	engine "github.com/agentgateway-go/agentgateway/internal/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 )
 
 func init() { policy.Register(config.PolicyRateLimit, New) }
@@ -37,7 +40,7 @@ const methodToolsCall = "tools/call"
 type Policy struct {
 	route   string
 	descs   []*descriptor
-	limiter engine.Limiter
+	limiter gcra.Limiter
 	log     *slog.Logger
 	// rec receives each decision (agentgateway_ratelimit_decisions_total).
 	rec     policy.Recorder
@@ -62,7 +65,7 @@ type entry struct {
 type descriptor struct {
 	id      string // config.DescriptorID, e.g. tool-name="execute_code"
 	entries []entry
-	limit   engine.Limit
+	limit   gcra.Limit
 }
 
 // New provisions a rate-limit policy. It acquires the process's shared
@@ -89,7 +92,7 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 		return nil, fmt.Errorf("rate-limit store: %w", err)
 	}
 	pol.limiter, pol.release = store, release
-	if store.State() == engine.StateLocal {
+	if store.State() == sharedstate.StateLocal {
 		warnLocal(env.Config, log)
 	}
 	return pol, nil
@@ -118,7 +121,7 @@ func compile(d config.RateDescriptor) (*descriptor, error) {
 	}
 	cd := &descriptor{
 		id:    config.DescriptorID(entries),
-		limit: engine.Limit{PerMinute: d.RateLimit.RequestsPerMinute, Burst: d.RateLimit.Burst},
+		limit: gcra.Limit{PerMinute: d.RateLimit.RequestsPerMinute, Burst: d.RateLimit.Burst},
 	}
 	if cd.limit.PerMinute <= 0 {
 		return nil, errors.New("requestsPerMinute must be greater than 0")
@@ -184,7 +187,7 @@ func (d *descriptor) key(route string, c *call) (string, bool) {
 			return "", false
 		}
 	}
-	return engine.Key(parts...), true
+	return gcra.Key(parts...), true
 }
 
 // Wrap checks every call of the request against every descriptor before
@@ -257,7 +260,7 @@ func (p *Policy) checkCall(r *http.Request, c *call) error {
 	return nil
 }
 
-func (p *Policy) refuse(r *http.Request, d *descriptor, c *call, res engine.Result) error {
+func (p *Policy) refuse(r *http.Request, d *descriptor, c *call, res gcra.Result) error {
 	err := Exceeded(d.id, d.limit, res)
 	p.rec.RateLimitDecision(p.route, true)
 	p.audit(r, d, c, err.Status, "")
@@ -279,8 +282,8 @@ func (p *Policy) audit(r *http.Request, d *descriptor, c *call, status int, reas
 	if !p.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	ap := policy.GetAttrs()
-	defer policy.PutAttrs(ap)
+	ap := auditlog.GetAttrs()
+	defer auditlog.PutAttrs(ap)
 	attrs := append(*ap,
 		slog.Bool("audit", true),
 		slog.String("policy", "rate-limit"),
@@ -299,10 +302,10 @@ func (p *Policy) audit(r *http.Request, d *descriptor, c *call, status int, reas
 	if reason != "" {
 		attrs = append(attrs, slog.String("reason", reason))
 	}
-	if tid := policy.TraceID(r, p.rec); tid != "" {
+	if tid := auditlog.TraceID(r, p.rec); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}
-	if rid := policy.RequestID(r); rid != "" {
+	if rid := auditlog.RequestID(r); rid != "" {
 		attrs = append(attrs, slog.String("request_id", rid))
 	}
 	*ap = attrs
@@ -310,7 +313,7 @@ func (p *Policy) audit(r *http.Request, d *descriptor, c *call, status int, reas
 	if reason != "" {
 		msg = "rate limit unavailable"
 	}
-	policy.LogAttrs(ctx, p.log, slog.LevelInfo, msg, attrs...)
+	auditlog.LogAttrs(ctx, p.log, slog.LevelInfo, msg, attrs...)
 }
 
 // Exceeded is the error for a call refused by a limit: 429, JSON-RPC code
@@ -318,7 +321,7 @@ func (p *Policy) audit(r *http.Request, d *descriptor, c *call, status int, reas
 // what was limited (what, e.g. `tool-name="execute_code"`) and when to
 // retry. Other policies that limit rates (mcp-authz per-rule limits) use
 // it so that every refusal looks the same.
-func Exceeded(what string, limit engine.Limit, res engine.Result) *policy.Error {
+func Exceeded(what string, limit gcra.Limit, res gcra.Result) *policy.Error {
 	secs := int64((res.RetryAfter + time.Second - 1) / time.Second)
 	if secs < 1 {
 		secs = 1
@@ -339,7 +342,7 @@ func Exceeded(what string, limit engine.Limit, res engine.Result) *policy.Error 
 func StoreFailed(ctx context.Context, what string, err error) *policy.Error {
 	cause := context.Cause(ctx)
 	switch {
-	case errors.Is(err, engine.ErrUnavailable):
+	case errors.Is(err, sharedstate.ErrUnavailable):
 		return &policy.Error{
 			Status:  http.StatusServiceUnavailable,
 			Code:    policy.CodeGateway,

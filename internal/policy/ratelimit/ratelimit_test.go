@@ -15,11 +15,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
-	engine "github.com/agentgateway-go/agentgateway/internal/ratelimit"
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate/redistest"
 )
 
 const weatherSA = "system:serviceaccount:agent-core-infra:ekspoc-v6-kagent-agent-sa"
@@ -366,15 +367,15 @@ func TestRedisBacked(t *testing.T) {
 		t.Fatalf("keys %q, %v", all, err)
 	}
 	var found bool
-	for _, s := range engine.Stores() {
-		found = found || s.Redis == srv.Addr() && s.State == engine.StateRedis
+	for _, s := range sharedstate.Stores() {
+		found = found || s.Redis == srv.Addr() && s.State == sharedstate.StateRedis
 	}
 	if !found {
-		t.Fatalf("store not listed: %+v", engine.Stores())
+		t.Fatalf("store not listed: %+v", sharedstate.Stores())
 	}
 	_ = hs.pol.Cleanup()
 	_ = hs.pol.Cleanup()
-	for _, s := range engine.Stores() {
+	for _, s := range sharedstate.Stores() {
 		if s.Redis == srv.Addr() {
 			t.Fatalf("store not released: %+v", s)
 		}
@@ -394,7 +395,7 @@ func TestFailureModes(t *testing.T) {
 	}
 	err := closed.do("a", toolCall(1, "execute_code"))
 	pe := policy.AsError(err)
-	if pe.Status != http.StatusServiceUnavailable || pe.Header.Get("Retry-After") == "" || !errors.Is(err, engine.ErrUnavailable) {
+	if pe.Status != http.StatusServiceUnavailable || pe.Header.Get("Retry-After") == "" || !errors.Is(err, sharedstate.ErrUnavailable) {
 		t.Fatalf("fail-closed: %v", err)
 	}
 	// Calls no descriptor matches need no store.
@@ -538,11 +539,11 @@ func BenchmarkPolicyLocal(b *testing.B) {
 }
 
 func TestErrors(t *testing.T) {
-	e := Exceeded(`method="ping"`, engine.Limit{PerMinute: 600}, engine.Result{RetryAfter: 200 * time.Millisecond})
+	e := Exceeded(`method="ping"`, gcra.Limit{PerMinute: 600}, gcra.Result{RetryAfter: 200 * time.Millisecond})
 	if e.Status != 429 || e.Header.Get("Retry-After") != "1" || !strings.Contains(e.Message, "retry after 1s") {
 		t.Fatalf("%+v", e)
 	}
-	if e := Exceeded("x", engine.Limit{PerMinute: 1}, engine.Result{RetryAfter: 59*time.Second + time.Millisecond}); e.Header.Get("Retry-After") != "60" {
+	if e := Exceeded("x", gcra.Limit{PerMinute: 1}, gcra.Result{RetryAfter: 59*time.Second + time.Millisecond}); e.Header.Get("Retry-After") != "60" {
 		t.Fatalf("rounding: %+v", e)
 	}
 	timedOut, cancel := context.WithTimeoutCause(context.Background(), 0, policy.ErrRequestTimeout)
@@ -558,7 +559,7 @@ func TestErrors(t *testing.T) {
 		err    error
 		status int
 	}{
-		{context.Background(), engine.ErrUnavailable, 503},
+		{context.Background(), sharedstate.ErrUnavailable, 503},
 		{timedOut, context.DeadlineExceeded, 504},
 		{gone, context.Canceled, 499},
 		{draining, context.Canceled, 503},

@@ -1,4 +1,4 @@
-package ratelimit
+package sharedstate
 
 import (
 	"container/list"

@@ -1,7 +1,6 @@
-package ratelimit
+package sharedstate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
+
 	"github.com/redis/go-redis/v9"
 
-	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
+	"github.com/agentgateway-go/agentgateway/internal/sharedstate/redistest"
 )
 
 func newTestRedis(t *testing.T, o RedisOptions) *Redis {
@@ -42,7 +44,7 @@ func TestRedisAllow(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), KeyPrefix: "agw:"})
 	ctx := context.Background()
-	lim := Limit{PerMinute: 10}
+	lim := gcra.Limit{PerMinute: 10}
 	for i := 0; i < 10; i++ {
 		res, err := r.Allow(ctx, "execute_code", lim)
 		if err != nil || !res.Allowed || res.Remaining != 9-i {
@@ -82,8 +84,8 @@ func TestRedisMatchesLocal(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: time.Second})
 	ctx := context.Background()
-	lim := Limit{PerMinute: 600, Burst: 3} // 100ms interval
-	for _, l := range []Limiter{r, NewLocal(0)} {
+	lim := gcra.Limit{PerMinute: 600, Burst: 3} // 100ms interval
+	for _, l := range []gcra.Limiter{r, gcra.NewLocal(0)} {
 		var got []bool
 		for i := 0; i < 4; i++ {
 			res, err := l.Allow(ctx, "seq", lim)
@@ -135,7 +137,7 @@ func TestRedisShared(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 10; i++ {
-					res, err := r.Allow(ctx, "shared", Limit{PerMinute: 25})
+					res, err := r.Allow(ctx, "shared", gcra.Limit{PerMinute: 25})
 					if err != nil {
 						t.Error(err)
 						return
@@ -184,7 +186,7 @@ func TestRedisTimeoutBounded(t *testing.T) {
 	r := newTestRedis(t, RedisOptions{Address: ln.Addr().String(), Timeout: 80 * time.Millisecond})
 	for i := 0; i < 3; i++ {
 		start := time.Now()
-		_, err := r.Allow(context.Background(), "k", Limit{PerMinute: 1})
+		_, err := r.Allow(context.Background(), "k", gcra.Limit{PerMinute: 1})
 		if err == nil {
 			t.Fatal("no error from a silent server")
 		}
@@ -202,11 +204,11 @@ func TestRedisPasswordFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), PasswordFile: pw, Timeout: time.Second})
-	if res, err := r.Allow(context.Background(), "k", Limit{PerMinute: 1}); err != nil || !res.Allowed {
+	if res, err := r.Allow(context.Background(), "k", gcra.Limit{PerMinute: 1}); err != nil || !res.Allowed {
 		t.Fatalf("%+v, %v", res, err)
 	}
 	bad := newTestRedis(t, RedisOptions{Address: srv.Addr(), Password: "wrong", Timeout: time.Second})
-	if _, err := bad.Allow(context.Background(), "k", Limit{PerMinute: 1}); err == nil {
+	if _, err := bad.Allow(context.Background(), "k", gcra.Limit{PerMinute: 1}); err == nil {
 		t.Fatal("wrong password accepted")
 	}
 	if _, err := NewRedis(RedisOptions{Address: srv.Addr(), PasswordFile: filepath.Join(dir, "missing")}); err == nil {
@@ -218,24 +220,6 @@ func TestRedisPasswordFile(t *testing.T) {
 	if _, err := NewRedis(RedisOptions{Address: srv.Addr(), TLS: true, CAFile: pw}); err == nil {
 		t.Fatal("caFile without PEM accepted")
 	}
-}
-
-// logBuffer collects slog output.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
 }
 
 func fastHealth(t *testing.T) {
@@ -259,13 +243,13 @@ func waitState(t *testing.T, s *Store, want State, d time.Duration) {
 func TestStoreFailOpen(t *testing.T) {
 	fastHealth(t)
 	srv := redistest.Start(t)
-	logs := &logBuffer{}
+	logs := &gatewaytest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
-	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, NewLocal(0), log)
+	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, gcra.NewLocal(0), log)
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := context.Background()
-	lim := Limit{PerMinute: 3}
+	lim := gcra.Limit{PerMinute: 3}
 	if s.State() != StateRedis {
 		t.Fatalf("state %s", s.State())
 	}
@@ -306,14 +290,14 @@ func TestStoreFailOpen(t *testing.T) {
 		t.Fatal("local limit not applied while redis is down")
 	}
 	time.Sleep(100 * time.Millisecond) // several failed health checks
-	if n := logs.count("rate limit store down"); n != 1 {
-		t.Fatalf("logged down %d times, want once:\n%s", n, logs.b.String())
+	if n := logs.Count("rate limit store down"); n != 1 {
+		t.Fatalf("logged down %d times, want once:\n%s", n, logs.String())
 	}
 
 	srv.Restart()
 	waitState(t, s, StateRedis, 10*time.Second)
-	if n := logs.count("rate limit store up"); n != 2 { // startup + recovery
-		t.Fatalf("logged up %d times, want 2:\n%s", n, logs.b.String())
+	if n := logs.Count("rate limit store up"); n != 2 { // startup + recovery
+		t.Fatalf("logged up %d times, want 2:\n%s", n, logs.String())
 	}
 	// Shared counting resumes, on the restarted (empty) Redis.
 	for i := 0; i < 3; i++ {
@@ -336,12 +320,12 @@ func TestStoreFailOpen(t *testing.T) {
 func TestStoreFailClosed(t *testing.T) {
 	fastHealth(t)
 	srv := redistest.Start(t)
-	logs := &logBuffer{}
+	logs := &gatewaytest.LogBuffer{}
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
-	s := NewRedisStore(context.Background(), r, srv.Addr(), FailClosed, NewLocal(0), slog.New(slog.NewTextHandler(logs, nil)))
+	s := NewRedisStore(context.Background(), r, srv.Addr(), FailClosed, gcra.NewLocal(0), slog.New(slog.NewTextHandler(logs, nil)))
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := context.Background()
-	lim := Limit{PerMinute: 100}
+	lim := gcra.Limit{PerMinute: 100}
 	if res, err := s.Allow(ctx, "k", lim); err != nil || !res.Allowed {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -351,8 +335,8 @@ func TestStoreFailClosed(t *testing.T) {
 			t.Fatalf("call %d: err %v, want ErrUnavailable", i, err)
 		}
 	}
-	if n := logs.count("failureMode: closed"); n != 1 {
-		t.Fatalf("logged %d times:\n%s", n, logs.b.String())
+	if n := logs.Count("failureMode: closed"); n != 1 {
+		t.Fatalf("logged %d times:\n%s", n, logs.String())
 	}
 	srv.Restart()
 	waitState(t, s, StateRedis, 10*time.Second)
@@ -368,14 +352,14 @@ func TestStoreStartsWithRedisDown(t *testing.T) {
 	fastHealth(t)
 	srv := redistest.Start(t)
 	srv.Kill()
-	logs := &logBuffer{}
+	logs := &gatewaytest.LogBuffer{}
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
-	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, NewLocal(0), slog.New(slog.NewTextHandler(logs, nil)))
+	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, gcra.NewLocal(0), slog.New(slog.NewTextHandler(logs, nil)))
 	t.Cleanup(func() { _ = s.Close() })
-	if s.State() != StateDegraded || logs.count("rate limit store down") != 1 {
-		t.Fatalf("state %s, logs:\n%s", s.State(), logs.b.String())
+	if s.State() != StateDegraded || logs.Count("rate limit store down") != 1 {
+		t.Fatalf("state %s, logs:\n%s", s.State(), logs.String())
 	}
-	if res, err := s.Allow(context.Background(), "k", Limit{PerMinute: 1}); err != nil || !res.Allowed {
+	if res, err := s.Allow(context.Background(), "k", gcra.Limit{PerMinute: 1}); err != nil || !res.Allowed {
 		t.Fatalf("%+v %v", res, err)
 	}
 	srv.Restart()
@@ -387,11 +371,11 @@ func TestStoreStartsWithRedisDown(t *testing.T) {
 func TestStoreCallerCancelled(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr()})
-	s := NewRedisStore(context.Background(), r, srv.Addr(), FailClosed, NewLocal(0), nil)
+	s := NewRedisStore(context.Background(), r, srv.Addr(), FailClosed, gcra.NewLocal(0), nil)
 	t.Cleanup(func() { _ = s.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.Allow(ctx, "k", Limit{PerMinute: 1}); !errors.Is(err, context.Canceled) {
+	if _, err := s.Allow(ctx, "k", gcra.Limit{PerMinute: 1}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v", err)
 	}
 	if s.State() != StateRedis || s.Failures() != 0 {
@@ -427,7 +411,7 @@ func TestRegistry(t *testing.T) {
 	}
 	relA()
 	relA() // a second call is a no-op
-	if _, err := a.Allow(ctx, "k", Limit{PerMinute: 1}); err != nil {
+	if _, err := a.Allow(ctx, "k", gcra.Limit{PerMinute: 1}); err != nil {
 		t.Fatal(err)
 	}
 	relB()
@@ -458,14 +442,14 @@ func TestStoreFailureThreshold(t *testing.T) {
 	fastHealth(t)
 	srv := redistest.Start(t)
 	r := newTestRedis(t, RedisOptions{Address: srv.Addr(), Timeout: 100 * time.Millisecond})
-	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, NewLocal(0), nil)
+	s := NewRedisStore(context.Background(), r, srv.Addr(), FailOpen, gcra.NewLocal(0), nil)
 	t.Cleanup(func() { _ = s.Close() })
 	boom := errors.New("i/o timeout")
 	for round := 0; round < 3; round++ {
 		for i := 0; i < FailureThreshold-1; i++ {
 			s.failed(boom)
 		}
-		if _, err := s.Allow(context.Background(), "k", Limit{PerMinute: 100}); err != nil {
+		if _, err := s.Allow(context.Background(), "k", gcra.Limit{PerMinute: 100}); err != nil {
 			t.Fatal(err)
 		}
 		if s.State() != StateRedis {

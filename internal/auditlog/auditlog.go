@@ -1,4 +1,10 @@
-package policy
+// Package auditlog writes the gateway's per-request log records (the
+// access record and the policies' audit records): the request's trace id
+// and request id as a record carries them, and the fast path that hands
+// attributes straight to the gateway's JSON handler (internal/telemetry)
+// with pooled attribute lists. What a policy decides and records is in
+// package policy (Env, Recorder); this is how the record gets written.
+package auditlog
 
 import (
 	"context"
@@ -7,11 +13,17 @@ import (
 	"sync"
 )
 
+// Tracer gives the trace id of the span in ctx, "" when there is none
+// (policy.Recorder, implemented by the tracing integration).
+type Tracer interface {
+	TraceID(ctx context.Context) string
+}
+
 // TraceID returns the request's trace id for an audit record: that of its
 // span (rec.TraceID, the tracing integration; rec may be nil), else that
 // of a valid W3C traceparent header
 // (version "-" 32 hex trace id "-" 16 hex parent id "-" 2 hex flags).
-func TraceID(r *http.Request, rec Recorder) string {
+func TraceID(r *http.Request, rec Tracer) string {
 	if rec != nil {
 		if id := rec.TraceID(r.Context()); id != "" {
 			return id

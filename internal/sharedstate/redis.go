@@ -1,4 +1,4 @@
-package ratelimit
+package sharedstate
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -150,22 +152,22 @@ func readSecret(path string) (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
-// Allow implements Limiter.
-func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Result, error) {
+// Allow implements gcra.Limiter.
+func (r *Redis) Allow(ctx context.Context, key string, limit gcra.Limit) (gcra.Result, error) {
 	t := limit.Interval()
 	if t <= 0 {
-		return Result{}, ErrInvalidLimit
+		return gcra.Result{}, gcra.ErrInvalidLimit
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	v, err := gcraScript.Run(ctx, r.client, []string{r.prefix + key}, t.Microseconds(), limit.BurstOrDefault()).Int64Slice()
 	if err != nil {
-		return Result{}, err
+		return gcra.Result{}, err
 	}
 	if len(v) != 3 {
-		return Result{}, errors.New("ratelimit: unexpected reply from the redis script")
+		return gcra.Result{}, errors.New("ratelimit: unexpected reply from the redis script")
 	}
-	return Result{Allowed: v[0] == 1, Remaining: int(v[1]), RetryAfter: time.Duration(v[2]) * time.Microsecond}, nil
+	return gcra.Result{Allowed: v[0] == 1, Remaining: int(v[1]), RetryAfter: time.Duration(v[2]) * time.Microsecond}, nil
 }
 
 // Check runs the limiter script once on a health key, within the timeout:
@@ -173,7 +175,7 @@ func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Result, err
 // prefix (a PING would pass where the script fails, e.g. on ACLs, and the
 // store would flap between up and down). The key lives for about 1ms.
 func (r *Redis) Check(ctx context.Context) error {
-	_, err := r.Allow(ctx, "health", Limit{PerMinute: 1_000_000})
+	_, err := r.Allow(ctx, "health", gcra.Limit{PerMinute: 1_000_000})
 	return err
 }
 

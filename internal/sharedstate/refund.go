@@ -1,9 +1,9 @@
-package ratelimit
+package sharedstate
 
 import (
 	"context"
-	"hash/maphash"
-	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -40,32 +40,10 @@ return 1
 `)
 
 // Refund gives back one request that Allow counted for key under limit.
-func (l *Local) Refund(_ context.Context, key string, limit Limit) error {
+func (r *Redis) Refund(ctx context.Context, key string, limit gcra.Limit) error {
 	t := limit.Interval()
 	if t <= 0 {
-		return ErrInvalidLimit
-	}
-	s := &l.shards[maphash.String(l.seed, key)%localShards]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tat, ok := s.m[key]
-	if !ok {
-		return nil
-	}
-	now := int64(l.now())
-	if tat -= int64(t); tat <= now {
-		delete(s.m, key)
-	} else {
-		s.m[key] = tat
-	}
-	return nil
-}
-
-// Refund gives back one request that Allow counted for key under limit.
-func (r *Redis) Refund(ctx context.Context, key string, limit Limit) error {
-	t := limit.Interval()
-	if t <= 0 {
-		return ErrInvalidLimit
+		return gcra.ErrInvalidLimit
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
@@ -77,7 +55,7 @@ func (r *Redis) Refund(ctx context.Context, key string, limit Limit) error {
 // fail-open store while it is down (refunding a key the fallback never
 // counted does nothing). A failed refund only leaves the request counted;
 // it does not mark Redis down (the next Allow finds out).
-func (s *Store) Refund(ctx context.Context, key string, limit Limit) error {
+func (s *Store) Refund(ctx context.Context, key string, limit gcra.Limit) error {
 	if s.redis == nil {
 		return s.local.Refund(ctx, key, limit)
 	}
@@ -92,24 +70,4 @@ func (s *Store) Refund(ctx context.Context, key string, limit Limit) error {
 		return ErrUnavailable
 	}
 	return s.local.Refund(ctx, key, limit)
-}
-
-// lookupSessionScript returns the owner KEYS[1] is bound to ("" when it
-// is not bound) and refreshes the idle expiry when that owner is ARGV[1].
-// Unlike claimScript it never creates a binding.
-var lookupSessionScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if not cur then return '' end
-if cur == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return cur
-`)
-
-// LookupSessionHash returns the owner a session (the SHA-256 of its id)
-// was bound to by ClaimSession, or "" when it is not bound, without ever
-// binding it. An owner looking up its own session refreshes the binding's
-// expiry. Errors as ClaimSession.
-func (s *Store) LookupSessionHash(ctx context.Context, idHash [32]byte, owner string, ttl time.Duration) (string, error) {
-	return s.runSession(ctx, lookupSessionScript, idHash, owner, ttl.Milliseconds())
 }

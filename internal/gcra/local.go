@@ -1,4 +1,4 @@
-package ratelimit
+package gcra
 
 import (
 	"context"
@@ -123,3 +123,28 @@ func (l *Local) Len() int {
 // Evicted returns how many live keys were evicted because the limiter was
 // full.
 func (l *Local) Evicted() int64 { return l.evicted.Load() }
+
+// Refund gives back one request that Allow counted for key under limit:
+// it moves the key's TAT back by one emission interval (a TAT that falls
+// to now or before is forgotten, like a key never seen). Refunding a key
+// that is not held does nothing.
+func (l *Local) Refund(_ context.Context, key string, limit Limit) error {
+	t := limit.Interval()
+	if t <= 0 {
+		return ErrInvalidLimit
+	}
+	s := &l.shards[maphash.String(l.seed, key)%localShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tat, ok := s.m[key]
+	if !ok {
+		return nil
+	}
+	now := int64(l.now())
+	if tat -= int64(t); tat <= now {
+		delete(s.m, key)
+	} else {
+		s.m[key] = tat
+	}
+	return nil
+}

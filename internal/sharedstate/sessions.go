@@ -1,4 +1,4 @@
-package ratelimit
+package sharedstate
 
 import (
 	"context"
@@ -89,4 +89,24 @@ func (s *Store) runSession(ctx context.Context, script *redis.Script, idHash [32
 	}
 	s.succeeded()
 	return v, nil
+}
+
+// lookupSessionScript returns the owner KEYS[1] is bound to ("" when it
+// is not bound) and refreshes the idle expiry when that owner is ARGV[1].
+// Unlike claimScript it never creates a binding.
+var lookupSessionScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return '' end
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return cur
+`)
+
+// LookupSessionHash returns the owner a session (the SHA-256 of its id)
+// was bound to by ClaimSession, or "" when it is not bound, without ever
+// binding it. An owner looking up its own session refreshes the binding's
+// expiry. Errors as ClaimSession.
+func (s *Store) LookupSessionHash(ctx context.Context, idHash [32]byte, owner string, ttl time.Duration) (string, error) {
+	return s.runSession(ctx, lookupSessionScript, idHash, owner, ttl.Milliseconds())
 }

@@ -1,4 +1,4 @@
-package policy
+package auditlog
 
 import (
 	"context"
@@ -6,16 +6,10 @@ import (
 	"testing"
 )
 
-// spanRecorder is a recorder whose spans all have one trace id.
+// spanRecorder is a tracer whose spans all have one trace id.
 type spanRecorder string
 
 func (s spanRecorder) TraceID(context.Context) string { return string(s) }
-func (spanRecorder) AuthnDecision(string, bool)       {}
-func (spanRecorder) AuthzDecision(string, Kind, bool) {}
-func (spanRecorder) RateLimitDecision(string, bool)   {}
-func (spanRecorder) JWKSFetch(bool)                   {}
-func (spanRecorder) TokenReview(string)               {}
-func (spanRecorder) TokenCache(bool)                  {}
 
 func TestTraceID(t *testing.T) {
 	const id = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -1,4 +1,4 @@
-package ratelimit
+package sharedstate
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 )
@@ -95,7 +97,7 @@ func Acquire(ctx context.Context, o Options, log *slog.Logger) (*Store, func(), 
 }
 
 func newStore(ctx context.Context, o Options, log *slog.Logger) (*Store, error) {
-	local := NewLocal(0)
+	local := gcra.NewLocal(0)
 	var s *Store
 	if o.Redis.Address == "" {
 		s = NewLocalStore(local)

@@ -1,7 +1,8 @@
-// Package ratelimit is the rate-limit engine: a GCRA (generic cell rate
-// algorithm) limiter kept in process memory (Local), the same algorithm in
-// Redis so that every replica shares one count (Redis), and a Store that
-// puts them together with a failure mode for when Redis is unreachable.
+// Package gcra is the rate-limit algorithm: GCRA (the generic cell rate
+// algorithm), its types (Limit, Result, Key) and Local, the limiter that
+// keeps its state in process memory. The same algorithm runs in Redis
+// (internal/sharedstate), so that every replica shares one count, and
+// makes the same decisions (Limit.Interval).
 //
 // GCRA keeps one number per key, the theoretical arrival time (TAT) of the
 // next request if requests came exactly at the configured rate. A request
@@ -11,12 +12,7 @@
 // request per T. A refused request changes nothing. A key whose TAT is in
 // the past is in the same state as a key never seen, which is what lets
 // both stores forget idle keys without changing any decision.
-//
-// Policies share Stores through Acquire, keyed by the store options, so
-// every route of a process uses one Redis client and one local table.
-// A Store also keeps MCP session bindings (mcp-authz): in Redis
-// (ClaimSession) and in the process's local table (Sessions).
-package ratelimit
+package gcra
 
 import (
 	"context"
@@ -71,10 +67,6 @@ type Limiter interface {
 
 // ErrInvalidLimit is returned for a Limit with PerMinute <= 0.
 var ErrInvalidLimit = errors.New("ratelimit: requests per minute must be greater than 0")
-
-// ErrUnavailable is returned by a fail-closed Store while Redis is
-// unreachable. Policies answer 503.
-var ErrUnavailable = errors.New("ratelimit: rate-limit store unavailable")
 
 // gcra decides one request at now (any monotonic unit) for a key whose
 // stored TAT is tat (0 or anything <= now: a fresh key), with emission

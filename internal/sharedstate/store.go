@@ -1,13 +1,29 @@
-package ratelimit
+// Package sharedstate is the state that policies share across the
+// gateway's replicas: rate-limit counts (GCRA, internal/gcra) and MCP
+// session bindings (mcp-authz). A Store keeps them in Redis when one is
+// configured and reachable, with a failure mode and a background health
+// check for when it is not, and in process memory otherwise (gcra.Local
+// for counts, MemorySessions for bindings).
+//
+// Counts and bindings are one concern here because they share the Redis
+// client, its key prefix and timeout, and its up/down state: a failing
+// session script marks Redis down for limits too, and the reverse.
+//
+// Policies share Stores through Acquire, keyed by the store options, so
+// every route of a process uses one Redis client and one local table.
+package sharedstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 )
 
 // FailureMode says what a Store does while Redis is unreachable.
@@ -52,19 +68,23 @@ func (s State) String() string {
 }
 
 // Health-check backoff while Redis is down.
+// ErrUnavailable is returned by a fail-closed Store while Redis is
+// unreachable. Policies answer 503.
+var ErrUnavailable = errors.New("ratelimit: rate-limit store unavailable")
+
 var (
 	healthMinBackoff = 100 * time.Millisecond
 	healthMaxBackoff = 5 * time.Second
 )
 
-// Store is the Limiter policies use: Redis when configured and reachable,
+// Store is the gcra.Limiter policies use: Redis when configured and reachable,
 // otherwise the failure mode (local limits or ErrUnavailable). It logs
 // once per state change and, while Redis is down, checks its health in
 // the background (with backoff) so that it recovers by itself. While Redis
 // is down no request waits for it.
 type Store struct {
 	redis *Redis // nil: local only
-	local *Local
+	local *gcra.Local
 	// sessions is the local table of MCP session bindings (Sessions).
 	sessions *MemorySessions
 	mode     FailureMode
@@ -90,7 +110,7 @@ type Store struct {
 const FailureThreshold = 3
 
 // NewLocalStore returns a Store with local limits only.
-func NewLocalStore(local *Local) *Store {
+func NewLocalStore(local *gcra.Local) *Store {
 	s := &Store{local: local, sessions: newSessionTable(), stop: make(chan struct{})}
 	s.since.Store(time.Now().UnixNano())
 	return s
@@ -99,7 +119,7 @@ func NewLocalStore(local *Local) *Store {
 // NewRedisStore returns a Store over r that falls back as mode says. The
 // local limiter serves FailOpen. It checks Redis once (bounded by r's
 // timeout) so that a Redis down at startup is logged at once.
-func NewRedisStore(ctx context.Context, r *Redis, addr string, mode FailureMode, local *Local, log *slog.Logger) *Store {
+func NewRedisStore(ctx context.Context, r *Redis, addr string, mode FailureMode, local *gcra.Local, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -138,7 +158,7 @@ func (s *Store) Address() string { return s.addr }
 
 // Local returns the local limiter (the whole store when there is no Redis,
 // the fail-open fallback otherwise).
-func (s *Store) Local() *Local { return s.local }
+func (s *Store) Local() *gcra.Local { return s.local }
 
 // Sessions returns the store's local table of MCP session bindings: the
 // process-wide one for a Store from Acquire, a table of its own for a
@@ -147,14 +167,14 @@ func (s *Store) Local() *Local { return s.local }
 // holds.
 func (s *Store) Sessions() *MemorySessions { return s.sessions }
 
-// Allow implements Limiter.
+// Allow implements gcra.Limiter.
 //
 // While Redis answers, a fail-open store also charges every call Redis
 // admitted to its local limiter: when Redis stalls, each replica goes on
 // from what it admitted itself instead of a fresh burst. (During a stall
 // each replica enforces the whole limit on its own traffic, so N replicas
 // admit up to N times the limit; docs/ratelimit.md.)
-func (s *Store) Allow(ctx context.Context, key string, limit Limit) (Result, error) {
+func (s *Store) Allow(ctx context.Context, key string, limit gcra.Limit) (gcra.Result, error) {
 	if s.redis == nil {
 		return s.local.Allow(ctx, key, limit)
 	}
@@ -170,12 +190,12 @@ func (s *Store) Allow(ctx context.Context, key string, limit Limit) (Result, err
 		if ctx.Err() != nil {
 			// The caller went away or ran out of time; that says nothing
 			// about Redis.
-			return Result{}, context.Cause(ctx)
+			return gcra.Result{}, context.Cause(ctx)
 		}
 		s.failed(err)
 	}
 	if s.mode == FailClosed {
-		return Result{}, ErrUnavailable
+		return gcra.Result{}, ErrUnavailable
 	}
 	return s.local.Allow(ctx, key, limit)
 }
