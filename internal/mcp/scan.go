@@ -68,7 +68,7 @@ func (c *capture) index(key []byte) int {
 // "a" and run as tool "b".
 func (c *capture) caseVariant(key []byte) bool {
 	for _, k := range c.keys {
-		if string(key) != k && bytes.EqualFold(key, []byte(k)) {
+		if string(key) != k && equalFold(key, k) {
 			return true
 		}
 	}

@@ -26,9 +26,9 @@ import (
 )
 
 // allowKinds allows the named tools, prompts and resource URIs.
-func allowKinds(names ...string) func(listKind, string) bool {
+func allowKinds(names ...string) func(mcp.List, string) bool {
 	set := allowSet(names...)
-	return func(_ listKind, v string) bool { return set(v) }
+	return func(_ mcp.List, v string) bool { return set(v) }
 }
 
 func TestFilterAnyList(t *testing.T) {

@@ -35,75 +35,65 @@ var errUnfilterable = errors.New("list result cannot be filtered")
 //
 // A response that clients could read differently from the gateway
 // (duplicate or case-folded "result", array or cache members, a non-array
-// list) is errUnfilterable. An item whose matched member is missing, not a
-// string, duplicated or case-ambiguous is dropped.
-func filterResult(msg []byte, spec listSpec, allow func(string) bool) ([]byte, bool, error) {
-	if !json.Valid(msg) {
+// list; see mcp.ReadList) is errUnfilterable. An item whose matched member
+// is missing, not a string, duplicated or case-ambiguous is dropped.
+func filterResult(msg []byte, l mcp.List, allow func(string) bool) ([]byte, bool, error) {
+	if !mcp.ValidJSON(msg) {
 		return nil, false, fmt.Errorf("%w: invalid JSON", errUnfilterable)
 	}
-	return filterValid(msg, spec, allow)
-}
-
-// filterValid is filterResult for a message already known to be valid
-// JSON.
-func filterValid(msg []byte, spec listSpec, allow func(string) bool) ([]byte, bool, error) {
-	i := skipWS(msg, 0)
+	i := mcp.SkipSpace(msg, 0)
 	if i >= len(msg) || msg[i] != '{' {
 		return nil, false, fmt.Errorf("%w: not a JSON-RPC object", errUnfilterable)
 	}
-	top, err := lookup(msg, i, "result", "method")
+	return filterLists(msg, []mcp.List{l}, func(_ mcp.List, v string) bool { return allow(v) })
+}
+
+// filterLists filters the lists ls in msg, one valid JSON object, with
+// allow, in one pass: the dropped items of every list and the cache hint
+// become splices of the original bytes.
+func filterLists(msg []byte, ls []mcp.List, allow func(mcp.List, string) bool) ([]byte, bool, error) {
+	r, ok, err := mcp.ReadList(msg, ls...)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
 	}
-	res := top[0]
-	if top[1].start >= 0 || res.start < 0 || msg[res.start] != '{' {
-		// A request or notification, an error response, or a result
-		// that is not an object: no list in it.
+	if !ok {
 		return msg, false, nil
-	}
-	in, err := lookup(msg, res.start, spec.array, "cacheScope", "ttlMs")
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
-	}
-	arr, scope, ttl := in[0], in[1], in[2]
-	if arr.start < 0 || string(msg[arr.start:arr.end]) == "null" {
-		return msg, false, nil
-	}
-	if msg[arr.start] != '[' {
-		return nil, false, fmt.Errorf("%w: result.%s is not an array", errUnfilterable, spec.array)
-	}
-	var kept [][2]int
-	dropped := 0
-	err = forEachElement(msg, arr.start, func(s, e int) bool {
-		if keepItem(msg, s, spec, allow) {
-			kept = append(kept, [2]int{s, e})
-		} else {
-			dropped++
-		}
-		return true
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
 	}
 	var edits []splice
-	if dropped > 0 {
-		a := []byte{'['}
-		for k, sp := range kept {
-			if k > 0 {
-				a = append(a, ',')
+	for _, l := range ls {
+		var kept [][2]int
+		dropped := 0
+		err := r.Items(msg, l, func(s, e int, name string, ok bool) bool {
+			if ok && !(l.URI() && unsafeURI(name) != "") && allow(l, name) {
+				kept = append(kept, [2]int{s, e})
+			} else {
+				dropped++
 			}
-			a = append(a, msg[sp[0]:sp[1]]...)
+			return true
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
 		}
-		edits = append(edits, splice{arr.start, arr.end, append(a, ']')})
+		if dropped > 0 {
+			a := []byte{'['}
+			for k, sp := range kept {
+				if k > 0 {
+					a = append(a, ',')
+				}
+				a = append(a, msg[sp[0]:sp[1]]...)
+			}
+			arr := r.Arrays[l]
+			edits = append(edits, splice{arr.Start, arr.End, append(a, ']')})
+		}
 	}
-	switch {
-	case scope.start >= 0:
-		if v, ok := stringValue(msg, scope); !ok || v != "private" {
-			edits = append(edits, splice{scope.start, scope.end, []byte(`"private"`)})
+	switch scope := r.CacheScope; {
+	case scope.Present():
+		if v, ok := mcp.String(msg, scope); !ok || v != "private" {
+			edits = append(edits, splice{scope.Start, scope.End, []byte(`"private"`)})
 		}
-	case ttl.start >= 0:
+	case r.TTL.Present():
 		// The result has members (ttlMs), so a trailing comma is valid.
-		edits = append(edits, splice{res.start + 1, res.start + 1, []byte(`"cacheScope":"private",`)})
+		edits = append(edits, splice{r.Result.Start + 1, r.Result.Start + 1, []byte(`"cacheScope":"private",`)})
 	}
 	if len(edits) == 0 {
 		return msg, false, nil
@@ -130,27 +120,9 @@ func applySplices(msg []byte, edits []splice) []byte {
 	return append(out, msg[at:]...)
 }
 
-func keepItem(msg []byte, s int, spec listSpec, allow func(string) bool) bool {
-	if msg[s] != '{' {
-		return false
-	}
-	f, err := lookup(msg, s, spec.field)
-	if err != nil {
-		return false
-	}
-	v, ok := stringValue(msg, f[0])
-	if !ok {
-		return false
-	}
-	if spec.uri && unsafeURI(v) != "" {
-		return false
-	}
-	return allow(v)
-}
-
 // listFilter filters the response to one list request.
 type listFilter struct {
-	spec  listSpec
+	list  mcp.List
 	allow func(string) bool
 	// id is the raw id of the request, echoed by errors that replace an
 	// unfilterable SSE event.
@@ -203,11 +175,11 @@ func (f *listFilter) fail(err error) error {
 		f.onError(err)
 	}
 	return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway,
-		Message: "the gateway could not filter the " + f.spec.method + " response", Cause: err}
+		Message: "the gateway could not filter the " + f.list.Method() + " response", Cause: err}
 }
 
 func (f *listFilter) filterJSON(res *http.Response) error {
-	return filterJSONBody(res, f.fail, func(b []byte) ([]byte, bool, error) { return filterResult(b, f.spec, f.allow) })
+	return filterJSONBody(res, f.fail, func(b []byte) ([]byte, bool, error) { return filterResult(b, f.list, f.allow) })
 }
 
 // filterJSONBody reads a bounded JSON response body, filters it with fn
@@ -245,7 +217,7 @@ func (f *listFilter) event(ev *mcp.Event) bool {
 		return false
 	}
 	data := []byte(ev.Data)
-	i := skipWS(data, 0)
+	i := mcp.SkipSpace(data, 0)
 	if i >= len(data) || (data[i] != '{' && data[i] != '[') {
 		return false
 	}
@@ -255,13 +227,13 @@ func (f *listFilter) event(ev *mcp.Event) bool {
 	if data[i] == '[' {
 		err = fmt.Errorf("%w: batch response on a list stream", errUnfilterable)
 	} else {
-		out, changed, err = filterResult(data, f.spec, f.allow)
+		out, changed, err = filterResult(data, f.list, f.allow)
 	}
 	if err != nil {
 		if f.onError != nil {
 			f.onError(err)
 		}
-		ev.Data = string(filterErrorMessage(f.id, "the gateway could not filter the "+f.spec.method+" response"))
+		ev.Data = string(filterErrorMessage(f.id, "the gateway could not filter the "+f.list.Method()+" response"))
 		return true
 	}
 	if !changed {
@@ -287,9 +259,6 @@ func filterErrorMessage(id json.RawMessage, msg string) []byte {
 	return eb
 }
 
-// listKinds are the filtered list kinds in the order of listMembers.
-var listKinds = [...]listKind{listTools, listResources, listTemplates, listPrompts}
-
 // filterAnyList filters every list a JSON-RPC message carries, recognised
 // by its shape rather than by the request it answers: a result object
 // with a tools, resources, resourceTemplates or prompts member is
@@ -303,19 +272,19 @@ var listKinds = [...]listKind{listTools, listResources, listTemplates, listPromp
 // HTTP+SSE stream, which carries the responses to every POST of its
 // session. Request ids are chosen by the client and may be reused, so they
 // never decide that a response needs no filtering; shape alone does.
-func filterAnyList(msg []byte, allow func(listKind, string) bool) ([]byte, bool, error) {
-	if !json.Valid(msg) {
+func filterAnyList(msg []byte, allow func(mcp.List, string) bool) ([]byte, bool, error) {
+	if !mcp.ValidJSON(msg) {
 		return nil, false, fmt.Errorf("%w: invalid JSON", errUnfilterable)
 	}
-	i := skipWS(msg, 0)
+	i := mcp.SkipSpace(msg, 0)
 	if i >= len(msg) || msg[i] != '[' {
-		return filterAnyObject(msg, allow)
+		return filterLists(msg, mcp.Lists[:], allow)
 	}
 	var parts [][]byte
 	changed := false
 	var ferr error
-	err := forEachElement(msg, i, func(s, e int) bool {
-		out, c, err := filterAnyObject(msg[s:e], allow)
+	err := mcp.Elements(msg, i, func(s, e int) bool {
+		out, c, err := filterLists(msg[s:e], mcp.Lists[:], allow)
 		if err != nil {
 			ferr = err
 			return false
@@ -336,51 +305,17 @@ func filterAnyList(msg []byte, allow func(listKind, string) bool) ([]byte, bool,
 	return append(append([]byte{'['}, bytes.Join(parts, []byte{','})...), ']'), true, nil
 }
 
-// filterAnyObject is filterAnyList for one valid JSON value.
-func filterAnyObject(msg []byte, allow func(listKind, string) bool) ([]byte, bool, error) {
-	i := skipWS(msg, 0)
-	if i >= len(msg) || msg[i] != '{' {
-		return msg, false, nil
-	}
-	top, err := lookup(msg, i, "result", "method")
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
-	}
-	res := top[0]
-	if top[1].start >= 0 || res.start < 0 || msg[res.start] != '{' {
-		return msg, false, nil
-	}
-	in, err := lookup(msg, res.start, "tools", "resources", "resourceTemplates", "prompts")
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
-	}
-	out, changed := msg, false
-	for j, k := range listKinds {
-		if in[j].start < 0 {
-			continue
-		}
-		o, c, err := filterValid(out, listSpecs[k], func(v string) bool { return allow(k, v) })
-		if err != nil {
-			return nil, false, err
-		}
-		if c {
-			out, changed = o, true
-		}
-	}
-	return out, changed, nil
-}
-
 // messageID returns the raw id of a valid JSON-RPC object, or nil.
 func messageID(msg []byte) json.RawMessage {
-	i := skipWS(msg, 0)
-	if !json.Valid(msg) || i >= len(msg) || msg[i] != '{' {
+	i := mcp.SkipSpace(msg, 0)
+	if !mcp.ValidJSON(msg) || i >= len(msg) || msg[i] != '{' {
 		return nil
 	}
-	f, err := lookup(msg, i, "id")
-	if err != nil || f[0].start < 0 {
+	f, err := mcp.Lookup(msg, i, "id")
+	if err != nil || !f[0].Present() {
 		return nil
 	}
-	return json.RawMessage(msg[f[0].start:f[0].end])
+	return json.RawMessage(msg[f[0].Start:f[0].End])
 }
 
 // streamFilter filters every list result on a GET stream (filterAnyList).
@@ -388,7 +323,7 @@ func messageID(msg []byte) json.RawMessage {
 // endpoint, announced in the endpoint event, to the caller before the
 // client sees it.
 type streamFilter struct {
-	allow func(listKind, string) bool
+	allow func(mcp.List, string) bool
 	// endpoint, when set, is called with the data of every endpoint event
 	// (already rewritten into the gateway's URL space); an error ends the
 	// stream without the event.
@@ -448,7 +383,7 @@ func (f *streamFilter) event(ev *mcp.Event) bool {
 		return false
 	}
 	data := []byte(ev.Data)
-	i := skipWS(data, 0)
+	i := mcp.SkipSpace(data, 0)
 	if i >= len(data) || (data[i] != '{' && data[i] != '[') {
 		return false
 	}

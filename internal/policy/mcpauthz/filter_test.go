@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/agentgateway-go/agentgateway/internal/glob"
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
 
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
@@ -27,7 +28,7 @@ func allowSet(names ...string) func(string) bool {
 }
 
 func TestFilterResult(t *testing.T) {
-	tools := listSpecs[listTools]
+	tools := mcp.ListTools
 	tests := []struct {
 		name    string
 		in      string
@@ -97,7 +98,7 @@ func TestFilterResult(t *testing.T) {
 func TestFilterResultURIs(t *testing.T) {
 	in := `{"jsonrpc":"2.0","id":1,"result":{"resources":[{"uri":"file:///docs/a","name":"a"},{"uri":"file:///docs/../x","name":"b"},{"uri":"file:///etc/passwd","name":"c"}]}}`
 	m := glob.MustCompile([]string{"file:///docs/**"}, glob.SepResource)
-	out, _, err := filterResult([]byte(in), listSpecs[listResources], m.Match)
+	out, _, err := filterResult([]byte(in), mcp.ListResources, m.Match)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestFilterResultURIs(t *testing.T) {
 }
 
 func newListFilter(allow ...string) *listFilter {
-	return &listFilter{spec: listSpecs[listTools], allow: allowSet(allow...), id: json.RawMessage(`7`)}
+	return &listFilter{list: mcp.ListTools, allow: allowSet(allow...), id: json.RawMessage(`7`)}
 }
 
 func TestListFilterJSON(t *testing.T) {

@@ -162,7 +162,7 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 		ms := p.rules.matching(subject, buf[:0])
 		if len(ms) == 0 {
 			return deny(&decision{reason: "no rule for principal"},
-				forbidden("principal %s has no mcp-authz rule on this route", quoteTrunc(subject)))
+				forbidden("principal %s has no mcp-authz rule on this route", mcp.QuoteName(subject)))
 		}
 
 		switch r.Method {
@@ -178,7 +178,7 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 			h := http.Header{}
 			h.Set("Allow", "GET, POST, DELETE")
 			return deny(&decision{rule: ms[0], reason: "HTTP method not allowed"},
-				&policy.Error{Status: http.StatusMethodNotAllowed, Code: policy.CodeInvalidRequest, Message: "method " + quoteTrunc(r.Method) + " is not allowed on an MCP endpoint", Header: h})
+				&policy.Error{Status: http.StatusMethodNotAllowed, Code: mcp.CodeInvalidRequest, Message: "method " + mcp.QuoteName(r.Method) + " is not allowed on an MCP endpoint", Header: h})
 		}
 
 		owner := ownerKey(prin)
@@ -195,7 +195,7 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 				// The same answer as for a session that does not exist:
 				// the caller learns nothing about other identities.
 				return deny(&decision{rule: ms[0], reason: "session bound to another identity"},
-					&policy.Error{Status: http.StatusNotFound, Code: policy.CodeInvalidRequest, Message: "session not found"})
+					&policy.Error{Status: http.StatusNotFound, Code: mcp.CodeInvalidRequest, Message: "session not found"})
 			}
 		}
 
@@ -217,7 +217,7 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 				// As for Streamable HTTP: another identity's session and
 				// one that does not exist get the same answer.
 				return deny(&decision{rule: ms[0], reason: "legacy session not announced to this identity"},
-					&policy.Error{Status: http.StatusNotFound, Code: policy.CodeInvalidRequest, Message: "session not found"})
+					&policy.Error{Status: http.StatusNotFound, Code: mcp.CodeInvalidRequest, Message: "session not found"})
 			}
 		}
 
@@ -296,10 +296,9 @@ func legacyKey(route, escapedPath, rawQuery string) string {
 func (p *Policy) addStreamFilter(ctx context.Context, r *http.Request, ex *policy.Exchange, ms []*rule, owner string) {
 	matched := append([]*rule(nil), ms...)
 	f := &streamFilter{
-		allow: func(k listKind, v string) bool {
-			spec := listSpecs[k]
+		allow: func(l mcp.List, v string) bool {
 			for _, r := range matched {
-				if spec.pick(r).Match(v) {
+				if r.listed(l).Match(v) {
 					return true
 				}
 			}
@@ -350,7 +349,7 @@ func auditMethod(httpMethod string, body *mcp.Body) string {
 // authorized must be the body the backend decodes.
 func checkContent(h http.Header) *policy.Error {
 	unsupported := func(msg string) *policy.Error {
-		return &policy.Error{Status: http.StatusUnsupportedMediaType, Code: policy.CodeInvalidRequest, Message: msg}
+		return &policy.Error{Status: http.StatusUnsupportedMediaType, Code: mcp.CodeInvalidRequest, Message: msg}
 	}
 	cts := h.Values("Content-Type")
 	if len(cts) != 1 {
@@ -396,26 +395,26 @@ func (p *Policy) rateLimit(ctx context.Context, subject string, r *rule) *policy
 	h := http.Header{}
 	h.Set("Retry-After", strconv.Itoa(secs))
 	return &policy.Error{Status: http.StatusTooManyRequests, Code: policy.CodeRateLimited, Header: h,
-		Message: fmt.Sprintf("rate limit exceeded for %s: %d tool calls per minute; retry after %ds", quoteTrunc(subject), r.perMinute, secs)}
+		Message: fmt.Sprintf("rate limit exceeded for %s: %d tool calls per minute; retry after %ds", mcp.QuoteName(subject), r.perMinute, secs)}
 }
 
 // addListFilter registers the response hook that filters a list result to
 // the items the matching rules allow.
 func (p *Policy) addListFilter(r *http.Request, ex *policy.Exchange, ms []*rule, kind listKind) {
-	spec := listSpecs[kind]
+	l := kindList[kind]
 	matched := append([]*rule(nil), ms...)
 	f := &listFilter{
-		spec: spec,
+		list: l,
 		allow: func(v string) bool {
 			for _, r := range matched {
-				if spec.pick(r).Match(v) {
+				if r.listed(l).Match(v) {
 					return true
 				}
 			}
 			return false
 		},
 		onError: func(err error) {
-			p.log.Warn("authz list filter failed", "policy", "mcp-authz", "route", p.route, "method", spec.method, "err", err.Error())
+			p.log.Warn("authz list filter failed", "policy", "mcp-authz", "route", p.route, "method", l.Method(), "err", err.Error())
 		},
 	}
 	if len(ex.RPC.Messages) == 1 {
