@@ -55,3 +55,31 @@ func TestEqualFold(t *testing.T) {
 		}
 	}
 }
+
+// TestListNames: the names the shared list walker trusts, which telemetry
+// learns and the mcp-authz filter matches. An item whose name a Go client
+// could read differently (a case variant, a duplicate, invalid UTF-8) has
+// no trusted name, and a result under a case variant is no result.
+func TestListNames(t *testing.T) {
+	tests := []struct {
+		msg  string
+		l    List
+		want []string
+	}{
+		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"},{"name":"b","x":{"name":"c"}}]}}`, ListTools, []string{"a", "b"}},
+		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a","Name":"b"},{"name":"c"},{"name":"d","name":"e"}]}}`, ListTools, []string{"c"}},
+		{"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"a\xff\"},{\"name\":\"\\u0061\"}]}}", ListTools, []string{"a"}},
+		{`{"jsonrpc":"2.0","id":1,"Result":{"Tools":[{"name":"x"}]}}`, ListTools, nil},
+		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"x"}],"Tools":[]}}`, ListTools, nil},
+		{`{"jsonrpc":"2.0","method":"x","result":{"tools":[{"name":"x"}]}}`, ListTools, nil},
+		{`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"x"}]}`, ListTools, nil},
+		{`{"jsonrpc":"2.0","id":1,"result":{"resources":[{"uri":"file:///a","name":"n"},{"name":"m"}]}}`, ListResources, []string{"file:///a"}},
+		{`{"jsonrpc":"2.0","id":1,"result":{"resourceTemplates":[{"uriTemplate":"file:///{p}"}]}}`, ListResourceTemplates, []string{"file:///{p}"}},
+	}
+	for _, tt := range tests {
+		got := ListNames([]byte(tt.msg), tt.l)
+		if strings.Join(got, "|") != strings.Join(tt.want, "|") || (got == nil) != (tt.want == nil) {
+			t.Errorf("%s: got %q, want %q", tt.msg, got, tt.want)
+		}
+	}
+}

@@ -47,6 +47,7 @@ func TestFilterResult(t *testing.T) {
 			`{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"a"}]}}`, false},
 		{"item with Name dropped", `{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"a","Name":"evil"},{"name":"c"}]}}`,
 			`{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"c"}]}}`, false},
+		{"too deep to walk", `{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"a","x":` + strings.Repeat("[", 600) + strings.Repeat("]", 600) + `}]}}`, "", true},
 		{"item with numeric name dropped", `{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":1},"a",null]}}`,
 			`{"jsonrpc":"2.0","id":3,"result":{"tools":[]}}`, false},
 		{"error response", `{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"x"}}`, "", false},
@@ -92,6 +93,21 @@ func TestFilterResult(t *testing.T) {
 				t.Error("output is not valid JSON")
 			}
 		})
+	}
+}
+
+// TestFilterResultInvalidUTF8: a name with invalid UTF-8 is one a client
+// may decode differently (encoding/json reads "a\xff" as "a\uFFFD"), so its
+// item is dropped even where a wildcard would allow the raw bytes.
+func TestFilterResultInvalidUTF8(t *testing.T) {
+	m := glob.MustCompile([]string{"a*"}, glob.SepNone)
+	in := "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[{\"name\":\"a\xff\"},{\"name\":\"ab\"}]}}"
+	out, _, err := filterResult([]byte(in), mcp.ListTools, m.Match)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"ab"}]}}`; string(out) != want {
+		t.Errorf("got %s, want %s", out, want)
 	}
 }
 
