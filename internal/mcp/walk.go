@@ -64,9 +64,7 @@ func Members(b []byte, i int, fn func(Member) bool) error {
 	if s.i >= len(b) || b[s.i] != '{' {
 		return ErrMalformed
 	}
-	s.i++
-	s.ws()
-	if s.i < len(b) && b[s.i] == '}' {
+	if s.open('}') {
 		return nil
 	}
 	for {
@@ -91,10 +89,9 @@ func Members(b []byte, i int, fn func(Member) bool) error {
 		if !fn(Member{Key: key, Start: start, End: s.i}) {
 			return nil
 		}
-		if !s.next('}') {
+		if more, ok := s.next('}'); !ok {
 			return ErrMalformed
-		}
-		if b[s.i-1] == '}' {
+		} else if !more {
 			return nil
 		}
 	}
@@ -108,9 +105,7 @@ func Elements(b []byte, i int, fn func(start, end int) bool) error {
 	if s.i >= len(b) || b[s.i] != '[' {
 		return ErrMalformed
 	}
-	s.i++
-	s.ws()
-	if s.i < len(b) && b[s.i] == ']' {
+	if s.open(']') {
 		return nil
 	}
 	for {
@@ -121,32 +116,12 @@ func Elements(b []byte, i int, fn func(start, end int) bool) error {
 		if !fn(start, s.i) {
 			return nil
 		}
-		if !s.next(']') {
+		if more, ok := s.next(']'); !ok {
 			return ErrMalformed
-		}
-		if b[s.i-1] == ']' {
+		} else if !more {
 			return nil
 		}
 	}
-}
-
-// next consumes whitespace and then a ',' (and the whitespace after it)
-// or the closing byte; false for anything else.
-func (s *scanner) next(closing byte) bool {
-	s.ws()
-	if s.i >= len(s.b) {
-		return false
-	}
-	switch s.b[s.i] {
-	case ',':
-		s.i++
-		s.ws()
-		return true
-	case closing:
-		s.i++
-		return true
-	}
-	return false
 }
 
 // AmbiguousError reports an object in which a member the gateway reads is

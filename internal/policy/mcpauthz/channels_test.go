@@ -87,7 +87,7 @@ func sseResponse(stream string) *http.Response {
 
 func TestStreamFilter(t *testing.T) {
 	var bound []string
-	f := &streamFilter{allow: allowKinds("a"), endpoint: func(data string) error {
+	f := &listFilter{stream: true, allow: allowKinds("a"), endpoint: func(data string) error {
 		bound = append(bound, data)
 		return nil
 	}}

@@ -120,66 +120,106 @@ func applySplices(msg []byte, edits []splice) []byte {
 	return append(out, msg[at:]...)
 }
 
-// listFilter filters the response to one list request.
+// listFilter filters the list results of one response, on every channel
+// a result travels: the response to a POST carrying one list request
+// (stream false: that list alone, in a JSON body or on the POST's SSE
+// stream), and the GET streams on which the gateway does not know which
+// request a response answers (stream true: every list, recognised by
+// shape; see filterAnyList). Both read results with the one walker,
+// mcp.ReadList.
 type listFilter struct {
-	list  mcp.List
-	allow func(string) bool
-	// id is the raw id of the request, echoed by errors that replace an
-	// unfilterable SSE event.
+	// list is the list the POST's request asked for; unused on a stream.
+	list   mcp.List
+	stream bool
+	allow  func(mcp.List, string) bool
+	// id is the raw id of the POST's request, echoed by errors that
+	// replace an unfilterable SSE event; on a stream the event's own
+	// message id is echoed.
 	id json.RawMessage
+	// endpoint, when set (legacy HTTP+SSE streams), is called with the
+	// data of every endpoint event (already rewritten into the gateway's
+	// URL space); an error ends the stream without the event.
+	endpoint func(data string) error
 	// onError reports a result that could not be filtered (for logs).
 	onError func(error)
 }
 
-// hook is an Exchange response hook that filters the response in place.
-func (f *listFilter) hook(res *http.Response) error {
-	mt, pass, err := responseMedia(res, f.fail)
-	if pass || err != nil {
-		return err
+// filter filters one JSON body or SSE event data.
+func (f *listFilter) filter(msg []byte) ([]byte, bool, error) {
+	if f.stream {
+		return filterAnyList(msg, f.allow)
 	}
-	switch mt {
-	case "application/json":
-		return f.filterJSON(res)
-	case "text/event-stream":
-		res.Body = mcp.RewriteEvents(res.Body, MaxListResponseBytes, f.event)
-		return nil
-	}
-	return otherMedia(res, f.fail)
+	return filterResult(msg, f.list, func(v string) bool { return f.allow(f.list, v) })
 }
 
-// responseMedia is what both list filters check first: a response that is
-// not a 2xx with a body passes unchanged (pass); a compressed one cannot be
-// filtered (the fail error); otherwise it returns the media type.
-func responseMedia(res *http.Response, fail func(error) error) (mt string, pass bool, err error) {
-	if res.StatusCode < 200 || res.StatusCode > 299 || res.Body == nil || res.Body == http.NoBody {
-		return "", true, nil
+// what names the filtered result in errors.
+func (f *listFilter) what() string {
+	if f.stream {
+		return "a list result"
 	}
-	if ce := strings.TrimSpace(res.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
-		return "", false, fail(fmt.Errorf("%w: response has Content-Encoding %q", errUnfilterable, ce))
-	}
-	mt, _, _ = mime.ParseMediaType(res.Header.Get("Content-Type"))
-	return mt, false, nil
+	return "the " + f.list.Method() + " response"
 }
 
-// otherMedia is the answer to a response of a media type a filter does not
-// read: an empty one passes, anything else cannot be filtered.
-func otherMedia(res *http.Response, fail func(error) error) error {
-	if res.ContentLength == 0 {
-		return nil
-	}
-	return fail(fmt.Errorf("%w: unexpected Content-Type %q", errUnfilterable, res.Header.Get("Content-Type")))
-}
-
-func (f *listFilter) fail(err error) error {
+func (f *listFilter) report(err error) {
 	if f.onError != nil {
 		f.onError(err)
 	}
-	return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway,
-		Message: "the gateway could not filter the " + f.list.Method() + " response", Cause: err}
 }
 
-func (f *listFilter) filterJSON(res *http.Response) error {
-	return filterJSONBody(res, f.fail, func(b []byte) ([]byte, bool, error) { return filterResult(b, f.list, f.allow) })
+// hook is an Exchange response hook that filters the response in place. A
+// response that is not a 2xx with a body passes unchanged; one that is
+// compressed, or of a media type other than JSON and SSE, cannot be
+// filtered.
+func (f *listFilter) hook(res *http.Response) error {
+	if res.StatusCode < 200 || res.StatusCode > 299 || res.Body == nil || res.Body == http.NoBody {
+		return nil
+	}
+	if ce := strings.TrimSpace(res.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		return f.fail(fmt.Errorf("%w: response has Content-Encoding %q", errUnfilterable, ce))
+	}
+	switch mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt {
+	case "application/json":
+		return filterJSONBody(res, f.fail, f.filter)
+	case "text/event-stream":
+		if f.endpoint == nil {
+			res.Body = mcp.RewriteEvents(res.Body, MaxListResponseBytes, f.event)
+			return nil
+		}
+		body := &endableBody{ReadCloser: res.Body}
+		res.Body = mcp.RewriteEvents(body, MaxListResponseBytes, func(ev *mcp.Event) bool {
+			if body.err != nil {
+				ev.Drop = true
+				return true
+			}
+			if ev.Event != "endpoint" {
+				return f.event(ev)
+			}
+			if err := f.endpoint(ev.Data); err != nil {
+				f.report(err)
+				// A client must not get an endpoint that is not bound to
+				// it: end the stream here, without the event.
+				body.end(err)
+				ev.Drop = true
+				return true
+			}
+			return false
+		})
+		return nil
+	}
+	if res.ContentLength == 0 {
+		return nil
+	}
+	return f.fail(fmt.Errorf("%w: unexpected Content-Type %q", errUnfilterable, res.Header.Get("Content-Type")))
+}
+
+func (f *listFilter) fail(err error) error {
+	f.report(err)
+	what := f.what()
+	if f.stream {
+		what = "the stream"
+	}
+	return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway,
+		Message: "the gateway could not filter " + what, Cause: err}
 }
 
 // filterJSONBody reads a bounded JSON response body, filters it with fn
@@ -208,10 +248,12 @@ func filterJSONBody(res *http.Response, fail func(error) error, fn func([]byte) 
 	return nil
 }
 
-// event rewrites the SSE event carrying the list result. Events that are
-// not JSON-RPC responses (server requests and notifications on the same
-// stream, keepalives) pass unchanged. The POST carried exactly one request
-// (lists are never batched), so every response on its stream answers it.
+// event filters the lists in one SSE event. Events that are not JSON (the
+// legacy endpoint event, keepalives) pass unchanged, and so do those that
+// carry no list (server requests and notifications on the same stream);
+// one that cannot be filtered is replaced by an error. The POST carried
+// exactly one request (lists are never batched), so every response on its
+// stream answers it and a batch response cannot.
 func (f *listFilter) event(ev *mcp.Event) bool {
 	if !ev.HasData {
 		return false
@@ -224,16 +266,18 @@ func (f *listFilter) event(ev *mcp.Event) bool {
 	var out []byte
 	var changed bool
 	var err error
-	if data[i] == '[' {
+	if !f.stream && data[i] == '[' {
 		err = fmt.Errorf("%w: batch response on a list stream", errUnfilterable)
 	} else {
-		out, changed, err = filterResult(data, f.list, f.allow)
+		out, changed, err = f.filter(data)
 	}
 	if err != nil {
-		if f.onError != nil {
-			f.onError(err)
+		f.report(err)
+		id := f.id
+		if f.stream {
+			id = messageID(data)
 		}
-		ev.Data = string(filterErrorMessage(f.id, "the gateway could not filter the "+f.list.Method()+" response"))
+		ev.Data = string(filterErrorMessage(id, "the gateway could not filter "+f.what()))
 		return true
 	}
 	if !changed {
@@ -316,90 +360,6 @@ func messageID(msg []byte) json.RawMessage {
 		return nil
 	}
 	return json.RawMessage(msg[f[0].Start:f[0].End])
-}
-
-// streamFilter filters every list result on a GET stream (filterAnyList).
-// On a legacy HTTP+SSE stream it also binds the session's message
-// endpoint, announced in the endpoint event, to the caller before the
-// client sees it.
-type streamFilter struct {
-	allow func(mcp.List, string) bool
-	// endpoint, when set, is called with the data of every endpoint event
-	// (already rewritten into the gateway's URL space); an error ends the
-	// stream without the event.
-	endpoint func(data string) error
-	onError  func(error)
-}
-
-// hook is an Exchange response hook for GET responses.
-func (f *streamFilter) hook(res *http.Response) error {
-	mt, pass, err := responseMedia(res, f.fail)
-	if pass || err != nil {
-		return err
-	}
-	switch mt {
-	case "text/event-stream":
-		body := &endableBody{ReadCloser: res.Body}
-		res.Body = mcp.RewriteEvents(body, MaxListResponseBytes, func(ev *mcp.Event) bool {
-			if body.err != nil {
-				ev.Drop = true
-				return true
-			}
-			if ev.Event == "endpoint" && f.endpoint != nil {
-				if err := f.endpoint(ev.Data); err != nil {
-					if f.onError != nil {
-						f.onError(err)
-					}
-					// A client must not get an endpoint that is not bound
-					// to it: end the stream here, without the event.
-					body.end(err)
-					ev.Drop = true
-					return true
-				}
-				return false
-			}
-			return f.event(ev)
-		})
-		return nil
-	case "application/json":
-		return filterJSONBody(res, f.fail, func(b []byte) ([]byte, bool, error) { return filterAnyList(b, f.allow) })
-	}
-	return otherMedia(res, f.fail)
-}
-
-func (f *streamFilter) fail(err error) error {
-	if f.onError != nil {
-		f.onError(err)
-	}
-	return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway,
-		Message: "the gateway could not filter the stream", Cause: err}
-}
-
-// event filters the lists in one event. Events that are not JSON (the
-// legacy endpoint event, keepalives) pass unchanged; one that cannot be
-// filtered is replaced by an error answering the message's id.
-func (f *streamFilter) event(ev *mcp.Event) bool {
-	if !ev.HasData {
-		return false
-	}
-	data := []byte(ev.Data)
-	i := mcp.SkipSpace(data, 0)
-	if i >= len(data) || (data[i] != '{' && data[i] != '[') {
-		return false
-	}
-	out, changed, err := filterAnyList(data, f.allow)
-	if err != nil {
-		if f.onError != nil {
-			f.onError(err)
-		}
-		ev.Data = string(filterErrorMessage(messageID(data), "the gateway could not filter a list result"))
-		return true
-	}
-	if !changed {
-		return false
-	}
-	ev.Data = string(out)
-	return true
 }
 
 // endableBody is a response body that a stream filter can end: once

@@ -124,7 +124,8 @@ func TestFilterResultURIs(t *testing.T) {
 }
 
 func newListFilter(allow ...string) *listFilter {
-	return &listFilter{list: mcp.ListTools, allow: allowSet(allow...), id: json.RawMessage(`7`)}
+	set := allowSet(allow...)
+	return &listFilter{list: mcp.ListTools, allow: func(_ mcp.List, v string) bool { return set(v) }, id: json.RawMessage(`7`)}
 }
 
 func TestListFilterJSON(t *testing.T) {

@@ -290,20 +290,27 @@ func legacyKey(route, escapedPath, rawQuery string) string {
 	return "legacy-sse\x00" + route + "\x00" + escapedPath + "?" + rawQuery
 }
 
+// allowListed reports whether any of the rules ms (copied: the caller's
+// buffer is reused) lets the caller see a list item.
+func allowListed(ms []*rule) func(mcp.List, string) bool {
+	matched := append([]*rule(nil), ms...)
+	return func(l mcp.List, v string) bool {
+		for _, r := range matched {
+			if r.listed(l).Match(v) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // addStreamFilter registers the hook that filters every list result on a
 // GET stream: the standalone stream, a resumed one (Last-Event-ID) and the
 // legacy HTTP+SSE stream, whose endpoint event it also binds to owner.
 func (p *Policy) addStreamFilter(ctx context.Context, r *http.Request, ex *policy.Exchange, ms []*rule, owner string) {
-	matched := append([]*rule(nil), ms...)
-	f := &streamFilter{
-		allow: func(l mcp.List, v string) bool {
-			for _, r := range matched {
-				if r.listed(l).Match(v) {
-					return true
-				}
-			}
-			return false
-		},
+	f := &listFilter{
+		stream: true,
+		allow:  allowListed(ms),
 		onError: func(err error) {
 			p.log.Warn("authz stream filter failed", "policy", "mcp-authz", "route", p.route, "err", err.Error())
 		},
@@ -402,17 +409,9 @@ func (p *Policy) rateLimit(ctx context.Context, subject string, r *rule) *policy
 // the items the matching rules allow.
 func (p *Policy) addListFilter(r *http.Request, ex *policy.Exchange, ms []*rule, kind listKind) {
 	l := kindList[kind]
-	matched := append([]*rule(nil), ms...)
 	f := &listFilter{
-		list: l,
-		allow: func(v string) bool {
-			for _, r := range matched {
-				if r.listed(l).Match(v) {
-					return true
-				}
-			}
-			return false
-		},
+		list:  l,
+		allow: allowListed(ms),
 		onError: func(err error) {
 			p.log.Warn("authz list filter failed", "policy", "mcp-authz", "route", p.route, "method", l.Method(), "err", err.Error())
 		},
