@@ -217,7 +217,14 @@ func batchable(m *mcp.Message) bool {
 	return m.Method == "ping"
 }
 
-// authorizeMessage authorizes one JSON-RPC message.
+// authorizeMessage authorizes one JSON-RPC message that mcp.ParseBody
+// read. It relies on the guarantees documented on mcp.Message instead of
+// walking the message again: no member appears twice at any depth, and
+// neither the top-level members nor params.name / params.uri have a
+// case-folded twin, so m.Method and m.Name are what the backend reads.
+// Members deeper in params (completion/complete's ref, subscriptions/
+// listen's notifications) have no such guarantee and are read with
+// mcp.Lookup, which refuses their case variants.
 func authorizeMessage(subject string, ms []*rule, m *mcp.Message) decision {
 	d := decision{method: m.Method, rule: ms[0]}
 	deny := func(err *policy.Error, reason string) decision {
