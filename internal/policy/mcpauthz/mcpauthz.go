@@ -185,17 +185,8 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 		sid := r.Header.Get(mcp.HeaderSessionID)
 		if sid != "" {
 			bound, err := p.sessions.Claim(ctx, sid, owner)
-			if err != nil {
-				h := http.Header{}
-				h.Set("Retry-After", "1")
-				return deny(&decision{rule: ms[0], reason: "session store unavailable"},
-					&policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway, Message: "session store unavailable", Header: h, Cause: err})
-			}
-			if bound != owner {
-				// The same answer as for a session that does not exist:
-				// the caller learns nothing about other identities.
-				return deny(&decision{rule: ms[0], reason: "session bound to another identity"},
-					&policy.Error{Status: http.StatusNotFound, Code: mcp.CodeInvalidRequest, Message: "session not found"})
+			if reason, perr := sessionRefusal(bound, owner, err, "session bound to another identity"); perr != nil {
+				return deny(&decision{rule: ms[0], reason: reason}, perr)
 			}
 		}
 
@@ -207,17 +198,8 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 			// parameter the backend ignores) would get through.
 			key := legacyKey(p.route, r.URL.EscapedPath(), r.URL.RawQuery)
 			bound, err := p.sessions.Lookup(ctx, key, owner)
-			if err != nil {
-				h := http.Header{}
-				h.Set("Retry-After", "1")
-				return deny(&decision{rule: ms[0], reason: "session store unavailable"},
-					&policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway, Message: "session store unavailable", Header: h, Cause: err})
-			}
-			if bound != owner {
-				// As for Streamable HTTP: another identity's session and
-				// one that does not exist get the same answer.
-				return deny(&decision{rule: ms[0], reason: "legacy session not announced to this identity"},
-					&policy.Error{Status: http.StatusNotFound, Code: mcp.CodeInvalidRequest, Message: "session not found"})
+			if reason, perr := sessionRefusal(bound, owner, err, "legacy session not announced to this identity"); perr != nil {
+				return deny(&decision{rule: ms[0], reason: reason}, perr)
 			}
 		}
 
@@ -288,6 +270,24 @@ func (p *Policy) limitKey(subject string, r *rule) string {
 // the client posts to.
 func legacyKey(route, escapedPath, rawQuery string) string {
 	return "legacy-sse\x00" + route + "\x00" + escapedPath + "?" + rawQuery
+}
+
+// sessionRefusal turns the session store's answer for a session owned by
+// owner into the refusal and its audit reason, or a nil error when the
+// session is owner's. A store failure is 503, to retry; another identity's
+// session gets the same 404 as one that does not exist, so the caller
+// learns nothing about other identities.
+func sessionRefusal(bound, owner string, err error, notOwned string) (string, *policy.Error) {
+	if err != nil {
+		h := http.Header{}
+		h.Set("Retry-After", "1")
+		return "session store unavailable", &policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway,
+			Message: "session store unavailable", Header: h, Cause: err}
+	}
+	if bound != owner {
+		return notOwned, &policy.Error{Status: http.StatusNotFound, Code: mcp.CodeInvalidRequest, Message: "session not found"}
+	}
+	return "", nil
 }
 
 // allowListed reports whether any of the rules ms (copied: the caller's
