@@ -107,6 +107,8 @@ fuzz:
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCanonicalHost$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/config/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzParseBody$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/mcp/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzRewriteEvents$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/mcp/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzLookup$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/mcp/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzReadList$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/mcp/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCheckPath$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/gateway/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/jwt/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzPrefilter$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/policy/jwt/

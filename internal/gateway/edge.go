@@ -274,7 +274,7 @@ func (st *edgeState) check(r *http.Request) error {
 				ex.RPC = &mcp.Body{Messages: []*mcp.Message{{ID: pe.ID}}}
 				parseErr = &policy.Error{Status: http.StatusBadRequest, Code: pe.Code, Message: pe.Message}
 			} else {
-				parseErr = &policy.Error{Status: http.StatusBadRequest, Code: policy.CodeParseError, Message: "parse error"}
+				parseErr = &policy.Error{Status: http.StatusBadRequest, Code: mcp.CodeParseError, Message: "parse error"}
 			}
 		} else {
 			ex.RPC = body

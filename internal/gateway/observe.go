@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -407,9 +406,9 @@ func errorType(res Result, ex *policy.Exchange) string {
 	if res.Err != nil {
 		pe := policy.AsError(res.Err)
 		switch pe.Code {
-		case policy.CodeParseError:
+		case mcp.CodeParseError:
 			return "parse_error"
-		case policy.CodeInvalidRequest:
+		case mcp.CodeInvalidRequest:
 			return "invalid_request"
 		}
 		if policy.IsConnectFailure(pe.Cause) {
@@ -590,23 +589,18 @@ func (c *toolCatalog) add(route string, names []string) {
 	}
 }
 
-// learnTools parses a tools/list result (one JSON-RPC message) and adds
-// its tool names to the catalog.
+// learnTools reads a tools/list result (one JSON-RPC message) with the
+// walker the mcp-authz filter uses, and adds its tool names to the
+// catalog: a name the filter could not read is not learned either.
 func (c *toolCatalog) learnTools(route string, msg []byte) {
-	var v struct {
-		Result struct {
-			Tools []struct {
-				Name string `json:"name"`
-			} `json:"tools"`
-		} `json:"result"`
-	}
-	if json.Unmarshal(msg, &v) != nil || len(v.Result.Tools) == 0 {
+	listed := mcp.ListNames(msg, mcp.ListTools)
+	if len(listed) == 0 {
 		return
 	}
-	names := make([]string, 0, len(v.Result.Tools))
-	for _, tl := range v.Result.Tools {
-		if tl.Name != "" && len(tl.Name) <= 256 {
-			names = append(names, tl.Name)
+	names := make([]string, 0, len(listed))
+	for _, n := range listed {
+		if n != "" && len(n) <= 256 {
+			names = append(names, n)
 		}
 	}
 	c.add(route, names)

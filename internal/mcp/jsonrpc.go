@@ -33,8 +33,48 @@ func (k MessageKind) String() string {
 	return "unknown"
 }
 
-// Message is one JSON-RPC message. The raw fields alias the body passed to
-// ParseBody.
+// Message is one JSON-RPC message as ParseBody read it. The raw fields
+// alias the body passed to ParseBody, which the gateway forwards unchanged:
+// the backend receives the very bytes that were checked, never a
+// re-encoding of them.
+//
+// Policies authorize what the backend will act on, and the backend reads
+// the body with its own parser. ParseBody therefore accepts only bodies
+// that every mainstream JSON parser reads the same way, and policies rely
+// on these guarantees instead of checking again:
+//
+//   - No object, at any depth, has a member twice. Parsers disagree on
+//     which duplicate wins (encoding/json takes the last, others the
+//     first), so {"name":"allowed","name":"denied"} could be authorized
+//     as one tool and run as the other.
+//   - The message's members (jsonrpc, id, method, params, result, error)
+//     and the params members policies read (name, uri) appear only in
+//     that exact spelling: no other member equals one of them under
+//     Unicode case folding ("Method", "NAME", "paramſ"). Go's
+//     encoding/json, and so the MCP Go SDK, matches member names to fields
+//     case-insensitively, so {"name":"a","nAme":"b"} would be authorized
+//     as tool "a" and run as tool "b". Members deeper in params have no
+//     such guarantee: read them with Lookup, which refuses case variants
+//     of the members it is asked for.
+//   - Every string and key is valid UTF-8. Parsers replace invalid bytes
+//     with U+FFFD, pass them through or refuse them, so one name could be
+//     three different names downstream.
+//   - Keys, Method and Name contain no unpaired surrogate escape
+//     ("\ud800"). Most parsers decode every one to U+FFFD, which would
+//     make distinct keys collide and distinct names match the same tool.
+//   - Containers nest at most 64 deep. MCP payloads are shallow; deep
+//     nesting only serves to exhaust the stacks of recursive parsers, the
+//     backend's and this package's own.
+//   - The body is exactly one JSON value (a message or a non-empty batch
+//     of them) with nothing after it: a streaming decoder would otherwise
+//     act on a second value the gateway never authorized.
+//   - Numbers follow the JSON grammar (no leading zeros, NaN, Infinity,
+//     hex or '+'). ParseBody never converts them: no decision rests on a
+//     number's value, and ID keeps the exact bytes so error responses echo
+//     the id the client sent, whatever its precision.
+//
+// Method and Name are the unescaped strings, decoded as encoding/json
+// decodes them; decisions are made on these values, not on the raw bytes.
 type Message struct {
 	// Raw is the exact bytes of the message, without surrounding whitespace.
 	Raw  json.RawMessage
@@ -123,9 +163,11 @@ func nameParam(method string) int {
 // modified afterwards. Errors are always *ParseError.
 //
 // Beyond the JSON-RPC grammar it rejects, as Invalid Request, anything two
-// parsers could read differently: duplicate object keys at any depth,
-// invalid UTF-8 in any string, unpaired surrogate escapes in keys, method
-// and name, nesting deeper than 64, and trailing data after the value.
+// parsers could read differently: duplicate object keys at any depth, case
+// variants of the members it captures, invalid UTF-8 in any string,
+// unpaired surrogate escapes in keys, method and name, nesting deeper than
+// 64, and trailing data after the value. Message lists these guarantees and
+// why each matters.
 func ParseBody(b []byte) (*Body, error) {
 	// Sized for typical nesting so duplicate tracking rarely grows it.
 	var keys [24][]byte

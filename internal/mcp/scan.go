@@ -68,7 +68,7 @@ func (c *capture) index(key []byte) int {
 // "a" and run as tool "b".
 func (c *capture) caseVariant(key []byte) bool {
 	for _, k := range c.keys {
-		if string(key) != k && bytes.EqualFold(key, []byte(k)) {
+		if string(key) != k && equalFold(key, k) {
 			return true
 		}
 	}
@@ -316,12 +316,9 @@ func (s *scanner) object(depth int, c *capture) *ParseError {
 	if depth > s.depthLimit() {
 		return invalid("nesting too deep")
 	}
-	s.i++ // '{'
 	base := len(s.keys)
 	var set map[string]struct{}
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
+	if s.open('}') {
 		return nil
 	}
 	for {
@@ -389,20 +386,11 @@ func (s *scanner) object(depth int, c *capture) *ParseError {
 			c.spans[idx] = span{s: start, e: s.i, ok: true}
 			c.count[idx]++
 		}
-		s.ws()
-		if s.i >= len(s.b) {
+		if more, ok := s.next('}'); !ok {
 			return errSyntax()
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case '}':
-			s.i++
+		} else if !more {
 			s.keys = s.keys[:base]
 			return nil
-		default:
-			return errSyntax()
 		}
 	}
 }
@@ -411,29 +399,50 @@ func (s *scanner) array(depth int) *ParseError {
 	if depth > s.depthLimit() {
 		return invalid("nesting too deep")
 	}
-	s.i++ // '['
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
+	if s.open(']') {
 		return nil
 	}
 	for {
 		if err := s.value(depth); err != nil {
 			return err
 		}
-		s.ws()
-		if s.i >= len(s.b) {
+		if more, ok := s.next(']'); !ok {
 			return errSyntax()
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case ']':
-			s.i++
+		} else if !more {
 			return nil
-		default:
-			return errSyntax()
 		}
 	}
+}
+
+// open consumes the opening byte at s.i and the whitespace after it, and
+// reports whether closing follows at once (consuming it too): an empty
+// object or array.
+func (s *scanner) open(closing byte) (empty bool) {
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == closing {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// next consumes what follows a member or element: whitespace, then either
+// ',' and whitespace (more) or the closing byte (not more); ok is false
+// for anything else.
+func (s *scanner) next(closing byte) (more, ok bool) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		s.ws()
+		return true, true
+	case closing:
+		s.i++
+		return false, true
+	}
+	return false, false
 }

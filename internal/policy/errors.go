@@ -4,16 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
 )
 
-// JSON-RPC error codes used by the gateway. Codes in -32000..-32099 are
-// "server error" codes reserved by JSON-RPC for implementations.
+// The gateway's own JSON-RPC error codes, from the -32000..-32099 range
+// JSON-RPC reserves for implementations. The codes JSON-RPC itself
+// defines (Parse error, Invalid Request, ...) are mcp.Code*, next to the
+// parser that produces most of them.
 const (
-	CodeParseError     = -32700
-	CodeInvalidRequest = -32600
-	CodeMethodNotFound = -32601
-	CodeInvalidParams  = -32602
-	CodeInternalError  = -32603
 	// CodeGateway is used for gateway-originated failures that are not
 	// about the request itself (backend unreachable, timeouts, overload).
 	CodeGateway = -32000
@@ -52,7 +51,7 @@ func (e *Error) RPCCode() int {
 	}
 	switch e.Status {
 	case http.StatusBadRequest:
-		return CodeInvalidRequest
+		return mcp.CodeInvalidRequest
 	case http.StatusUnauthorized:
 		return CodeUnauthorized
 	case http.StatusForbidden:
@@ -75,5 +74,5 @@ func AsError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Status: http.StatusInternalServerError, Code: CodeInternalError, Message: "internal error", Cause: err}
+	return &Error{Status: http.StatusInternalServerError, Code: mcp.CodeInternalError, Message: "internal error", Cause: err}
 }

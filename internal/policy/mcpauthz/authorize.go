@@ -92,21 +92,24 @@ const (
 	listPrompts
 )
 
-// listSpec says where the items of a list result are and which member of
-// an item is matched against which rule field.
-type listSpec struct {
-	method string
-	array  string // member of result holding the items
-	field  string // member of an item matched against the rules
-	pick   func(*rule) *glob.Matcher
-	uri    bool // field is a resource URI (safeURI applies)
+// kindList is the list method of each filtered list kind.
+var kindList = [...]mcp.List{
+	listTools:     mcp.ListTools,
+	listResources: mcp.ListResources,
+	listTemplates: mcp.ListResourceTemplates,
+	listPrompts:   mcp.ListPrompts,
 }
 
-var listSpecs = map[listKind]listSpec{
-	listTools:     {"tools/list", "tools", "name", func(r *rule) *glob.Matcher { return r.tools }, false},
-	listResources: {"resources/list", "resources", "uri", func(r *rule) *glob.Matcher { return r.resources }, true},
-	listTemplates: {"resources/templates/list", "resourceTemplates", "uriTemplate", func(r *rule) *glob.Matcher { return r.resources }, true},
-	listPrompts:   {"prompts/list", "prompts", "name", func(r *rule) *glob.Matcher { return r.prompts }, false},
+// listed returns the rule field that the items of list l are matched
+// against.
+func (r *rule) listed(l mcp.List) *glob.Matcher {
+	switch l {
+	case mcp.ListTools:
+		return r.tools
+	case mcp.ListPrompts:
+		return r.prompts
+	}
+	return r.resources
 }
 
 // decision is the outcome of authorizing one POST body (or one GET/DELETE).
@@ -166,16 +169,12 @@ var (
 	}
 )
 
-// Members of a JSON-RPC message the gateway reads; a case-folded variant
-// of any of them is refused (see lookup).
-var topMembers = []string{"jsonrpc", "id", "method", "params", "result", "error"}
-
 func invalidRequest(format string, args ...any) *policy.Error {
-	return &policy.Error{Status: http.StatusBadRequest, Code: policy.CodeInvalidRequest, Message: "Invalid Request: " + fmt.Sprintf(format, args...)}
+	return &policy.Error{Status: http.StatusBadRequest, Code: mcp.CodeInvalidRequest, Message: "Invalid Request: " + fmt.Sprintf(format, args...)}
 }
 
 func invalidParams(format string, args ...any) *policy.Error {
-	return &policy.Error{Status: http.StatusBadRequest, Code: policy.CodeInvalidParams, Message: "Invalid params: " + fmt.Sprintf(format, args...)}
+	return &policy.Error{Status: http.StatusBadRequest, Code: mcp.CodeInvalidParams, Message: "Invalid params: " + fmt.Sprintf(format, args...)}
 }
 
 func forbidden(format string, args ...any) *policy.Error {
@@ -195,8 +194,8 @@ func authorizeBody(subject string, ms []*rule, body *mcp.Body) decision {
 	for _, m := range body.Messages {
 		if !batchable(m) {
 			what := m.Method
-			d := decision{method: "batch", reason: "batch contains " + quoteTrunc(what)}
-			d.err = invalidRequest("%s must be sent alone, one JSON-RPC message per POST; batches may only carry responses, notifications and ping", quoteTrunc(what))
+			d := decision{method: "batch", reason: "batch contains " + mcp.QuoteName(what)}
+			d.err = invalidRequest("%s must be sent alone, one JSON-RPC message per POST; batches may only carry responses, notifications and ping", mcp.QuoteName(what))
 			return d
 		}
 		if d := authorizeMessage(subject, ms, m); !d.allow {
@@ -218,15 +217,19 @@ func batchable(m *mcp.Message) bool {
 	return m.Method == "ping"
 }
 
-// authorizeMessage authorizes one JSON-RPC message.
+// authorizeMessage authorizes one JSON-RPC message that mcp.ParseBody
+// read. It relies on the guarantees documented on mcp.Message instead of
+// walking the message again: no member appears twice at any depth, and
+// neither the top-level members nor params.name / params.uri have a
+// case-folded twin, so m.Method and m.Name are what the backend reads.
+// Members deeper in params (completion/complete's ref, subscriptions/
+// listen's notifications) have no such guarantee and are read with
+// mcp.Lookup, which refuses their case variants.
 func authorizeMessage(subject string, ms []*rule, m *mcp.Message) decision {
 	d := decision{method: m.Method, rule: ms[0]}
 	deny := func(err *policy.Error, reason string) decision {
 		d.allow, d.err, d.reason = false, err, reason
 		return d
-	}
-	if _, err := lookup(m.Raw, 0, topMembers...); err != nil {
-		return deny(invalidRequest("%v", err), err.Error())
 	}
 	switch m.Kind {
 	case mcp.KindResponse:
@@ -240,9 +243,9 @@ func authorizeMessage(subject string, ms []*rule, m *mcp.Message) decision {
 			return d
 		}
 		if requestOnly[m.Method] {
-			return deny(invalidRequest("%s must be a request with an id, not a notification", quoteTrunc(m.Method)), "request sent as a notification")
+			return deny(invalidRequest("%s must be a request with an id, not a notification", mcp.QuoteName(m.Method)), "request sent as a notification")
 		}
-		return deny(forbidden("notification %s is not allowed for %s", quoteTrunc(m.Method), quoteTrunc(subject)), "notification not allowed")
+		return deny(forbidden("notification %s is not allowed for %s", mcp.QuoteName(m.Method), mcp.QuoteName(subject)), "notification not allowed")
 	}
 
 	switch {
@@ -256,7 +259,7 @@ func authorizeMessage(subject string, ms []*rule, m *mcp.Message) decision {
 				return d
 			}
 		}
-		return deny(forbidden("%s is not allowed for %s: no tool is allowed", m.Method, quoteTrunc(subject)), "no tool allowed")
+		return deny(forbidden("%s is not allowed for %s: no tool is allowed", m.Method, mcp.QuoteName(subject)), "no tool allowed")
 	}
 
 	switch m.Method {
@@ -265,20 +268,16 @@ func authorizeMessage(subject string, ms []*rule, m *mcp.Message) decision {
 		return d
 	case "resources/list", "resources/templates/list", "prompts/list":
 		kind := map[string]listKind{"resources/list": listResources, "resources/templates/list": listTemplates, "prompts/list": listPrompts}[m.Method]
-		pick := listSpecs[kind].pick
 		for _, r := range ms {
-			if !pick(r).Empty() {
+			if !r.listed(kindList[kind]).Empty() {
 				d.allow, d.rule, d.list = true, r, kind
 				return d
 			}
 		}
-		return deny(forbidden("%s is not allowed for %s", m.Method, quoteTrunc(subject)), "no rule grants this list")
+		return deny(forbidden("%s is not allowed for %s", m.Method, mcp.QuoteName(subject)), "no rule grants this list")
 
 	case "tools/call":
 		d.kind, d.target, d.targeted = kindTool, m.Name, true
-		if _, err := lookup(m.Params, 0, "name"); err != nil {
-			return deny(invalidParams("%v", err), err.Error())
-		}
 		for _, r := range ms {
 			if r.tools.Match(m.Name) {
 				d.allow, d.rule = true, r
@@ -286,20 +285,14 @@ func authorizeMessage(subject string, ms []*rule, m *mcp.Message) decision {
 			}
 		}
 		d.rule = nil
-		return deny(forbidden("tool %s is not allowed for %s", quoteTrunc(m.Name), quoteTrunc(subject)), "no rule allows the tool")
+		return deny(forbidden("tool %s is not allowed for %s", mcp.QuoteName(m.Name), mcp.QuoteName(subject)), "no rule allows the tool")
 
 	case "prompts/get":
 		d.kind, d.target, d.targeted = kindPrompt, m.Name, true
-		if _, err := lookup(m.Params, 0, "name"); err != nil {
-			return deny(invalidParams("%v", err), err.Error())
-		}
 		return promptDecision(d, subject, ms, m.Name)
 
 	case "resources/read", "resources/subscribe", "resources/unsubscribe":
 		d.kind, d.target, d.targeted = kindResource, m.Name, true
-		if _, err := lookup(m.Params, 0, "uri"); err != nil {
-			return deny(invalidParams("%v", err), err.Error())
-		}
 		return resourceDecision(d, subject, ms, m.Name)
 
 	case "completion/complete":
@@ -308,7 +301,7 @@ func authorizeMessage(subject string, ms []*rule, m *mcp.Message) decision {
 	case "subscriptions/listen":
 		return listenDecision(d, subject, ms, m.Params)
 	}
-	return deny(forbidden("method %s is not allowed for %s", quoteTrunc(m.Method), quoteTrunc(subject)), "method not allowed")
+	return deny(forbidden("method %s is not allowed for %s", mcp.QuoteName(m.Method), mcp.QuoteName(subject)), "method not allowed")
 }
 
 func promptDecision(d decision, subject string, ms []*rule, name string) decision {
@@ -319,14 +312,14 @@ func promptDecision(d decision, subject string, ms []*rule, name string) decisio
 		}
 	}
 	d.rule, d.reason = nil, "no rule allows the prompt"
-	d.err = forbidden("prompt %s is not allowed for %s", quoteTrunc(name), quoteTrunc(subject))
+	d.err = forbidden("prompt %s is not allowed for %s", mcp.QuoteName(name), mcp.QuoteName(subject))
 	return d
 }
 
 func resourceDecision(d decision, subject string, ms []*rule, uri string) decision {
 	if reason := unsafeURI(uri); reason != "" {
 		d.rule, d.reason = nil, reason
-		d.err = forbidden("resource %s is not allowed for %s: %s", quoteTrunc(uri), quoteTrunc(subject), reason)
+		d.err = forbidden("resource %s is not allowed for %s: %s", mcp.QuoteName(uri), mcp.QuoteName(subject), reason)
 		return d
 	}
 	for _, r := range ms {
@@ -336,7 +329,7 @@ func resourceDecision(d decision, subject string, ms []*rule, uri string) decisi
 		}
 	}
 	d.rule, d.reason = nil, "no rule allows the resource"
-	d.err = forbidden("resource %s is not allowed for %s", quoteTrunc(uri), quoteTrunc(subject))
+	d.err = forbidden("resource %s is not allowed for %s", mcp.QuoteName(uri), mcp.QuoteName(subject))
 	return d
 }
 
@@ -350,29 +343,29 @@ func completionDecision(d decision, subject string, ms []*rule, params []byte) d
 	if len(params) == 0 || params[0] != '{' {
 		return bad("completion/complete needs params.ref")
 	}
-	p, err := lookup(params, 0, "ref")
+	p, err := mcp.Lookup(params, 0, "ref")
 	if err != nil {
 		return bad(err.Error())
 	}
-	if p[0].start < 0 || params[p[0].start] != '{' {
+	if !p[0].Present() || params[p[0].Start] != '{' {
 		return bad("params.ref must be an object")
 	}
-	ref, err := lookup(params, p[0].start, "type", "name", "uri")
+	ref, err := mcp.Lookup(params, p[0].Start, "type", "name", "uri")
 	if err != nil {
 		return bad(err.Error())
 	}
-	typ, _ := stringValue(params, ref[0])
+	typ, _ := mcp.String(params, ref[0])
 	d.targeted = true
 	switch typ {
 	case "ref/prompt":
-		name, ok := stringValue(params, ref[1])
+		name, ok := mcp.String(params, ref[1])
 		if !ok {
 			return bad("params.ref.name must be a string")
 		}
 		d.kind, d.target = kindPrompt, name
 		return promptDecision(d, subject, ms, name)
 	case "ref/resource":
-		uri, ok := stringValue(params, ref[2])
+		uri, ok := mcp.String(params, ref[2])
 		if !ok {
 			return bad("params.ref.uri must be a string")
 		}
@@ -394,24 +387,24 @@ func listenDecision(d decision, subject string, ms []*rule, params []byte) decis
 	if len(params) == 0 || params[0] != '{' {
 		return d
 	}
-	p, err := lookup(params, 0, "notifications")
+	p, err := mcp.Lookup(params, 0, "notifications")
 	if err != nil {
 		return bad(err.Error())
 	}
-	if p[0].start < 0 || params[p[0].start] != '{' {
+	if !p[0].Present() || params[p[0].Start] != '{' {
 		return d
 	}
-	n, err := lookup(params, p[0].start, "resourceSubscriptions")
+	n, err := mcp.Lookup(params, p[0].Start, "resourceSubscriptions")
 	if err != nil {
 		return bad(err.Error())
 	}
-	if n[0].start < 0 || string(params[n[0].start:n[0].end]) == "null" {
+	if !n[0].Present() || string(params[n[0].Start:n[0].End]) == "null" {
 		return d
 	}
 	var out decision
 	done := false
-	err = forEachElement(params, n[0].start, func(s, e int) bool {
-		uri, ok := stringValue(params, member{start: s, end: e})
+	err = mcp.Elements(params, n[0].Start, func(s, e int) bool {
+		uri, ok := mcp.String(params, mcp.Member{Start: s, End: e})
 		if !ok {
 			out, done = bad("resourceSubscriptions must hold strings"), true
 			return false

@@ -110,13 +110,13 @@ func TestAuthorize(t *testing.T) {
 		{"NFC allowed", weatherSA, call("r\u00e9sum\u00e9"), allow, 0, 0, 0},
 		{"NFD refused", weatherSA, call("re\u0301sume\u0301"), deny, policy.CodeForbidden, 0, 0},
 		{"escaped name is the same name", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute\u005fcode"}}`, allow, 0, 0, 0},
-		{"Name beside name", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather_data","Name":"delete_everything"}}`, bad, policy.CodeInvalidRequest, 0, 0},
-		{"NAME beside name", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"NAME":"delete_everything","name":"get_weather_data"}}`, bad, policy.CodeInvalidRequest, 0, 0},
-		{"Method beside method", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/list","Method":"tools/call","params":{"name":"delete_everything"}}`, bad, policy.CodeInvalidRequest, 0, 0},
-		{"long-s params", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather_data"},"param\u017f":{"name":"delete_everything"}}`, bad, policy.CodeInvalidRequest, 0, 0},
-		{"escaped long-s params", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather_data"},"param\u017F":{"name":"x"}}`, bad, policy.CodeInvalidRequest, 0, 0},
+		{"Name beside name", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather_data","Name":"delete_everything"}}`, bad, mcp.CodeInvalidRequest, 0, 0},
+		{"NAME beside name", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"NAME":"delete_everything","name":"get_weather_data"}}`, bad, mcp.CodeInvalidRequest, 0, 0},
+		{"Method beside method", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/list","Method":"tools/call","params":{"name":"delete_everything"}}`, bad, mcp.CodeInvalidRequest, 0, 0},
+		{"long-s params", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather_data"},"param\u017f":{"name":"delete_everything"}}`, bad, mcp.CodeInvalidRequest, 0, 0},
+		{"escaped long-s params", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather_data"},"param\u017F":{"name":"x"}}`, bad, mcp.CodeInvalidRequest, 0, 0},
 		{"Tools/Call", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"Tools/Call","params":{"name":"execute_code"}}`, deny, policy.CodeForbidden, 0, 0},
-		{"tools/call as notification", weatherSA, `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"execute_code"}}`, bad, policy.CodeInvalidRequest, 0, 0},
+		{"tools/call as notification", weatherSA, `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"execute_code"}}`, bad, mcp.CodeInvalidRequest, 0, 0},
 		{"unknown method", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"tools/delete","params":{"name":"execute_code"}}`, deny, policy.CodeForbidden, 0, 0},
 		{"server method from client", weatherSA, `{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage","params":{}}`, deny, policy.CodeForbidden, 0, 0},
 
@@ -126,7 +126,7 @@ func TestAuthorize(t *testing.T) {
 		{"logging/setLevel", weatherSA, `{"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":"info"}}`, allow, 0, 0, 0},
 		{"server/discover", weatherSA, `{"jsonrpc":"2.0","id":2,"method":"server/discover"}`, allow, 0, 0, 0},
 		{"tools/list", readerSA, `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`, allow, 0, 2, listTools},
-		{"tools/list as notification", weatherSA, `{"jsonrpc":"2.0","method":"tools/list"}`, bad, policy.CodeInvalidRequest, 0, 0},
+		{"tools/list as notification", weatherSA, `{"jsonrpc":"2.0","method":"tools/list"}`, bad, mcp.CodeInvalidRequest, 0, 0},
 		{"notifications/initialized", weatherSA, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, allow, 0, 0, 0},
 		{"notifications/cancelled", weatherSA, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`, allow, 0, 0, 0},
 		{"unknown notification", weatherSA, `{"jsonrpc":"2.0","method":"notifications/tools/call"}`, deny, policy.CodeForbidden, 0, 0},
@@ -150,7 +150,7 @@ func TestAuthorize(t *testing.T) {
 		{"resources/read by tool user", weatherSA, read("file:///docs/a.md"), deny, policy.CodeForbidden, 0, 0},
 		{"resources/subscribe", readerSA, `{"jsonrpc":"2.0","id":5,"method":"resources/subscribe","params":{"uri":"file:///docs/a.md"}}`, allow, 0, 2, 0},
 		{"resources/unsubscribe other", readerSA, `{"jsonrpc":"2.0","id":5,"method":"resources/unsubscribe","params":{"uri":"file:///etc/passwd"}}`, deny, policy.CodeForbidden, 0, 0},
-		{"URI beside uri", readerSA, `{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"file:///docs/a.md","URI":"file:///etc/passwd"}}`, bad, policy.CodeInvalidRequest, 0, 0},
+		{"URI beside uri", readerSA, `{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"file:///docs/a.md","URI":"file:///etc/passwd"}}`, bad, mcp.CodeInvalidRequest, 0, 0},
 
 		// prompts and completion
 		{"prompts/list without prompts", weatherSA, `{"jsonrpc":"2.0","id":6,"method":"prompts/list"}`, deny, policy.CodeForbidden, 0, 0},
@@ -160,26 +160,26 @@ func TestAuthorize(t *testing.T) {
 		{"completion prompt", readerSA, complete(`{"type":"ref/prompt","name":"summarize_x"}`), allow, 0, 2, 0},
 		{"completion other prompt", readerSA, complete(`{"type":"ref/prompt","name":"other"}`), deny, policy.CodeForbidden, 0, 0},
 		{"completion resource template", readerSA, complete(`{"type":"ref/resource","uri":"file:///docs/{name}"}`), allow, 0, 2, 0},
-		{"completion bad type", readerSA, complete(`{"type":"ref/tool","name":"summarize_x"}`), bad, policy.CodeInvalidParams, 0, 0},
-		{"completion Name", readerSA, complete(`{"type":"ref/prompt","name":"summarize_x","Name":"other"}`), bad, policy.CodeInvalidParams, 0, 0},
-		{"completion no ref", readerSA, `{"jsonrpc":"2.0","id":7,"method":"completion/complete","params":{}}`, bad, policy.CodeInvalidParams, 0, 0},
+		{"completion bad type", readerSA, complete(`{"type":"ref/tool","name":"summarize_x"}`), bad, mcp.CodeInvalidParams, 0, 0},
+		{"completion Name", readerSA, complete(`{"type":"ref/prompt","name":"summarize_x","Name":"other"}`), bad, mcp.CodeInvalidParams, 0, 0},
+		{"completion no ref", readerSA, `{"jsonrpc":"2.0","id":7,"method":"completion/complete","params":{}}`, bad, mcp.CodeInvalidParams, 0, 0},
 
 		// subscriptions/listen
 		{"listen", weatherSA, `{"jsonrpc":"2.0","id":8,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true}}}`, allow, 0, 0, 0},
 		{"listen allowed resource", readerSA, listen(`["file:///docs/a.md"]`), allow, 0, 2, 0},
 		{"listen forbidden resource", readerSA, listen(`["file:///docs/a.md","file:///etc/shadow"]`), deny, policy.CodeForbidden, 0, 0},
-		{"listen non-string", readerSA, listen(`[1]`), bad, policy.CodeInvalidParams, 0, 0},
+		{"listen non-string", readerSA, listen(`[1]`), bad, mcp.CodeInvalidParams, 0, 0},
 		{"listen by tool user", weatherSA, listen(`["file:///docs/a.md"]`), deny, policy.CodeForbidden, 0, 0},
 
 		// batches (2025-03-26)
 		{"batch of ping and notification", weatherSA, `[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/initialized"}]`, allow, 0, 0, 0},
 		{"batch of responses", weatherSA, `[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":2,"result":{}}]`, allow, 0, 0, 0},
-		{"batch mixing allowed and forbidden tools", weatherSA, `[` + call("get_weather_data") + `,` + call("delete_everything") + `]`, bad, policy.CodeInvalidRequest, 0, 0},
-		{"batch of allowed tools", weatherSA, `[` + call("get_weather_data") + `,` + call("execute_code") + `]`, bad, policy.CodeInvalidRequest, 0, 0},
-		{"batch with tools/list", weatherSA, `[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`, bad, policy.CodeInvalidRequest, 0, 0},
-		{"batch with initialize", weatherSA, `[{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}]`, bad, policy.CodeInvalidRequest, 0, 0},
+		{"batch mixing allowed and forbidden tools", weatherSA, `[` + call("get_weather_data") + `,` + call("delete_everything") + `]`, bad, mcp.CodeInvalidRequest, 0, 0},
+		{"batch of allowed tools", weatherSA, `[` + call("get_weather_data") + `,` + call("execute_code") + `]`, bad, mcp.CodeInvalidRequest, 0, 0},
+		{"batch with tools/list", weatherSA, `[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`, bad, mcp.CodeInvalidRequest, 0, 0},
+		{"batch with initialize", weatherSA, `[{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}]`, bad, mcp.CodeInvalidRequest, 0, 0},
 		{"batch with unknown notification", weatherSA, `[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/evil"}]`, deny, policy.CodeForbidden, 0, 0},
-		{"batch with ambiguous ping", weatherSA, `[{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call","params":{"name":"x"}}]`, bad, policy.CodeInvalidRequest, 0, 0},
+		{"batch with ambiguous ping", weatherSA, `[{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call","params":{"name":"x"}}]`, bad, mcp.CodeInvalidRequest, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,45 +283,6 @@ func TestGlob(t *testing.T) {
 	}
 }
 
-func TestLookup(t *testing.T) {
-	tests := []struct {
-		obj  string
-		want []string
-		err  bool
-		vals []string
-	}{
-		{`{"a":1,"b":"x"}`, []string{"a", "b"}, false, []string{"1", `"x"`}},
-		{` { "b" : [1,{"a":2}] , "c":null } `, []string{"a", "b"}, false, []string{"", `[1,{"a":2}]`}},
-		{`{"\u0061":true}`, []string{"a"}, false, []string{"true"}},
-		{`{"a":1,"A":2}`, []string{"a"}, true, nil},
-		{`{"a":1,"a":2}`, []string{"a"}, true, nil},
-		{`{"s":"}\"{"}`, []string{"s"}, false, []string{`"}\"{"`}},
-		{`{"name":1,"\u004eame":2}`, []string{"name"}, true, nil},
-		{`{}`, []string{"a"}, false, []string{""}},
-	}
-	for _, tt := range tests {
-		got, err := lookup([]byte(tt.obj), 0, tt.want...)
-		if (err != nil) != tt.err {
-			t.Errorf("%s: err = %v", tt.obj, err)
-			continue
-		}
-		for i, v := range tt.vals {
-			s := ""
-			if got[i].start >= 0 {
-				s = tt.obj[got[i].start:got[i].end]
-			}
-			if s != v {
-				t.Errorf("%s: %s = %q, want %q", tt.obj, tt.want[i], s, v)
-			}
-		}
-	}
-	for _, bad := range []string{``, `{`, `{"a"}`, `{"a":}`, `{"a":1`, `[1]`, `{"a":1,}`, `{"a" 1}`, `{"a":"x}`} {
-		if _, err := lookup([]byte(bad), 0, "a"); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
-}
-
 func TestUnsafeURI(t *testing.T) {
 	for _, u := range []string{"file:///a/../b", "file:///a/./b", "x://..", "a/%2e%2E/b", "a%2Fb", "a%5cb", "a%00", "a%252e", "a\\b", "a\x00", "a\nb", "a/..?x", "a/b/..#f"} {
 		if unsafeURI(u) == "" {
@@ -331,18 +292,6 @@ func TestUnsafeURI(t *testing.T) {
 	for _, u := range []string{"file:///docs/a.md", "db://x/y?z=1", "file:///a/...", "file:///a/.b", "%41", "a%"} {
 		if r := unsafeURI(u); r != "" {
 			t.Errorf("%q refused: %s", u, r)
-		}
-	}
-}
-
-func TestEqualFold(t *testing.T) {
-	words := []string{"name", "Name", "NAME", "nAmE", "params", "param\u017f", "PARAM\u017f", "paramS", "params ", "nam", "",
-		"\u212aey", "key", "KEY", "k\u212a", "uri", "URI", "ur\u0131", "\u00e9", "\u00c9", "e\u0301", "method", "METHOD", "m\u00e9thod"}
-	for _, a := range words {
-		for _, b := range words {
-			if got, want := equalFold([]byte(a), b), strings.EqualFold(a, b); got != want {
-				t.Errorf("equalFold(%q, %q) = %v, strings.EqualFold = %v", a, b, got, want)
-			}
 		}
 	}
 }

@@ -2,6 +2,8 @@ package mcpauthz
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/agentgateway-go/agentgateway/internal/gcra"
@@ -69,4 +71,32 @@ func BenchmarkAuthorize(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkFilterToolsList measures filtering a tools/list result of 200
+// tools with input schemas, half of them denied: the validation of the
+// whole response and the walk of every item.
+func BenchmarkFilterToolsList(b *testing.B) {
+	msg := benchToolsList(200)
+	allow := func(v string) bool { return v[len(v)-1]%2 == 0 }
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, changed, err := filterResult(msg, mcp.ListTools, allow); err != nil || !changed {
+			b.Fatal(err, changed)
+		}
+	}
+}
+
+func benchToolsList(n int) []byte {
+	var sb strings.Builder
+	sb.WriteString(`{"jsonrpc":"2.0","id":7,"result":{"tools":[`)
+	for i := range n {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"name":"tool_%d","title":"Tool %d","description":"Does thing number %d, with \"quotes\" and \u00e9.","inputSchema":{"type":"object","properties":{"a":{"type":"string","enum":["x","y"]},"b":{"type":"integer","minimum":0}},"required":["a"]}}`, i, i, i)
+	}
+	sb.WriteString(`],"nextCursor":"c"}}`)
+	return []byte(sb.String())
 }

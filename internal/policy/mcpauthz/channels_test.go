@@ -27,9 +27,9 @@ import (
 )
 
 // allowKinds allows the named tools, prompts and resource URIs.
-func allowKinds(names ...string) func(listKind, string) bool {
+func allowKinds(names ...string) func(mcp.List, string) bool {
 	set := allowSet(names...)
-	return func(_ listKind, v string) bool { return set(v) }
+	return func(_ mcp.List, v string) bool { return set(v) }
 }
 
 func TestFilterAnyList(t *testing.T) {
@@ -88,7 +88,7 @@ func sseResponse(stream string) *http.Response {
 
 func TestStreamFilter(t *testing.T) {
 	var bound []string
-	f := &streamFilter{allow: allowKinds("a"), endpoint: func(data string) error {
+	f := &listFilter{stream: true, allow: allowKinds("a"), endpoint: func(data string) error {
 		bound = append(bound, data)
 		return nil
 	}}

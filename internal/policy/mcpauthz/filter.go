@@ -35,75 +35,65 @@ var errUnfilterable = errors.New("list result cannot be filtered")
 //
 // A response that clients could read differently from the gateway
 // (duplicate or case-folded "result", array or cache members, a non-array
-// list) is errUnfilterable. An item whose matched member is missing, not a
-// string, duplicated or case-ambiguous is dropped.
-func filterResult(msg []byte, spec listSpec, allow func(string) bool) ([]byte, bool, error) {
-	if !json.Valid(msg) {
+// list; see mcp.ReadList) is errUnfilterable. An item whose matched member
+// is missing, not a string, duplicated or case-ambiguous is dropped.
+func filterResult(msg []byte, l mcp.List, allow func(string) bool) ([]byte, bool, error) {
+	if !mcp.ValidJSON(msg) {
 		return nil, false, fmt.Errorf("%w: invalid JSON", errUnfilterable)
 	}
-	return filterValid(msg, spec, allow)
-}
-
-// filterValid is filterResult for a message already known to be valid
-// JSON.
-func filterValid(msg []byte, spec listSpec, allow func(string) bool) ([]byte, bool, error) {
-	i := skipWS(msg, 0)
+	i := mcp.SkipSpace(msg, 0)
 	if i >= len(msg) || msg[i] != '{' {
 		return nil, false, fmt.Errorf("%w: not a JSON-RPC object", errUnfilterable)
 	}
-	top, err := lookup(msg, i, "result", "method")
+	return filterLists(msg, []mcp.List{l}, func(_ mcp.List, v string) bool { return allow(v) })
+}
+
+// filterLists filters the lists ls in msg, one valid JSON object, with
+// allow, in one pass: the dropped items of every list and the cache hint
+// become splices of the original bytes.
+func filterLists(msg []byte, ls []mcp.List, allow func(mcp.List, string) bool) ([]byte, bool, error) {
+	r, ok, err := mcp.ReadList(msg, ls...)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
 	}
-	res := top[0]
-	if top[1].start >= 0 || res.start < 0 || msg[res.start] != '{' {
-		// A request or notification, an error response, or a result
-		// that is not an object: no list in it.
+	if !ok {
 		return msg, false, nil
-	}
-	in, err := lookup(msg, res.start, spec.array, "cacheScope", "ttlMs")
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
-	}
-	arr, scope, ttl := in[0], in[1], in[2]
-	if arr.start < 0 || string(msg[arr.start:arr.end]) == "null" {
-		return msg, false, nil
-	}
-	if msg[arr.start] != '[' {
-		return nil, false, fmt.Errorf("%w: result.%s is not an array", errUnfilterable, spec.array)
-	}
-	var kept [][2]int
-	dropped := 0
-	err = forEachElement(msg, arr.start, func(s, e int) bool {
-		if keepItem(msg, s, spec, allow) {
-			kept = append(kept, [2]int{s, e})
-		} else {
-			dropped++
-		}
-		return true
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
 	}
 	var edits []splice
-	if dropped > 0 {
-		a := []byte{'['}
-		for k, sp := range kept {
-			if k > 0 {
-				a = append(a, ',')
+	for _, l := range ls {
+		var kept [][2]int
+		dropped := 0
+		err := r.Items(msg, l, func(s, e int, name string, ok bool) bool {
+			if ok && !(l.URI() && unsafeURI(name) != "") && allow(l, name) {
+				kept = append(kept, [2]int{s, e})
+			} else {
+				dropped++
 			}
-			a = append(a, msg[sp[0]:sp[1]]...)
+			return true
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
 		}
-		edits = append(edits, splice{arr.start, arr.end, append(a, ']')})
+		if dropped > 0 {
+			a := []byte{'['}
+			for k, sp := range kept {
+				if k > 0 {
+					a = append(a, ',')
+				}
+				a = append(a, msg[sp[0]:sp[1]]...)
+			}
+			arr := r.Arrays[l]
+			edits = append(edits, splice{arr.Start, arr.End, append(a, ']')})
+		}
 	}
-	switch {
-	case scope.start >= 0:
-		if v, ok := stringValue(msg, scope); !ok || v != "private" {
-			edits = append(edits, splice{scope.start, scope.end, []byte(`"private"`)})
+	switch scope := r.CacheScope; {
+	case scope.Present():
+		if v, ok := mcp.String(msg, scope); !ok || v != "private" {
+			edits = append(edits, splice{scope.Start, scope.End, []byte(`"private"`)})
 		}
-	case ttl.start >= 0:
+	case r.TTL.Present():
 		// The result has members (ttlMs), so a trailing comma is valid.
-		edits = append(edits, splice{res.start + 1, res.start + 1, []byte(`"cacheScope":"private",`)})
+		edits = append(edits, splice{r.Result.Start + 1, r.Result.Start + 1, []byte(`"cacheScope":"private",`)})
 	}
 	if len(edits) == 0 {
 		return msg, false, nil
@@ -130,84 +120,106 @@ func applySplices(msg []byte, edits []splice) []byte {
 	return append(out, msg[at:]...)
 }
 
-func keepItem(msg []byte, s int, spec listSpec, allow func(string) bool) bool {
-	if msg[s] != '{' {
-		return false
-	}
-	f, err := lookup(msg, s, spec.field)
-	if err != nil {
-		return false
-	}
-	v, ok := stringValue(msg, f[0])
-	if !ok {
-		return false
-	}
-	if spec.uri && unsafeURI(v) != "" {
-		return false
-	}
-	return allow(v)
-}
-
-// listFilter filters the response to one list request.
+// listFilter filters the list results of one response, on every channel
+// a result travels: the response to a POST carrying one list request
+// (stream false: that list alone, in a JSON body or on the POST's SSE
+// stream), and the GET streams on which the gateway does not know which
+// request a response answers (stream true: every list, recognised by
+// shape; see filterAnyList). Both read results with the one walker,
+// mcp.ReadList.
 type listFilter struct {
-	spec  listSpec
-	allow func(string) bool
-	// id is the raw id of the request, echoed by errors that replace an
-	// unfilterable SSE event.
+	// list is the list the POST's request asked for; unused on a stream.
+	list   mcp.List
+	stream bool
+	allow  func(mcp.List, string) bool
+	// id is the raw id of the POST's request, echoed by errors that
+	// replace an unfilterable SSE event; on a stream the event's own
+	// message id is echoed.
 	id json.RawMessage
+	// endpoint, when set (legacy HTTP+SSE streams), is called with the
+	// data of every endpoint event (already rewritten into the gateway's
+	// URL space); an error ends the stream without the event.
+	endpoint func(data string) error
 	// onError reports a result that could not be filtered (for logs).
 	onError func(error)
 }
 
-// hook is an Exchange response hook that filters the response in place.
-func (f *listFilter) hook(res *http.Response) error {
-	mt, pass, err := responseMedia(res, f.fail)
-	if pass || err != nil {
-		return err
+// filter filters one JSON body or SSE event data.
+func (f *listFilter) filter(msg []byte) ([]byte, bool, error) {
+	if f.stream {
+		return filterAnyList(msg, f.allow)
 	}
-	switch mt {
-	case "application/json":
-		return f.filterJSON(res)
-	case "text/event-stream":
-		res.Body = mcp.RewriteEvents(res.Body, MaxListResponseBytes, f.event)
-		return nil
-	}
-	return otherMedia(res, f.fail)
+	return filterResult(msg, f.list, func(v string) bool { return f.allow(f.list, v) })
 }
 
-// responseMedia is what both list filters check first: a response that is
-// not a 2xx with a body passes unchanged (pass); a compressed one cannot be
-// filtered (the fail error); otherwise it returns the media type.
-func responseMedia(res *http.Response, fail func(error) error) (mt string, pass bool, err error) {
-	if res.StatusCode < 200 || res.StatusCode > 299 || res.Body == nil || res.Body == http.NoBody {
-		return "", true, nil
+// what names the filtered result in errors.
+func (f *listFilter) what() string {
+	if f.stream {
+		return "a list result"
 	}
-	if ce := strings.TrimSpace(res.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
-		return "", false, fail(fmt.Errorf("%w: response has Content-Encoding %q", errUnfilterable, ce))
-	}
-	mt, _, _ = mime.ParseMediaType(res.Header.Get("Content-Type"))
-	return mt, false, nil
+	return "the " + f.list.Method() + " response"
 }
 
-// otherMedia is the answer to a response of a media type a filter does not
-// read: an empty one passes, anything else cannot be filtered.
-func otherMedia(res *http.Response, fail func(error) error) error {
-	if res.ContentLength == 0 {
-		return nil
-	}
-	return fail(fmt.Errorf("%w: unexpected Content-Type %q", errUnfilterable, res.Header.Get("Content-Type")))
-}
-
-func (f *listFilter) fail(err error) error {
+func (f *listFilter) report(err error) {
 	if f.onError != nil {
 		f.onError(err)
 	}
-	return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway,
-		Message: "the gateway could not filter the " + f.spec.method + " response", Cause: err}
 }
 
-func (f *listFilter) filterJSON(res *http.Response) error {
-	return filterJSONBody(res, f.fail, func(b []byte) ([]byte, bool, error) { return filterResult(b, f.spec, f.allow) })
+// hook is an Exchange response hook that filters the response in place. A
+// response that is not a 2xx with a body passes unchanged; one that is
+// compressed, or of a media type other than JSON and SSE, cannot be
+// filtered.
+func (f *listFilter) hook(res *http.Response) error {
+	if res.StatusCode < 200 || res.StatusCode > 299 || res.Body == nil || res.Body == http.NoBody {
+		return nil
+	}
+	if ce := strings.TrimSpace(res.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		return f.fail(fmt.Errorf("%w: response has Content-Encoding %q", errUnfilterable, ce))
+	}
+	switch mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt {
+	case "application/json":
+		return filterJSONBody(res, f.fail, f.filter)
+	case "text/event-stream":
+		if f.endpoint == nil {
+			res.Body = mcp.RewriteEvents(res.Body, MaxListResponseBytes, f.event)
+			return nil
+		}
+		body := &endableBody{ReadCloser: res.Body}
+		res.Body = mcp.RewriteEvents(body, MaxListResponseBytes, func(ev *mcp.Event) bool {
+			if body.err != nil {
+				ev.Drop = true
+				return true
+			}
+			if ev.Event != "endpoint" {
+				return f.event(ev)
+			}
+			if err := f.endpoint(ev.Data); err != nil {
+				f.report(err)
+				// A client must not get an endpoint that is not bound to
+				// it: end the stream here, without the event.
+				body.end(err)
+				ev.Drop = true
+				return true
+			}
+			return false
+		})
+		return nil
+	}
+	if res.ContentLength == 0 {
+		return nil
+	}
+	return f.fail(fmt.Errorf("%w: unexpected Content-Type %q", errUnfilterable, res.Header.Get("Content-Type")))
+}
+
+func (f *listFilter) fail(err error) error {
+	f.report(err)
+	what := f.what()
+	if f.stream {
+		what = "the stream"
+	}
+	return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway,
+		Message: "the gateway could not filter " + what, Cause: err}
 }
 
 // filterJSONBody reads a bounded JSON response body, filters it with fn
@@ -236,32 +248,36 @@ func filterJSONBody(res *http.Response, fail func(error) error, fn func([]byte) 
 	return nil
 }
 
-// event rewrites the SSE event carrying the list result. Events that are
-// not JSON-RPC responses (server requests and notifications on the same
-// stream, keepalives) pass unchanged. The POST carried exactly one request
-// (lists are never batched), so every response on its stream answers it.
+// event filters the lists in one SSE event. Events that are not JSON (the
+// legacy endpoint event, keepalives) pass unchanged, and so do those that
+// carry no list (server requests and notifications on the same stream);
+// one that cannot be filtered is replaced by an error. The POST carried
+// exactly one request (lists are never batched), so every response on its
+// stream answers it and a batch response cannot.
 func (f *listFilter) event(ev *mcp.Event) bool {
 	if !ev.HasData {
 		return false
 	}
 	data := []byte(ev.Data)
-	i := skipWS(data, 0)
+	i := mcp.SkipSpace(data, 0)
 	if i >= len(data) || (data[i] != '{' && data[i] != '[') {
 		return false
 	}
 	var out []byte
 	var changed bool
 	var err error
-	if data[i] == '[' {
+	if !f.stream && data[i] == '[' {
 		err = fmt.Errorf("%w: batch response on a list stream", errUnfilterable)
 	} else {
-		out, changed, err = filterResult(data, f.spec, f.allow)
+		out, changed, err = f.filter(data)
 	}
 	if err != nil {
-		if f.onError != nil {
-			f.onError(err)
+		f.report(err)
+		id := f.id
+		if f.stream {
+			id = messageID(data)
 		}
-		ev.Data = string(filterErrorMessage(f.id, "the gateway could not filter the "+f.spec.method+" response"))
+		ev.Data = string(filterErrorMessage(id, "the gateway could not filter "+f.what()))
 		return true
 	}
 	if !changed {
@@ -287,9 +303,6 @@ func filterErrorMessage(id json.RawMessage, msg string) []byte {
 	return eb
 }
 
-// listKinds are the filtered list kinds in the order of listMembers.
-var listKinds = [...]listKind{listTools, listResources, listTemplates, listPrompts}
-
 // filterAnyList filters every list a JSON-RPC message carries, recognised
 // by its shape rather than by the request it answers: a result object
 // with a tools, resources, resourceTemplates or prompts member is
@@ -303,19 +316,19 @@ var listKinds = [...]listKind{listTools, listResources, listTemplates, listPromp
 // HTTP+SSE stream, which carries the responses to every POST of its
 // session. Request ids are chosen by the client and may be reused, so they
 // never decide that a response needs no filtering; shape alone does.
-func filterAnyList(msg []byte, allow func(listKind, string) bool) ([]byte, bool, error) {
-	if !json.Valid(msg) {
+func filterAnyList(msg []byte, allow func(mcp.List, string) bool) ([]byte, bool, error) {
+	if !mcp.ValidJSON(msg) {
 		return nil, false, fmt.Errorf("%w: invalid JSON", errUnfilterable)
 	}
-	i := skipWS(msg, 0)
+	i := mcp.SkipSpace(msg, 0)
 	if i >= len(msg) || msg[i] != '[' {
-		return filterAnyObject(msg, allow)
+		return filterLists(msg, mcp.Lists[:], allow)
 	}
 	var parts [][]byte
 	changed := false
 	var ferr error
-	err := forEachElement(msg, i, func(s, e int) bool {
-		out, c, err := filterAnyObject(msg[s:e], allow)
+	err := mcp.Elements(msg, i, func(s, e int) bool {
+		out, c, err := filterLists(msg[s:e], mcp.Lists[:], allow)
 		if err != nil {
 			ferr = err
 			return false
@@ -336,135 +349,17 @@ func filterAnyList(msg []byte, allow func(listKind, string) bool) ([]byte, bool,
 	return append(append([]byte{'['}, bytes.Join(parts, []byte{','})...), ']'), true, nil
 }
 
-// filterAnyObject is filterAnyList for one valid JSON value.
-func filterAnyObject(msg []byte, allow func(listKind, string) bool) ([]byte, bool, error) {
-	i := skipWS(msg, 0)
-	if i >= len(msg) || msg[i] != '{' {
-		return msg, false, nil
-	}
-	top, err := lookup(msg, i, "result", "method")
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
-	}
-	res := top[0]
-	if top[1].start >= 0 || res.start < 0 || msg[res.start] != '{' {
-		return msg, false, nil
-	}
-	in, err := lookup(msg, res.start, "tools", "resources", "resourceTemplates", "prompts")
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", errUnfilterable, err)
-	}
-	out, changed := msg, false
-	for j, k := range listKinds {
-		if in[j].start < 0 {
-			continue
-		}
-		o, c, err := filterValid(out, listSpecs[k], func(v string) bool { return allow(k, v) })
-		if err != nil {
-			return nil, false, err
-		}
-		if c {
-			out, changed = o, true
-		}
-	}
-	return out, changed, nil
-}
-
 // messageID returns the raw id of a valid JSON-RPC object, or nil.
 func messageID(msg []byte) json.RawMessage {
-	i := skipWS(msg, 0)
-	if !json.Valid(msg) || i >= len(msg) || msg[i] != '{' {
+	i := mcp.SkipSpace(msg, 0)
+	if !mcp.ValidJSON(msg) || i >= len(msg) || msg[i] != '{' {
 		return nil
 	}
-	f, err := lookup(msg, i, "id")
-	if err != nil || f[0].start < 0 {
+	f, err := mcp.Lookup(msg, i, "id")
+	if err != nil || !f[0].Present() {
 		return nil
 	}
-	return json.RawMessage(msg[f[0].start:f[0].end])
-}
-
-// streamFilter filters every list result on a GET stream (filterAnyList).
-// On a legacy HTTP+SSE stream it also binds the session's message
-// endpoint, announced in the endpoint event, to the caller before the
-// client sees it.
-type streamFilter struct {
-	allow func(listKind, string) bool
-	// endpoint, when set, is called with the data of every endpoint event
-	// (already rewritten into the gateway's URL space); an error ends the
-	// stream without the event.
-	endpoint func(data string) error
-	onError  func(error)
-}
-
-// hook is an Exchange response hook for GET responses.
-func (f *streamFilter) hook(res *http.Response) error {
-	mt, pass, err := responseMedia(res, f.fail)
-	if pass || err != nil {
-		return err
-	}
-	switch mt {
-	case "text/event-stream":
-		body := &endableBody{ReadCloser: res.Body}
-		res.Body = mcp.RewriteEvents(body, MaxListResponseBytes, func(ev *mcp.Event) bool {
-			if body.err != nil {
-				ev.Drop = true
-				return true
-			}
-			if ev.Event == "endpoint" && f.endpoint != nil {
-				if err := f.endpoint(ev.Data); err != nil {
-					if f.onError != nil {
-						f.onError(err)
-					}
-					// A client must not get an endpoint that is not bound
-					// to it: end the stream here, without the event.
-					body.end(err)
-					ev.Drop = true
-					return true
-				}
-				return false
-			}
-			return f.event(ev)
-		})
-		return nil
-	case "application/json":
-		return filterJSONBody(res, f.fail, func(b []byte) ([]byte, bool, error) { return filterAnyList(b, f.allow) })
-	}
-	return otherMedia(res, f.fail)
-}
-
-func (f *streamFilter) fail(err error) error {
-	if f.onError != nil {
-		f.onError(err)
-	}
-	return &policy.Error{Status: http.StatusBadGateway, Code: policy.CodeGateway,
-		Message: "the gateway could not filter the stream", Cause: err}
-}
-
-// event filters the lists in one event. Events that are not JSON (the
-// legacy endpoint event, keepalives) pass unchanged; one that cannot be
-// filtered is replaced by an error answering the message's id.
-func (f *streamFilter) event(ev *mcp.Event) bool {
-	if !ev.HasData {
-		return false
-	}
-	data := []byte(ev.Data)
-	i := skipWS(data, 0)
-	if i >= len(data) || (data[i] != '{' && data[i] != '[') {
-		return false
-	}
-	out, changed, err := filterAnyList(data, f.allow)
-	if err != nil {
-		if f.onError != nil {
-			f.onError(err)
-		}
-		ev.Data = string(filterErrorMessage(messageID(data), "the gateway could not filter a list result"))
-		return true
-	}
-	if !changed {
-		return false
-	}
-	ev.Data = string(out)
-	return true
+	return json.RawMessage(msg[f[0].Start:f[0].End])
 }
 
 // endableBody is a response body that a stream filter can end: once

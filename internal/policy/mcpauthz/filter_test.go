@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/agentgateway-go/agentgateway/internal/glob"
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
 
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
@@ -27,7 +28,7 @@ func allowSet(names ...string) func(string) bool {
 }
 
 func TestFilterResult(t *testing.T) {
-	tools := listSpecs[listTools]
+	tools := mcp.ListTools
 	tests := []struct {
 		name    string
 		in      string
@@ -46,6 +47,7 @@ func TestFilterResult(t *testing.T) {
 			`{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"a"}]}}`, false},
 		{"item with Name dropped", `{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"a","Name":"evil"},{"name":"c"}]}}`,
 			`{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"c"}]}}`, false},
+		{"too deep to walk", `{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"a","x":` + strings.Repeat("[", 600) + strings.Repeat("]", 600) + `}]}}`, "", true},
 		{"item with numeric name dropped", `{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":1},"a",null]}}`,
 			`{"jsonrpc":"2.0","id":3,"result":{"tools":[]}}`, false},
 		{"error response", `{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"x"}}`, "", false},
@@ -94,10 +96,25 @@ func TestFilterResult(t *testing.T) {
 	}
 }
 
+// TestFilterResultInvalidUTF8: a name with invalid UTF-8 is one a client
+// may decode differently (encoding/json reads "a\xff" as "a\uFFFD"), so its
+// item is dropped even where a wildcard would allow the raw bytes.
+func TestFilterResultInvalidUTF8(t *testing.T) {
+	m := glob.MustCompile([]string{"a*"}, glob.SepNone)
+	in := "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"tools\":[{\"name\":\"a\xff\"},{\"name\":\"ab\"}]}}"
+	out, _, err := filterResult([]byte(in), mcp.ListTools, m.Match)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"ab"}]}}`; string(out) != want {
+		t.Errorf("got %s, want %s", out, want)
+	}
+}
+
 func TestFilterResultURIs(t *testing.T) {
 	in := `{"jsonrpc":"2.0","id":1,"result":{"resources":[{"uri":"file:///docs/a","name":"a"},{"uri":"file:///docs/../x","name":"b"},{"uri":"file:///etc/passwd","name":"c"}]}}`
 	m := glob.MustCompile([]string{"file:///docs/**"}, glob.SepResource)
-	out, _, err := filterResult([]byte(in), listSpecs[listResources], m.Match)
+	out, _, err := filterResult([]byte(in), mcp.ListResources, m.Match)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +124,8 @@ func TestFilterResultURIs(t *testing.T) {
 }
 
 func newListFilter(allow ...string) *listFilter {
-	return &listFilter{spec: listSpecs[listTools], allow: allowSet(allow...), id: json.RawMessage(`7`)}
+	set := allowSet(allow...)
+	return &listFilter{list: mcp.ListTools, allow: func(_ mcp.List, v string) bool { return set(v) }, id: json.RawMessage(`7`)}
 }
 
 func TestListFilterJSON(t *testing.T) {

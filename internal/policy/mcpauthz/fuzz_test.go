@@ -200,7 +200,7 @@ func FuzzFilterAnyList(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	allow := func(_ listKind, v string) bool { return !strings.Contains(v, "x") }
+	allow := func(_ mcp.List, v string) bool { return !strings.Contains(v, "x") }
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		out, _, err := filterAnyList(msg, allow)
 		if err != nil {

@@ -163,7 +163,7 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 		ms := p.rules.matching(subject, buf[:0])
 		if len(ms) == 0 {
 			return deny(&decision{reason: "no rule for principal"},
-				forbidden("principal %s has no mcp-authz rule on this route", quoteTrunc(subject)))
+				forbidden("principal %s has no mcp-authz rule on this route", mcp.QuoteName(subject)))
 		}
 
 		switch r.Method {
@@ -179,24 +179,15 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 			h := http.Header{}
 			h.Set("Allow", "GET, POST, DELETE")
 			return deny(&decision{rule: ms[0], reason: "HTTP method not allowed"},
-				&policy.Error{Status: http.StatusMethodNotAllowed, Code: policy.CodeInvalidRequest, Message: "method " + quoteTrunc(r.Method) + " is not allowed on an MCP endpoint", Header: h})
+				&policy.Error{Status: http.StatusMethodNotAllowed, Code: mcp.CodeInvalidRequest, Message: "method " + mcp.QuoteName(r.Method) + " is not allowed on an MCP endpoint", Header: h})
 		}
 
 		owner := ownerKey(prin)
 		sid := r.Header.Get(mcp.HeaderSessionID)
 		if sid != "" {
 			bound, err := p.sessions.Claim(ctx, sid, owner)
-			if err != nil {
-				h := http.Header{}
-				h.Set("Retry-After", "1")
-				return deny(&decision{rule: ms[0], reason: "session store unavailable"},
-					&policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway, Message: "session store unavailable", Header: h, Cause: err})
-			}
-			if bound != owner {
-				// The same answer as for a session that does not exist:
-				// the caller learns nothing about other identities.
-				return deny(&decision{rule: ms[0], reason: "session bound to another identity"},
-					&policy.Error{Status: http.StatusNotFound, Code: policy.CodeInvalidRequest, Message: "session not found"})
+			if reason, perr := sessionRefusal(bound, owner, err, "session bound to another identity"); perr != nil {
+				return deny(&decision{rule: ms[0], reason: reason}, perr)
 			}
 		}
 
@@ -208,17 +199,8 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 			// parameter the backend ignores) would get through.
 			key := legacyKey(p.route, r.URL.EscapedPath(), r.URL.RawQuery)
 			bound, err := p.sessions.Lookup(ctx, key, owner)
-			if err != nil {
-				h := http.Header{}
-				h.Set("Retry-After", "1")
-				return deny(&decision{rule: ms[0], reason: "session store unavailable"},
-					&policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway, Message: "session store unavailable", Header: h, Cause: err})
-			}
-			if bound != owner {
-				// As for Streamable HTTP: another identity's session and
-				// one that does not exist get the same answer.
-				return deny(&decision{rule: ms[0], reason: "legacy session not announced to this identity"},
-					&policy.Error{Status: http.StatusNotFound, Code: policy.CodeInvalidRequest, Message: "session not found"})
+			if reason, perr := sessionRefusal(bound, owner, err, "legacy session not announced to this identity"); perr != nil {
+				return deny(&decision{rule: ms[0], reason: reason}, perr)
 			}
 		}
 
@@ -291,21 +273,45 @@ func legacyKey(route, escapedPath, rawQuery string) string {
 	return "legacy-sse\x00" + route + "\x00" + escapedPath + "?" + rawQuery
 }
 
+// sessionRefusal turns the session store's answer for a session owned by
+// owner into the refusal and its audit reason, or a nil error when the
+// session is owner's. A store failure is 503, to retry; another identity's
+// session gets the same 404 as one that does not exist, so the caller
+// learns nothing about other identities.
+func sessionRefusal(bound, owner string, err error, notOwned string) (string, *policy.Error) {
+	if err != nil {
+		h := http.Header{}
+		h.Set("Retry-After", "1")
+		return "session store unavailable", &policy.Error{Status: http.StatusServiceUnavailable, Code: policy.CodeGateway,
+			Message: "session store unavailable", Header: h, Cause: err}
+	}
+	if bound != owner {
+		return notOwned, &policy.Error{Status: http.StatusNotFound, Code: mcp.CodeInvalidRequest, Message: "session not found"}
+	}
+	return "", nil
+}
+
+// allowListed reports whether any of the rules ms (copied: the caller's
+// buffer is reused) lets the caller see a list item.
+func allowListed(ms []*rule) func(mcp.List, string) bool {
+	matched := append([]*rule(nil), ms...)
+	return func(l mcp.List, v string) bool {
+		for _, r := range matched {
+			if r.listed(l).Match(v) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // addStreamFilter registers the hook that filters every list result on a
 // GET stream: the standalone stream, a resumed one (Last-Event-ID) and the
 // legacy HTTP+SSE stream, whose endpoint event it also binds to owner.
 func (p *Policy) addStreamFilter(ctx context.Context, r *http.Request, ex *policy.Exchange, ms []*rule, owner string) {
-	matched := append([]*rule(nil), ms...)
-	f := &streamFilter{
-		allow: func(k listKind, v string) bool {
-			spec := listSpecs[k]
-			for _, r := range matched {
-				if spec.pick(r).Match(v) {
-					return true
-				}
-			}
-			return false
-		},
+	f := &listFilter{
+		stream: true,
+		allow:  allowListed(ms),
 		onError: func(err error) {
 			p.log.Warn("authz stream filter failed", "policy", "mcp-authz", "route", p.route, "err", err.Error())
 		},
@@ -351,7 +357,7 @@ func auditMethod(httpMethod string, body *mcp.Body) string {
 // authorized must be the body the backend decodes.
 func checkContent(h http.Header) *policy.Error {
 	unsupported := func(msg string) *policy.Error {
-		return &policy.Error{Status: http.StatusUnsupportedMediaType, Code: policy.CodeInvalidRequest, Message: msg}
+		return &policy.Error{Status: http.StatusUnsupportedMediaType, Code: mcp.CodeInvalidRequest, Message: msg}
 	}
 	cts := h.Values("Content-Type")
 	if len(cts) != 1 {
@@ -397,26 +403,18 @@ func (p *Policy) rateLimit(ctx context.Context, subject string, r *rule) *policy
 	h := http.Header{}
 	h.Set("Retry-After", strconv.Itoa(secs))
 	return &policy.Error{Status: http.StatusTooManyRequests, Code: policy.CodeRateLimited, Header: h,
-		Message: fmt.Sprintf("rate limit exceeded for %s: %d tool calls per minute; retry after %ds", quoteTrunc(subject), r.perMinute, secs)}
+		Message: fmt.Sprintf("rate limit exceeded for %s: %d tool calls per minute; retry after %ds", mcp.QuoteName(subject), r.perMinute, secs)}
 }
 
 // addListFilter registers the response hook that filters a list result to
 // the items the matching rules allow.
 func (p *Policy) addListFilter(r *http.Request, ex *policy.Exchange, ms []*rule, kind listKind) {
-	spec := listSpecs[kind]
-	matched := append([]*rule(nil), ms...)
+	l := kindList[kind]
 	f := &listFilter{
-		spec: spec,
-		allow: func(v string) bool {
-			for _, r := range matched {
-				if spec.pick(r).Match(v) {
-					return true
-				}
-			}
-			return false
-		},
+		list:  l,
+		allow: allowListed(ms),
 		onError: func(err error) {
-			p.log.Warn("authz list filter failed", "policy", "mcp-authz", "route", p.route, "method", spec.method, "err", err.Error())
+			p.log.Warn("authz list filter failed", "policy", "mcp-authz", "route", p.route, "method", l.Method(), "err", err.Error())
 		},
 	}
 	if len(ex.RPC.Messages) == 1 {
