@@ -360,6 +360,11 @@ func setRouteDefaults(r *Route, maxBody ByteSize) {
 		}
 	}
 	for i := range r.Policies {
+		for _, spec := range append([]PolicySpec{r.Policies[i].Spec}, r.Policies[i].otherSpecs...) {
+			if spec != nil {
+				spec.SetDefaults()
+			}
+		}
 		if j := r.Policies[i].JWT; j != nil {
 			setJWTDefaults(j)
 		}

@@ -190,17 +190,24 @@ type Policy struct {
 	JWT       *JWTPolicy       `yaml:"jwt"`
 	MCP       *MCPAuthzPolicy  `yaml:"mcp"`
 	RateLimit *RateLimitPolicy `yaml:"rateLimit"`
-	Timeout   *TimeoutPolicy   `yaml:"timeout"`
 	Retry     *RetryPolicy     `yaml:"retry"`
 	A2A       *A2AAuthzPolicy  `yaml:"a2a"`
+
+	// Spec is the block of a policy type that its own package defines
+	// (RegisterPolicy), such as *timeout.Config under the key "timeout".
+	// SpecBlock names its key.
+	Spec PolicySpec `yaml:"-"`
+	// otherSpecs holds further registered blocks written in the same
+	// entry; Validate refuses them (one block per policy).
+	otherSpecs []PolicySpec
 }
 
-// Policy type names.
+// Policy type names of the types whose config is defined here. A type
+// registered by its own package names itself (timeout.Type).
 const (
 	PolicyJWTAuthn  = "jwt-authn"
 	PolicyMCPAuthz  = "mcp-authz"
 	PolicyRateLimit = "rate-limit"
-	PolicyTimeout   = "timeout"
 	PolicyRetry     = "retry"
 	PolicyA2AAuthz  = "a2a-authz"
 )
@@ -403,14 +410,6 @@ type RedisTLS struct {
 	// ServerName overrides the name verified in the server certificate
 	// (default: the host of address).
 	ServerName string `yaml:"serverName"`
-}
-
-// TimeoutPolicy is the timeout block.
-type TimeoutPolicy struct {
-	// Request bounds the whole exchange, streams included.
-	Request Duration `yaml:"request"`
-	// Idle bounds the time with no bytes on a response stream.
-	Idle Duration `yaml:"idle"`
 }
 
 // RetryPolicy is the retry block.

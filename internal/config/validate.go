@@ -20,40 +20,44 @@ import (
 type policyKind struct {
 	typ   string             // the type name (Policy.Type)
 	block string             // the YAML block that configures it
+	order int                // chain position (policy.Order)
 	set   func(*Policy) bool // whether that block is present
 	// check validates a policy of this type (its block is present) on
 	// route r; pp is the policy's field path.
 	check func(v *validator, r *Route, p *Policy, pp string)
 }
 
-// policyKinds is the one table of policy types, in chain order. It drives
-// PolicyTypes, the type and block checks (policyShape) and the per-type
-// validation; policy.TypeOrder must list the same types in the same order
+// staticPolicyKinds are the policy types whose config is still defined in
+// this package, with their chain positions (policy.Order). Together with
+// the types registered by their own packages (RegisterPolicy) they make
+// the one table of policy types (policyKinds), which drives PolicyTypes,
+// the type and block checks (policyShape) and the per-type validation;
+// policy.TypeOrder must list the same types in the same order
 // (TestPolicyTypesFollowTypeOrder in internal/policy checks it).
-var policyKinds = []policyKind{
-	{PolicyTimeout, "timeout", func(p *Policy) bool { return p.Timeout != nil },
-		func(v *validator, _ *Route, p *Policy, pp string) { v.timeout(p.Timeout, pp+".timeout") }},
-	{PolicyJWTAuthn, "jwt", func(p *Policy) bool { return p.JWT != nil },
+var staticPolicyKinds = []policyKind{
+	{PolicyJWTAuthn, "jwt", 40, func(p *Policy) bool { return p.JWT != nil },
 		func(v *validator, _ *Route, p *Policy, pp string) { v.jwt(p.JWT, pp+".jwt") }},
-	{PolicyMCPAuthz, "mcp", func(p *Policy) bool { return p.MCP != nil }, (*validator).mcpAuthzPolicy},
-	{PolicyA2AAuthz, "a2a", func(p *Policy) bool { return p.A2A != nil }, (*validator).a2aAuthzPolicy},
-	{PolicyRateLimit, "rateLimit", func(p *Policy) bool { return p.RateLimit != nil }, (*validator).rateLimitPolicy},
-	{PolicyRetry, "retry", func(p *Policy) bool { return p.Retry != nil },
+	{PolicyMCPAuthz, "mcp", 50, func(p *Policy) bool { return p.MCP != nil }, (*validator).mcpAuthzPolicy},
+	{PolicyA2AAuthz, "a2a", 50, func(p *Policy) bool { return p.A2A != nil }, (*validator).a2aAuthzPolicy},
+	{PolicyRateLimit, "rateLimit", 60, func(p *Policy) bool { return p.RateLimit != nil }, (*validator).rateLimitPolicy},
+	{PolicyRetry, "retry", 70, func(p *Policy) bool { return p.Retry != nil },
 		func(v *validator, _ *Route, p *Policy, pp string) { v.retry(p.Retry, pp+".retry") }},
 }
 
-// PolicyTypes lists the valid policy types in chain order.
-var PolicyTypes = func() []string {
-	out := make([]string, len(policyKinds))
-	for i, k := range policyKinds {
+// PolicyTypes lists the valid policy types in chain order: those defined
+// here and those registered by their packages (RegisterPolicy).
+func PolicyTypes() []string {
+	ks := policyKinds()
+	out := make([]string, len(ks))
+	for i, k := range ks {
 		out[i] = k.typ
 	}
 	return out
-}()
+}
 
 // policyKindOf returns the table entry of type typ.
 func policyKindOf(typ string) (policyKind, bool) {
-	for _, k := range policyKinds {
+	for _, k := range policyKinds() {
 		if k.typ == typ {
 			return k, true
 		}
@@ -305,10 +309,11 @@ func (v *validator) route(r *Route, rp string) {
 // and whether the typed block is present so that its contents can be
 // checked.
 func (v *validator) policyShape(p *Policy, pp string) (policyKind, bool) {
-	valid := strings.Join(PolicyTypes, ", ")
+	kinds := policyKinds()
+	valid := strings.Join(PolicyTypes(), ", ")
 	if p.Type == "" {
 		hint := ""
-		for _, k := range policyKinds {
+		for _, k := range kinds {
 			if k.set(p) {
 				hint = fmt.Sprintf(" (the %s block suggests type: %s)", k.block, k.typ)
 				break
@@ -323,7 +328,7 @@ func (v *validator) policyShape(p *Policy, pp string) (policyKind, bool) {
 		return policyKind{}, false
 	}
 	ok := true
-	for _, k := range policyKinds {
+	for _, k := range kinds {
 		switch set := k.set(p); {
 		case k.typ == p.Type && !set:
 			v.add(pp, "a %s policy requires a %s block", p.Type, k.block)
@@ -889,18 +894,6 @@ func (c *Config) firstRateLimit() (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func (v *validator) timeout(t *TimeoutPolicy, path string) {
-	if t.Request < 0 {
-		v.add(path+".request", "must not be negative")
-	}
-	if t.Idle < 0 {
-		v.add(path+".idle", "must not be negative")
-	}
-	if t.Request == 0 && t.Idle == 0 {
-		v.add(path, "at least one of request or idle must be set")
-	}
 }
 
 func (v *validator) retry(r *RetryPolicy, path string) {

@@ -17,6 +17,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 	"github.com/agentgateway-go/agentgateway/internal/gateway"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/policy/timeout"
 )
 
 // Options configure Run.
@@ -50,7 +51,7 @@ var seedPolicies = []struct{ typ, what string }{
 	{config.PolicyJWTAuthn, "JWT authentication"},
 	{config.PolicyMCPAuthz, "tool authorization"},
 	{config.PolicyRateLimit, "rate limits"},
-	{config.PolicyTimeout, "timeouts"},
+	{timeout.Type, "timeouts"},
 	{config.PolicyRetry, "retries"},
 	{config.PolicyA2AAuthz, "agent-to-agent authorization"},
 }
@@ -115,7 +116,7 @@ func Config(o ConfigOptions) string {
                         requestsPerMinute: 10
 `)
 	}
-	if on(config.PolicyTimeout) {
+	if on(timeout.Type) {
 		mcp.WriteString(`              - type: timeout
                 timeout:
                   request: 300s
@@ -145,7 +146,7 @@ func Config(o ConfigOptions) string {
                       allowed: true
 `, devissuer.SubjectPlanningAgent, WeatherAgentName, devissuer.SubjectOrchestratorAgent)
 	}
-	if on(config.PolicyTimeout) {
+	if on(timeout.Type) {
 		a2a.WriteString(`              - type: timeout
                 timeout:
                   request: 60s

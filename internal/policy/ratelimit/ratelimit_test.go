@@ -18,6 +18,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	_ "github.com/agentgateway-go/agentgateway/internal/policy/timeout" // registers the timeout block TestWarnings decodes
 	engine "github.com/agentgateway-go/agentgateway/internal/ratelimit"
 	"github.com/agentgateway-go/agentgateway/internal/ratelimit/redistest"
 )
