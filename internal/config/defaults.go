@@ -65,12 +65,6 @@ const (
 	DefaultAdminPort      = 9090
 	DefaultPrometheusPath = "/metrics"
 
-	// Envoy's defaults for retry backoff and retry budgets.
-	DefaultRetryBaseInterval        = Duration(25 * time.Millisecond)
-	DefaultRetryMaxInterval         = Duration(250 * time.Millisecond)
-	DefaultRetryBudgetPercent       = 20.0
-	DefaultRetryBudgetMinConcurrent = 3
-
 	DefaultSamplingRate = 1.0
 
 	// jwt-authn (docs/jwt.md).
@@ -102,9 +96,6 @@ const (
 
 // Limits checked by Validate.
 const (
-	MinRetryAttempts = 1
-	MaxRetryAttempts = 10
-
 	MaxJWTClockSkew           = Duration(10 * time.Minute)
 	MinJWTMaxTokenBytes       = 256 * B
 	MaxJWTMaxTokenBytes       = 1 * MiB
@@ -309,16 +300,6 @@ func setRouteDefaults(r *Route, maxBody ByteSize) {
 		}
 		if j := r.Policies[i].JWT; j != nil {
 			setJWTDefaults(j)
-		}
-		rp := r.Policies[i].Retry
-		if rp == nil {
-			continue
-		}
-		if rp.Backoff == nil {
-			rp.Backoff = &Backoff{BaseInterval: DefaultRetryBaseInterval, MaxInterval: DefaultRetryMaxInterval}
-		}
-		if rp.Budget == nil {
-			rp.Budget = &RetryBudget{Percent: DefaultRetryBudgetPercent, MinConcurrent: DefaultRetryBudgetMinConcurrent}
 		}
 	}
 }

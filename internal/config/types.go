@@ -190,7 +190,6 @@ type Policy struct {
 	JWT       *JWTPolicy       `yaml:"jwt"`
 	MCP       *MCPAuthzPolicy  `yaml:"mcp"`
 	RateLimit *RateLimitPolicy `yaml:"rateLimit"`
-	Retry     *RetryPolicy     `yaml:"retry"`
 	A2A       *A2AAuthzPolicy  `yaml:"a2a"`
 
 	// Spec is the block of a policy type that its own package defines
@@ -208,7 +207,6 @@ const (
 	PolicyJWTAuthn  = "jwt-authn"
 	PolicyMCPAuthz  = "mcp-authz"
 	PolicyRateLimit = "rate-limit"
-	PolicyRetry     = "retry"
 	PolicyA2AAuthz  = "a2a-authz"
 )
 
@@ -410,41 +408,6 @@ type RedisTLS struct {
 	// ServerName overrides the name verified in the server certificate
 	// (default: the host of address).
 	ServerName string `yaml:"serverName"`
-}
-
-// RetryPolicy is the retry block.
-type RetryPolicy struct {
-	Attempts      int      `yaml:"attempts"`
-	PerTryTimeout Duration `yaml:"perTryTimeout"`
-	RetryOn       []string `yaml:"retryOn"`
-	Backoff       *Backoff `yaml:"backoff"`
-	// RetryNonIdempotent lets tools/call and A2A message/send be retried
-	// after the request may have reached the backend (reset, 5xx). Off by
-	// default: a retried tool call can run a side effect twice.
-	RetryNonIdempotent bool `yaml:"retryNonIdempotent"`
-	// Budget caps concurrent retries as a share of active requests.
-	Budget *RetryBudget `yaml:"budget"`
-}
-
-// Retry conditions.
-const (
-	RetryOn5xx            = "5xx"
-	RetryOnReset          = "reset"
-	RetryOnConnectFailure = "connect-failure"
-)
-
-// Backoff is exponential backoff with full jitter.
-type Backoff struct {
-	BaseInterval Duration `yaml:"baseInterval"`
-	MaxInterval  Duration `yaml:"maxInterval"`
-}
-
-// RetryBudget mirrors Envoy's retry budget.
-type RetryBudget struct {
-	// Percent of active requests that may be retries (default 20).
-	Percent float64 `yaml:"percent"`
-	// MinConcurrent retries always allowed (default 3).
-	MinConcurrent int `yaml:"minConcurrent"`
 }
 
 // A2AAuthzPolicy is the a2a-authz block.

@@ -40,8 +40,6 @@ var staticPolicyKinds = []policyKind{
 	{PolicyMCPAuthz, "mcp", 50, func(p *Policy) bool { return p.MCP != nil }, (*validator).mcpAuthzPolicy},
 	{PolicyA2AAuthz, "a2a", 50, func(p *Policy) bool { return p.A2A != nil }, (*validator).a2aAuthzPolicy},
 	{PolicyRateLimit, "rateLimit", 60, func(p *Policy) bool { return p.RateLimit != nil }, (*validator).rateLimitPolicy},
-	{PolicyRetry, "retry", 70, func(p *Policy) bool { return p.Retry != nil },
-		func(v *validator, _ *Route, p *Policy, pp string) { v.retry(p.Retry, pp+".retry") }},
 }
 
 // PolicyTypes lists the valid policy types in chain order: those defined
@@ -64,9 +62,6 @@ func policyKindOf(typ string) (policyKind, bool) {
 	}
 	return policyKind{}, false
 }
-
-// RetryConditions lists the valid retryOn values.
-var RetryConditions = []string{RetryOn5xx, RetryOnReset, RetryOnConnectFailure}
 
 // Validate checks the semantics of the config and returns every problem as an
 // ErrorList (nil when the config is valid). It performs no I/O. It may be
@@ -894,51 +889,6 @@ func (c *Config) firstRateLimit() (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func (v *validator) retry(r *RetryPolicy, path string) {
-	switch {
-	case r.Attempts == 0:
-		v.add(path+".attempts", "attempts is required (%d-%d, counting the first try)", MinRetryAttempts, MaxRetryAttempts)
-	case r.Attempts < MinRetryAttempts || r.Attempts > MaxRetryAttempts:
-		v.add(path+".attempts", "attempts %d is out of range %d-%d (counting the first try)", r.Attempts, MinRetryAttempts, MaxRetryAttempts)
-	}
-	if r.PerTryTimeout < 0 {
-		v.add(path+".perTryTimeout", "must not be negative")
-	}
-	if len(r.RetryOn) == 0 {
-		v.add(path+".retryOn", "at least one condition is required (valid: %s)", strings.Join(RetryConditions, ", "))
-	}
-	seen := map[string]int{}
-	for i, cond := range r.RetryOn {
-		cp := joinIndex(path+".retryOn", i)
-		known := false
-		for _, k := range RetryConditions {
-			known = known || k == cond
-		}
-		if !known {
-			v.add(cp, "unknown retry condition %q (valid: %s)", cond, strings.Join(RetryConditions, ", "))
-		} else if first, dup := seen[cond]; dup {
-			v.add(cp, "duplicate retry condition %q (first at retryOn[%d])", cond, first)
-		} else {
-			seen[cond] = i
-		}
-	}
-	if b := r.Backoff; b != nil {
-		if b.BaseInterval <= 0 {
-			v.add(path+".backoff.baseInterval", "must be greater than 0")
-		} else if b.MaxInterval < b.BaseInterval {
-			v.add(path+".backoff.maxInterval", "maxInterval %s must be at least baseInterval %s", b.MaxInterval, b.BaseInterval)
-		}
-	}
-	if b := r.Budget; b != nil {
-		if !(b.Percent > 0 && b.Percent <= 100) {
-			v.add(path+".budget.percent", "percent %v is out of range (0, 100]", b.Percent)
-		}
-		if b.MinConcurrent < 0 {
-			v.add(path+".budget.minConcurrent", "must not be negative")
-		}
-	}
 }
 
 // a2aNames refuses an A2A route on which one agent name would reach two

@@ -25,6 +25,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"path"
 	"reflect"
 	"sort"
@@ -155,7 +156,6 @@ func enums() map[string][]any {
 		"Logging.Format":                strs(config.LogFormatJSON, config.LogFormatText),
 		"Logging.Level":                 strs(config.LogLevelDebug, config.LogLevelInfo, config.LogLevelWarn, config.LogLevelError),
 		"OpenTelemetry.Protocol":        strs(config.OTelProtocolGRPC, config.OTelProtocolHTTP),
-		"RetryPolicy.RetryOn":           strs(config.RetryConditions...),
 		"RateDescriptor.Key":            strs(config.DescriptorKeys...),
 		"DescriptorEntry.Key":           strs(config.DescriptorKeys...),
 		"PushNotifications.Schemes":     strs("http", "https"),
@@ -181,7 +181,6 @@ var required = map[string][]string{
 	"MCPAuthzPolicy":  {"rules"},
 	"MCPRule":         {"principal"},
 	"RateLimitPolicy": {"descriptors"},
-	"RetryPolicy":     {"attempts", "retryOn"},
 	"A2AAuthzPolicy":  {"rules"},
 	"A2ARule":         {"source", "target"},
 	"TraceAttribute":  {"key"},
@@ -198,7 +197,6 @@ var policyBlocks = map[string]string{
 	config.PolicyJWTAuthn:  "jwt",
 	config.PolicyMCPAuthz:  "mcp",
 	config.PolicyRateLimit: "rateLimit",
-	config.PolicyRetry:     "retry",
 	config.PolicyA2AAuthz:  "a2a",
 }
 
@@ -229,10 +227,11 @@ var (
 )
 
 type generator struct {
-	docs  *docs
-	defs  Properties
-	used  map[string]bool // enum and required keys consumed
-	enums map[string][]any
+	docs     *docs
+	defs     Properties
+	used     map[string]bool // enum and required keys consumed
+	enums    map[string][]any
+	required map[string][]string
 	// names are the $defs names of the types of registered policy blocks
 	// (config.RegisteredPolicies), which live outside internal/config:
 	// "TimeoutPolicy" for timeout.Config, "<Package><Type>" for the types
@@ -264,8 +263,13 @@ func exported(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// addRegistered reads the registered policy blocks: their $defs names and
-// the doc comments of their sources.
+// addRegistered reads the registered policy blocks: their $defs names,
+// the doc comments of their sources, and what a block tells the schema
+// that its Go types cannot (optional methods of the block, keys
+// Type.Field of its package):
+//
+//	SchemaRequired() map[string][]string // type → required yaml fields
+//	SchemaEnums() map[string][]string    // Type.Field → its values
 func (g *generator) addRegistered() error {
 	for _, k := range config.RegisteredPolicies() {
 		t := reflect.TypeOf(k.New()).Elem()
@@ -296,6 +300,18 @@ func (g *generator) addRegistered() error {
 			typ, field, _ := strings.Cut(key, ".")
 			g.docs.fields[rename(typ)+"."+field] = doc
 		}
+		spec := k.New()
+		if h, ok := spec.(interface{ SchemaRequired() map[string][]string }); ok {
+			for typ, fields := range h.SchemaRequired() {
+				g.required[rename(typ)] = fields
+			}
+		}
+		if h, ok := spec.(interface{ SchemaEnums() map[string][]string }); ok {
+			for key, vals := range h.SchemaEnums() {
+				typ, field, _ := strings.Cut(key, ".")
+				g.enums[rename(typ)+"."+field] = strs(vals...)
+			}
+		}
 	}
 	return nil
 }
@@ -306,7 +322,7 @@ func Generate() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &generator{docs: d, used: map[string]bool{}, enums: enums(), names: map[reflect.Type]string{}}
+	g := &generator{docs: d, used: map[string]bool{}, enums: enums(), required: maps.Clone(required), names: map[reflect.Type]string{}}
 	if err := g.addRegistered(); err != nil {
 		return nil, err
 	}
@@ -457,7 +473,7 @@ func (g *generator) structSchema(t reflect.Type) *Schema {
 		}
 		s.AllOf = policyRules(s)
 	}
-	if req, ok := required[defName]; ok {
+	if req, ok := g.required[defName]; ok {
 		g.used["required "+defName] = true
 		for _, r := range req {
 			if _, ok := s.Properties.m[r]; !ok {
@@ -515,7 +531,7 @@ func (g *generator) checkUsed() error {
 			missing = append(missing, "enum "+k)
 		}
 	}
-	for k := range required {
+	for k := range g.required {
 		if !g.used["required "+k] {
 			missing = append(missing, "required "+k)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 	"github.com/agentgateway-go/agentgateway/internal/gateway"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/policy/retry"
 	"github.com/agentgateway-go/agentgateway/internal/policy/timeout"
 )
 
@@ -52,7 +53,7 @@ var seedPolicies = []struct{ typ, what string }{
 	{config.PolicyMCPAuthz, "tool authorization"},
 	{config.PolicyRateLimit, "rate limits"},
 	{timeout.Type, "timeouts"},
-	{config.PolicyRetry, "retries"},
+	{retry.Type, "retries"},
 	{config.PolicyA2AAuthz, "agent-to-agent authorization"},
 }
 
@@ -123,7 +124,7 @@ func Config(o ConfigOptions) string {
                   idle: 60s
 `)
 	}
-	if on(config.PolicyRetry) {
+	if on(retry.Type) {
 		mcp.WriteString(`              - type: retry
                 retry:
                   attempts: 3

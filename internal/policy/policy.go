@@ -173,7 +173,6 @@ var TypeOrder = map[string]Order{
 	config.PolicyMCPAuthz:  OrderAuthz,
 	config.PolicyA2AAuthz:  OrderAuthz,
 	config.PolicyRateLimit: OrderRateLimit,
-	config.PolicyRetry:     OrderRetry,
 }
 
 var (
