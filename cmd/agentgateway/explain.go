@@ -178,7 +178,7 @@ func (e *explainer) a2aRoute(r *config.Route, rp, target string) (bool, error) {
 	found, allowed := false, true
 	for pi := range r.Policies {
 		p := &r.Policies[pi]
-		if p.Type != config.PolicyA2AAuthz || p.A2A == nil {
+		if p.Type != config.PolicyA2AAuthz || a2aauthz.ConfigOf(p) == nil {
 			continue
 		}
 		pp := fmt.Sprintf("%s.policies[%d]", rp, pi)
@@ -202,7 +202,7 @@ func (e *explainer) a2aRoute(r *config.Route, rp, target string) (bool, error) {
 			fmt.Fprintf(e.w, "    DENY, no rule: no rule matches source %q and agent %q, and a2a-authz allows only what a rule allows\n", e.sub, ex.Agent)
 			continue
 		}
-		rule := p.A2A.Rules[ex.Rule]
+		rule := a2aauthz.ConfigOf(p).Rules[ex.Rule]
 		at := e.at(fmt.Sprintf("%s.a2a.rules[%d]", pp, ex.Rule))
 		if ex.Allowed {
 			fmt.Fprintf(e.w, "    ALLOW by rules[%d] (%s): source %q, target %q, allowed: true (and no matching rule denies)\n", ex.Rule, at, rule.Source, rule.Target)

@@ -25,6 +25,14 @@ type PolicySpec interface {
 	Validate(at PolicyAt) []*FieldError
 }
 
+// PolicyWarner is implemented by a PolicySpec that can tell problems that
+// do not make the config invalid but that an operator should know about
+// (Config.Warnings; `agentgateway validate` prints them). Made like
+// Validate's problems, with at.Errorf.
+type PolicyWarner interface {
+	Warnings(at PolicyAt) []*FieldError
+}
+
 // PolicyAt is what a PolicySpec's Validate may look at: the route the
 // policy is on and where its block is.
 type PolicyAt struct {

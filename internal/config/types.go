@@ -190,7 +190,6 @@ type Policy struct {
 	JWT       *JWTPolicy       `yaml:"jwt"`
 	MCP       *MCPAuthzPolicy  `yaml:"mcp"`
 	RateLimit *RateLimitPolicy `yaml:"rateLimit"`
-	A2A       *A2AAuthzPolicy  `yaml:"a2a"`
 
 	// Spec is the block of a policy type that its own package defines
 	// (RegisterPolicy), such as *timeout.Config under the key "timeout".
@@ -201,8 +200,9 @@ type Policy struct {
 	otherSpecs []PolicySpec
 }
 
-// Policy type names of the types whose config is defined here. A type
-// registered by its own package names itself (timeout.Type).
+// Policy type names of the types whose config is defined here, and of
+// a2a-authz, which makes a route an A2A route (IsA2A). A type registered
+// by its own package names itself (timeout.Type).
 const (
 	PolicyJWTAuthn  = "jwt-authn"
 	PolicyMCPAuthz  = "mcp-authz"
@@ -408,18 +408,6 @@ type RedisTLS struct {
 	// ServerName overrides the name verified in the server certificate
 	// (default: the host of address).
 	ServerName string `yaml:"serverName"`
-}
-
-// A2AAuthzPolicy is the a2a-authz block.
-type A2AAuthzPolicy struct {
-	Rules []A2ARule `yaml:"rules"`
-}
-
-// A2ARule allows (or denies) a source identity calling a target agent.
-type A2ARule struct {
-	Source  string `yaml:"source"`
-	Target  string `yaml:"target"`
-	Allowed bool   `yaml:"allowed"`
 }
 
 // Backend is an upstream service.

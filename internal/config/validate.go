@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentgateway-go/agentgateway/internal/a2a"
-	"github.com/agentgateway-go/agentgateway/internal/glob"
 )
 
 // policyKind describes one policy type for validation.
@@ -38,7 +37,6 @@ var staticPolicyKinds = []policyKind{
 	{PolicyJWTAuthn, "jwt", 40, func(p *Policy) bool { return p.JWT != nil },
 		func(v *validator, _ *Route, p *Policy, pp string) { v.jwt(p.JWT, pp+".jwt") }},
 	{PolicyMCPAuthz, "mcp", 50, func(p *Policy) bool { return p.MCP != nil }, (*validator).mcpAuthzPolicy},
-	{PolicyA2AAuthz, "a2a", 50, func(p *Policy) bool { return p.A2A != nil }, (*validator).a2aAuthzPolicy},
 	{PolicyRateLimit, "rateLimit", 60, func(p *Policy) bool { return p.RateLimit != nil }, (*validator).rateLimitPolicy},
 }
 
@@ -349,17 +347,6 @@ func (v *validator) mcpAuthzPolicy(r *Route, p *Policy, pp string) {
 	v.mcpAuthz(p.MCP, pp+".mcp")
 }
 
-// a2aAuthzPolicy checks an a2a-authz policy on route r.
-func (v *validator) a2aAuthzPolicy(r *Route, p *Policy, pp string) {
-	if r.IsMCP() {
-		v.add(pp+".type", "a2a-authz routes by target agent and cannot have an mcp-http backend")
-	}
-	if !r.Authenticates() {
-		v.add(pp+".type", "a2a-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified source identity)")
-	}
-	v.a2a(p.A2A, pp+".a2a", r)
-}
-
 // rateLimitPolicy checks a rate-limit policy on route r.
 func (v *validator) rateLimitPolicy(r *Route, p *Policy, pp string) {
 	v.rateLimit(p.RateLimit, pp+".rateLimit")
@@ -567,7 +554,7 @@ func (v *validator) mcpAuthz(m *MCPAuthzPolicy, path string) {
 		case r.Principal == "*":
 			v.add(rp+".principal", `principal "*" matches only subjects without ":"; write "**" for every authenticated principal, or a pattern such as "system:serviceaccount:<namespace>:*"`)
 		default:
-			if msg := checkMCPPattern(r.Principal); msg != "" {
+			if msg := CheckPattern(r.Principal); msg != "" {
 				v.add(rp+".principal", "principal %s", msg)
 			} else if first, dup := principals[r.Principal]; dup {
 				v.add(rp+".principal", "principal %q already has a rule (rules[%d])", r.Principal, first)
@@ -589,7 +576,7 @@ func (v *validator) mcpAuthz(m *MCPAuthzPolicy, path string) {
 			for ti, t := range list.vals {
 				if t == "" {
 					v.add(joinIndex(rp+"."+list.field, ti), "%s must not be empty", list.what)
-				} else if msg := checkMCPPattern(t); msg != "" {
+				} else if msg := CheckPattern(t); msg != "" {
 					v.add(joinIndex(rp+"."+list.field, ti), "%s %s", list.what, msg)
 				}
 			}
@@ -603,10 +590,10 @@ func (v *validator) mcpAuthz(m *MCPAuthzPolicy, path string) {
 	}
 }
 
-// checkMCPPattern checks an mcp-authz principal, tool, resource or prompt
+// CheckPattern checks an mcp-authz principal, tool, resource or prompt
 // pattern, or an a2a-authz source (docs/authz.md): names are compared as exact bytes, "*" and "**"
 // are the only wildcards. It returns "" when p is acceptable.
-func checkMCPPattern(p string) string {
+func CheckPattern(p string) string {
 	if !utf8.ValidString(p) {
 		return fmt.Sprintf("%q is not valid UTF-8", p)
 	}
@@ -790,8 +777,11 @@ func (c *Config) Warnings() []*FieldError {
 					if p.JWT != nil {
 						out = append(out, c.jwksWarnings(p.JWT, pp+".jwt")...)
 					}
-					if p.A2A != nil {
-						out = append(out, c.a2aTargetWarnings(&c.Binds[bi].Listeners[li].Routes[ri], p.A2A, pp+".a2a")...)
+					if w, ok := p.Spec.(PolicyWarner); ok {
+						at := PolicyAt{Route: &c.Binds[bi].Listeners[li].Routes[ri], Path: pp + "." + p.SpecBlock()}
+						for _, e := range w.Warnings(at) {
+							out = append(out, c.Errorf(e.Path, "%s", e.Msg))
+						}
 					}
 				}
 			}
@@ -809,61 +799,6 @@ func (c *Config) jwksWarnings(j *JWTPolicy, path string) []*FieldError {
 		return nil
 	}
 	return []*FieldError{c.Errorf(path+".jwksUri", "the JWKS is fetched over plain http from %q: whoever can alter that traffic can substitute signing keys and mint accepted tokens; use https", u.Host)}
-}
-
-// a2aTargetWarnings flags a2a-authz rules whose target no backend of the
-// route serves: the rule can never match a call, which usually means a typo
-// (an allow that never allows, or worse, a deny that never denies).
-func (c *Config) a2aTargetWarnings(r *Route, a *A2AAuthzPolicy, path string) []*FieldError {
-	dbs := make([]a2a.Backend, len(r.Backends))
-	for i, b := range r.Backends {
-		dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
-	}
-	targets := make([]string, len(a.Rules))
-	for i, rule := range a.Rules {
-		targets[i] = rule.Target
-	}
-	dir := a2a.NewDirectory(dbs, targets)
-	var canonical []string
-	for i := range r.Backends {
-		canonical = append(canonical, dir.Names(i)...)
-	}
-	var out []*FieldError
-	for i, rule := range a.Rules {
-		if rule.Target == "" || rule.Target == "*" {
-			continue
-		}
-		served := false
-		if strings.Contains(rule.Target, "*") {
-			if m, err := glob.Compile([]string{rule.Target}, glob.SepNone); err == nil {
-				for _, n := range canonical {
-					if m.Match(n) {
-						served = true
-						break
-					}
-				}
-			} else {
-				served = true // Validate reports the pattern
-			}
-		} else {
-			_, _, served = dir.Resolve(rule.Target)
-		}
-		if !served {
-			out = append(out, c.Errorf(joinIndex(path+".rules", i)+".target", "no backend of this route serves agent %q (it serves %s): this rule never matches a call", rule.Target, quoteList(canonical)))
-		}
-	}
-	return out
-}
-
-func quoteList(names []string) string {
-	if len(names) == 0 {
-		return "no agent"
-	}
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
-	return strings.Join(q, ", ")
 }
 
 // firstRateLimit returns the path of the first rate limit in the config (a
@@ -942,57 +877,6 @@ func (v *validator) a2aRateMethods(rl *RateLimitPolicy, path string) {
 		}
 		for j, e := range d.Match {
 			check(joinIndex(dp+".match", j)+".value", e)
-		}
-	}
-}
-
-func (v *validator) a2a(a *A2AAuthzPolicy, path string, route *Route) {
-	var dir *a2a.Directory
-	if route != nil {
-		dbs := make([]a2a.Backend, len(route.Backends))
-		for i, b := range route.Backends {
-			dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
-		}
-		targets := make([]string, len(a.Rules))
-		for i, r := range a.Rules {
-			targets[i] = r.Target
-		}
-		dir = a2a.NewDirectory(dbs, targets)
-	}
-	if len(a.Rules) == 0 {
-		v.add(path+".rules", "at least one rule is required")
-	}
-	seen := map[[2]string]int{}
-	for i, r := range a.Rules {
-		rp := joinIndex(path+".rules", i)
-		if r.Source == "" {
-			v.add(rp+".source", "source is required")
-		}
-		if r.Target == "" {
-			v.add(rp+".target", "target is required")
-		} else if r.Target != "*" && !a2a.ValidAgentName(strings.ReplaceAll(r.Target, "*", "x")) {
-			v.add(rp+".target", "target %q must be an agent name, a glob over agent names, or \"*\"", r.Target)
-		} else if dir != nil {
-			// Rules match canonical agent names. A glob that matches
-			// version aliases of an agent but not the agent would match
-			// nothing at run time, which is never what it was written for
-			// (a deny of "billing-agent-v*" must not silently allow).
-			if m, err := glob.Compile([]string{r.Target}, glob.SepNone); err == nil {
-				if agent, bad := dir.AliasOnlyMatch(r.Target, m.Match); bad {
-					v.add(rp+".target", "target %q matches names of agent %q (its version aliases) but not its canonical name %q; rules match canonical agent names, and every name that reaches a backend is the same agent: name %q, or use a pattern that matches it", r.Target, agent, agent, agent)
-				}
-			}
-		}
-		if msg := checkMCPPattern(r.Source); r.Source != "" && msg != "" {
-			v.add(rp+".source", "%s", msg)
-		}
-		if r.Source != "" && r.Target != "" {
-			k := [2]string{r.Source, r.Target}
-			if first, dup := seen[k]; dup {
-				v.add(rp, "source %q and target %q already have a rule (rules[%d])", r.Source, r.Target, first)
-			} else {
-				seen[k] = i
-			}
 		}
 	}
 }

@@ -26,7 +26,6 @@ import (
 	"go/parser"
 	"go/token"
 	"maps"
-	"path"
 	"reflect"
 	"sort"
 	"strings"
@@ -181,8 +180,6 @@ var required = map[string][]string{
 	"MCPAuthzPolicy":  {"rules"},
 	"MCPRule":         {"principal"},
 	"RateLimitPolicy": {"descriptors"},
-	"A2AAuthzPolicy":  {"rules"},
-	"A2ARule":         {"source", "target"},
 	"TraceAttribute":  {"key"},
 	"ListenerTLS":     {"certFile", "keyFile"},
 	"TrustBundle":     {"trustDomain", "caFile"},
@@ -197,7 +194,6 @@ var policyBlocks = map[string]string{
 	config.PolicyJWTAuthn:  "jwt",
 	config.PolicyMCPAuthz:  "mcp",
 	config.PolicyRateLimit: "rateLimit",
-	config.PolicyA2AAuthz:  "a2a",
 }
 
 // blockOf returns the block of policy type typ.
@@ -234,8 +230,8 @@ type generator struct {
 	required map[string][]string
 	// names are the $defs names of the types of registered policy blocks
 	// (config.RegisteredPolicies), which live outside internal/config:
-	// "TimeoutPolicy" for timeout.Config, "<Package><Type>" for the types
-	// it uses.
+	// "<Type>Policy" for the block ("TimeoutPolicy" for timeout.Config),
+	// "<Type><GoType>" for the types it uses ("RetryBackoff").
 	names map[reflect.Type]string
 }
 
@@ -245,22 +241,43 @@ func (g *generator) defName(t reflect.Type) string {
 	if n, ok := g.names[t]; ok {
 		return n
 	}
-	if t.PkgPath() == configPkg {
-		return t.Name()
+	if t.PkgPath() != configPkg {
+		// A type of a policy package that no registered block uses.
+		panic("configschema: no $defs name for " + t.String())
 	}
-	return exported(path.Base(t.PkgPath())) + t.Name()
+	return t.Name()
 }
 
 var configPkg = reflect.TypeFor[config.Config]().PkgPath()
 
-// exported upper-cases the first letter of s and drops the dashes of a
-// block or package name: "rateLimit" → "RateLimit".
+// exported writes a policy type or package name in Go's exported style:
+// "a2a-authz" → "A2aAuthz", "retry" → "Retry".
 func exported(s string) string {
-	s = strings.ReplaceAll(s, "-", "")
-	if s == "" {
-		return s
+	var b strings.Builder
+	for _, part := range strings.Split(s, "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	return b.String()
+}
+
+// nameTypes names the struct types of package pkg that t is or uses
+// prefix + their Go name.
+func (g *generator) nameTypes(t reflect.Type, pkg, prefix string) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t.PkgPath() != pkg {
+		return
+	}
+	if _, done := g.names[t]; done {
+		return
+	}
+	g.names[t] = prefix + t.Name()
+	for i := 0; i < t.NumField(); i++ {
+		g.nameTypes(t.Field(i).Type, pkg, prefix)
+	}
 }
 
 // addRegistered reads the registered policy blocks: their $defs names,
@@ -273,10 +290,12 @@ func exported(s string) string {
 func (g *generator) addRegistered() error {
 	for _, k := range config.RegisteredPolicies() {
 		t := reflect.TypeOf(k.New()).Elem()
-		root := exported(k.Block) + "Policy"
+		prefix := exported(k.Type) // "a2a-authz" → "A2aAuthz"
+		root := prefix + "Policy"
 		if _, clash := g.docs.types[root]; clash {
 			return fmt.Errorf("configschema: policy %s: $defs name %s is already a config type", k.Type, root)
 		}
+		g.nameTypes(t, t.PkgPath(), prefix)
 		g.names[t] = root
 		d, err := parseDocs(k.Source)
 		if err != nil {
@@ -285,7 +304,6 @@ func (g *generator) addRegistered() error {
 		if _, ok := d.types[t.Name()]; !ok {
 			return fmt.Errorf("configschema: policy %s: its Source does not declare %s", k.Type, t.Name())
 		}
-		prefix := exported(path.Base(t.PkgPath()))
 		rename := func(goName string) string {
 			if goName == t.Name() {
 				return root

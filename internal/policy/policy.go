@@ -171,7 +171,6 @@ const (
 var TypeOrder = map[string]Order{
 	config.PolicyJWTAuthn:  OrderAuthn,
 	config.PolicyMCPAuthz:  OrderAuthz,
-	config.PolicyA2AAuthz:  OrderAuthz,
 	config.PolicyRateLimit: OrderRateLimit,
 }
 
