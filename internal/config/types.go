@@ -186,10 +186,9 @@ type PathMatch struct {
 // Policy is one entry of a route's policy list. Type selects which of the
 // typed blocks must be present; exactly that one may be set.
 type Policy struct {
-	Type      string           `yaml:"type"`
-	JWT       *JWTPolicy       `yaml:"jwt"`
-	MCP       *MCPAuthzPolicy  `yaml:"mcp"`
-	RateLimit *RateLimitPolicy `yaml:"rateLimit"`
+	Type string          `yaml:"type"`
+	JWT  *JWTPolicy      `yaml:"jwt"`
+	MCP  *MCPAuthzPolicy `yaml:"mcp"`
 
 	// Spec is the block of a policy type that its own package defines
 	// (RegisterPolicy), such as *timeout.Config under the key "timeout".
@@ -200,9 +199,10 @@ type Policy struct {
 	otherSpecs []PolicySpec
 }
 
-// Policy type names of the types whose config is defined here, and of
-// a2a-authz, which makes a route an A2A route (IsA2A). A type registered
-// by its own package names itself (timeout.Type).
+// Policy type names of the types whose config is defined here, of
+// a2a-authz, which makes a route an A2A route (IsA2A), and of rate-limit,
+// which Warnings looks for. A type registered by its own package names
+// itself (timeout.Type).
 const (
 	PolicyJWTAuthn  = "jwt-authn"
 	PolicyMCPAuthz  = "mcp-authz"
@@ -328,38 +328,6 @@ type RateValue struct {
 	// period (GCRA tolerance). 0 means the default: requestsPerMinute.
 	Burst int `yaml:"burst"`
 }
-
-// RateLimitPolicy is the rate-limit block.
-type RateLimitPolicy struct {
-	Descriptors []RateDescriptor `yaml:"descriptors"`
-}
-
-// RateDescriptor limits requests whose descriptor key has the given value.
-// Key and Value are the one-entry short form of Match; a descriptor uses
-// one form or the other (docs/ratelimit.md).
-type RateDescriptor struct {
-	Key   string `yaml:"key"`
-	Value string `yaml:"value"`
-	// Match combines several entries: the limit applies to a call that
-	// matches all of them, with one bucket per distinct combination of
-	// the values of its "*" entries.
-	Match     []DescriptorEntry `yaml:"match"`
-	RateLimit RateValue         `yaml:"rateLimit"`
-}
-
-// DescriptorEntry is one key of a rate-limit descriptor. Value is an exact
-// value, or "*" (or empty) for one bucket per distinct value.
-type DescriptorEntry struct {
-	Key   string `yaml:"key"`
-	Value string `yaml:"value"`
-}
-
-// Rate-limit descriptor keys.
-const (
-	DescriptorToolName  = "tool-name" // params.name of a tools/call
-	DescriptorPrincipal = "principal" // the verified identity (subject)
-	DescriptorMethod    = "method"    // the JSON-RPC method
-)
 
 // RateLimiting is the top-level rateLimiting section.
 type RateLimiting struct {

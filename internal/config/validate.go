@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -37,7 +36,6 @@ var staticPolicyKinds = []policyKind{
 	{PolicyJWTAuthn, "jwt", 40, func(p *Policy) bool { return p.JWT != nil },
 		func(v *validator, _ *Route, p *Policy, pp string) { v.jwt(p.JWT, pp+".jwt") }},
 	{PolicyMCPAuthz, "mcp", 50, func(p *Policy) bool { return p.MCP != nil }, (*validator).mcpAuthzPolicy},
-	{PolicyRateLimit, "rateLimit", 60, func(p *Policy) bool { return p.RateLimit != nil }, (*validator).rateLimitPolicy},
 }
 
 // PolicyTypes lists the valid policy types in chain order: those defined
@@ -347,14 +345,6 @@ func (v *validator) mcpAuthzPolicy(r *Route, p *Policy, pp string) {
 	v.mcpAuthz(p.MCP, pp+".mcp")
 }
 
-// rateLimitPolicy checks a rate-limit policy on route r.
-func (v *validator) rateLimitPolicy(r *Route, p *Policy, pp string) {
-	v.rateLimit(p.RateLimit, pp+".rateLimit")
-	if r.IsA2A() {
-		v.a2aRateMethods(p.RateLimit, pp+".rateLimit")
-	}
-}
-
 func (v *validator) jwt(j *JWTPolicy, path string) {
 	// With validation: tokenreview the API server checks the issuer and the
 	// signature, so issuer is optional and jwksUri unused.
@@ -611,95 +601,6 @@ func CheckPattern(p string) string {
 	return ""
 }
 
-func (v *validator) rateLimit(rl *RateLimitPolicy, path string) {
-	if len(rl.Descriptors) == 0 {
-		v.add(path+".descriptors", "at least one descriptor is required")
-	}
-	seen := map[string]int{}
-	for i, d := range rl.Descriptors {
-		dp := joinIndex(path+".descriptors", i)
-		entries := d.Match
-		switch {
-		case len(d.Match) > 0 && (d.Key != "" || d.Value != ""):
-			v.add(dp+".match", "use either key/value or match, not both")
-			entries = nil
-		case d.Match != nil && len(d.Match) == 0:
-			v.add(dp+".match", "match needs at least one entry")
-		case d.Match == nil && d.Key == "":
-			v.add(dp+".key", "key is required (%s), or a match list", strings.Join(DescriptorKeys, ", "))
-		case d.Match == nil:
-			if !isDescriptorKey(d.Key) {
-				v.add(dp+".key", "unknown descriptor key %q (valid: %s)", d.Key, strings.Join(DescriptorKeys, ", "))
-			} else {
-				entries = []DescriptorEntry{{Key: d.Key, Value: d.Value}}
-			}
-		}
-		valid := len(entries) > 0
-		keys := map[string]int{}
-		for ei, e := range d.Match {
-			ep := joinIndex(dp+".match", ei)
-			switch {
-			case e.Key == "":
-				v.add(ep+".key", "key is required (%s)", strings.Join(DescriptorKeys, ", "))
-				valid = false
-			case !isDescriptorKey(e.Key):
-				v.add(ep+".key", "unknown descriptor key %q (valid: %s)", e.Key, strings.Join(DescriptorKeys, ", "))
-				valid = false
-			default:
-				if first, dup := keys[e.Key]; dup {
-					v.add(ep+".key", "key %q already appears in match[%d]", e.Key, first)
-					valid = false
-				}
-				keys[e.Key] = ei
-			}
-		}
-		if valid {
-			id := DescriptorID(entries)
-			if first, dup := seen[id]; dup {
-				v.add(dp, "descriptor %s is already limited by descriptors[%d]", id, first)
-			} else {
-				seen[id] = i
-			}
-		}
-		v.rateValue(&d.RateLimit, dp+".rateLimit")
-	}
-}
-
-// rateValue checks a requestsPerMinute/burst pair.
-func (v *validator) rateValue(r *RateValue, path string) {
-	if r.RequestsPerMinute <= 0 {
-		v.add(path+".requestsPerMinute", "must be greater than 0")
-	} else if r.RequestsPerMinute > MaxRequestsPerMinute {
-		v.add(path+".requestsPerMinute", "%d is more than the maximum %d", r.RequestsPerMinute, MaxRequestsPerMinute)
-	}
-	if r.Burst < 0 || r.Burst > MaxRateBurst {
-		v.add(path+".burst", "burst %d is out of range 0-%d (0: requestsPerMinute)", r.Burst, MaxRateBurst)
-	}
-}
-
-// DescriptorKeys lists the valid rate-limit descriptor keys.
-var DescriptorKeys = []string{DescriptorToolName, DescriptorPrincipal, DescriptorMethod}
-
-func isDescriptorKey(k string) bool {
-	return k == DescriptorToolName || k == DescriptorPrincipal || k == DescriptorMethod
-}
-
-// DescriptorID is the canonical text of a descriptor's entries, sorted by
-// key, with "" written as "*": e.g. "principal=*,tool-name=execute_code".
-// Two descriptors with the same ID limit the same calls.
-func DescriptorID(entries []DescriptorEntry) string {
-	parts := make([]string, len(entries))
-	for i, e := range entries {
-		val := e.Value
-		if val == "" {
-			val = "*"
-		}
-		parts[i] = e.Key + "=" + strconv.Quote(val)
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
-}
-
 // rateLimiting checks the top-level rateLimiting section.
 func (v *validator) rateLimiting() {
 	rl := v.c.RateLimiting
@@ -809,7 +710,7 @@ func (c *Config) firstRateLimit() (string, bool) {
 			for ri, r := range l.Routes {
 				for pi, p := range r.Policies {
 					path := fmt.Sprintf("binds[%d].listeners[%d].routes[%d].policies[%d]", bi, li, ri, pi)
-					if p.Type == PolicyRateLimit && p.RateLimit != nil {
+					if p.Type == PolicyRateLimit && p.Spec != nil {
 						return path, true
 					}
 					if p.Type == PolicyMCPAuthz && p.MCP != nil {
@@ -848,35 +749,6 @@ func (v *validator) a2aNames(r *Route, rp string, explicit map[string]string) {
 			v.add(bp+".name", "backend %q serves agent %q, which %s lists; list distinct names in agents", be.Name, name, explicit[name])
 		default:
 			derived[name] = bp
-		}
-	}
-}
-
-// a2aRateMethods refuses a rate-limit method value on an A2A route that
-// is not a canonical A2A method: calls are counted under the canonical
-// name whatever spelling the client used, so "SendMessage" would never
-// match (docs/a2a.md#canonical-methods).
-func (v *validator) a2aRateMethods(rl *RateLimitPolicy, path string) {
-	if rl == nil {
-		return
-	}
-	check := func(p string, e DescriptorEntry) {
-		if e.Key != DescriptorMethod || e.Value == "" || e.Value == "*" || a2a.IsCanonical(e.Value) {
-			return
-		}
-		if c := a2a.CanonicalMethod(e.Value); c != "" {
-			v.add(p, "on an A2A route methods are counted under their canonical name: use %q for %q", c, e.Value)
-			return
-		}
-		v.add(p, "%q is not an A2A method (canonical names: %s)", e.Value, strings.Join(a2a.CanonicalMethods(), ", "))
-	}
-	for i, d := range rl.Descriptors {
-		dp := joinIndex(path+".descriptors", i)
-		if len(d.Match) == 0 {
-			check(dp+".value", DescriptorEntry{Key: d.Key, Value: d.Value})
-		}
-		for j, e := range d.Match {
-			check(joinIndex(dp+".match", j)+".value", e)
 		}
 	}
 }

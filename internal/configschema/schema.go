@@ -155,8 +155,6 @@ func enums() map[string][]any {
 		"Logging.Format":                strs(config.LogFormatJSON, config.LogFormatText),
 		"Logging.Level":                 strs(config.LogLevelDebug, config.LogLevelInfo, config.LogLevelWarn, config.LogLevelError),
 		"OpenTelemetry.Protocol":        strs(config.OTelProtocolGRPC, config.OTelProtocolHTTP),
-		"RateDescriptor.Key":            strs(config.DescriptorKeys...),
-		"DescriptorEntry.Key":           strs(config.DescriptorKeys...),
 		"PushNotifications.Schemes":     strs("http", "https"),
 	}
 }
@@ -167,33 +165,31 @@ var tlsVersions = []any{config.TLSVersion12, config.TLSVersion13, 1.2, 1.3}
 
 // required lists the fields Validate requires unconditionally.
 var required = map[string][]string{
-	"Config":          {"binds"},
-	"Bind":            {"port", "listeners"},
-	"Listener":        {"name", "routes"},
-	"Route":           {"name", "match", "backends"},
-	"Match":           {"path"},
-	"PathMatch":       {"prefix"},
-	"Backend":         {"name", "address"},
-	"Policy":          {"type"},
-	"JWTPolicy":       {"issuer", "audiences"},
-	"ClaimHeader":     {"claim", "header"},
-	"MCPAuthzPolicy":  {"rules"},
-	"MCPRule":         {"principal"},
-	"RateLimitPolicy": {"descriptors"},
-	"TraceAttribute":  {"key"},
-	"ListenerTLS":     {"certFile", "keyFile"},
-	"TrustBundle":     {"trustDomain", "caFile"},
-	"RedisStore":      {"address"},
-	"RateValue":       {"requestsPerMinute"},
+	"Config":         {"binds"},
+	"Bind":           {"port", "listeners"},
+	"Listener":       {"name", "routes"},
+	"Route":          {"name", "match", "backends"},
+	"Match":          {"path"},
+	"PathMatch":      {"prefix"},
+	"Backend":        {"name", "address"},
+	"Policy":         {"type"},
+	"JWTPolicy":      {"issuer", "audiences"},
+	"ClaimHeader":    {"claim", "header"},
+	"MCPAuthzPolicy": {"rules"},
+	"MCPRule":        {"principal"},
+	"TraceAttribute": {"key"},
+	"ListenerTLS":    {"certFile", "keyFile"},
+	"TrustBundle":    {"trustDomain", "caFile"},
+	"RedisStore":     {"address"},
+	"RateValue":      {"requestsPerMinute"},
 }
 
 // policyBlocks maps each policy type whose block is a field of
 // config.Policy to the yaml name of that block. Registered types
 // (config.RegisteredPolicies) name their own.
 var policyBlocks = map[string]string{
-	config.PolicyJWTAuthn:  "jwt",
-	config.PolicyMCPAuthz:  "mcp",
-	config.PolicyRateLimit: "rateLimit",
+	config.PolicyJWTAuthn: "jwt",
+	config.PolicyMCPAuthz: "mcp",
 }
 
 // blockOf returns the block of policy type typ.

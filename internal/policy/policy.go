@@ -169,9 +169,8 @@ const (
 // Types registered with Define add themselves; the others are listed
 // here.
 var TypeOrder = map[string]Order{
-	config.PolicyJWTAuthn:  OrderAuthn,
-	config.PolicyMCPAuthz:  OrderAuthz,
-	config.PolicyRateLimit: OrderRateLimit,
+	config.PolicyJWTAuthn: OrderAuthn,
+	config.PolicyMCPAuthz: OrderAuthz,
 }
 
 var (
