@@ -131,7 +131,7 @@ func (e *explainer) header(r *config.Route, rp string) {
 func (e *explainer) mcpRoute(r *config.Route, rp, tool string) (bool, error) {
 	found, allowed := false, true
 	for pi, p := range r.Policies {
-		if p.Type != config.PolicyMCPAuthz || p.MCP == nil {
+		if p.Type != config.PolicyMCPAuthz || mcpauthz.ConfigOf(&p) == nil {
 			continue
 		}
 		if !found {
@@ -140,14 +140,14 @@ func (e *explainer) mcpRoute(r *config.Route, rp, tool string) (bool, error) {
 		}
 		pp := fmt.Sprintf("%s.policies[%d]", rp, pi)
 		fmt.Fprintf(e.w, "  %s policies[%d] (%s)\n", p.Type, pi, e.at(pp))
-		ex, err := mcpauthz.ExplainToolCall(p.MCP.Rules, e.sub, tool)
+		ex, err := mcpauthz.ExplainToolCall(mcpauthz.ConfigOf(&p).Rules, e.sub, tool)
 		if err != nil {
 			return false, err
 		}
 		rulePath := func(i int) string { return fmt.Sprintf("%s.mcp.rules[%d]", pp, i) }
 		switch {
 		case ex.Allowed:
-			rule := p.MCP.Rules[ex.Rule]
+			rule := mcpauthz.ConfigOf(&p).Rules[ex.Rule]
 			fmt.Fprintf(e.w, "    ALLOW by rules[%d] (%s): principal %q matches %q and allowedTools [%s] has %q\n",
 				ex.Rule, e.at(rulePath(ex.Rule)), rule.Principal, e.sub, strings.Join(rule.AllowedTools, ", "), tool)
 			if len(ex.PrincipalRules) > 1 {

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
@@ -31,6 +33,13 @@ type PolicySpec interface {
 // Validate's problems, with at.Errorf.
 type PolicyWarner interface {
 	Warnings(at PolicyAt) []*FieldError
+}
+
+// RateLimiter is implemented by a PolicySpec that can keep rate-limit
+// counters: Config.Warnings says when they are kept in one process's
+// memory (no rateLimiting.redis).
+type RateLimiter interface {
+	HasRateLimits() bool
 }
 
 // PolicyAt is what a PolicySpec's Validate may look at: the route the
@@ -116,12 +125,15 @@ func RegisterPolicy(k PolicyKind) {
 }
 
 // RegisteredPolicies returns the policy types registered with
-// RegisterPolicy, in chain order.
+// RegisterPolicy, in chain order (by name at the same position).
 func RegisteredPolicies() []PolicyKind {
 	kindsMu.RLock()
 	defer kindsMu.RUnlock()
 	out := slices.Clone(registered)
-	slices.SortStableFunc(out, func(a, b PolicyKind) int { return a.Order - b.Order })
+	// Types at the same position (the two authorization policies) are
+	// listed by name, not by the order their packages happened to
+	// register in.
+	slices.SortFunc(out, func(a, b PolicyKind) int { return cmp.Or(a.Order-b.Order, strings.Compare(a.Type, b.Type)) })
 	return out
 }
 
@@ -197,7 +209,7 @@ func policyKinds() []policyKind {
 	for _, k := range RegisteredPolicies() {
 		out = append(out, registeredKind(k))
 	}
-	slices.SortStableFunc(out, func(a, b policyKind) int { return a.order - b.order })
+	slices.SortFunc(out, func(a, b policyKind) int { return cmp.Or(a.order-b.order, strings.Compare(a.typ, b.typ)) })
 	return out
 }
 

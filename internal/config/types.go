@@ -186,9 +186,8 @@ type PathMatch struct {
 // Policy is one entry of a route's policy list. Type selects which of the
 // typed blocks must be present; exactly that one may be set.
 type Policy struct {
-	Type string          `yaml:"type"`
-	JWT  *JWTPolicy      `yaml:"jwt"`
-	MCP  *MCPAuthzPolicy `yaml:"mcp"`
+	Type string     `yaml:"type"`
+	JWT  *JWTPolicy `yaml:"jwt"`
 
 	// Spec is the block of a policy type that its own package defines
 	// (RegisterPolicy), such as *timeout.Config under the key "timeout".
@@ -199,15 +198,15 @@ type Policy struct {
 	otherSpecs []PolicySpec
 }
 
-// Policy type names of the types whose config is defined here, of
-// a2a-authz, which makes a route an A2A route (IsA2A), and of rate-limit,
-// which Warnings looks for. A type registered by its own package names
-// itself (timeout.Type).
+// Policy type names that the config itself needs: jwt-authn, whose config
+// is defined here and which makes a route authenticate (Authenticates);
+// a2a-authz, which makes a route an A2A route (IsA2A); mcp-authz, which
+// the status page and explain pick authorization decisions by. A type
+// registered by its own package names itself (timeout.Type).
 const (
-	PolicyJWTAuthn  = "jwt-authn"
-	PolicyMCPAuthz  = "mcp-authz"
-	PolicyRateLimit = "rate-limit"
-	PolicyA2AAuthz  = "a2a-authz"
+	PolicyJWTAuthn = "jwt-authn"
+	PolicyMCPAuthz = "mcp-authz"
+	PolicyA2AAuthz = "a2a-authz"
 )
 
 // JWTPolicy is the jwt-authn block. JWKSURI may be omitted: it is then
@@ -300,25 +299,6 @@ type JWKSOptions struct {
 type ClaimHeader struct {
 	Claim  string `yaml:"claim"`
 	Header string `yaml:"header"`
-}
-
-// MCPAuthzPolicy is the mcp-authz block.
-type MCPAuthzPolicy struct {
-	Rules []MCPRule `yaml:"rules"`
-}
-
-// MCPRule grants a principal (an exact subject or a glob, see
-// docs/authz.md) a set of tools, resources and prompts.
-type MCPRule struct {
-	Principal    string   `yaml:"principal"`
-	AllowedTools []string `yaml:"allowedTools"`
-	// AllowedResources are resource URI globs the principal may read,
-	// subscribe to and list (resources/*).
-	AllowedResources []string `yaml:"allowedResources"`
-	// AllowedPrompts are prompt names or globs the principal may get and
-	// list (prompts/*).
-	AllowedPrompts []string   `yaml:"allowedPrompts"`
-	RateLimit      *RateValue `yaml:"rateLimit"`
 }
 
 // RateValue is a request rate.

@@ -35,7 +35,6 @@ type policyKind struct {
 var staticPolicyKinds = []policyKind{
 	{PolicyJWTAuthn, "jwt", 40, func(p *Policy) bool { return p.JWT != nil },
 		func(v *validator, _ *Route, p *Policy, pp string) { v.jwt(p.JWT, pp+".jwt") }},
-	{PolicyMCPAuthz, "mcp", 50, func(p *Policy) bool { return p.MCP != nil }, (*validator).mcpAuthzPolicy},
 }
 
 // PolicyTypes lists the valid policy types in chain order: those defined
@@ -331,20 +330,6 @@ func (v *validator) policyShape(p *Policy, pp string) (policyKind, bool) {
 	return kind, ok
 }
 
-// mcpAuthzPolicy checks an mcp-authz policy on route r.
-func (v *validator) mcpAuthzPolicy(r *Route, p *Policy, pp string) {
-	if !r.IsMCP() && len(r.Backends) > 0 {
-		v.add(pp+".type", "mcp-authz requires an mcp-http backend on the route")
-	}
-	if !r.Authenticates() {
-		// Authorization matches rules against the verified principal;
-		// without authentication every call would be refused at run
-		// time. Say so now.
-		v.add(pp+".type", "mcp-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified principal)")
-	}
-	v.mcpAuthz(p.MCP, pp+".mcp")
-}
-
 func (v *validator) jwt(j *JWTPolicy, path string) {
 	// With validation: tokenreview the API server checks the issuer and the
 	// signature, so issuer is optional and jwksUri unused.
@@ -531,55 +516,6 @@ var reservedHeaders = map[string]bool{
 	"keep-alive": true, "upgrade": true, "te": true, "trailer": true, "proxy-connection": true,
 }
 
-func (v *validator) mcpAuthz(m *MCPAuthzPolicy, path string) {
-	if len(m.Rules) == 0 {
-		v.add(path+".rules", "at least one rule is required")
-	}
-	principals := map[string]int{}
-	for i, r := range m.Rules {
-		rp := joinIndex(path+".rules", i)
-		switch {
-		case r.Principal == "":
-			v.add(rp+".principal", "principal is required")
-		case r.Principal == "*":
-			v.add(rp+".principal", `principal "*" matches only subjects without ":"; write "**" for every authenticated principal, or a pattern such as "system:serviceaccount:<namespace>:*"`)
-		default:
-			if msg := CheckPattern(r.Principal); msg != "" {
-				v.add(rp+".principal", "principal %s", msg)
-			} else if first, dup := principals[r.Principal]; dup {
-				v.add(rp+".principal", "principal %q already has a rule (rules[%d])", r.Principal, first)
-			} else {
-				principals[r.Principal] = i
-			}
-		}
-		if len(r.AllowedTools) == 0 && len(r.AllowedResources) == 0 && len(r.AllowedPrompts) == 0 {
-			v.add(rp+".allowedTools", "at least one tool is required (or allowedResources / allowedPrompts)")
-		}
-		for _, list := range []struct {
-			field, what string
-			vals        []string
-		}{
-			{"allowedTools", "tool name", r.AllowedTools},
-			{"allowedResources", "resource URI", r.AllowedResources},
-			{"allowedPrompts", "prompt name", r.AllowedPrompts},
-		} {
-			for ti, t := range list.vals {
-				if t == "" {
-					v.add(joinIndex(rp+"."+list.field, ti), "%s must not be empty", list.what)
-				} else if msg := CheckPattern(t); msg != "" {
-					v.add(joinIndex(rp+"."+list.field, ti), "%s %s", list.what, msg)
-				}
-			}
-		}
-		if r.RateLimit != nil && r.RateLimit.RequestsPerMinute <= 0 {
-			v.add(rp+".rateLimit.requestsPerMinute", "must be greater than 0")
-		}
-		if r.RateLimit != nil && r.RateLimit.Burst != 0 {
-			v.add(rp+".rateLimit.burst", "burst is not supported in mcp-authz rules (the burst is requestsPerMinute); use a rate-limit descriptor with key principal for another burst")
-		}
-	}
-}
-
 // CheckPattern checks an mcp-authz principal, tool, resource or prompt
 // pattern, or an a2a-authz source (docs/authz.md): names are compared as exact bytes, "*" and "**"
 // are the only wildcards. It returns "" when p is acceptable.
@@ -702,23 +638,16 @@ func (c *Config) jwksWarnings(j *JWTPolicy, path string) []*FieldError {
 	return []*FieldError{c.Errorf(path+".jwksUri", "the JWKS is fetched over plain http from %q: whoever can alter that traffic can substitute signing keys and mint accepted tokens; use https", u.Host)}
 }
 
-// firstRateLimit returns the path of the first rate limit in the config (a
-// rate-limit policy or an mcp-authz rule with rateLimit).
+// firstRateLimit returns the path of the first policy that limits a rate
+// (RateLimiter: a rate-limit policy, an mcp-authz rule with rateLimit).
 func (c *Config) firstRateLimit() (string, bool) {
 	for bi, b := range c.Binds {
 		for li, l := range b.Listeners {
 			for ri, r := range l.Routes {
 				for pi, p := range r.Policies {
 					path := fmt.Sprintf("binds[%d].listeners[%d].routes[%d].policies[%d]", bi, li, ri, pi)
-					if p.Type == PolicyRateLimit && p.Spec != nil {
+					if rl, ok := p.Spec.(RateLimiter); ok && rl.HasRateLimits() {
 						return path, true
-					}
-					if p.Type == PolicyMCPAuthz && p.MCP != nil {
-						for _, rule := range p.MCP.Rules {
-							if rule.RateLimit != nil {
-								return path, true
-							}
-						}
 					}
 				}
 			}

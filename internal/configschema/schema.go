@@ -175,8 +175,6 @@ var required = map[string][]string{
 	"Policy":         {"type"},
 	"JWTPolicy":      {"issuer", "audiences"},
 	"ClaimHeader":    {"claim", "header"},
-	"MCPAuthzPolicy": {"rules"},
-	"MCPRule":        {"principal"},
 	"TraceAttribute": {"key"},
 	"ListenerTLS":    {"certFile", "keyFile"},
 	"TrustBundle":    {"trustDomain", "caFile"},
@@ -189,7 +187,6 @@ var required = map[string][]string{
 // (config.RegisteredPolicies) name their own.
 var policyBlocks = map[string]string{
 	config.PolicyJWTAuthn: "jwt",
-	config.PolicyMCPAuthz: "mcp",
 }
 
 // blockOf returns the block of policy type typ.

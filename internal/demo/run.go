@@ -17,6 +17,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 	"github.com/agentgateway-go/agentgateway/internal/gateway"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/policy/ratelimit"
 	"github.com/agentgateway-go/agentgateway/internal/policy/retry"
 	"github.com/agentgateway-go/agentgateway/internal/policy/timeout"
 )
@@ -51,7 +52,7 @@ type ConfigOptions struct {
 var seedPolicies = []struct{ typ, what string }{
 	{config.PolicyJWTAuthn, "JWT authentication"},
 	{config.PolicyMCPAuthz, "tool authorization"},
-	{config.PolicyRateLimit, "rate limits"},
+	{ratelimit.Type, "rate limits"},
 	{timeout.Type, "timeouts"},
 	{retry.Type, "retries"},
 	{config.PolicyA2AAuthz, "agent-to-agent authorization"},
@@ -107,7 +108,7 @@ func Config(o ConfigOptions) string {
                         requestsPerMinute: 100
 `)
 	}
-	if on(config.PolicyRateLimit) {
+	if on(ratelimit.Type) {
 		mcp.WriteString(`              - type: rate-limit
                 rateLimit:
                   descriptors:

@@ -170,7 +170,6 @@ const (
 // here.
 var TypeOrder = map[string]Order{
 	config.PolicyJWTAuthn: OrderAuthn,
-	config.PolicyMCPAuthz: OrderAuthz,
 }
 
 var (

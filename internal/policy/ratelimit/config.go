@@ -10,10 +10,10 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/config"
 )
 
-// Type is the policy type name (config.PolicyRateLimit: Config.Warnings
-// looks for rate limits), and Block the key of its config block.
+// Type is the policy type name, and Block the key of its config block
+// ({type: rate-limit, rateLimit: {descriptors: [...]}}).
 const (
-	Type  = config.PolicyRateLimit
+	Type  = "rate-limit"
 	Block = "rateLimit"
 )
 
@@ -91,6 +91,9 @@ func ID(entries []Entry) string {
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
 }
+
+// HasRateLimits is true (config.RateLimiter).
+func (c *Config) HasRateLimits() bool { return true }
 
 // SetDefaults does nothing: a burst of 0 means requestsPerMinute, applied
 // at run time.

@@ -78,7 +78,7 @@ func provision(t *testing.T, cfg *config.Config) *harness {
 	rc := &cfg.Binds[0].Listeners[0].Routes[0]
 	var pc *config.Policy
 	for i := range rc.Policies {
-		if rc.Policies[i].Type == config.PolicyRateLimit {
+		if rc.Policies[i].Type == Type {
 			pc = &rc.Policies[i]
 		}
 	}
@@ -579,7 +579,7 @@ func TestRefusalIsAudited(t *testing.T) {
 	rc := &cfg.Binds[0].Listeners[0].Routes[0]
 	var pc *config.Policy
 	for i := range rc.Policies {
-		if rc.Policies[i].Type == config.PolicyRateLimit {
+		if rc.Policies[i].Type == Type {
 			pc = &rc.Policies[i]
 		}
 	}
