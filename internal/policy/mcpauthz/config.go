@@ -14,11 +14,8 @@ const (
 	Block = "mcp"
 )
 
-// configSource is this file: the schema generator reads the doc comments
-// of Config and Rule from it (internal/configschema).
-//
 //go:embed config.go
-var configSource []byte
+var configSource []byte // this file: the schema takes its descriptions from the doc comments
 
 // Config is the mcp-authz block.
 type Config struct {

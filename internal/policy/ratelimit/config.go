@@ -17,11 +17,8 @@ const (
 	Block = "rateLimit"
 )
 
-// configSource is this file: the schema generator reads the doc comments
-// of Config, Descriptor and Entry from it (internal/configschema).
-//
 //go:embed config.go
-var configSource []byte
+var configSource []byte // this file: the schema takes its descriptions from the doc comments
 
 // Config is the rate-limit block.
 type Config struct {

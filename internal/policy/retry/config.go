@@ -17,11 +17,8 @@ const (
 	Block = "retry"
 )
 
-// configSource is this file: the schema generator reads the doc comments
-// of Config, Backoff and Budget from it (internal/configschema).
-//
 //go:embed config.go
-var configSource []byte
+var configSource []byte // this file: the schema takes its descriptions from the doc comments
 
 // Config is the retry block.
 type Config struct {

@@ -13,11 +13,8 @@ const (
 	Block = "timeout"
 )
 
-// configSource is this file: the schema generator reads the doc comments
-// of Config from it (internal/configschema).
-//
 //go:embed config.go
-var configSource []byte
+var configSource []byte // this file: the schema takes its descriptions from the doc comments
 
 // Config is the timeout block.
 type Config struct {
