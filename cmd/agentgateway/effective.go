@@ -75,6 +75,13 @@ func toNode(v reflect.Value, key string) *yaml.Node {
 			}
 			m.Content = append(m.Content, scalar(name, "!!str"), c)
 		}
+		// The block of a policy type registered by its own package is no
+		// field of config.Policy: Spec goes under the key it is read from.
+		if p, ok := v.Interface().(config.Policy); ok && p.Spec != nil {
+			if c := toNode(reflect.ValueOf(p.Spec), p.SpecBlock()); c != nil {
+				m.Content = append(m.Content, scalar(p.SpecBlock(), "!!str"), c)
+			}
+		}
 		return m
 	case reflect.Slice:
 		if v.Len() == 0 {

@@ -131,7 +131,7 @@ func (e *explainer) header(r *config.Route, rp string) {
 func (e *explainer) mcpRoute(r *config.Route, rp, tool string) (bool, error) {
 	found, allowed := false, true
 	for pi, p := range r.Policies {
-		if p.Type != config.PolicyMCPAuthz || p.MCP == nil {
+		if p.Type != config.PolicyMCPAuthz || mcpauthz.ConfigOf(&p) == nil {
 			continue
 		}
 		if !found {
@@ -140,14 +140,14 @@ func (e *explainer) mcpRoute(r *config.Route, rp, tool string) (bool, error) {
 		}
 		pp := fmt.Sprintf("%s.policies[%d]", rp, pi)
 		fmt.Fprintf(e.w, "  %s policies[%d] (%s)\n", p.Type, pi, e.at(pp))
-		ex, err := mcpauthz.ExplainToolCall(p.MCP.Rules, e.sub, tool)
+		ex, err := mcpauthz.ExplainToolCall(mcpauthz.ConfigOf(&p).Rules, e.sub, tool)
 		if err != nil {
 			return false, err
 		}
 		rulePath := func(i int) string { return fmt.Sprintf("%s.mcp.rules[%d]", pp, i) }
 		switch {
 		case ex.Allowed:
-			rule := p.MCP.Rules[ex.Rule]
+			rule := mcpauthz.ConfigOf(&p).Rules[ex.Rule]
 			fmt.Fprintf(e.w, "    ALLOW by rules[%d] (%s): principal %q matches %q and allowedTools [%s] has %q\n",
 				ex.Rule, e.at(rulePath(ex.Rule)), rule.Principal, e.sub, strings.Join(rule.AllowedTools, ", "), tool)
 			if len(ex.PrincipalRules) > 1 {
@@ -178,7 +178,7 @@ func (e *explainer) a2aRoute(r *config.Route, rp, target string) (bool, error) {
 	found, allowed := false, true
 	for pi := range r.Policies {
 		p := &r.Policies[pi]
-		if p.Type != config.PolicyA2AAuthz || p.A2A == nil {
+		if p.Type != config.PolicyA2AAuthz || a2aauthz.ConfigOf(p) == nil {
 			continue
 		}
 		pp := fmt.Sprintf("%s.policies[%d]", rp, pi)
@@ -202,7 +202,7 @@ func (e *explainer) a2aRoute(r *config.Route, rp, target string) (bool, error) {
 			fmt.Fprintf(e.w, "    DENY, no rule: no rule matches source %q and agent %q, and a2a-authz allows only what a rule allows\n", e.sub, ex.Agent)
 			continue
 		}
-		rule := p.A2A.Rules[ex.Rule]
+		rule := a2aauthz.ConfigOf(p).Rules[ex.Rule]
 		at := e.at(fmt.Sprintf("%s.a2a.rules[%d]", pp, ex.Rule))
 		if ex.Allowed {
 			fmt.Fprintf(e.w, "    ALLOW by rules[%d] (%s): source %q, target %q, allowed: true (and no matching rule denies)\n", ex.Rule, at, rule.Source, rule.Target)

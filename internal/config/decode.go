@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -665,6 +666,14 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		seen[name] = p.key
 		idx, ok := info.index[name]
+		if !ok && v.Type() == policyType {
+			if k, reg := registeredBlock(name); reg {
+				d.record(fp, p.key, p.val)
+				d.decodeSpec(p.val, v.Addr().Interface().(*Policy), k, fp)
+				continue
+			}
+			info = policyFieldsWithRegistered(info)
+		}
 		if !ok {
 			d.errorf(p.key, fp, "unknown field %q%s", name, info.suggest(name))
 			continue
@@ -672,6 +681,35 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.record(fp, p.key, p.val)
 		d.decode(p.val, v.Field(idx), fp)
 	}
+}
+
+var policyType = reflect.TypeFor[Policy]()
+
+// decodeSpec decodes the block of a registered policy type into a new
+// spec of that type, stored in p.Spec (or, when p already has one, among
+// the blocks Validate refuses). A null block is left unset, like a nil
+// pointer field.
+func (d *decoder) decodeSpec(n *yaml.Node, p *Policy, k PolicyKind, path string) {
+	if isNull(resolveAlias(n)) {
+		return
+	}
+	spec := k.New()
+	d.decode(n, reflect.ValueOf(spec).Elem(), path)
+	if p.Spec == nil {
+		p.Spec = spec
+	} else {
+		p.otherSpecs = append(p.otherSpecs, spec)
+	}
+}
+
+// policyFieldsWithRegistered adds the registered blocks to the names
+// that an unknown field in a policy is compared with.
+func policyFieldsWithRegistered(info *structInfo) *structInfo {
+	out := &structInfo{index: info.index, names: slices.Clone(info.names)}
+	for _, k := range RegisteredPolicies() {
+		out.names = append(out.names, k.Block)
+	}
+	return out
 }
 
 // pairs flattens a mapping's key/value pairs: explicit keys first, then keys

@@ -129,7 +129,7 @@ func TestDecodeErrors(t *testing.T) {
 			name: "unknown policy type",
 			file: "g.yaml",
 			src:  edit(t, gw, "- type: rate-limit", "- type: ratelimit", 1),
-			want: []string{`g.yaml:42:23: binds[0].listeners[0].routes[0].policies[2].type: unknown policy type "ratelimit" (valid: timeout, jwt-authn, mcp-authz, a2a-authz, rate-limit, retry)`},
+			want: []string{`g.yaml:42:23: binds[0].listeners[0].routes[0].policies[2].type: unknown policy type "ratelimit" (valid: timeout, jwt-authn, a2a-authz, mcp-authz, rate-limit, retry)`},
 		},
 		{
 			name: "wrong kind: mapping where list expected",

@@ -65,12 +65,6 @@ const (
 	DefaultAdminPort      = 9090
 	DefaultPrometheusPath = "/metrics"
 
-	// Envoy's defaults for retry backoff and retry budgets.
-	DefaultRetryBaseInterval        = Duration(25 * time.Millisecond)
-	DefaultRetryMaxInterval         = Duration(250 * time.Millisecond)
-	DefaultRetryBudgetPercent       = 20.0
-	DefaultRetryBudgetMinConcurrent = 3
-
 	DefaultSamplingRate = 1.0
 
 	// jwt-authn (docs/jwt.md).
@@ -102,9 +96,6 @@ const (
 
 // Limits checked by Validate.
 const (
-	MinRetryAttempts = 1
-	MaxRetryAttempts = 10
-
 	MaxJWTClockSkew           = Duration(10 * time.Minute)
 	MinJWTMaxTokenBytes       = 256 * B
 	MaxJWTMaxTokenBytes       = 1 * MiB
@@ -144,16 +135,10 @@ func setRateLimitingDefaults(rl *RateLimiting) {
 	if rl == nil {
 		return
 	}
-	if rl.FailureMode == "" {
-		rl.FailureMode = DefaultRateLimitFailureMode
-	}
+	orDefault(&rl.FailureMode, DefaultRateLimitFailureMode)
 	if r := rl.Redis; r != nil {
-		if r.KeyPrefix == "" {
-			r.KeyPrefix = DefaultRedisKeyPrefix
-		}
-		if r.Timeout == 0 {
-			r.Timeout = DefaultRedisTimeout
-		}
+		orDefault(&r.KeyPrefix, DefaultRedisKeyPrefix)
+		orDefault(&r.Timeout, DefaultRedisTimeout)
 	}
 }
 
@@ -169,69 +154,35 @@ func (c *Config) SetDefaults() {
 		c.Server = &Server{}
 	}
 	s := c.Server
-	if s.ReadHeaderTimeout == 0 {
-		s.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if s.IdleTimeout == 0 {
-		s.IdleTimeout = DefaultIdleTimeout
-	}
+	orDefault(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	orDefault(&s.IdleTimeout, DefaultIdleTimeout)
 	if s.MaxHeaderBytes == nil {
 		v := DefaultMaxHeaderBytes
 		s.MaxHeaderBytes = &v
 	}
-	if s.MaxHeaderCount == 0 {
-		s.MaxHeaderCount = DefaultMaxHeaderCount
-	}
-	if s.HeadersWithUnderscores == "" {
-		s.HeadersWithUnderscores = DefaultHeadersWithUnderscores
-	}
+	orDefault(&s.MaxHeaderCount, DefaultMaxHeaderCount)
+	orDefault(&s.HeadersWithUnderscores, DefaultHeadersWithUnderscores)
 	if s.MaxBodyBytes == nil {
 		v := DefaultMaxBodyBytes
 		s.MaxBodyBytes = &v
 	}
-	if s.MaxConcurrentStreams == 0 {
-		s.MaxConcurrentStreams = DefaultMaxConcurrentStreams
-	}
-	if s.ShutdownGracePeriod == 0 {
-		s.ShutdownGracePeriod = DefaultShutdownGracePeriod
-	}
-	if s.MaxRequests == 0 {
-		s.MaxRequests = DefaultMaxRequests
-	}
-	if s.MaxStreams == 0 {
-		s.MaxStreams = DefaultMaxStreams
-	}
-	if s.MaxStreamsPerIdentity == 0 {
-		s.MaxStreamsPerIdentity = DefaultMaxStreamsPerIdentity
-	}
-	if s.BodyReadTimeout == 0 {
-		s.BodyReadTimeout = DefaultBodyReadTimeout
-	}
-	if s.WriteTimeout == 0 {
-		s.WriteTimeout = DefaultWriteTimeout
-	}
-	if s.MaxSessions == 0 {
-		s.MaxSessions = DefaultMaxSessions
-	}
-	if s.MaxSessionsPerIdentity == 0 {
-		s.MaxSessionsPerIdentity = DefaultMaxSessionsPerIdentity
-	}
-	if s.SessionIdleTimeout == 0 {
-		s.SessionIdleTimeout = DefaultSessionIdleTimeout
-	}
-	if s.StreamIdleTimeout == 0 {
-		s.StreamIdleTimeout = DefaultStreamIdleTimeout
-	}
+	orDefault(&s.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
+	orDefault(&s.ShutdownGracePeriod, DefaultShutdownGracePeriod)
+	orDefault(&s.MaxRequests, DefaultMaxRequests)
+	orDefault(&s.MaxStreams, DefaultMaxStreams)
+	orDefault(&s.MaxStreamsPerIdentity, DefaultMaxStreamsPerIdentity)
+	orDefault(&s.BodyReadTimeout, DefaultBodyReadTimeout)
+	orDefault(&s.WriteTimeout, DefaultWriteTimeout)
+	orDefault(&s.MaxSessions, DefaultMaxSessions)
+	orDefault(&s.MaxSessionsPerIdentity, DefaultMaxSessionsPerIdentity)
+	orDefault(&s.SessionIdleTimeout, DefaultSessionIdleTimeout)
+	orDefault(&s.StreamIdleTimeout, DefaultStreamIdleTimeout)
 
 	if c.Logging == nil {
 		c.Logging = &Logging{}
 	}
-	if c.Logging.Format == "" {
-		c.Logging.Format = DefaultLogFormat
-	}
-	if c.Logging.Level == "" {
-		c.Logging.Level = DefaultLogLevel
-	}
+	orDefault(&c.Logging.Format, DefaultLogFormat)
+	orDefault(&c.Logging.Level, DefaultLogLevel)
 
 	setRateLimitingDefaults(c.RateLimiting)
 
@@ -253,12 +204,8 @@ func (c *Config) SetDefaults() {
 		}
 	}
 	if prom != nil {
-		if prom.Port == 0 {
-			prom.Port = c.Admin.Port
-		}
-		if prom.Path == "" {
-			prom.Path = DefaultPrometheusPath
-		}
+		orDefault(&prom.Port, c.Admin.Port)
+		orDefault(&prom.Path, DefaultPrometheusPath)
 	}
 
 	// Routes inherit server.maxBodyBytes; an invalid server value (reported
@@ -325,25 +272,15 @@ func setRouteDefaults(r *Route, maxBody ByteSize) {
 	}
 	for i := range r.Backends {
 		be := &r.Backends[i]
-		if be.Type == "" {
-			be.Type = DefaultBackendType
-		}
+		orDefault(&be.Type, DefaultBackendType)
 		if be.CircuitBreaker == nil {
 			be.CircuitBreaker = &CircuitBreaker{}
 		}
 		cb := be.CircuitBreaker
-		if cb.MaxRequests == 0 {
-			cb.MaxRequests = DefaultBreakerMaxRequests
-		}
-		if cb.ConsecutiveFailures == 0 {
-			cb.ConsecutiveFailures = DefaultBreakerConsecutiveFailures
-		}
-		if cb.BaseEjectionTime == 0 {
-			cb.BaseEjectionTime = DefaultBreakerBaseEjectionTime
-		}
-		if cb.MaxEjectionTime == 0 {
-			cb.MaxEjectionTime = DefaultBreakerMaxEjectionTime
-		}
+		orDefault(&cb.MaxRequests, DefaultBreakerMaxRequests)
+		orDefault(&cb.ConsecutiveFailures, DefaultBreakerConsecutiveFailures)
+		orDefault(&cb.BaseEjectionTime, DefaultBreakerBaseEjectionTime)
+		orDefault(&cb.MaxEjectionTime, DefaultBreakerMaxEjectionTime)
 		if be.Type == BackendMCPHTTP && be.MCP == nil {
 			be.MCP = &MCPBackend{}
 		}
@@ -351,27 +288,18 @@ func setRouteDefaults(r *Route, maxBody ByteSize) {
 			be.TLS.MinVersion = DefaultTLSMinVersion
 		}
 		if be.MCP != nil {
-			if be.MCP.Endpoint == "" {
-				be.MCP.Endpoint = DefaultMCPEndpoint
-			}
-			if be.MCP.Protocol == "" {
-				be.MCP.Protocol = DefaultMCPProtocol
-			}
+			orDefault(&be.MCP.Endpoint, DefaultMCPEndpoint)
+			orDefault(&be.MCP.Protocol, DefaultMCPProtocol)
 		}
 	}
 	for i := range r.Policies {
+		for _, spec := range append([]PolicySpec{r.Policies[i].Spec}, r.Policies[i].otherSpecs...) {
+			if spec != nil {
+				spec.SetDefaults()
+			}
+		}
 		if j := r.Policies[i].JWT; j != nil {
 			setJWTDefaults(j)
-		}
-		rp := r.Policies[i].Retry
-		if rp == nil {
-			continue
-		}
-		if rp.Backoff == nil {
-			rp.Backoff = &Backoff{BaseInterval: DefaultRetryBaseInterval, MaxInterval: DefaultRetryMaxInterval}
-		}
-		if rp.Budget == nil {
-			rp.Budget = &RetryBudget{Percent: DefaultRetryBudgetPercent, MinConcurrent: DefaultRetryBudgetMinConcurrent}
 		}
 	}
 }
@@ -389,37 +317,17 @@ func setJWTDefaults(j *JWTPolicy) {
 		j.JWKS = &JWKSOptions{}
 	}
 	k := j.JWKS
-	if k.RefreshInterval == 0 {
-		k.RefreshInterval = DefaultJWKSRefreshInterval
-	}
-	if k.MinRefreshInterval == 0 {
-		k.MinRefreshInterval = DefaultJWKSMinRefreshInterval
-	}
-	if k.MaxStale == 0 {
-		k.MaxStale = DefaultJWKSMaxStale
-	}
-	if k.Timeout == 0 {
-		k.Timeout = DefaultJWKSTimeout
-	}
-	if j.Validation == "" {
-		j.Validation = DefaultJWTValidation
-	}
+	orDefault(&k.RefreshInterval, DefaultJWKSRefreshInterval)
+	orDefault(&k.MinRefreshInterval, DefaultJWKSMinRefreshInterval)
+	orDefault(&k.MaxStale, DefaultJWKSMaxStale)
+	orDefault(&k.Timeout, DefaultJWKSTimeout)
+	orDefault(&j.Validation, DefaultJWTValidation)
 	if tr := j.TokenReview; tr != nil {
-		if tr.CacheTTL == 0 {
-			tr.CacheTTL = DefaultTokenReviewCacheTTL
-		}
-		if tr.FailureTTL == 0 {
-			tr.FailureTTL = DefaultTokenReviewFailureTTL
-		}
-		if tr.Timeout == 0 {
-			tr.Timeout = DefaultTokenReviewTimeout
-		}
-		if tr.PerClientReviewsPerMinute == 0 {
-			tr.PerClientReviewsPerMinute = DefaultTokenReviewPerClientPerMinute
-		}
-		if tr.PerClientBurst == 0 {
-			tr.PerClientBurst = DefaultTokenReviewPerClientBurst
-		}
+		orDefault(&tr.CacheTTL, DefaultTokenReviewCacheTTL)
+		orDefault(&tr.FailureTTL, DefaultTokenReviewFailureTTL)
+		orDefault(&tr.Timeout, DefaultTokenReviewTimeout)
+		orDefault(&tr.PerClientReviewsPerMinute, DefaultTokenReviewPerClientPerMinute)
+		orDefault(&tr.PerClientBurst, DefaultTokenReviewPerClientBurst)
 	}
 }
 
@@ -432,13 +340,19 @@ func setListenerTLSDefaults(t *ListenerTLS) {
 	if t == nil {
 		return
 	}
-	if t.MinVersion == "" {
-		t.MinVersion = DefaultTLSMinVersion
-	}
+	orDefault(&t.MinVersion, DefaultTLSMinVersion)
 	if t.ClientAuth == "" {
 		t.ClientAuth = ClientAuthNone
 		if t.ClientCA != "" || len(t.TrustBundles) > 0 {
 			t.ClientAuth = ClientAuthStrict
 		}
+	}
+}
+
+// orDefault sets *field to def when it is unset (the zero value).
+func orDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
 	}
 }

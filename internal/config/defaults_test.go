@@ -60,13 +60,7 @@ observability:
 	if *routes[0].MaxBodyBytes != DefaultMaxBodyBytes || routes[0].ForwardAuthorization {
 		t.Errorf("route: %+v", routes[0])
 	}
-	rp := routes[0].Policies[0].Retry
-	if *rp.Backoff != (Backoff{BaseInterval: Duration(25 * time.Millisecond), MaxInterval: Duration(250 * time.Millisecond)}) {
-		t.Errorf("backoff: %+v", rp.Backoff)
-	}
-	if *rp.Budget != (RetryBudget{Percent: 20, MinConcurrent: 3}) || rp.Attempts != 3 || rp.PerTryTimeout != 0 || rp.RetryNonIdempotent {
-		t.Errorf("retry: %+v", rp)
-	}
+	// The retry block's defaults: TestDefaults in internal/policy/retry.
 
 	// Idempotent.
 	before := *c
@@ -118,16 +112,6 @@ logging: {level: debug}
 	c2.SetDefaults()
 	if c2.Observability.Prometheus.Port != 9400 {
 		t.Errorf("prometheus port %d", c2.Observability.Prometheus.Port)
-	}
-
-	// Retry attempts 0 stays 0 and is a validation error.
-	c3, err := Parse("t.yaml", []byte(policy("- type: retry\n  retry: {retryOn: [5xx]}\n")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c3.SetDefaults()
-	if c3.Binds[0].Listeners[0].Routes[0].Policies[0].Retry.Attempts != 0 || c3.Validate() == nil {
-		t.Error("attempts must not be defaulted")
 	}
 
 	var nilCfg *Config

@@ -186,23 +186,27 @@ type PathMatch struct {
 // Policy is one entry of a route's policy list. Type selects which of the
 // typed blocks must be present; exactly that one may be set.
 type Policy struct {
-	Type      string           `yaml:"type"`
-	JWT       *JWTPolicy       `yaml:"jwt"`
-	MCP       *MCPAuthzPolicy  `yaml:"mcp"`
-	RateLimit *RateLimitPolicy `yaml:"rateLimit"`
-	Timeout   *TimeoutPolicy   `yaml:"timeout"`
-	Retry     *RetryPolicy     `yaml:"retry"`
-	A2A       *A2AAuthzPolicy  `yaml:"a2a"`
+	Type string     `yaml:"type"`
+	JWT  *JWTPolicy `yaml:"jwt"`
+
+	// Spec is the block of a policy type that its own package defines
+	// (policy.Define), such as *timeout.Config under the key "timeout".
+	// SpecBlock names its key.
+	Spec PolicySpec `yaml:"-"`
+	// otherSpecs holds further registered blocks written in the same
+	// entry; Validate refuses them (one block per policy).
+	otherSpecs []PolicySpec
 }
 
-// Policy type names.
+// Policy type names that the config itself needs: jwt-authn, whose config
+// is defined here and which makes a route authenticate (Authenticates);
+// a2a-authz, which makes a route an A2A route (IsA2A); mcp-authz, which
+// the status page and explain pick authorization decisions by. A type
+// registered by its own package names itself (timeout.Type).
 const (
-	PolicyJWTAuthn  = "jwt-authn"
-	PolicyMCPAuthz  = "mcp-authz"
-	PolicyRateLimit = "rate-limit"
-	PolicyTimeout   = "timeout"
-	PolicyRetry     = "retry"
-	PolicyA2AAuthz  = "a2a-authz"
+	PolicyJWTAuthn = "jwt-authn"
+	PolicyMCPAuthz = "mcp-authz"
+	PolicyA2AAuthz = "a2a-authz"
 )
 
 // JWTPolicy is the jwt-authn block. JWKSURI may be omitted: it is then
@@ -297,25 +301,6 @@ type ClaimHeader struct {
 	Header string `yaml:"header"`
 }
 
-// MCPAuthzPolicy is the mcp-authz block.
-type MCPAuthzPolicy struct {
-	Rules []MCPRule `yaml:"rules"`
-}
-
-// MCPRule grants a principal (an exact subject or a glob, see
-// docs/authz.md) a set of tools, resources and prompts.
-type MCPRule struct {
-	Principal    string   `yaml:"principal"`
-	AllowedTools []string `yaml:"allowedTools"`
-	// AllowedResources are resource URI globs the principal may read,
-	// subscribe to and list (resources/*).
-	AllowedResources []string `yaml:"allowedResources"`
-	// AllowedPrompts are prompt names or globs the principal may get and
-	// list (prompts/*).
-	AllowedPrompts []string   `yaml:"allowedPrompts"`
-	RateLimit      *RateValue `yaml:"rateLimit"`
-}
-
 // RateValue is a request rate.
 type RateValue struct {
 	RequestsPerMinute int `yaml:"requestsPerMinute"`
@@ -323,38 +308,6 @@ type RateValue struct {
 	// period (GCRA tolerance). 0 means the default: requestsPerMinute.
 	Burst int `yaml:"burst"`
 }
-
-// RateLimitPolicy is the rate-limit block.
-type RateLimitPolicy struct {
-	Descriptors []RateDescriptor `yaml:"descriptors"`
-}
-
-// RateDescriptor limits requests whose descriptor key has the given value.
-// Key and Value are the one-entry short form of Match; a descriptor uses
-// one form or the other (docs/ratelimit.md).
-type RateDescriptor struct {
-	Key   string `yaml:"key"`
-	Value string `yaml:"value"`
-	// Match combines several entries: the limit applies to a call that
-	// matches all of them, with one bucket per distinct combination of
-	// the values of its "*" entries.
-	Match     []DescriptorEntry `yaml:"match"`
-	RateLimit RateValue         `yaml:"rateLimit"`
-}
-
-// DescriptorEntry is one key of a rate-limit descriptor. Value is an exact
-// value, or "*" (or empty) for one bucket per distinct value.
-type DescriptorEntry struct {
-	Key   string `yaml:"key"`
-	Value string `yaml:"value"`
-}
-
-// Rate-limit descriptor keys.
-const (
-	DescriptorToolName  = "tool-name" // params.name of a tools/call
-	DescriptorPrincipal = "principal" // the verified identity (subject)
-	DescriptorMethod    = "method"    // the JSON-RPC method
-)
 
 // RateLimiting is the top-level rateLimiting section.
 type RateLimiting struct {
@@ -403,61 +356,6 @@ type RedisTLS struct {
 	// ServerName overrides the name verified in the server certificate
 	// (default: the host of address).
 	ServerName string `yaml:"serverName"`
-}
-
-// TimeoutPolicy is the timeout block.
-type TimeoutPolicy struct {
-	// Request bounds the whole exchange, streams included.
-	Request Duration `yaml:"request"`
-	// Idle bounds the time with no bytes on a response stream.
-	Idle Duration `yaml:"idle"`
-}
-
-// RetryPolicy is the retry block.
-type RetryPolicy struct {
-	Attempts      int      `yaml:"attempts"`
-	PerTryTimeout Duration `yaml:"perTryTimeout"`
-	RetryOn       []string `yaml:"retryOn"`
-	Backoff       *Backoff `yaml:"backoff"`
-	// RetryNonIdempotent lets tools/call and A2A message/send be retried
-	// after the request may have reached the backend (reset, 5xx). Off by
-	// default: a retried tool call can run a side effect twice.
-	RetryNonIdempotent bool `yaml:"retryNonIdempotent"`
-	// Budget caps concurrent retries as a share of active requests.
-	Budget *RetryBudget `yaml:"budget"`
-}
-
-// Retry conditions.
-const (
-	RetryOn5xx            = "5xx"
-	RetryOnReset          = "reset"
-	RetryOnConnectFailure = "connect-failure"
-)
-
-// Backoff is exponential backoff with full jitter.
-type Backoff struct {
-	BaseInterval Duration `yaml:"baseInterval"`
-	MaxInterval  Duration `yaml:"maxInterval"`
-}
-
-// RetryBudget mirrors Envoy's retry budget.
-type RetryBudget struct {
-	// Percent of active requests that may be retries (default 20).
-	Percent float64 `yaml:"percent"`
-	// MinConcurrent retries always allowed (default 3).
-	MinConcurrent int `yaml:"minConcurrent"`
-}
-
-// A2AAuthzPolicy is the a2a-authz block.
-type A2AAuthzPolicy struct {
-	Rules []A2ARule `yaml:"rules"`
-}
-
-// A2ARule allows (or denies) a source identity calling a target agent.
-type A2ARule struct {
-	Source  string `yaml:"source"`
-	Target  string `yaml:"target"`
-	Allowed bool   `yaml:"allowed"`
 }
 
 // Backend is an upstream service.

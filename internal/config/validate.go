@@ -7,62 +7,56 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/agentgateway-go/agentgateway/internal/a2a"
-	"github.com/agentgateway-go/agentgateway/internal/glob"
 )
 
 // policyKind describes one policy type for validation.
 type policyKind struct {
 	typ   string             // the type name (Policy.Type)
 	block string             // the YAML block that configures it
+	order int                // chain position (policy.Order)
 	set   func(*Policy) bool // whether that block is present
 	// check validates a policy of this type (its block is present) on
 	// route r; pp is the policy's field path.
 	check func(v *validator, r *Route, p *Policy, pp string)
 }
 
-// policyKinds is the one table of policy types, in chain order. It drives
-// PolicyTypes, the type and block checks (policyShape) and the per-type
-// validation; policy.TypeOrder must list the same types in the same order
+// staticPolicyKinds are the policy types whose config is still defined in
+// this package, with their chain positions (policy.Order). Together with
+// the types registered by their own packages (policy.Define) they make
+// the one table of policy types (policyKinds), which drives PolicyTypes,
+// the type and block checks (policyShape) and the per-type validation;
+// policy.TypeOrder must list the same types in the same order
 // (TestPolicyTypesFollowTypeOrder in internal/policy checks it).
-var policyKinds = []policyKind{
-	{PolicyTimeout, "timeout", func(p *Policy) bool { return p.Timeout != nil },
-		func(v *validator, _ *Route, p *Policy, pp string) { v.timeout(p.Timeout, pp+".timeout") }},
-	{PolicyJWTAuthn, "jwt", func(p *Policy) bool { return p.JWT != nil },
+var staticPolicyKinds = []policyKind{
+	{PolicyJWTAuthn, "jwt", 40, func(p *Policy) bool { return p.JWT != nil },
 		func(v *validator, _ *Route, p *Policy, pp string) { v.jwt(p.JWT, pp+".jwt") }},
-	{PolicyMCPAuthz, "mcp", func(p *Policy) bool { return p.MCP != nil }, (*validator).mcpAuthzPolicy},
-	{PolicyA2AAuthz, "a2a", func(p *Policy) bool { return p.A2A != nil }, (*validator).a2aAuthzPolicy},
-	{PolicyRateLimit, "rateLimit", func(p *Policy) bool { return p.RateLimit != nil }, (*validator).rateLimitPolicy},
-	{PolicyRetry, "retry", func(p *Policy) bool { return p.Retry != nil },
-		func(v *validator, _ *Route, p *Policy, pp string) { v.retry(p.Retry, pp+".retry") }},
 }
 
-// PolicyTypes lists the valid policy types in chain order.
-var PolicyTypes = func() []string {
-	out := make([]string, len(policyKinds))
-	for i, k := range policyKinds {
+// PolicyTypes lists the valid policy types in chain order: those defined
+// here and those registered by their packages (policy.Define).
+func PolicyTypes() []string {
+	ks := policyKinds()
+	out := make([]string, len(ks))
+	for i, k := range ks {
 		out[i] = k.typ
 	}
 	return out
-}()
+}
 
 // policyKindOf returns the table entry of type typ.
 func policyKindOf(typ string) (policyKind, bool) {
-	for _, k := range policyKinds {
+	for _, k := range policyKinds() {
 		if k.typ == typ {
 			return k, true
 		}
 	}
 	return policyKind{}, false
 }
-
-// RetryConditions lists the valid retryOn values.
-var RetryConditions = []string{RetryOn5xx, RetryOnReset, RetryOnConnectFailure}
 
 // Validate checks the semantics of the config and returns every problem as an
 // ErrorList (nil when the config is valid). It performs no I/O. It may be
@@ -305,10 +299,11 @@ func (v *validator) route(r *Route, rp string) {
 // and whether the typed block is present so that its contents can be
 // checked.
 func (v *validator) policyShape(p *Policy, pp string) (policyKind, bool) {
-	valid := strings.Join(PolicyTypes, ", ")
+	kinds := policyKinds()
+	valid := strings.Join(PolicyTypes(), ", ")
 	if p.Type == "" {
 		hint := ""
-		for _, k := range policyKinds {
+		for _, k := range kinds {
 			if k.set(p) {
 				hint = fmt.Sprintf(" (the %s block suggests type: %s)", k.block, k.typ)
 				break
@@ -323,7 +318,7 @@ func (v *validator) policyShape(p *Policy, pp string) (policyKind, bool) {
 		return policyKind{}, false
 	}
 	ok := true
-	for _, k := range policyKinds {
+	for _, k := range kinds {
 		switch set := k.set(p); {
 		case k.typ == p.Type && !set:
 			v.add(pp, "a %s policy requires a %s block", p.Type, k.block)
@@ -333,39 +328,6 @@ func (v *validator) policyShape(p *Policy, pp string) (policyKind, bool) {
 		}
 	}
 	return kind, ok
-}
-
-// mcpAuthzPolicy checks an mcp-authz policy on route r.
-func (v *validator) mcpAuthzPolicy(r *Route, p *Policy, pp string) {
-	if !r.IsMCP() && len(r.Backends) > 0 {
-		v.add(pp+".type", "mcp-authz requires an mcp-http backend on the route")
-	}
-	if !r.Authenticates() {
-		// Authorization matches rules against the verified principal;
-		// without authentication every call would be refused at run
-		// time. Say so now.
-		v.add(pp+".type", "mcp-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified principal)")
-	}
-	v.mcpAuthz(p.MCP, pp+".mcp")
-}
-
-// a2aAuthzPolicy checks an a2a-authz policy on route r.
-func (v *validator) a2aAuthzPolicy(r *Route, p *Policy, pp string) {
-	if r.IsMCP() {
-		v.add(pp+".type", "a2a-authz routes by target agent and cannot have an mcp-http backend")
-	}
-	if !r.Authenticates() {
-		v.add(pp+".type", "a2a-authz requires jwt-authn on the same route, or authentication.clientCertificate: true (rules match the verified source identity)")
-	}
-	v.a2a(p.A2A, pp+".a2a", r)
-}
-
-// rateLimitPolicy checks a rate-limit policy on route r.
-func (v *validator) rateLimitPolicy(r *Route, p *Policy, pp string) {
-	v.rateLimit(p.RateLimit, pp+".rateLimit")
-	if r.IsA2A() {
-		v.a2aRateMethods(p.RateLimit, pp+".rateLimit")
-	}
 }
 
 func (v *validator) jwt(j *JWTPolicy, path string) {
@@ -554,59 +516,10 @@ var reservedHeaders = map[string]bool{
 	"keep-alive": true, "upgrade": true, "te": true, "trailer": true, "proxy-connection": true,
 }
 
-func (v *validator) mcpAuthz(m *MCPAuthzPolicy, path string) {
-	if len(m.Rules) == 0 {
-		v.add(path+".rules", "at least one rule is required")
-	}
-	principals := map[string]int{}
-	for i, r := range m.Rules {
-		rp := joinIndex(path+".rules", i)
-		switch {
-		case r.Principal == "":
-			v.add(rp+".principal", "principal is required")
-		case r.Principal == "*":
-			v.add(rp+".principal", `principal "*" matches only subjects without ":"; write "**" for every authenticated principal, or a pattern such as "system:serviceaccount:<namespace>:*"`)
-		default:
-			if msg := checkMCPPattern(r.Principal); msg != "" {
-				v.add(rp+".principal", "principal %s", msg)
-			} else if first, dup := principals[r.Principal]; dup {
-				v.add(rp+".principal", "principal %q already has a rule (rules[%d])", r.Principal, first)
-			} else {
-				principals[r.Principal] = i
-			}
-		}
-		if len(r.AllowedTools) == 0 && len(r.AllowedResources) == 0 && len(r.AllowedPrompts) == 0 {
-			v.add(rp+".allowedTools", "at least one tool is required (or allowedResources / allowedPrompts)")
-		}
-		for _, list := range []struct {
-			field, what string
-			vals        []string
-		}{
-			{"allowedTools", "tool name", r.AllowedTools},
-			{"allowedResources", "resource URI", r.AllowedResources},
-			{"allowedPrompts", "prompt name", r.AllowedPrompts},
-		} {
-			for ti, t := range list.vals {
-				if t == "" {
-					v.add(joinIndex(rp+"."+list.field, ti), "%s must not be empty", list.what)
-				} else if msg := checkMCPPattern(t); msg != "" {
-					v.add(joinIndex(rp+"."+list.field, ti), "%s %s", list.what, msg)
-				}
-			}
-		}
-		if r.RateLimit != nil && r.RateLimit.RequestsPerMinute <= 0 {
-			v.add(rp+".rateLimit.requestsPerMinute", "must be greater than 0")
-		}
-		if r.RateLimit != nil && r.RateLimit.Burst != 0 {
-			v.add(rp+".rateLimit.burst", "burst is not supported in mcp-authz rules (the burst is requestsPerMinute); use a rate-limit descriptor with key principal for another burst")
-		}
-	}
-}
-
-// checkMCPPattern checks an mcp-authz principal, tool, resource or prompt
+// CheckPattern checks an mcp-authz principal, tool, resource or prompt
 // pattern, or an a2a-authz source (docs/authz.md): names are compared as exact bytes, "*" and "**"
 // are the only wildcards. It returns "" when p is acceptable.
-func checkMCPPattern(p string) string {
+func CheckPattern(p string) string {
 	if !utf8.ValidString(p) {
 		return fmt.Sprintf("%q is not valid UTF-8", p)
 	}
@@ -622,95 +535,6 @@ func checkMCPPattern(p string) string {
 		return fmt.Sprintf("%q: a run of three or more \"*\" is ambiguous; use \"*\" or \"**\"", p)
 	}
 	return ""
-}
-
-func (v *validator) rateLimit(rl *RateLimitPolicy, path string) {
-	if len(rl.Descriptors) == 0 {
-		v.add(path+".descriptors", "at least one descriptor is required")
-	}
-	seen := map[string]int{}
-	for i, d := range rl.Descriptors {
-		dp := joinIndex(path+".descriptors", i)
-		entries := d.Match
-		switch {
-		case len(d.Match) > 0 && (d.Key != "" || d.Value != ""):
-			v.add(dp+".match", "use either key/value or match, not both")
-			entries = nil
-		case d.Match != nil && len(d.Match) == 0:
-			v.add(dp+".match", "match needs at least one entry")
-		case d.Match == nil && d.Key == "":
-			v.add(dp+".key", "key is required (%s), or a match list", strings.Join(DescriptorKeys, ", "))
-		case d.Match == nil:
-			if !isDescriptorKey(d.Key) {
-				v.add(dp+".key", "unknown descriptor key %q (valid: %s)", d.Key, strings.Join(DescriptorKeys, ", "))
-			} else {
-				entries = []DescriptorEntry{{Key: d.Key, Value: d.Value}}
-			}
-		}
-		valid := len(entries) > 0
-		keys := map[string]int{}
-		for ei, e := range d.Match {
-			ep := joinIndex(dp+".match", ei)
-			switch {
-			case e.Key == "":
-				v.add(ep+".key", "key is required (%s)", strings.Join(DescriptorKeys, ", "))
-				valid = false
-			case !isDescriptorKey(e.Key):
-				v.add(ep+".key", "unknown descriptor key %q (valid: %s)", e.Key, strings.Join(DescriptorKeys, ", "))
-				valid = false
-			default:
-				if first, dup := keys[e.Key]; dup {
-					v.add(ep+".key", "key %q already appears in match[%d]", e.Key, first)
-					valid = false
-				}
-				keys[e.Key] = ei
-			}
-		}
-		if valid {
-			id := DescriptorID(entries)
-			if first, dup := seen[id]; dup {
-				v.add(dp, "descriptor %s is already limited by descriptors[%d]", id, first)
-			} else {
-				seen[id] = i
-			}
-		}
-		v.rateValue(&d.RateLimit, dp+".rateLimit")
-	}
-}
-
-// rateValue checks a requestsPerMinute/burst pair.
-func (v *validator) rateValue(r *RateValue, path string) {
-	if r.RequestsPerMinute <= 0 {
-		v.add(path+".requestsPerMinute", "must be greater than 0")
-	} else if r.RequestsPerMinute > MaxRequestsPerMinute {
-		v.add(path+".requestsPerMinute", "%d is more than the maximum %d", r.RequestsPerMinute, MaxRequestsPerMinute)
-	}
-	if r.Burst < 0 || r.Burst > MaxRateBurst {
-		v.add(path+".burst", "burst %d is out of range 0-%d (0: requestsPerMinute)", r.Burst, MaxRateBurst)
-	}
-}
-
-// DescriptorKeys lists the valid rate-limit descriptor keys.
-var DescriptorKeys = []string{DescriptorToolName, DescriptorPrincipal, DescriptorMethod}
-
-func isDescriptorKey(k string) bool {
-	return k == DescriptorToolName || k == DescriptorPrincipal || k == DescriptorMethod
-}
-
-// DescriptorID is the canonical text of a descriptor's entries, sorted by
-// key, with "" written as "*": e.g. "principal=*,tool-name=execute_code".
-// Two descriptors with the same ID limit the same calls.
-func DescriptorID(entries []DescriptorEntry) string {
-	parts := make([]string, len(entries))
-	for i, e := range entries {
-		val := e.Value
-		if val == "" {
-			val = "*"
-		}
-		parts[i] = e.Key + "=" + strconv.Quote(val)
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
 }
 
 // rateLimiting checks the top-level rateLimiting section.
@@ -790,8 +614,11 @@ func (c *Config) Warnings() []*FieldError {
 					if p.JWT != nil {
 						out = append(out, c.jwksWarnings(p.JWT, pp+".jwt")...)
 					}
-					if p.A2A != nil {
-						out = append(out, c.a2aTargetWarnings(&c.Binds[bi].Listeners[li].Routes[ri], p.A2A, pp+".a2a")...)
+					if w, ok := p.Spec.(PolicyWarner); ok {
+						at := PolicyAt{Route: &c.Binds[bi].Listeners[li].Routes[ri], Path: pp + "." + p.SpecBlock()}
+						for _, e := range w.Warnings(at) {
+							out = append(out, c.Errorf(e.Path, "%s", e.Msg))
+						}
 					}
 				}
 			}
@@ -811,141 +638,22 @@ func (c *Config) jwksWarnings(j *JWTPolicy, path string) []*FieldError {
 	return []*FieldError{c.Errorf(path+".jwksUri", "the JWKS is fetched over plain http from %q: whoever can alter that traffic can substitute signing keys and mint accepted tokens; use https", u.Host)}
 }
 
-// a2aTargetWarnings flags a2a-authz rules whose target no backend of the
-// route serves: the rule can never match a call, which usually means a typo
-// (an allow that never allows, or worse, a deny that never denies).
-func (c *Config) a2aTargetWarnings(r *Route, a *A2AAuthzPolicy, path string) []*FieldError {
-	dbs := make([]a2a.Backend, len(r.Backends))
-	for i, b := range r.Backends {
-		dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
-	}
-	targets := make([]string, len(a.Rules))
-	for i, rule := range a.Rules {
-		targets[i] = rule.Target
-	}
-	dir := a2a.NewDirectory(dbs, targets)
-	var canonical []string
-	for i := range r.Backends {
-		canonical = append(canonical, dir.Names(i)...)
-	}
-	var out []*FieldError
-	for i, rule := range a.Rules {
-		if rule.Target == "" || rule.Target == "*" {
-			continue
-		}
-		served := false
-		if strings.Contains(rule.Target, "*") {
-			if m, err := glob.Compile([]string{rule.Target}, glob.SepNone); err == nil {
-				for _, n := range canonical {
-					if m.Match(n) {
-						served = true
-						break
-					}
-				}
-			} else {
-				served = true // Validate reports the pattern
-			}
-		} else {
-			_, _, served = dir.Resolve(rule.Target)
-		}
-		if !served {
-			out = append(out, c.Errorf(joinIndex(path+".rules", i)+".target", "no backend of this route serves agent %q (it serves %s): this rule never matches a call", rule.Target, quoteList(canonical)))
-		}
-	}
-	return out
-}
-
-func quoteList(names []string) string {
-	if len(names) == 0 {
-		return "no agent"
-	}
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
-	return strings.Join(q, ", ")
-}
-
-// firstRateLimit returns the path of the first rate limit in the config (a
-// rate-limit policy or an mcp-authz rule with rateLimit).
+// firstRateLimit returns the path of the first policy that limits a rate
+// (RateLimiter: a rate-limit policy, an mcp-authz rule with rateLimit).
 func (c *Config) firstRateLimit() (string, bool) {
 	for bi, b := range c.Binds {
 		for li, l := range b.Listeners {
 			for ri, r := range l.Routes {
 				for pi, p := range r.Policies {
 					path := fmt.Sprintf("binds[%d].listeners[%d].routes[%d].policies[%d]", bi, li, ri, pi)
-					if p.Type == PolicyRateLimit && p.RateLimit != nil {
+					if rl, ok := p.Spec.(RateLimiter); ok && rl.HasRateLimits() {
 						return path, true
-					}
-					if p.Type == PolicyMCPAuthz && p.MCP != nil {
-						for _, rule := range p.MCP.Rules {
-							if rule.RateLimit != nil {
-								return path, true
-							}
-						}
 					}
 				}
 			}
 		}
 	}
 	return "", false
-}
-
-func (v *validator) timeout(t *TimeoutPolicy, path string) {
-	if t.Request < 0 {
-		v.add(path+".request", "must not be negative")
-	}
-	if t.Idle < 0 {
-		v.add(path+".idle", "must not be negative")
-	}
-	if t.Request == 0 && t.Idle == 0 {
-		v.add(path, "at least one of request or idle must be set")
-	}
-}
-
-func (v *validator) retry(r *RetryPolicy, path string) {
-	switch {
-	case r.Attempts == 0:
-		v.add(path+".attempts", "attempts is required (%d-%d, counting the first try)", MinRetryAttempts, MaxRetryAttempts)
-	case r.Attempts < MinRetryAttempts || r.Attempts > MaxRetryAttempts:
-		v.add(path+".attempts", "attempts %d is out of range %d-%d (counting the first try)", r.Attempts, MinRetryAttempts, MaxRetryAttempts)
-	}
-	if r.PerTryTimeout < 0 {
-		v.add(path+".perTryTimeout", "must not be negative")
-	}
-	if len(r.RetryOn) == 0 {
-		v.add(path+".retryOn", "at least one condition is required (valid: %s)", strings.Join(RetryConditions, ", "))
-	}
-	seen := map[string]int{}
-	for i, cond := range r.RetryOn {
-		cp := joinIndex(path+".retryOn", i)
-		known := false
-		for _, k := range RetryConditions {
-			known = known || k == cond
-		}
-		if !known {
-			v.add(cp, "unknown retry condition %q (valid: %s)", cond, strings.Join(RetryConditions, ", "))
-		} else if first, dup := seen[cond]; dup {
-			v.add(cp, "duplicate retry condition %q (first at retryOn[%d])", cond, first)
-		} else {
-			seen[cond] = i
-		}
-	}
-	if b := r.Backoff; b != nil {
-		if b.BaseInterval <= 0 {
-			v.add(path+".backoff.baseInterval", "must be greater than 0")
-		} else if b.MaxInterval < b.BaseInterval {
-			v.add(path+".backoff.maxInterval", "maxInterval %s must be at least baseInterval %s", b.MaxInterval, b.BaseInterval)
-		}
-	}
-	if b := r.Budget; b != nil {
-		if !(b.Percent > 0 && b.Percent <= 100) {
-			v.add(path+".budget.percent", "percent %v is out of range (0, 100]", b.Percent)
-		}
-		if b.MinConcurrent < 0 {
-			v.add(path+".budget.minConcurrent", "must not be negative")
-		}
-	}
 }
 
 // a2aNames refuses an A2A route on which one agent name would reach two
@@ -970,86 +678,6 @@ func (v *validator) a2aNames(r *Route, rp string, explicit map[string]string) {
 			v.add(bp+".name", "backend %q serves agent %q, which %s lists; list distinct names in agents", be.Name, name, explicit[name])
 		default:
 			derived[name] = bp
-		}
-	}
-}
-
-// a2aRateMethods refuses a rate-limit method value on an A2A route that
-// is not a canonical A2A method: calls are counted under the canonical
-// name whatever spelling the client used, so "SendMessage" would never
-// match (docs/a2a.md#canonical-methods).
-func (v *validator) a2aRateMethods(rl *RateLimitPolicy, path string) {
-	if rl == nil {
-		return
-	}
-	check := func(p string, e DescriptorEntry) {
-		if e.Key != DescriptorMethod || e.Value == "" || e.Value == "*" || a2a.IsCanonical(e.Value) {
-			return
-		}
-		if c := a2a.CanonicalMethod(e.Value); c != "" {
-			v.add(p, "on an A2A route methods are counted under their canonical name: use %q for %q", c, e.Value)
-			return
-		}
-		v.add(p, "%q is not an A2A method (canonical names: %s)", e.Value, strings.Join(a2a.CanonicalMethods(), ", "))
-	}
-	for i, d := range rl.Descriptors {
-		dp := joinIndex(path+".descriptors", i)
-		if len(d.Match) == 0 {
-			check(dp+".value", DescriptorEntry{Key: d.Key, Value: d.Value})
-		}
-		for j, e := range d.Match {
-			check(joinIndex(dp+".match", j)+".value", e)
-		}
-	}
-}
-
-func (v *validator) a2a(a *A2AAuthzPolicy, path string, route *Route) {
-	var dir *a2a.Directory
-	if route != nil {
-		dbs := make([]a2a.Backend, len(route.Backends))
-		for i, b := range route.Backends {
-			dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
-		}
-		targets := make([]string, len(a.Rules))
-		for i, r := range a.Rules {
-			targets[i] = r.Target
-		}
-		dir = a2a.NewDirectory(dbs, targets)
-	}
-	if len(a.Rules) == 0 {
-		v.add(path+".rules", "at least one rule is required")
-	}
-	seen := map[[2]string]int{}
-	for i, r := range a.Rules {
-		rp := joinIndex(path+".rules", i)
-		if r.Source == "" {
-			v.add(rp+".source", "source is required")
-		}
-		if r.Target == "" {
-			v.add(rp+".target", "target is required")
-		} else if r.Target != "*" && !a2a.ValidAgentName(strings.ReplaceAll(r.Target, "*", "x")) {
-			v.add(rp+".target", "target %q must be an agent name, a glob over agent names, or \"*\"", r.Target)
-		} else if dir != nil {
-			// Rules match canonical agent names. A glob that matches
-			// version aliases of an agent but not the agent would match
-			// nothing at run time, which is never what it was written for
-			// (a deny of "billing-agent-v*" must not silently allow).
-			if m, err := glob.Compile([]string{r.Target}, glob.SepNone); err == nil {
-				if agent, bad := dir.AliasOnlyMatch(r.Target, m.Match); bad {
-					v.add(rp+".target", "target %q matches names of agent %q (its version aliases) but not its canonical name %q; rules match canonical agent names, and every name that reaches a backend is the same agent: name %q, or use a pattern that matches it", r.Target, agent, agent, agent)
-				}
-			}
-		}
-		if msg := checkMCPPattern(r.Source); r.Source != "" && msg != "" {
-			v.add(rp+".source", "%s", msg)
-		}
-		if r.Source != "" && r.Target != "" {
-			k := [2]string{r.Source, r.Target}
-			if first, dup := seen[k]; dup {
-				v.add(rp, "source %q and target %q already have a rule (rules[%d])", r.Source, r.Target, first)
-			} else {
-				seen[k] = i
-			}
 		}
 	}
 }

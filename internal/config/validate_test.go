@@ -185,7 +185,7 @@ func TestValidateErrors(t *testing.T) {
 			`backends[0].mcp.protocol: unknown MCP protocol "websocket" (valid: http, sse)`,
 		}},
 		{"policy type required", policy("- timeout: {request: 1s}\n"),
-			[]string{"t.yaml:11:17: binds[0].listeners[0].routes[0].policies[0].type: type is required; valid: timeout, jwt-authn, mcp-authz, a2a-authz, rate-limit, retry (the timeout block suggests type: timeout)"}},
+			[]string{"t.yaml:11:17: binds[0].listeners[0].routes[0].policies[0].type: type is required; valid: timeout, jwt-authn, a2a-authz, mcp-authz, rate-limit, retry (the timeout block suggests type: timeout)"}},
 		{"policy block missing and extra", policy("- type: timeout\n  retry: {attempts: 2, retryOn: [5xx]}\n"),
 			[]string{
 				"t.yaml:11:17: binds[0].listeners[0].routes[0].policies[0]: a timeout policy requires a timeout block",
@@ -433,7 +433,7 @@ func TestValidateErrors(t *testing.T) {
 			`server.streamIdleTimeout: invalid duration "-1s": must not be negative`,
 		}},
 		{"unknown policy type lists valid ones", policy("- type: oauth\n  jwt: {}\n"),
-			[]string{`policies[0].type: unknown policy type "oauth" (valid: timeout, jwt-authn, mcp-authz, a2a-authz, rate-limit, retry)`}},
+			[]string{`policies[0].type: unknown policy type "oauth" (valid: timeout, jwt-authn, a2a-authz, mcp-authz, rate-limit, retry)`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -491,7 +491,7 @@ func TestValidateDoesNotStopAtFirst(t *testing.T) {
 		"t.yaml:5:13: binds[0].listeners[0].routes[0].name: name is required",
 		"t.yaml:5:13: binds[0].listeners[0].routes[0].backends: at least one backend is required",
 		`t.yaml:5:36: binds[0].listeners[0].routes[0].match.path.prefix: prefix "x" must start with "/"`,
-		`t.yaml:7:23: binds[0].listeners[0].routes[0].policies[0].type: unknown policy type "nope" (valid: timeout, jwt-authn, mcp-authz, a2a-authz, rate-limit, retry)`,
+		`t.yaml:7:23: binds[0].listeners[0].routes[0].policies[0].type: unknown policy type "nope" (valid: timeout, jwt-authn, a2a-authz, mcp-authz, rate-limit, retry)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -25,6 +25,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"reflect"
 	"sort"
 	"strings"
@@ -136,24 +137,26 @@ const ByteSizePattern = `^\s*[0-9]+ *(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$`
 // enums lists the fields (Type.Field of internal/config) whose values form
 // a fixed set. The empty string, which Validate reads as "the default", is
 // left out: an editor should offer the real values.
-var enums = map[string][]any{
-	"Policy.Type":                   strs(config.PolicyTypes...),
-	"Backend.Type":                  strs(config.BackendMCPHTTP, config.BackendHTTP),
-	"MCPBackend.Protocol":           strs(config.MCPProtocolHTTP, config.MCPProtocolSSE),
-	"JWTPolicy.Validation":          strs(config.JWTValidationJWKS, config.JWTValidationTokenReview, config.JWTValidationBoth),
-	"ListenerTLS.ClientAuth":        strs(config.ClientAuthStrict, config.ClientAuthPermissive, config.ClientAuthNone),
-	"MTLS.Mode":                     strs(config.ClientAuthStrict, config.ClientAuthPermissive),
-	"ListenerTLS.MinVersion":        tlsVersions,
-	"BackendTLS.MinVersion":         tlsVersions,
-	"RateLimiting.FailureMode":      strs(config.FailureModeOpen, config.FailureModeClosed),
-	"Server.HeadersWithUnderscores": strs(config.HeadersWithUnderscoresAllow, config.HeadersWithUnderscoresDrop, config.HeadersWithUnderscoresReject),
-	"Logging.Format":                strs(config.LogFormatJSON, config.LogFormatText),
-	"Logging.Level":                 strs(config.LogLevelDebug, config.LogLevelInfo, config.LogLevelWarn, config.LogLevelError),
-	"OpenTelemetry.Protocol":        strs(config.OTelProtocolGRPC, config.OTelProtocolHTTP),
-	"RetryPolicy.RetryOn":           strs(config.RetryConditions...),
-	"RateDescriptor.Key":            strs(config.DescriptorKeys...),
-	"DescriptorEntry.Key":           strs(config.DescriptorKeys...),
-	"PushNotifications.Schemes":     strs("http", "https"),
+//
+// It is a function because the policy types are known only once their
+// packages have registered them.
+func enums() map[string][]any {
+	return map[string][]any{
+		"Policy.Type":                   strs(config.PolicyTypes()...),
+		"Backend.Type":                  strs(config.BackendMCPHTTP, config.BackendHTTP),
+		"MCPBackend.Protocol":           strs(config.MCPProtocolHTTP, config.MCPProtocolSSE),
+		"JWTPolicy.Validation":          strs(config.JWTValidationJWKS, config.JWTValidationTokenReview, config.JWTValidationBoth),
+		"ListenerTLS.ClientAuth":        strs(config.ClientAuthStrict, config.ClientAuthPermissive, config.ClientAuthNone),
+		"MTLS.Mode":                     strs(config.ClientAuthStrict, config.ClientAuthPermissive),
+		"ListenerTLS.MinVersion":        tlsVersions,
+		"BackendTLS.MinVersion":         tlsVersions,
+		"RateLimiting.FailureMode":      strs(config.FailureModeOpen, config.FailureModeClosed),
+		"Server.HeadersWithUnderscores": strs(config.HeadersWithUnderscoresAllow, config.HeadersWithUnderscoresDrop, config.HeadersWithUnderscoresReject),
+		"Logging.Format":                strs(config.LogFormatJSON, config.LogFormatText),
+		"Logging.Level":                 strs(config.LogLevelDebug, config.LogLevelInfo, config.LogLevelWarn, config.LogLevelError),
+		"OpenTelemetry.Protocol":        strs(config.OTelProtocolGRPC, config.OTelProtocolHTTP),
+		"PushNotifications.Schemes":     strs("http", "https"),
+	}
 }
 
 // tlsVersions also lists the numbers: YAML reads an unquoted 1.2 as a
@@ -162,38 +165,41 @@ var tlsVersions = []any{config.TLSVersion12, config.TLSVersion13, 1.2, 1.3}
 
 // required lists the fields Validate requires unconditionally.
 var required = map[string][]string{
-	"Config":          {"binds"},
-	"Bind":            {"port", "listeners"},
-	"Listener":        {"name", "routes"},
-	"Route":           {"name", "match", "backends"},
-	"Match":           {"path"},
-	"PathMatch":       {"prefix"},
-	"Backend":         {"name", "address"},
-	"Policy":          {"type"},
-	"JWTPolicy":       {"issuer", "audiences"},
-	"ClaimHeader":     {"claim", "header"},
-	"MCPAuthzPolicy":  {"rules"},
-	"MCPRule":         {"principal"},
-	"RateLimitPolicy": {"descriptors"},
-	"RetryPolicy":     {"attempts", "retryOn"},
-	"A2AAuthzPolicy":  {"rules"},
-	"A2ARule":         {"source", "target"},
-	"TraceAttribute":  {"key"},
-	"ListenerTLS":     {"certFile", "keyFile"},
-	"TrustBundle":     {"trustDomain", "caFile"},
-	"RedisStore":      {"address"},
-	"RateValue":       {"requestsPerMinute"},
+	"Config":         {"binds"},
+	"Bind":           {"port", "listeners"},
+	"Listener":       {"name", "routes"},
+	"Route":          {"name", "match", "backends"},
+	"Match":          {"path"},
+	"PathMatch":      {"prefix"},
+	"Backend":        {"name", "address"},
+	"Policy":         {"type"},
+	"JWTPolicy":      {"issuer", "audiences"},
+	"ClaimHeader":    {"claim", "header"},
+	"TraceAttribute": {"key"},
+	"ListenerTLS":    {"certFile", "keyFile"},
+	"TrustBundle":    {"trustDomain", "caFile"},
+	"RedisStore":     {"address"},
+	"RateValue":      {"requestsPerMinute"},
 }
 
-// policyBlocks maps each policy type to the yaml name of the block it
-// requires (config.Policy).
+// policyBlocks maps each policy type whose block is a field of
+// config.Policy to the yaml name of that block. Registered types
+// (config.RegisteredPolicies) name their own.
 var policyBlocks = map[string]string{
-	config.PolicyJWTAuthn:  "jwt",
-	config.PolicyMCPAuthz:  "mcp",
-	config.PolicyRateLimit: "rateLimit",
-	config.PolicyTimeout:   "timeout",
-	config.PolicyRetry:     "retry",
-	config.PolicyA2AAuthz:  "a2a",
+	config.PolicyJWTAuthn: "jwt",
+}
+
+// blockOf returns the block of policy type typ.
+func blockOf(typ string) (string, bool) {
+	if b, ok := policyBlocks[typ]; ok {
+		return b, true
+	}
+	for _, k := range config.RegisteredPolicies() {
+		if k.Type == typ {
+			return k.Block, true
+		}
+	}
+	return "", false
 }
 
 func strs(v ...string) []any {
@@ -210,9 +216,115 @@ var (
 )
 
 type generator struct {
-	docs *docs
-	defs Properties
-	used map[string]bool // enum and required keys consumed
+	docs     *docs
+	defs     Properties
+	used     map[string]bool // enum and required keys consumed
+	enums    map[string][]any
+	required map[string][]string
+	// names are the $defs names of the types of registered policy blocks
+	// (config.RegisteredPolicies), which live outside internal/config:
+	// "<Type>Policy" for the block ("TimeoutPolicy" for timeout.Config),
+	// "<Type><GoType>" for the types it uses ("RetryBackoff").
+	names map[reflect.Type]string
+}
+
+// defName returns the $defs name of struct type t (and the prefix of its
+// Type.Field keys in enums, required and the doc comments).
+func (g *generator) defName(t reflect.Type) string {
+	if n, ok := g.names[t]; ok {
+		return n
+	}
+	if t.PkgPath() != configPkg {
+		// A type of a policy package that no registered block uses.
+		panic("configschema: no $defs name for " + t.String())
+	}
+	return t.Name()
+}
+
+var configPkg = reflect.TypeFor[config.Config]().PkgPath()
+
+// exported writes a policy type or package name in Go's exported style:
+// "a2a-authz" → "A2aAuthz", "retry" → "Retry".
+func exported(s string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(s, "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
+}
+
+// nameTypes names the struct types of package pkg that t is or uses
+// prefix + their Go name.
+func (g *generator) nameTypes(t reflect.Type, pkg, prefix string) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t.PkgPath() != pkg {
+		return
+	}
+	if _, done := g.names[t]; done {
+		return
+	}
+	g.names[t] = prefix + t.Name()
+	for i := 0; i < t.NumField(); i++ {
+		g.nameTypes(t.Field(i).Type, pkg, prefix)
+	}
+}
+
+// addRegistered reads the registered policy blocks: their $defs names,
+// the doc comments of their sources, and what a block tells the schema
+// that its Go types cannot (optional methods of the block, keys
+// Type.Field of its package):
+//
+//	SchemaRequired() map[string][]string // type → required yaml fields
+//	SchemaEnums() map[string][]string    // Type.Field → its values
+func (g *generator) addRegistered() error {
+	for _, k := range config.RegisteredPolicies() {
+		t := reflect.TypeOf(k.New()).Elem()
+		prefix := exported(k.Type) // "a2a-authz" → "A2aAuthz"
+		root := prefix + "Policy"
+		if _, clash := g.docs.types[root]; clash {
+			return fmt.Errorf("configschema: policy %s: $defs name %s is already a config type", k.Type, root)
+		}
+		g.nameTypes(t, t.PkgPath(), prefix)
+		g.names[t] = root
+		d, err := parseDocs(k.Source)
+		if err != nil {
+			return fmt.Errorf("configschema: policy %s: %w", k.Type, err)
+		}
+		if _, ok := d.types[t.Name()]; !ok {
+			return fmt.Errorf("configschema: policy %s: its Source does not declare %s", k.Type, t.Name())
+		}
+		rename := func(goName string) string {
+			if goName == t.Name() {
+				return root
+			}
+			return prefix + goName
+		}
+		for n, doc := range d.types {
+			// "Config is the timeout block." reads "TimeoutPolicy is ...".
+			g.docs.types[rename(n)] = fieldDoc(n, rename(n), doc)
+		}
+		for key, doc := range d.fields {
+			typ, field, _ := strings.Cut(key, ".")
+			g.docs.fields[rename(typ)+"."+field] = doc
+		}
+		spec := k.New()
+		if h, ok := spec.(interface{ SchemaRequired() map[string][]string }); ok {
+			for typ, fields := range h.SchemaRequired() {
+				g.required[rename(typ)] = fields
+			}
+		}
+		if h, ok := spec.(interface{ SchemaEnums() map[string][]string }); ok {
+			for key, vals := range h.SchemaEnums() {
+				typ, field, _ := strings.Cut(key, ".")
+				g.enums[rename(typ)+"."+field] = strs(vals...)
+			}
+		}
+	}
+	return nil
 }
 
 // Generate returns the schema as indented JSON followed by a newline.
@@ -221,7 +333,10 @@ func Generate() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &generator{docs: d, used: map[string]bool{}}
+	g := &generator{docs: d, used: map[string]bool{}, enums: enums(), required: maps.Clone(required), names: map[reflect.Type]string{}}
+	if err := g.addRegistered(); err != nil {
+		return nil, err
+	}
 	g.defs.set("Duration", &Schema{
 		Description: "A non-negative Go duration: \"30s\", \"1m30s\", \"250ms\" (0 or \"0\" for the default where one exists).",
 		Type:        []string{"string", "integer"},
@@ -300,7 +415,7 @@ func (g *generator) typeSchema(t reflect.Type) *Schema {
 	case reflect.Pointer:
 		return g.typeSchema(t.Elem())
 	case reflect.Struct:
-		name := t.Name()
+		name := g.defName(t)
 		if _, ok := g.defs.m[name]; !ok {
 			g.defs.set(name, nil) // reserve: recursive types terminate
 			g.defs.set(name, g.structSchema(t))
@@ -321,8 +436,9 @@ func (g *generator) typeSchema(t reflect.Type) *Schema {
 }
 
 func (g *generator) structSchema(t reflect.Type) *Schema {
+	defName := g.defName(t)
 	s := &Schema{
-		Description:          g.docs.types[t.Name()],
+		Description:          g.docs.types[defName],
 		Type:                 "object",
 		Properties:           &Properties{},
 		AdditionalProperties: &Schema{falseSchema: true},
@@ -340,9 +456,9 @@ func (g *generator) structSchema(t reflect.Type) *Schema {
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		key := t.Name() + "." + f.Name
+		key := defName + "." + f.Name
 		fs := g.typeSchema(f.Type)
-		if vals, ok := enums[key]; ok {
+		if vals, ok := g.enums[key]; ok {
 			g.used["enum "+key] = true
 			target := fs
 			if fs.Type == "array" {
@@ -360,17 +476,22 @@ func (g *generator) structSchema(t reflect.Type) *Schema {
 		}
 		s.Properties.set(name, fs)
 	}
-	if req, ok := required[t.Name()]; ok {
-		g.used["required "+t.Name()] = true
+	if t == reflect.TypeFor[config.Policy]() {
+		// The blocks of registered policy types, which are no fields of
+		// config.Policy: the decoder reads them by their key.
+		for _, k := range config.RegisteredPolicies() {
+			s.Properties.set(k.Block, g.typeSchema(reflect.TypeOf(k.New())))
+		}
+		s.AllOf = policyRules(s)
+	}
+	if req, ok := g.required[defName]; ok {
+		g.used["required "+defName] = true
 		for _, r := range req {
 			if _, ok := s.Properties.m[r]; !ok {
-				panic(fmt.Sprintf("configschema: required field %s.%s does not exist", t.Name(), r))
+				panic(fmt.Sprintf("configschema: required field %s.%s does not exist", defName, r))
 			}
 		}
 		s.Required = req
-	}
-	if t == reflect.TypeFor[config.Policy]() {
-		s.AllOf = policyRules(s)
 	}
 	return s
 }
@@ -379,8 +500,9 @@ func (g *generator) structSchema(t reflect.Type) *Schema {
 // type's block is required and the other types' blocks are refused.
 func policyRules(s *Schema) []*Schema {
 	var out []*Schema
-	for _, typ := range config.PolicyTypes {
-		block, ok := policyBlocks[typ]
+	types := config.PolicyTypes()
+	for _, typ := range types {
+		block, ok := blockOf(typ)
 		if !ok {
 			panic("configschema: no block for policy type " + typ)
 		}
@@ -389,8 +511,8 @@ func policyRules(s *Schema) []*Schema {
 		}
 		var typeProp, others Properties
 		typeProp.set("type", &Schema{Const: typ})
-		for _, t := range config.PolicyTypes {
-			if b := policyBlocks[t]; b != block {
+		for _, t := range types {
+			if b, _ := blockOf(t); b != block {
 				others.set(b, &Schema{falseSchema: true})
 			}
 		}
@@ -415,12 +537,12 @@ func allStrings(v []any) bool {
 // longer exists, so that a rename cannot silently drop a check.
 func (g *generator) checkUsed() error {
 	var missing []string
-	for k := range enums {
+	for k := range g.enums {
 		if !g.used["enum "+k] {
 			missing = append(missing, "enum "+k)
 		}
 	}
-	for k := range required {
+	for k := range g.required {
 		if !g.used["required "+k] {
 			missing = append(missing, "required "+k)
 		}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/devissuer"
+	"github.com/agentgateway-go/agentgateway/internal/policy/retry"
+	"github.com/agentgateway-go/agentgateway/internal/policy/timeout"
 )
 
 // The generated config is valid whichever policies the build enforces,
@@ -14,8 +16,8 @@ import (
 func TestConfigAndInstructionsFollowTheBuild(t *testing.T) {
 	builds := map[string]map[string]bool{
 		"jwt only":     {config.PolicyJWTAuthn: true},
-		"this build":   {config.PolicyJWTAuthn: true, config.PolicyTimeout: true, config.PolicyRetry: true},
-		"with authz":   {config.PolicyJWTAuthn: true, config.PolicyTimeout: true, config.PolicyRetry: true, config.PolicyMCPAuthz: true},
+		"this build":   {config.PolicyJWTAuthn: true, timeout.Type: true, retry.Type: true},
+		"with authz":   {config.PolicyJWTAuthn: true, timeout.Type: true, retry.Type: true, config.PolicyMCPAuthz: true},
 		"every policy": {},
 	}
 	for _, p := range seedPolicies {

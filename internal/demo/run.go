@@ -17,6 +17,9 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 	"github.com/agentgateway-go/agentgateway/internal/gateway"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/policy/ratelimit"
+	"github.com/agentgateway-go/agentgateway/internal/policy/retry"
+	"github.com/agentgateway-go/agentgateway/internal/policy/timeout"
 )
 
 // Options configure Run.
@@ -49,9 +52,9 @@ type ConfigOptions struct {
 var seedPolicies = []struct{ typ, what string }{
 	{config.PolicyJWTAuthn, "JWT authentication"},
 	{config.PolicyMCPAuthz, "tool authorization"},
-	{config.PolicyRateLimit, "rate limits"},
-	{config.PolicyTimeout, "timeouts"},
-	{config.PolicyRetry, "retries"},
+	{ratelimit.Type, "rate limits"},
+	{timeout.Type, "timeouts"},
+	{retry.Type, "retries"},
 	{config.PolicyA2AAuthz, "agent-to-agent authorization"},
 }
 
@@ -105,7 +108,7 @@ func Config(o ConfigOptions) string {
                         requestsPerMinute: 100
 `)
 	}
-	if on(config.PolicyRateLimit) {
+	if on(ratelimit.Type) {
 		mcp.WriteString(`              - type: rate-limit
                 rateLimit:
                   descriptors:
@@ -115,14 +118,14 @@ func Config(o ConfigOptions) string {
                         requestsPerMinute: 10
 `)
 	}
-	if on(config.PolicyTimeout) {
+	if on(timeout.Type) {
 		mcp.WriteString(`              - type: timeout
                 timeout:
                   request: 300s
                   idle: 60s
 `)
 	}
-	if on(config.PolicyRetry) {
+	if on(retry.Type) {
 		mcp.WriteString(`              - type: retry
                 retry:
                   attempts: 3
@@ -145,7 +148,7 @@ func Config(o ConfigOptions) string {
                       allowed: true
 `, devissuer.SubjectPlanningAgent, WeatherAgentName, devissuer.SubjectOrchestratorAgent)
 	}
-	if on(config.PolicyTimeout) {
+	if on(timeout.Type) {
 		a2a.WriteString(`              - type: timeout
                 timeout:
                   request: 60s

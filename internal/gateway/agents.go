@@ -22,6 +22,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/policy/a2aauthz"
 )
 
 // Limits on agent cards the gateway reads (card rewriting and the agent
@@ -60,14 +61,7 @@ func newAgentRouter(rc *config.Route, backends []*backend) *agentRouter {
 	}
 	// The exact names the rules use pick a derived agent's canonical name
 	// (a2a.NewDirectory); a2a-authz builds its directory from the same.
-	var targets []string
-	for _, p := range rc.Policies {
-		if p.A2A != nil {
-			for _, r := range p.A2A.Rules {
-				targets = append(targets, r.Target)
-			}
-		}
-	}
+	targets := a2aauthz.RouteTargets(rc)
 	ar := &agentRouter{
 		prefix:   rc.Match.Path.Prefix,
 		external: strings.TrimSuffix(rc.ExternalURL, "/"),

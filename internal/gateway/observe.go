@@ -19,9 +19,10 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/policy/retry"
+	"github.com/agentgateway-go/agentgateway/internal/policy/timeout"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry"
 )
 
@@ -201,7 +202,7 @@ func (t *Telemetry) WrapPolicy(route, policyType string, wrap func(policy.Handle
 	// timeout and retry only arm deadlines and a retrier at request time;
 	// their effects show on the server span and the attempt spans, so a
 	// span each would cost more than it tells.
-	if !t.Tracing.Enabled() || policyType == config.PolicyTimeout || policyType == config.PolicyRetry {
+	if !t.Tracing.Enabled() || policyType == timeout.Type || policyType == retry.Type {
 		return wrap(next)
 	}
 	tracer := t.Tracing.Tracer()

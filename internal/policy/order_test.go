@@ -11,15 +11,16 @@ import (
 // and TypeOrder are written in two packages: they must name the same
 // types, in the same order.
 func TestPolicyTypesFollowTypeOrder(t *testing.T) {
-	if len(config.PolicyTypes) != len(TypeOrder) {
-		t.Fatalf("config.PolicyTypes has %d types, TypeOrder %d: %v", len(config.PolicyTypes), len(TypeOrder), config.PolicyTypes)
+	types := config.PolicyTypes()
+	if len(types) != len(TypeOrder) {
+		t.Fatalf("config.PolicyTypes has %d types, TypeOrder %d: %v", len(types), len(TypeOrder), types)
 	}
-	for _, typ := range config.PolicyTypes {
+	for _, typ := range types {
 		if _, ok := TypeOrder[typ]; !ok {
 			t.Errorf("policy type %q is valid in config but has no position in TypeOrder", typ)
 		}
 	}
-	if !slices.IsSortedFunc(config.PolicyTypes, func(a, b string) int { return int(TypeOrder[a] - TypeOrder[b]) }) {
-		t.Errorf("config.PolicyTypes %v is not in chain order (TypeOrder %v)", config.PolicyTypes, TypeOrder)
+	if !slices.IsSortedFunc(types, func(a, b string) int { return int(TypeOrder[a] - TypeOrder[b]) }) {
+		t.Errorf("config.PolicyTypes %v is not in chain order (TypeOrder %v)", types, TypeOrder)
 	}
 }

@@ -165,13 +165,11 @@ const (
 // TypeOrder maps every known policy type to its position. A type that is
 // known here but has no registered factory is "not enforced by this build":
 // `validate` reports it and `run` refuses to start.
+//
+// Types registered with Define add themselves; the others are listed
+// here.
 var TypeOrder = map[string]Order{
-	config.PolicyTimeout:   OrderTimeout,
-	config.PolicyJWTAuthn:  OrderAuthn,
-	config.PolicyMCPAuthz:  OrderAuthz,
-	config.PolicyA2AAuthz:  OrderAuthz,
-	config.PolicyRateLimit: OrderRateLimit,
-	config.PolicyRetry:     OrderRetry,
+	config.PolicyJWTAuthn: OrderAuthn,
 }
 
 var (
@@ -191,6 +189,46 @@ func Register(typ string, f Factory) {
 		panic(fmt.Sprintf("policy: duplicate register of %q", typ))
 	}
 	factories[typ] = f
+}
+
+// Definition is everything the gateway needs to know about a policy type,
+// given by the policy's own package in one place (its init calls Define;
+// internal/policy/all imports the package):
+//
+//   - Type, Block, Config and Source go to the config decoder, validator
+//     and schema generator (config.RegisterPolicy);
+//   - Order places the type in the chain (TypeOrder);
+//   - New provisions it (Register).
+type Definition struct {
+	// Type is the value of the policy's type field.
+	Type string
+	// Block is the YAML key of its config block.
+	Block string
+	// Order is its position in the chain.
+	Order Order
+	// Config returns a new zero config block (a pointer to a struct with
+	// yaml tags that implements config.PolicySpec).
+	Config func() config.PolicySpec
+	// Source is the Go source declaring the config block (//go:embed), for
+	// the schema's descriptions.
+	Source []byte
+	// New provisions a policy from a validated block (Policy.Spec).
+	New Factory
+}
+
+// Define makes a policy type known to the config and enforceable. It
+// panics on a duplicate or incomplete definition, which is a programming
+// error. Call it from init.
+func Define(k Definition) {
+	config.RegisterPolicy(config.PolicyKind{Type: k.Type, Block: k.Block, Order: int(k.Order), New: k.Config, Source: k.Source})
+	mu.Lock()
+	if _, dup := TypeOrder[k.Type]; dup {
+		mu.Unlock()
+		panic(fmt.Sprintf("policy: duplicate definition of %q", k.Type))
+	}
+	TypeOrder[k.Type] = k.Order
+	mu.Unlock()
+	Register(k.Type, k.New)
 }
 
 // Lookup returns the factory for typ.

@@ -29,7 +29,13 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
-func init() { policy.Register(config.PolicyA2AAuthz, New) }
+func init() {
+	policy.Define(policy.Definition{
+		Type: Type, Block: Block, Order: policy.OrderAuthz,
+		Config: func() config.PolicySpec { return new(Config) }, Source: configSource,
+		New: New,
+	})
+}
 
 // Policy is a provisioned a2a-authz policy.
 type Policy struct {
@@ -51,7 +57,8 @@ type rule struct {
 
 // New provisions the policy from its config block.
 func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, error) {
-	if p == nil || p.A2A == nil {
+	c := ConfigOf(p)
+	if c == nil {
 		return nil, errors.New("a2a-authz: missing a2a block")
 	}
 	pol := &Policy{route: env.RouteName, log: env.Logger, rec: env.Rec()}
@@ -60,17 +67,9 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 	}
 	var dir *a2a.Directory
 	if env.Route != nil {
-		dbs := make([]a2a.Backend, len(env.Route.Backends))
-		for i, b := range env.Route.Backends {
-			dbs[i] = a2a.Backend{Name: b.Name, Agents: b.Agents}
-		}
-		targets := make([]string, len(p.A2A.Rules))
-		for i, r := range p.A2A.Rules {
-			targets[i] = r.Target
-		}
-		dir = a2a.NewDirectory(dbs, targets)
+		dir = c.directory(env.Route)
 	}
-	for i, r := range p.A2A.Rules {
+	for i, r := range c.Rules {
 		who, err := glob.Compile([]string{r.Source}, glob.SepPrincipal)
 		if err != nil {
 			return nil, err

@@ -24,16 +24,16 @@ const (
 
 // seedRules are the user guide's a2a-authz rules (Step 3.1) plus an
 // explicit deny and a namespace glob.
-var seedRules = []config.A2ARule{
+var seedRules = []Rule{
 	{Source: planning, Target: weather, Allowed: true},
 	{Source: orchestrator, Target: "*", Allowed: true},
 	{Source: orchestrator, Target: "billing-agent", Allowed: false},
 	{Source: "system:serviceaccount:team-a:*", Target: "team-a-*", Allowed: true},
 }
 
-func newPolicy(t *testing.T, rules []config.A2ARule, log *slog.Logger) *Policy {
+func newPolicy(t *testing.T, rules []Rule, log *slog.Logger) *Policy {
 	t.Helper()
-	p, err := New(context.Background(), &config.Policy{Type: config.PolicyA2AAuthz, A2A: &config.A2AAuthzPolicy{Rules: rules}},
+	p, err := New(context.Background(), &config.Policy{Type: Type, Spec: &Config{Rules: rules}},
 		policy.Env{RouteName: "agent-to-agent", Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestMatrix(t *testing.T) {
 }
 
 func TestUnauthenticatedFailsClosed(t *testing.T) {
-	p := newPolicy(t, []config.A2ARule{{Source: "**", Target: "*", Allowed: true}}, nil)
+	p := newPolicy(t, []Rule{{Source: "**", Target: "*", Allowed: true}}, nil)
 	reached := false
 	h := p.Wrap(policy.HandlerFunc(func(http.ResponseWriter, *http.Request) error { reached = true; return nil }))
 	ex := &policy.Exchange{Target: weather}
@@ -132,14 +132,14 @@ func TestListingFilter(t *testing.T) {
 // The edge hands this policy canonical targets only.
 func TestAliasRulesCanonicalized(t *testing.T) {
 	route := &config.Route{Backends: []config.Backend{{Name: "billing-agent-backend"}, {Name: "weather-agent-backend"}}}
-	rules := []config.A2ARule{
+	rules := []Rule{
 		{Source: orchestrator, Target: "*", Allowed: true},
 		{Source: orchestrator, Target: "billing-agent-v1", Allowed: false}, // a deny written on an alias
 		{Source: planning, Target: "billing-agent-v2", Allowed: true},      // an allow written on another alias
 		{Source: planning, Target: weather, Allowed: true},                 // the seed: weather-agent-v6 is canonical
 	}
 	var logs bytes.Buffer
-	p, err := New(context.Background(), &config.Policy{Type: config.PolicyA2AAuthz, A2A: &config.A2AAuthzPolicy{Rules: rules}},
+	p, err := New(context.Background(), &config.Policy{Type: Type, Spec: &Config{Rules: rules}},
 		policy.Env{RouteName: "agent-to-agent", Route: route, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

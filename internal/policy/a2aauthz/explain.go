@@ -38,14 +38,7 @@ func Explain(p *config.Policy, route *config.Route, subject, target string) (Exp
 	}
 	// The agent router's directory: every a2a-authz rule of the route
 	// names canonical agents (gateway.newAgentRouter).
-	var targets []string
-	for _, rp := range route.Policies {
-		if rp.A2A != nil {
-			for _, r := range rp.A2A.Rules {
-				targets = append(targets, r.Target)
-			}
-		}
-	}
+	targets := RouteTargets(route)
 	ex := Explanation{Rule: -1, Agent: target}
 	if _, canonical, ok := a2a.NewDirectory(dbs, targets).Resolve(target); ok {
 		ex.Agent, ex.Served = canonical, true

@@ -7,12 +7,11 @@ import (
 
 	"github.com/agentgateway-go/agentgateway/internal/glob"
 
-	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
-// rule is one compiled config.MCPRule.
+// rule is one compiled Rule.
 type rule struct {
 	index     int
 	principal string // the pattern as written, for audit records
@@ -28,7 +27,7 @@ type rules []*rule
 
 // compileRules compiles validated rules; it panics on patterns config
 // validation refuses (see newRules for unvalidated input).
-func compileRules(cfg []config.MCPRule) rules {
+func compileRules(cfg []Rule) rules {
 	rs, err := newRules(cfg)
 	if err != nil {
 		panic(err)
@@ -36,7 +35,7 @@ func compileRules(cfg []config.MCPRule) rules {
 	return rs
 }
 
-func newRules(cfg []config.MCPRule) (rules, error) {
+func newRules(cfg []Rule) (rules, error) {
 	rs := make(rules, 0, len(cfg))
 	for i, r := range cfg {
 		cr := &rule{index: i, principal: r.Principal}

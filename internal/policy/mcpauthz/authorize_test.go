@@ -26,7 +26,7 @@ var seedTools = []string{
 }
 
 func testRules() rules {
-	return compileRules([]config.MCPRule{
+	return compileRules([]Rule{
 		{Principal: weatherSA, AllowedTools: append(append([]string(nil), seedTools...), "r\u00e9sum\u00e9"), RateLimit: &config.RateValue{RequestsPerMinute: 100}},
 		{Principal: "system:serviceaccount:agent-core-infra:*", AllowedTools: []string{"get_weather_data"}},
 		{Principal: readerSA, AllowedResources: []string{"file:///docs/*", "db://reports/**"}, AllowedPrompts: []string{"summarize_*"}},
@@ -185,7 +185,7 @@ func TestAuthorize(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rs := rs
 			if tt.subject == nobodyWithRule {
-				rs = append(rs, compileRules([]config.MCPRule{{Principal: "**", AllowedPrompts: []string{"x"}}})[0])
+				rs = append(rs, compileRules([]Rule{{Principal: "**", AllowedPrompts: []string{"x"}}})[0])
 				rs[3].index = 3
 			}
 			d := authorizeJSON(t, rs, tt.subject, tt.body)

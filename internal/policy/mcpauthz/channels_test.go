@@ -136,7 +136,7 @@ func TestRefusedCallIsRefunded(t *testing.T) {
 	defer upstream.Close()
 	p := &Policy{
 		route:    "r",
-		rules:    compileRules([]config.MCPRule{{Principal: "alice", AllowedTools: []string{"*"}, RateLimit: &config.RateValue{RequestsPerMinute: 2}}}),
+		rules:    compileRules([]Rule{{Principal: "alice", AllowedTools: []string{"*"}, RateLimit: &config.RateValue{RequestsPerMinute: 2}}}),
 		log:      slog.New(slog.DiscardHandler),
 		sessions: sharedstate.NewMemorySessions(10, 10, time.Hour),
 		limiter:  sharedstate.NewLocalStore(gcra.NewLocal(0)),

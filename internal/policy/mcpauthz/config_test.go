@@ -123,7 +123,7 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func TestNewRefusesARouteWithoutAuthn(t *testing.T) {
-	p := &config.Policy{Type: config.PolicyMCPAuthz, MCP: &config.MCPAuthzPolicy{Rules: []config.MCPRule{{Principal: "p", AllowedTools: []string{"t"}}}}}
+	p := &config.Policy{Type: mcpauthz.Type, Spec: &mcpauthz.Config{Rules: []mcpauthz.Rule{{Principal: "p", AllowedTools: []string{"t"}}}}}
 	route := &config.Route{Name: "r", Policies: []config.Policy{*p}}
 	if _, err := mcpauthz.New(context.Background(), p, policy.Env{RouteName: "r", Route: route}); !errors.Is(err, mcpauthz.ErrNoAuthn) {
 		t.Fatalf("err = %v", err)
@@ -137,7 +137,7 @@ func TestNewRefusesARouteWithoutAuthn(t *testing.T) {
 	if _, err := mcpauthz.New(context.Background(), p, policy.Env{RouteName: "r", Route: route}); err != nil {
 		t.Fatal(err)
 	}
-	bad := &config.Policy{Type: config.PolicyMCPAuthz, MCP: &config.MCPAuthzPolicy{Rules: []config.MCPRule{{Principal: "\xff*", AllowedTools: []string{"t"}}}}}
+	bad := &config.Policy{Type: mcpauthz.Type, Spec: &mcpauthz.Config{Rules: []mcpauthz.Rule{{Principal: "\xff*", AllowedTools: []string{"t"}}}}}
 	if _, err := mcpauthz.New(context.Background(), bad, policy.Env{RouteName: "r", Route: route}); err == nil {
 		t.Fatal("invalid UTF-8 pattern provisioned")
 	}
@@ -148,7 +148,7 @@ func TestNewRefusesARouteWithoutAuthn(t *testing.T) {
 // used as it is, and otherwise the process's store is acquired and
 // released with the policy.
 func TestNewUsesTheRateLimitStore(t *testing.T) {
-	p := &config.Policy{Type: config.PolicyMCPAuthz, MCP: &config.MCPAuthzPolicy{Rules: []config.MCPRule{{Principal: "p", AllowedTools: []string{"t"}}}}}
+	p := &config.Policy{Type: mcpauthz.Type, Spec: &mcpauthz.Config{Rules: []mcpauthz.Rule{{Principal: "p", AllowedTools: []string{"t"}}}}}
 	users := func() int {
 		n := 0
 		for _, s := range sharedstate.Stores() {

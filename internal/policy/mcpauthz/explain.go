@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 )
 
@@ -26,7 +25,7 @@ type Explanation struct {
 // tool: the same compiled rules, principal matching and message
 // authorization as a real tools/call request (the request is built and
 // parsed as one), without I/O. rules must have passed config validation.
-func ExplainToolCall(rules []config.MCPRule, subject, tool string) (Explanation, error) {
+func ExplainToolCall(rules []Rule, subject, tool string) (Explanation, error) {
 	rs, err := newRules(rules)
 	if err != nil {
 		return Explanation{}, err

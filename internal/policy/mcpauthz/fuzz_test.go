@@ -15,7 +15,6 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	segjson "github.com/segmentio/encoding/json"
 
-	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 )
 
@@ -28,7 +27,7 @@ var (
 )
 
 func fuzzRuleSet() rules {
-	return compileRules([]config.MCPRule{{
+	return compileRules([]Rule{{
 		Principal: weatherSA, AllowedTools: fuzzTools, AllowedPrompts: fuzzPrompts, AllowedResources: fuzzResources,
 	}})
 }

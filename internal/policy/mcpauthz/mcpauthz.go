@@ -38,7 +38,13 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 )
 
-func init() { policy.Register(config.PolicyMCPAuthz, New) }
+func init() {
+	policy.Define(policy.Definition{
+		Type: Type, Block: Block, Order: policy.OrderAuthz,
+		Config: func() config.PolicySpec { return new(Config) }, Source: configSource,
+		New: New,
+	})
+}
 
 // Policy is a provisioned mcp-authz policy.
 type Policy struct {
@@ -71,7 +77,8 @@ var ErrNoAuthn = errors.New("mcp-authz requires jwt-authn on the same route, or 
 
 // New provisions an mcp-authz policy.
 func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, error) {
-	if p == nil || p.MCP == nil {
+	c := ConfigOf(p)
+	if c == nil {
 		return nil, errors.New("mcp-authz: missing mcp block")
 	}
 	legacy := false
@@ -83,7 +90,7 @@ func New(_ context.Context, p *config.Policy, env policy.Env) (policy.Policy, er
 			return nil, ErrNoAuthn
 		}
 	}
-	rs, err := newRules(p.MCP.Rules)
+	rs, err := newRules(c.Rules)
 	if err != nil {
 		return nil, fmt.Errorf("mcp-authz: %w", err)
 	}

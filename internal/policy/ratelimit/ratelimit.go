@@ -31,7 +31,13 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 )
 
-func init() { policy.Register(config.PolicyRateLimit, New) }
+func init() {
+	policy.Define(policy.Definition{
+		Type: Type, Block: Block, Order: policy.OrderRateLimit,
+		Config: func() config.PolicySpec { return new(Config) }, Source: configSource,
+		New: New,
+	})
+}
 
 // methodToolsCall is the only method whose params.name is a tool name.
 const methodToolsCall = "tools/call"
@@ -63,7 +69,7 @@ type entry struct {
 }
 
 type descriptor struct {
-	id      string // config.DescriptorID, e.g. tool-name="execute_code"
+	id      string // ID, e.g. tool-name="execute_code"
 	entries []entry
 	limit   gcra.Limit
 }
@@ -72,7 +78,8 @@ type descriptor struct {
 // store for the config's rateLimiting section (I/O: the first use of a
 // Redis store checks it, bounded by its timeout).
 func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, error) {
-	if p.RateLimit == nil {
+	c, _ := p.Spec.(*Config)
+	if c == nil {
 		return nil, errors.New("rate-limit policy without a rateLimit block")
 	}
 	log := env.Logger
@@ -80,7 +87,7 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 		log = slog.New(slog.DiscardHandler)
 	}
 	pol := &Policy{route: env.RouteName, log: log, rec: env.Rec()}
-	for i, d := range p.RateLimit.Descriptors {
+	for i, d := range c.Descriptors {
 		cd, err := compile(d)
 		if err != nil {
 			return nil, fmt.Errorf("descriptors[%d]: %w", i, err)
@@ -114,13 +121,10 @@ func warnLocal(cfg *config.Config, log *slog.Logger) {
 	log.Info("rate limits are kept in this process's memory (no rateLimiting.redis); with several replicas each one allows the full rate")
 }
 
-func compile(d config.RateDescriptor) (*descriptor, error) {
-	entries := d.Match
-	if len(entries) == 0 {
-		entries = []config.DescriptorEntry{{Key: d.Key, Value: d.Value}}
-	}
+func compile(d Descriptor) (*descriptor, error) {
+	entries := d.entries()
 	cd := &descriptor{
-		id:    config.DescriptorID(entries),
+		id:    ID(entries),
 		limit: gcra.Limit{PerMinute: d.RateLimit.RequestsPerMinute, Burst: d.RateLimit.Burst},
 	}
 	if cd.limit.PerMinute <= 0 {
@@ -129,11 +133,11 @@ func compile(d config.RateDescriptor) (*descriptor, error) {
 	for _, e := range entries {
 		var k kind
 		switch e.Key {
-		case config.DescriptorToolName:
+		case KeyToolName:
 			k = kindTool
-		case config.DescriptorPrincipal:
+		case KeyPrincipal:
 			k = kindPrincipal
-		case config.DescriptorMethod:
+		case KeyMethod:
 			k = kindMethod
 		default:
 			return nil, fmt.Errorf("unknown descriptor key %q", e.Key)

@@ -19,6 +19,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	_ "github.com/agentgateway-go/agentgateway/internal/policy/timeout" // registers the timeout block TestWarnings decodes
 	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 	"github.com/agentgateway-go/agentgateway/internal/sharedstate/redistest"
 )
@@ -78,7 +79,7 @@ func provision(t *testing.T, cfg *config.Config) *harness {
 	rc := &cfg.Binds[0].Listeners[0].Routes[0]
 	var pc *config.Policy
 	for i := range rc.Policies {
-		if rc.Policies[i].Type == config.PolicyRateLimit {
+		if rc.Policies[i].Type == Type {
 			pc = &rc.Policies[i]
 		}
 	}
@@ -579,7 +580,7 @@ func TestRefusalIsAudited(t *testing.T) {
 	rc := &cfg.Binds[0].Listeners[0].Routes[0]
 	var pc *config.Policy
 	for i := range rc.Policies {
-		if rc.Policies[i].Type == config.PolicyRateLimit {
+		if rc.Policies[i].Type == Type {
 			pc = &rc.Policies[i]
 		}
 	}

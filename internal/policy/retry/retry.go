@@ -24,7 +24,13 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
-func init() { policy.Register(config.PolicyRetry, New) }
+func init() {
+	policy.Define(policy.Definition{
+		Type: Type, Block: Block, Order: policy.OrderRetry,
+		Config: func() config.PolicySpec { return new(Config) }, Source: configSource,
+		New: New,
+	})
+}
 
 // Policy is a provisioned retry policy; it is also the exchange's Retrier.
 type Policy struct {
@@ -48,23 +54,23 @@ var ErrBudget = policy.ErrRetryBudget
 
 // New provisions a retry policy from a validated config.
 func New(_ context.Context, cp *config.Policy, _ policy.Env) (policy.Policy, error) {
-	c := cp.Retry
+	c := cp.Spec.(*Config)
 	p := &Policy{
 		attempts:      c.Attempts,
 		perTry:        c.PerTryTimeout.D(),
 		nonIdempotent: c.RetryNonIdempotent,
-		base:          25 * time.Millisecond,
-		max:           250 * time.Millisecond,
-		budgetPct:     20,
-		budgetMin:     3,
+		base:          DefaultBaseInterval.D(),
+		max:           DefaultMaxInterval.D(),
+		budgetPct:     DefaultBudgetPercent,
+		budgetMin:     DefaultBudgetMinConcurrent,
 	}
 	for _, on := range c.RetryOn {
 		switch on {
-		case config.RetryOn5xx:
+		case On5xx:
 			p.on5xx = true
-		case config.RetryOnReset:
+		case OnReset:
 			p.onReset = true
-		case config.RetryOnConnectFailure:
+		case OnConnectFailure:
 			p.onConnect = true
 		}
 	}

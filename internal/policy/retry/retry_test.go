@@ -16,12 +16,12 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
-func newPolicy(t *testing.T, c config.RetryPolicy) *Policy {
+func newPolicy(t *testing.T, c Config) *Policy {
 	t.Helper()
 	if c.Backoff == nil {
-		c.Backoff = &config.Backoff{BaseInterval: config.Duration(time.Millisecond), MaxInterval: config.Duration(2 * time.Millisecond)}
+		c.Backoff = &Backoff{BaseInterval: config.Duration(time.Millisecond), MaxInterval: config.Duration(2 * time.Millisecond)}
 	}
-	p, err := New(context.Background(), &config.Policy{Type: config.PolicyRetry, Retry: &c}, policy.Env{})
+	p, err := New(context.Background(), &config.Policy{Type: Type, Spec: &c}, policy.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestRetryDecisions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newPolicy(t, config.RetryPolicy{Attempts: 3, RetryOn: tt.on, RetryNonIdempotent: tt.optIn})
+			p := newPolicy(t, Config{Attempts: 3, RetryOn: tt.on, RetryNonIdempotent: tt.optIn})
 			ex := exchange(t, tt.method, tt.body)
 			calls := 0
 			_, _ = p.Do(context.Background(), ex, func(ctx context.Context) (*http.Response, error) {
@@ -92,7 +92,7 @@ func TestRetryDecisions(t *testing.T) {
 }
 
 func TestPerTryTimeoutOnlyBoundsHeaders(t *testing.T) {
-	p := newPolicy(t, config.RetryPolicy{Attempts: 2, RetryOn: []string{"5xx"}, PerTryTimeout: config.Duration(20 * time.Millisecond)})
+	p := newPolicy(t, Config{Attempts: 2, RetryOn: []string{"5xx"}, PerTryTimeout: config.Duration(20 * time.Millisecond)})
 	ex := exchange(t, "POST", toolsList)
 	calls := 0
 	_, err := p.Do(context.Background(), ex, func(ctx context.Context) (*http.Response, error) {
@@ -120,7 +120,7 @@ func TestPerTryTimeoutOnlyBoundsHeaders(t *testing.T) {
 }
 
 func TestBudget(t *testing.T) {
-	p := newPolicy(t, config.RetryPolicy{Attempts: 5, RetryOn: []string{"connect-failure"}, Budget: &config.RetryBudget{Percent: 20, MinConcurrent: 0}})
+	p := newPolicy(t, Config{Attempts: 5, RetryOn: []string{"connect-failure"}, Budget: &Budget{Percent: 20, MinConcurrent: 0}})
 	// No active requests and a minimum of 0: the budget allows no retry.
 	calls := 0
 	_, err := p.Do(context.Background(), exchange(t, "GET", ""), func(ctx context.Context) (*http.Response, error) {
@@ -133,7 +133,7 @@ func TestBudget(t *testing.T) {
 }
 
 func TestBackoffBounded(t *testing.T) {
-	p := newPolicy(t, config.RetryPolicy{Attempts: 3, RetryOn: []string{"5xx"}, Backoff: &config.Backoff{BaseInterval: config.Duration(time.Second), MaxInterval: config.Duration(10 * time.Second)}})
+	p := newPolicy(t, Config{Attempts: 3, RetryOn: []string{"5xx"}, Backoff: &Backoff{BaseInterval: config.Duration(time.Second), MaxInterval: config.Duration(10 * time.Second)}})
 	for try := 1; try < 70; try++ {
 		if d := p.backoff(try); d < 0 || d > 10*time.Second {
 			t.Fatalf("backoff(%d) = %s", try, d)

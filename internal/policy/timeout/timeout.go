@@ -15,7 +15,13 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
-func init() { policy.Register(config.PolicyTimeout, New) }
+func init() {
+	policy.Define(policy.Definition{
+		Type: Type, Block: Block, Order: policy.OrderTimeout,
+		Config: func() config.PolicySpec { return new(Config) }, Source: configSource,
+		New: New,
+	})
+}
 
 // Policy is a provisioned timeout policy.
 type Policy struct {
@@ -25,7 +31,8 @@ type Policy struct {
 
 // New provisions a timeout policy.
 func New(_ context.Context, p *config.Policy, _ policy.Env) (policy.Policy, error) {
-	return &Policy{Request: p.Timeout.Request.D(), Idle: p.Timeout.Idle.D()}, nil
+	c := p.Spec.(*Config)
+	return &Policy{Request: c.Request.D(), Idle: c.Idle.D()}, nil
 }
 
 // Wrap applies the deadlines.

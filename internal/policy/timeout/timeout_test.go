@@ -26,7 +26,7 @@ func TestTimeoutPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := New(context.Background(), &config.Policy{Type: config.PolicyTimeout, Timeout: &config.TimeoutPolicy{
+			p, err := New(context.Background(), &config.Policy{Type: Type, Spec: &Config{
 				Request: config.Duration(tt.request), Idle: config.Duration(tt.idle),
 			}}, policy.Env{})
 			if err != nil {
@@ -54,7 +54,7 @@ func TestTimeoutPolicy(t *testing.T) {
 }
 
 func TestRequestTimeoutCause(t *testing.T) {
-	p, _ := New(context.Background(), &config.Policy{Timeout: &config.TimeoutPolicy{Request: config.Duration(10 * time.Millisecond)}}, policy.Env{})
+	p, _ := New(context.Background(), &config.Policy{Spec: &Config{Request: config.Duration(10 * time.Millisecond)}}, policy.Env{})
 	var cause error
 	h := p.Wrap(policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		<-r.Context().Done()
