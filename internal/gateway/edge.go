@@ -16,6 +16,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/telemetry"
 )
 
 // portHandler is the edge of one bind: it pins the current runtime, checks
@@ -46,7 +47,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt == nil {
 		err := policy.Errorf(http.StatusServiceUnavailable, "gateway is not ready")
 		renderError(w, nil, policy.KindHTTP, err)
-		obs.End(ctx, r, &policy.Exchange{Start: start, Method: r.Method}, Result{Status: err.Status, Duration: time.Since(start), Err: err})
+		obs.End(ctx, r, &policy.Exchange{Start: start, Method: r.Method}, telemetry.Result{Status: err.Status, Duration: time.Since(start), Err: err})
 		return
 	}
 	defer rt.release()
@@ -68,12 +69,12 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				if rw.writeErr != nil || r.Context().Err() != nil {
-					h.g.log.Info("stream ended: client went away", "route", ex.Route, "method", r.Method, "path", requestPath(r))
-					obs.End(ctx, r, ex, Result{Status: statusClientClosed, Bytes: rw.bytes, Duration: time.Since(start),
+					h.g.log.Info("stream ended: client went away", "route", ex.Route, "method", r.Method, "path", policy.RequestPath(r))
+					obs.End(ctx, r, ex, telemetry.Result{Status: statusClientClosed, Bytes: rw.bytes, Duration: time.Since(start),
 						Err: &policy.Error{Status: statusClientClosed, Message: "client closed request"}})
 				} else {
-					h.g.log.Warn("stream aborted: backend broke the response", "route", ex.Route, "method", r.Method, "path", requestPath(r))
-					obs.End(ctx, r, ex, Result{Status: statusAborted, Bytes: rw.bytes, Duration: time.Since(start), Err: errAborted})
+					h.g.log.Warn("stream aborted: backend broke the response", "route", ex.Route, "method", r.Method, "path", policy.RequestPath(r))
+					obs.End(ctx, r, ex, telemetry.Result{Status: statusAborted, Bytes: rw.bytes, Duration: time.Since(start), Err: errAborted})
 				}
 			}
 			panic(p)
@@ -95,7 +96,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// would cost two log lines per reset stream.
 			lvl = slog.LevelDebug
 		}
-		attrs := []any{"route", ex.Route, "method", r.Method, "path", requestPath(r), "status", pe.Status, "msg_client", pe.Message}
+		attrs := []any{"route", ex.Route, "method", r.Method, "path", policy.RequestPath(r), "status", pe.Status, "msg_client", pe.Message}
 		if pe.Cause != nil {
 			attrs = append(attrs, "err", pe.Cause.Error())
 		}
@@ -109,9 +110,9 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = policy.AsError(err).Status
 	}
 	if ex.StreamEnd != nil {
-		h.g.log.Info("stream ended by gateway", "route", ex.Route, "method", r.Method, "path", requestPath(r), "reason", ex.StreamEnd.Error())
+		h.g.log.Info("stream ended by gateway", "route", ex.Route, "method", r.Method, "path", policy.RequestPath(r), "reason", ex.StreamEnd.Error())
 	}
-	obs.End(ctx, r, ex, Result{Status: status, Bytes: rw.bytes, Duration: time.Since(start), Err: err})
+	obs.End(ctx, r, ex, telemetry.Result{Status: status, Bytes: rw.bytes, Duration: time.Since(start), Err: err})
 }
 
 var errAborted = errors.New("stream aborted by backend")
@@ -125,7 +126,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	if pr == nil {
 		return policy.Errorf(http.StatusNotFound, "no route")
 	}
-	path := requestPath(r)
+	path := policy.RequestPath(r)
 	if msg := checkPath(path); msg != "" {
 		return policy.Errorf(http.StatusBadRequest, "%s", msg)
 	}

@@ -80,7 +80,7 @@ admin:
 	}
 	defer func() { _ = tr.Shutdown(context.Background()) }()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	g := New(Options{Logger: log, Observer: &Telemetry{Tracing: tr}})
+	g := New(Options{Logger: log, Observer: &telemetry.Observer{Tracing: tr}})
 	if err := g.Apply(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}

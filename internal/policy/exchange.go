@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -170,3 +171,14 @@ const (
 	DecisionRateLimited     = "rate_limited"
 	DecisionUnauthenticated = "unauthenticated"
 )
+
+// RequestPath returns the escaped path exactly as the client sent it.
+func RequestPath(r *http.Request) string {
+	if u := r.RequestURI; strings.HasPrefix(u, "/") {
+		if i := strings.IndexByte(u, '?'); i >= 0 {
+			u = u[:i]
+		}
+		return u
+	}
+	return r.URL.EscapedPath()
+}
