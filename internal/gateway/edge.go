@@ -39,15 +39,16 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Trailer = http.Header{}
 	}
 	obs := h.g.deps.observer
-	ctx := obs.Begin(r)
-	if ctx != r.Context() {
-		r = r.WithContext(ctx)
-	}
+	ex := &policy.Exchange{Start: start, Method: r.Method}
+	// ctx carries the server span. The request keeps its own context
+	// until serve gives it the exchange's, in the one copy of the request
+	// the edge makes.
+	ctx := obs.Begin(r, ex)
 	rt := h.g.acquire()
 	if rt == nil {
 		err := policy.Errorf(http.StatusServiceUnavailable, "gateway is not ready")
 		renderError(w, nil, policy.KindHTTP, err)
-		obs.End(ctx, r, &policy.Exchange{Start: start, Method: r.Method}, telemetry.Result{Status: err.Status, Duration: time.Since(start), Err: err})
+		obs.End(ctx, r, ex, telemetry.Result{Status: err.Status, Duration: time.Since(start), Err: err})
 		return
 	}
 	defer rt.release()
@@ -59,7 +60,6 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rw := &responseWriter{ResponseWriter: w, writeTimeout: srv.WriteTimeout.D()}
 	defer rw.boundFinalFlush()
-	ex := &policy.Exchange{Start: start, Method: r.Method}
 	defer func() {
 		// The proxy aborts the client connection with http.ErrAbortHandler
 		// when copying a stream fails, whichever side failed; record it
@@ -80,7 +80,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(p)
 		}
 	}()
-	err := h.serve(rw, r, rt, ex, overloaded)
+	err := h.serve(ctx, rw, r, rt, ex, overloaded)
 	if err != nil && !errors.Is(err, errAborted) {
 		pe := policy.AsError(err)
 		if pe.Status != statusClientClosed && !rw.wrote {
@@ -103,7 +103,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ex.RPC != nil && len(ex.RPC.Messages) == 1 {
 			attrs = append(attrs, "rpc_method", ex.RPC.Messages[0].Method)
 		}
-		h.g.log.Log(r.Context(), lvl, "request failed", attrs...)
+		h.g.log.Log(ctx, lvl, "request failed", attrs...)
 	}
 	status := rw.status
 	if err != nil && !rw.wrote {
@@ -121,7 +121,9 @@ var errAborted = errors.New("stream aborted by backend")
 // them after headers were sent.
 const statusAborted = 0
 
-func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex *policy.Exchange, overloaded bool) error {
+// serve runs the request in ctx, the request's context with the server
+// span.
+func (h *portHandler) serve(ctx context.Context, w *responseWriter, r *http.Request, rt *runtime, ex *policy.Exchange, overloaded bool) error {
 	pr := rt.ports[h.port]
 	if pr == nil {
 		return policy.Errorf(http.StatusNotFound, "no route")
@@ -147,7 +149,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 		// served without the route's chain.
 		ex.Route = wk.route
 		if reflect != "" {
-			r = r.WithContext(policy.WithExchange(r.Context(), ex))
+			r = r.WithContext(policy.WithExchange(ctx, ex))
 		}
 		wk.h.ServeHTTP(w, r)
 		return nil
@@ -176,7 +178,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	// The body is read inside the chain, right after authentication
 	// (bodyStage), so that a request without valid credentials is refused
 	// before any of its body is buffered.
-	ctx := policy.WithExchange(r.Context(), ex)
+	ctx = policy.WithExchange(ctx, ex)
 	ctx = context.WithValue(ctx, edgeStateKey{}, &edgeState{h: h, w: w, rt: rt, rte: rte, ex: ex, overloaded: overloaded})
 	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
 }

@@ -14,8 +14,8 @@ import (
 // upstream attempt and each response stream.
 type Observer interface {
 	// Begin starts observing a request and returns the context it runs
-	// in (carrying the server span).
-	Begin(r *http.Request) context.Context
+	// in (carrying the server span). It may keep state in ex.Observation.
+	Begin(r *http.Request, ex *policy.Exchange) context.Context
 	// WrapPolicy wraps one policy of a route's chain: wrap is the
 	// policy's Wrap, next the rest of the chain.
 	WrapPolicy(route, policyType string, wrap func(policy.Handler) policy.Handler, next policy.Handler) policy.Handler
@@ -34,7 +34,7 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) Begin(r *http.Request) context.Context { return r.Context() }
+func (nopObserver) Begin(r *http.Request, _ *policy.Exchange) context.Context { return r.Context() }
 func (nopObserver) WrapPolicy(_, _ string, wrap func(policy.Handler) policy.Handler, next policy.Handler) policy.Handler {
 	return wrap(next)
 }

@@ -23,8 +23,17 @@ import (
 // The spans of a request through a chain with a traced policy: their
 // names, parents, attributes and status, for an allowed call and for one
 // the policy refuses. The attributes are set when each span ends (one
-// call per span), so this pins what an exporter sees.
+// call per span), so this pins what an exporter sees. By default a
+// request has a server span and a client span per upstream attempt, and
+// the policy's decision is an attribute of the server span; with
+// tracing.policySpans the policy also has its own span.
 func TestRequestSpans(t *testing.T) {
+	for _, policySpans := range []bool{false, true} {
+		t.Run(fmt.Sprintf("policySpans=%v", policySpans), func(t *testing.T) { testRequestSpans(t, policySpans) })
+	}
+}
+
+func testRequestSpans(t *testing.T, policySpans bool) {
 	var mu sync.Mutex
 	var traceparents []string
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +89,7 @@ admin:
 	}
 	defer func() { _ = tr.Shutdown(context.Background()) }()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	g := New(Options{Logger: log, Observer: &telemetry.Observer{Tracing: tr}})
+	g := New(Options{Logger: log, Observer: &telemetry.Observer{Tracing: tr, PolicySpans: policySpans}})
 	if err := g.Apply(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -149,44 +158,54 @@ admin:
 			return nil
 		}
 		server, rl, up := find("POST /mcp"), find("rate-limit"), find("upstream b")
-		if server == nil || rl == nil {
+		if server == nil || server.SpanKind != trace.SpanKindServer {
 			t.Fatalf("spans %v", names(ss))
 		}
-		if server.SpanKind != trace.SpanKindServer || rl.Parent.SpanID() != server.SpanContext.SpanID() {
-			t.Errorf("server kind %v, rate-limit parent %v", server.SpanKind, rl.Parent.SpanID())
+		if policySpans != (rl != nil) {
+			t.Fatalf("policySpans %v: spans %v", policySpans, names(ss))
+		}
+		if rl != nil && rl.Parent.SpanID() != server.SpanContext.SpanID() {
+			t.Errorf("rate-limit parent %v", rl.Parent.SpanID())
 		}
 		if up == nil {
-			// The refused call: the policy's span carries the refusal.
-			if len(ss) != 2 {
+			// The refused call: the server span carries the refusal, and
+			// so does the policy's span when there is one.
+			if wantN := map[bool]int{false: 1, true: 2}[policySpans]; len(ss) != wantN {
 				t.Errorf("refused call spans %v", names(ss))
 			}
 			want(*server, map[string]string{"http.request.method": "POST", "url.path": "/mcp", "http.response.status_code": "429",
 				"http.route": "/mcp", "agentgateway.route": "tools", "mcp.method.name": "tools/call",
 				"gen_ai.tool.name": "echo", "gen_ai.operation.name": "execute_tool", "mcp.session.id": sidDigest,
 				// Set by the rate-limit policy that refused the call.
-				"agentgateway.decision": "rate_limited"})
-			want(*rl, map[string]string{"agentgateway.policy": "rate-limit", "agentgateway.route": "tools", "http.response.status_code": "429"})
-			if rl.Status.Code != codes.Error {
-				t.Errorf("refusing policy span status %v", rl.Status)
+				"agentgateway.decision": "rate_limited", "agentgateway.policy.rate-limit": "rate_limited"})
+			if rl != nil {
+				want(*rl, map[string]string{"agentgateway.policy": "rate-limit", "agentgateway.route": "tools", "http.response.status_code": "429"})
+				if rl.Status.Code != codes.Error {
+					t.Errorf("refusing policy span status %v", rl.Status)
+				}
 			}
 			continue
 		}
-		if len(ss) != 3 {
+		if wantN := map[bool]int{false: 2, true: 3}[policySpans]; len(ss) != wantN {
 			t.Errorf("allowed call spans %v", names(ss))
 		}
 		want(*server, map[string]string{"http.request.method": "POST", "url.path": "/mcp", "http.response.status_code": "200",
 			"http.route": "/mcp", "agentgateway.route": "tools", "agentgateway.backend": "b", "mcp.method.name": "tools/call",
-			"gen_ai.tool.name": "echo", "gen_ai.operation.name": "execute_tool", "mcp.session.id": sidDigest})
-		want(*rl, map[string]string{"agentgateway.policy": "rate-limit", "agentgateway.route": "tools"})
+			"gen_ai.tool.name": "echo", "gen_ai.operation.name": "execute_tool", "mcp.session.id": sidDigest,
+			// The rate-limit policy let the call through.
+			"agentgateway.policy.rate-limit": "passed"})
 		want(*up, map[string]string{"agentgateway.backend": "b", "agentgateway.attempt": "1",
 			"server.address": strings.TrimPrefix(be.URL, "http://"), "http.response.status_code": "200"})
 		if up.SpanKind != trace.SpanKindClient || up.Parent.SpanID() != server.SpanContext.SpanID() {
 			t.Errorf("upstream span kind %v, parent %v (server %v)", up.SpanKind, up.Parent.SpanID(), server.SpanContext.SpanID())
 		}
-		// The policy's span ends when it hands over, before the upstream
-		// attempt starts.
-		if rl.EndTime.After(up.StartTime) {
-			t.Errorf("rate-limit span ends %v after the upstream span starts", rl.EndTime.Sub(up.StartTime))
+		if rl != nil {
+			want(*rl, map[string]string{"agentgateway.policy": "rate-limit", "agentgateway.route": "tools"})
+			// The policy's span ends when it hands over, before the
+			// upstream attempt starts.
+			if rl.EndTime.After(up.StartTime) {
+				t.Errorf("rate-limit span ends %v after the upstream span starts", rl.EndTime.Sub(up.StartTime))
+			}
 		}
 		mu.Lock()
 		tp := traceparents

@@ -102,6 +102,12 @@ type Exchange struct {
 	// not be echoed; TLS tells the scheme. See BaseURL.
 	ReflectHost string
 	TLS         bool
+
+	// Observation is the observer's own state for this exchange (the
+	// span bookkeeping of telemetry.Observer); nothing else reads it.
+	// Kept here, not in the context, so that observing a request costs
+	// no context and no request copy of its own.
+	Observation any
 }
 
 // ShortenIdle sets the idle timeout to d if d is shorter than the current.

@@ -77,6 +77,9 @@ func NewObserver(ctx context.Context, cfg *config.Config, version string, log *s
 		return nil, fmt.Errorf("observability.opentelemetry: %w", err)
 	}
 	t.Tracing = tr
+	if otel != nil && otel.Tracing != nil {
+		t.PolicySpans = otel.Tracing.PolicySpans
+	}
 	if otel != nil && otel.Tracing != nil && len(otel.Tracing.Attributes) > 0 {
 		if t.Attrs, err = CompileAttributes(otel.Tracing.Attributes); err != nil {
 			return nil, fmt.Errorf("observability.opentracing.attributes: %w", err)
@@ -112,6 +115,10 @@ type Observer struct {
 	Attrs *Attributes
 	// Access receives one record per request; nil disables the access log.
 	Access *slog.Logger
+	// PolicySpans gives each traced policy its own span
+	// (observability.opentelemetry.tracing.policySpans); without it, a
+	// policy's decision is an attribute of the server span only.
+	PolicySpans bool
 
 	tools toolCatalog
 }
@@ -166,44 +173,107 @@ func (t *Observer) TokenCache(hit bool) { t.Metrics.TokenCache(hit) }
 func (t *Observer) TraceID(ctx context.Context) string { return TraceID(ctx) }
 
 // Begin starts the server span. Its name is the HTTP method until the
-// route is known; End renames it to "<method> <route prefix>".
-func (t *Observer) Begin(r *http.Request) context.Context {
+// route is known; End renames it to "<method> <route prefix>". The span's
+// bookkeeping lives in ex.Observation: no context of its own.
+func (t *Observer) Begin(r *http.Request, ex *policy.Exchange) context.Context {
 	if !t.Tracing.Enabled() {
 		return r.Context()
 	}
 	// Its attributes, these two first, are set by End in one call.
-	ctx, _ := t.Tracing.StartServer(r.Context(), r.Header, r.Method)
-	return context.WithValue(ctx, policySpanKey{}, &policySpan{})
-}
-
-// policySpanKey holds the request's *policySpan.
-type policySpanKey struct{}
-
-// policySpan is the span of the policy running now. Policy spans never
-// overlap: each ends when its policy hands over to the rest of the chain,
-// before the next policy's starts, so one slot per request is enough.
-type policySpan struct {
-	span  trace.Span // nil when no policy span is open
-	attrs []attribute.KeyValue
-}
-
-// end ends the open policy span, if any, with its attributes (set at
-// the end, in one call: each call grows the span's list).
-func (p *policySpan) end(more ...attribute.KeyValue) {
-	if p.span != nil {
-		p.span.SetAttributes(p.attrs...)
-		if len(more) > 0 {
-			p.span.SetAttributes(more...)
-		}
-		p.span.End()
-		p.span = nil
+	ctx, span := t.Tracing.StartServer(r.Context(), r.Header, r.Method)
+	if span.IsRecording() {
+		ex.Observation = &spans{}
 	}
+	return ctx
 }
 
-// WrapPolicy gives each policy its own span that ends when the policy
-// hands over to the rest of the chain (or returns without doing so), so
-// authn, authz and rate-limit spans measure only their own work and the
-// rest of the chain continues under the server span.
+// spans is the span bookkeeping of one recorded request.
+type spans struct {
+	// decisions are the server span's agentgateway.policy.<type>
+	// attributes, one per policy that ran, in chain order.
+	decisions []attribute.KeyValue
+	buf       [4]attribute.KeyValue
+	// open is the policy running now, until it hands the request on or
+	// returns: policies never overlap, so one slot per request is enough.
+	open    *tracedPolicy
+	decided string // ex.Decision when the open policy started
+	// policy is the open policy's own span (tracing.policySpans).
+	policy trace.Span
+}
+
+func spansOf(ex *policy.Exchange) *spans {
+	if ex == nil {
+		return nil
+	}
+	s, _ := ex.Observation.(*spans)
+	return s
+}
+
+// tracedPolicy is one policy of a route's chain as traced.
+type tracedPolicy struct {
+	key   attribute.Key        // agentgateway.policy.<type>
+	attrs []attribute.KeyValue // of its own span (opt-in)
+	name  string
+}
+
+// The values of agentgateway.policy.<type> besides a decision the policy
+// made (ex.Decision: allowed, denied, rate_limited, unauthenticated).
+const (
+	// The policy handed the request on without a decision of its own
+	// (authentication that succeeded, a rate limit not reached).
+	policyPassed = "passed"
+	// The policy refused the request without recording a decision (a
+	// malformed request, an internal error).
+	policyRefused = "refused"
+	// The policy answered the request itself (a document it serves).
+	policyAnswered = "answered"
+)
+
+// close ends the open policy: handedOn reports whether it handed the
+// request to the rest of the chain, err is what it returned otherwise.
+func (s *spans) close(ex *policy.Exchange, handedOn bool, err error) {
+	p := s.open
+	if p == nil {
+		return
+	}
+	s.open = nil
+	v := policyPassed
+	switch {
+	case ex.Decision != "" && ex.Decision != s.decided:
+		v = ex.Decision
+	case handedOn:
+	case err != nil:
+		v = policyRefused
+	default:
+		v = policyAnswered
+	}
+	if s.decisions == nil {
+		s.decisions = s.buf[:0]
+	}
+	s.decisions = append(s.decisions, p.key.String(v))
+	if s.policy == nil {
+		return
+	}
+	// The opt-in policy span, its attributes set in one call (each call
+	// grows the span's list).
+	span := s.policy
+	s.policy = nil
+	if !handedOn && err != nil {
+		pe := policy.AsError(err)
+		span.SetStatus(codes.Error, pe.Message)
+		span.SetAttributes(append(p.attrs[:len(p.attrs):len(p.attrs)], attribute.Int("http.response.status_code", pe.Status))...)
+	} else {
+		span.SetAttributes(p.attrs...)
+	}
+	span.End()
+}
+
+// WrapPolicy records each policy's decision on the server span, as the
+// attribute agentgateway.policy.<type>, when the policy hands the request
+// on or returns. With tracing.policySpans, each policy also gets its own
+// span, ending at the same moment, so authn, authz and rate-limit spans
+// measure only their own work and the rest of the chain continues under
+// the server span.
 //
 // The policy runs with the request's context unchanged (the server span
 // in it): policies start no spans of their own, and a context and a
@@ -211,39 +281,40 @@ func (p *policySpan) end(more ...attribute.KeyValue) {
 func (t *Observer) WrapPolicy(route, policyType string, wrap func(policy.Handler) policy.Handler, next policy.Handler) policy.Handler {
 	// timeout and retry only arm deadlines and a retrier at request time;
 	// their effects show on the server span and the attempt spans, so a
-	// span each would cost more than it tells.
+	// span or an attribute each would cost more than it tells.
 	if !t.Tracing.Enabled() || policyType == config.PolicyTimeout || policyType == config.PolicyRetry {
 		return wrap(next)
 	}
-	tracer := t.Tracing.Tracer()
+	p := &tracedPolicy{key: attribute.Key("agentgateway.policy." + policyType), name: policyType}
+	var tracer trace.Tracer
+	if t.PolicySpans {
+		tracer = t.Tracing.Tracer()
+		p.attrs = []attribute.KeyValue{attribute.String("agentgateway.policy", policyType), attribute.String("agentgateway.route", route)}
+	}
 	inner := policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if ps, ok := r.Context().Value(policySpanKey{}).(*policySpan); ok {
-			ps.end()
+		ex := policy.ExchangeFrom(r.Context())
+		if s := spansOf(ex); s != nil && s.open == p {
+			s.close(ex, true, nil)
 		}
 		return next.ServeHTTP(w, r)
 	})
 	h := wrap(inner)
-	attrs := []attribute.KeyValue{attribute.String("agentgateway.policy", policyType), attribute.String("agentgateway.route", route)}
 	return policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		ps, ok := r.Context().Value(policySpanKey{}).(*policySpan)
-		if !ok {
-			// Not begun by Begin (a chain run on its own).
-			ps = &policySpan{}
-			r = r.WithContext(context.WithValue(r.Context(), policySpanKey{}, ps))
+		ex := policy.ExchangeFrom(r.Context())
+		s := spansOf(ex)
+		if s == nil {
+			// Not recorded, or a chain run on its own.
+			return h.ServeHTTP(w, r)
 		}
-		_, ps.span = tracer.Start(r.Context(), policyType)
-		ps.attrs = attrs
+		s.open, s.decided = p, ex.Decision
+		if tracer != nil {
+			_, s.policy = tracer.Start(r.Context(), policyType)
+		}
 		err := h.ServeHTTP(w, r)
-		if ps.span != nil {
-			// The policy answered without handing over: the open span is
-			// its own (a later policy's would have ended before returning).
-			if err != nil {
-				pe := policy.AsError(err)
-				ps.span.SetStatus(codes.Error, pe.Message)
-				ps.end(attribute.Int("http.response.status_code", pe.Status))
-			} else {
-				ps.end()
-			}
+		if s.open == p {
+			// The policy returned without handing over: the open slot is
+			// its own (a later policy's would have closed before returning).
+			s.close(ex, false, err)
 		}
 		return err
 	})
@@ -265,9 +336,13 @@ func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.R
 			req.Header = req.Header.Clone()
 		}
 		// The attributes are set when the attempt ends, in one call
-		// (each call grows the span's list).
-		ctx, span = t.Tracing.Tracer().Start(ctx, upstreamSpanName(ex.Backend), clientSpan)
+		// (each call grows the span's list). An unsampled span is still
+		// propagated (its traceparent says so) but gets no attributes.
+		ctx, span = t.Tracing.Tracer().Start(ctx, upstreamSpanName(ex.Backend), clientSpan...)
 		t.Tracing.Inject(ctx, req.Header)
+		if !span.IsRecording() {
+			span = nil
+		}
 	}
 	var host string
 	if span != nil {
@@ -309,7 +384,9 @@ func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.R
 	}
 }
 
-var clientSpan = trace.WithSpanKind(trace.SpanKindClient)
+// clientSpan is the upstream spans' start option, as a slice: passing one
+// option as a variadic argument would allocate its array per call.
+var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 
 // upstreamSpanNames caches "upstream <backend>": backend names come from
 // the config.
@@ -512,6 +589,9 @@ func (t *Observer) finishSpan(span trace.Span, r *http.Request, ex *policy.Excha
 			attrs = append(attrs, attribute.String("a2a.source", ex.Principal.Subject))
 			vars.A2ASource = ex.Principal.Subject
 		}
+	}
+	if s := spansOf(ex); s != nil {
+		attrs = append(attrs, s.decisions...)
 	}
 	if t.Attrs != nil {
 		attrs = t.Attrs.Append(attrs, &vars)

@@ -328,6 +328,10 @@ func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, a
 		return noopTracer.Start(ctx, name)
 	}
 	ctx, links := t.Extract(ctx, h)
+	if len(links) == 0 && len(attrs) == 0 {
+		// The common case allocates no option list.
+		return t.tracer.Start(ctx, name, serverSpanOnly...)
+	}
 	opts := make([]trace.SpanStartOption, 1, 3)
 	opts[0] = serverSpan
 	if len(links) > 0 {
@@ -339,7 +343,10 @@ func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, a
 	return t.Tracer().Start(ctx, name, opts...)
 }
 
-var serverSpan = trace.WithSpanKind(trace.SpanKindServer)
+var (
+	serverSpan     = trace.WithSpanKind(trace.SpanKindServer)
+	serverSpanOnly = []trace.SpanStartOption{serverSpan}
+)
 
 // ForceFlush exports the spans ended so far.
 func (t *Tracing) ForceFlush(ctx context.Context) error {
