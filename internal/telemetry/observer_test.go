@@ -132,3 +132,21 @@ func TestObserverPolicyDecisions(t *testing.T) {
 		}
 	}
 }
+
+// tracing.policySpans reaches the observer; it is off by default.
+func TestNewObserverPolicySpans(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		cfg := &config.Config{Logging: &config.Logging{}, Observability: &config.Observability{OpenTelemetry: &config.OpenTelemetry{
+			Enabled: true, Endpoint: "http://127.0.0.1:4317", Protocol: "grpc",
+			Tracing: &config.Tracing{Enabled: true, PolicySpans: on},
+		}}}
+		o, err := NewObserver(context.Background(), cfg, "test", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = o.Tracing.Shutdown(context.Background())
+		if o.PolicySpans != on {
+			t.Errorf("policySpans %v: observer has %v", on, o.PolicySpans)
+		}
+	}
+}
