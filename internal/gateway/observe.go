@@ -20,8 +20,10 @@ type Observer interface {
 	// policy's Wrap, next the rest of the chain.
 	WrapPolicy(route, policyType string, wrap func(policy.Handler) policy.Handler, next policy.Handler) policy.Handler
 	// Attempt starts one upstream attempt (n counts from 1) on req, whose
-	// headers it may change (trace propagation); done reports its result.
-	Attempt(ctx context.Context, ex *policy.Exchange, req *http.Request, n int) (context.Context, func(*http.Response, error))
+	// headers it may change (trace propagation: the attempt's span goes to
+	// the backend in them, so req keeps its context); done reports its
+	// result.
+	Attempt(ctx context.Context, ex *policy.Exchange, req *http.Request, n int) (done func(*http.Response, error))
 	// Prepare is called once the edge has parsed the request, before the
 	// chain runs (it may add response hooks).
 	Prepare(ex *policy.Exchange)
@@ -38,8 +40,8 @@ func (nopObserver) Begin(r *http.Request, _ *policy.Exchange) context.Context { 
 func (nopObserver) WrapPolicy(_, _ string, wrap func(policy.Handler) policy.Handler, next policy.Handler) policy.Handler {
 	return wrap(next)
 }
-func (nopObserver) Attempt(ctx context.Context, _ *policy.Exchange, _ *http.Request, _ int) (context.Context, func(*http.Response, error)) {
-	return ctx, func(*http.Response, error) {}
+func (nopObserver) Attempt(context.Context, *policy.Exchange, *http.Request, int) func(*http.Response, error) {
+	return func(*http.Response, error) {}
 }
 func (nopObserver) Prepare(*policy.Exchange)                                               {}
 func (nopObserver) Stream(*policy.Exchange) func()                                         { return func() {} }

@@ -378,10 +378,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return t.roundTrip(r, st)
 		}
 		n++
-		actx, done := t.obs.Attempt(ctx, st.ex, r, n)
-		if actx != r.Context() {
-			r = r.WithContext(actx)
-		}
+		// The attempt's span reaches the backend in r's headers; nothing
+		// on the way reads it from the context, so r is not copied for it.
+		done := t.obs.Attempt(ctx, st.ex, r, n)
 		res, err := t.roundTrip(r, st)
 		done(res, err)
 		return res, err

@@ -223,3 +223,106 @@ func names(ss []tracetest.SpanStub) []string {
 	}
 	return out
 }
+
+// A retried call: one client span per attempt, each sent to the backend
+// in its own traceparent, and each attempt's status on its span. The
+// attempts share the proxy's outgoing request (no copy per attempt for
+// the span), so -race also checks that a retry's headers are its own.
+func TestRetrySpans(t *testing.T) {
+	var mu sync.Mutex
+	var traceparents []string
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		traceparents = append(traceparents, r.Header.Get("Traceparent"))
+		first := len(traceparents) == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}`)
+	}))
+	defer be.Close()
+	port := freePortTB(t)
+	cfg, err := config.Parse("retry-spans.yaml", []byte(fmt.Sprintf(`
+binds:
+  - port: %d
+    address: 127.0.0.1
+    listeners:
+      - name: l
+        routes:
+          - name: tools
+            match: {path: {prefix: /mcp}}
+            policies:
+              - type: retry
+                retry: {attempts: 2, retryOn: [5xx]}
+            backends:
+              - name: b
+                type: mcp-http
+                address: %s
+`, port, be.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	exp := tracetest.NewInMemoryExporter()
+	tr, err := telemetry.NewTracingWithExporter(context.Background(), telemetry.TracingOptions{Enabled: true, SamplingRate: 1}, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tr.Shutdown(context.Background()) }()
+	g := New(Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Observer: &telemetry.Observer{Tracing: tr}})
+	if err := g.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = g.Shutdown(time.Second) }()
+	req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/mcp", port), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if err := tr.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	attempts := map[string]tracetest.SpanStub{}
+	for _, s := range exp.GetSpans() {
+		if s.Name != "upstream b" {
+			continue
+		}
+		for _, a := range s.Attributes {
+			if a.Key == "agentgateway.attempt" {
+				attempts[a.Value.String()] = s
+			}
+		}
+	}
+	mu.Lock()
+	tp := traceparents
+	mu.Unlock()
+	if len(attempts) != 2 || len(tp) != 2 {
+		t.Fatalf("attempt spans %v, backend saw %q", names(exp.GetSpans()), tp)
+	}
+	for i, n := range []string{"1", "2"} {
+		s := attempts[n]
+		if !strings.Contains(tp[i], s.SpanContext.SpanID().String()) {
+			t.Errorf("attempt %s: backend traceparent %q, want span %s", n, tp[i], s.SpanContext.SpanID())
+		}
+	}
+	if st := attempts["1"].Status.Code; st != codes.Error {
+		t.Errorf("first attempt (503) status %v", st)
+	}
+	if st := attempts["2"].Status.Code; st == codes.Error {
+		t.Errorf("second attempt (200) status %v", st)
+	}
+}

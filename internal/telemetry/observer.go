@@ -321,14 +321,17 @@ func (t *Observer) WrapPolicy(route, policyType string, wrap func(policy.Handler
 }
 
 // Attempt opens a client span per upstream attempt, so retries are
-// visible, and propagates it to the backend (W3C traceparent, baggage).
-func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.Request, n int) (context.Context, func(*http.Response, error)) {
+// visible, and propagates it to the backend (W3C traceparent, baggage) in
+// req's headers. The span is not put in req's context: nothing between
+// here and the backend reads it there, and a request copy per attempt
+// would cost more than it tells.
+func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.Request, n int) func(*http.Response, error) {
 	if n > 1 {
 		t.Metrics.UpstreamRetry(ex.Route, ex.Backend)
 	}
 	var span trace.Span
 	if t.Tracing.Enabled() {
-		// req is this attempt's shallow copy; its headers are the proxy's
+		// req is this attempt's request; its headers are the proxy's
 		// outgoing request's, which only this attempt has used so far. A
 		// retry gets its own copy: the transport of an earlier attempt may
 		// still hold them.
@@ -338,8 +341,9 @@ func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.R
 		// The attributes are set when the attempt ends, in one call
 		// (each call grows the span's list). An unsampled span is still
 		// propagated (its traceparent says so) but gets no attributes.
-		ctx, span = t.Tracing.Tracer().Start(ctx, upstreamSpanName(ex.Backend), clientSpan...)
-		t.Tracing.Inject(ctx, req.Header)
+		var sctx context.Context
+		sctx, span = t.Tracing.Tracer().Start(ctx, upstreamSpanName(ex.Backend), clientSpan...)
+		t.Tracing.Inject(sctx, req.Header)
 		if !span.IsRecording() {
 			span = nil
 		}
@@ -348,7 +352,7 @@ func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.R
 	if span != nil {
 		host = req.URL.Host
 	}
-	return ctx, func(res *http.Response, err error) {
+	return func(res *http.Response, err error) {
 		result := "ok"
 		switch {
 		case err != nil && policy.IsConnectFailure(err):

@@ -64,7 +64,7 @@ func observedChain(o *Observer) policy.Handler {
 		// The proxy's outgoing request: a shallow copy with its own headers.
 		out := r.WithContext(r.Context())
 		out.Header = make(http.Header, 4)
-		_, done := o.Attempt(r.Context(), ex, out, 1)
+		done := o.Attempt(r.Context(), ex, out, 1)
 		done(&http.Response{StatusCode: 200}, nil)
 		return nil
 	})
