@@ -434,6 +434,12 @@ type Tracing struct {
 	// Gateway → MCP server trace is one trace). false starts a new trace
 	// per request and links the caller's.
 	TrustIncomingTraceparent *bool `yaml:"trustIncomingTraceparent"`
+	// PolicySpans gives each authentication, authorization and rate-limit
+	// policy a span of its own under the server span. Off (the default),
+	// a request has one server span and one client span per upstream
+	// attempt, and each policy's decision is an attribute of the server
+	// span: every span costs the SDK several microseconds per request.
+	PolicySpans bool `yaml:"policySpans"`
 }
 
 // TraceAttribute adds an attribute to every span. Value may reference

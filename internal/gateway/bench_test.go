@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
+	"github.com/agentgateway-go/agentgateway/internal/telemetry"
 )
 
 const benchBody = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather_data","arguments":{"city":"Tampa, FL"}}}`
@@ -61,7 +62,7 @@ admin:
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	opts := Options{Logger: log}
 	if tel {
-		t, err := NewTelemetry(context.Background(), cfg, "bench", log)
+		t, err := telemetry.NewObserver(context.Background(), cfg, "bench", log)
 		if err != nil {
 			b.Fatal(err)
 		}

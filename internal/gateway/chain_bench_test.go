@@ -113,7 +113,7 @@ func chainGateway(b *testing.B, src string, tr http.RoundTripper) http.Handler {
 	if otel != nil {
 		otel.Enabled = false
 	}
-	tel, err := NewTelemetry(context.Background(), cfg, "bench", log)
+	tel, err := telemetry.NewObserver(context.Background(), cfg, "bench", log)
 	if err != nil {
 		b.Fatal(err)
 	}

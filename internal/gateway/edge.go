@@ -16,6 +16,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/telemetry"
 )
 
 // portHandler is the edge of one bind: it pins the current runtime, checks
@@ -38,15 +39,16 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Trailer = http.Header{}
 	}
 	obs := h.g.deps.observer
-	ctx := obs.Begin(r)
-	if ctx != r.Context() {
-		r = r.WithContext(ctx)
-	}
+	ex := &policy.Exchange{Start: start, Method: r.Method}
+	// ctx carries the server span. The request keeps its own context
+	// until serve gives it the exchange's, in the one copy of the request
+	// the edge makes.
+	ctx := obs.Begin(r, ex)
 	rt := h.g.acquire()
 	if rt == nil {
 		err := policy.Errorf(http.StatusServiceUnavailable, "gateway is not ready")
 		renderError(w, nil, policy.KindHTTP, err)
-		obs.End(ctx, r, &policy.Exchange{Start: start, Method: r.Method}, Result{Status: err.Status, Duration: time.Since(start), Err: err})
+		obs.End(ctx, r, ex, telemetry.Result{Status: err.Status, Duration: time.Since(start), Err: err})
 		return
 	}
 	defer rt.release()
@@ -58,7 +60,6 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rw := &responseWriter{ResponseWriter: w, writeTimeout: srv.WriteTimeout.D()}
 	defer rw.boundFinalFlush()
-	ex := &policy.Exchange{Start: start, Method: r.Method}
 	defer func() {
 		// The proxy aborts the client connection with http.ErrAbortHandler
 		// when copying a stream fails, whichever side failed; record it
@@ -68,18 +69,18 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				if rw.writeErr != nil || r.Context().Err() != nil {
-					h.g.log.Info("stream ended: client went away", "route", ex.Route, "method", r.Method, "path", requestPath(r))
-					obs.End(ctx, r, ex, Result{Status: statusClientClosed, Bytes: rw.bytes, Duration: time.Since(start),
+					h.g.log.Info("stream ended: client went away", "route", ex.Route, "method", r.Method, "path", policy.RequestPath(r))
+					obs.End(ctx, r, ex, telemetry.Result{Status: statusClientClosed, Bytes: rw.bytes, Duration: time.Since(start),
 						Err: &policy.Error{Status: statusClientClosed, Message: "client closed request"}})
 				} else {
-					h.g.log.Warn("stream aborted: backend broke the response", "route", ex.Route, "method", r.Method, "path", requestPath(r))
-					obs.End(ctx, r, ex, Result{Status: statusAborted, Bytes: rw.bytes, Duration: time.Since(start), Err: errAborted})
+					h.g.log.Warn("stream aborted: backend broke the response", "route", ex.Route, "method", r.Method, "path", policy.RequestPath(r))
+					obs.End(ctx, r, ex, telemetry.Result{Status: statusAborted, Bytes: rw.bytes, Duration: time.Since(start), Err: errAborted})
 				}
 			}
 			panic(p)
 		}
 	}()
-	err := h.serve(rw, r, rt, ex, overloaded)
+	err := h.serve(ctx, rw, r, rt, ex, overloaded)
 	if err != nil && !errors.Is(err, errAborted) {
 		pe := policy.AsError(err)
 		if pe.Status != statusClientClosed && !rw.wrote {
@@ -95,23 +96,23 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// would cost two log lines per reset stream.
 			lvl = slog.LevelDebug
 		}
-		attrs := []any{"route", ex.Route, "method", r.Method, "path", requestPath(r), "status", pe.Status, "msg_client", pe.Message}
+		attrs := []any{"route", ex.Route, "method", r.Method, "path", policy.RequestPath(r), "status", pe.Status, "msg_client", pe.Message}
 		if pe.Cause != nil {
 			attrs = append(attrs, "err", pe.Cause.Error())
 		}
 		if ex.RPC != nil && len(ex.RPC.Messages) == 1 {
 			attrs = append(attrs, "rpc_method", ex.RPC.Messages[0].Method)
 		}
-		h.g.log.Log(r.Context(), lvl, "request failed", attrs...)
+		h.g.log.Log(ctx, lvl, "request failed", attrs...)
 	}
 	status := rw.status
 	if err != nil && !rw.wrote {
 		status = policy.AsError(err).Status
 	}
 	if ex.StreamEnd != nil {
-		h.g.log.Info("stream ended by gateway", "route", ex.Route, "method", r.Method, "path", requestPath(r), "reason", ex.StreamEnd.Error())
+		h.g.log.Info("stream ended by gateway", "route", ex.Route, "method", r.Method, "path", policy.RequestPath(r), "reason", ex.StreamEnd.Error())
 	}
-	obs.End(ctx, r, ex, Result{Status: status, Bytes: rw.bytes, Duration: time.Since(start), Err: err})
+	obs.End(ctx, r, ex, telemetry.Result{Status: status, Bytes: rw.bytes, Duration: time.Since(start), Err: err})
 }
 
 var errAborted = errors.New("stream aborted by backend")
@@ -120,12 +121,14 @@ var errAborted = errors.New("stream aborted by backend")
 // them after headers were sent.
 const statusAborted = 0
 
-func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex *policy.Exchange, overloaded bool) error {
+// serve runs the request in ctx, the request's context with the server
+// span.
+func (h *portHandler) serve(ctx context.Context, w *responseWriter, r *http.Request, rt *runtime, ex *policy.Exchange, overloaded bool) error {
 	pr := rt.ports[h.port]
 	if pr == nil {
 		return policy.Errorf(http.StatusNotFound, "no route")
 	}
-	path := requestPath(r)
+	path := policy.RequestPath(r)
 	if msg := checkPath(path); msg != "" {
 		return policy.Errorf(http.StatusBadRequest, "%s", msg)
 	}
@@ -146,7 +149,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 		// served without the route's chain.
 		ex.Route = wk.route
 		if reflect != "" {
-			r = r.WithContext(policy.WithExchange(r.Context(), ex))
+			r = r.WithContext(policy.WithExchange(ctx, ex))
 		}
 		wk.h.ServeHTTP(w, r)
 		return nil
@@ -175,7 +178,7 @@ func (h *portHandler) serve(w *responseWriter, r *http.Request, rt *runtime, ex 
 	// The body is read inside the chain, right after authentication
 	// (bodyStage), so that a request without valid credentials is refused
 	// before any of its body is buffered.
-	ctx := policy.WithExchange(r.Context(), ex)
+	ctx = policy.WithExchange(ctx, ex)
 	ctx = context.WithValue(ctx, edgeStateKey{}, &edgeState{h: h, w: w, rt: rt, rte: rte, ex: ex, overloaded: overloaded})
 	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
 }

@@ -209,3 +209,7 @@ func (s identityStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) error
 	defer s.lim.releaseIdentity(id)
 	return s.next.ServeHTTP(w, r)
 }
+
+// ShedReason is the reason label of agentgateway_shed_requests_total
+// (telemetry.Shed).
+func (e *shedError) ShedReason() string { return e.reason }

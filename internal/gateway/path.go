@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"net/http"
 	"strings"
 	"unicode/utf8"
 )
@@ -159,17 +158,6 @@ func unhex(c byte) byte {
 		return c - 'A' + 10
 	}
 	return 255
-}
-
-// requestPath returns the escaped path exactly as the client sent it.
-func requestPath(r *http.Request) string {
-	if u := r.RequestURI; strings.HasPrefix(u, "/") {
-		if i := strings.IndexByte(u, '?'); i >= 0 {
-			u = u[:i]
-		}
-		return u
-	}
-	return r.URL.EscapedPath()
 }
 
 // matchPrefix reports whether path is under prefix on a segment boundary

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -22,9 +21,8 @@ import (
 )
 
 // maxSSEEventBytes bounds one SSE event the gateway itself rewrites or
-// reads (the legacy endpoint event, tools/list metrics); mcp-authz's list
-// filters have their own bound (MaxListResponseBytes).
-const maxSSEEventBytes = 8 << 20
+// reads (mcp.MaxEventBytes).
+const maxSSEEventBytes = mcp.MaxEventBytes
 
 // backend is the last handler of every chain: it proxies the exchange.
 type backend struct {
@@ -216,7 +214,7 @@ func (b *backend) modifyResponse(res *http.Response) error {
 	if st.headerIdle != nil {
 		st.headerIdle.Stop()
 	}
-	sse := isEventStream(res.Header.Get("Content-Type"))
+	sse := mcp.IsEventStream(res.Header.Get("Content-Type"))
 	if sse {
 		// Tell nginx-style intermediaries not to buffer the stream.
 		res.Header.Set("X-Accel-Buffering", "no")
@@ -261,15 +259,6 @@ func (b *backend) modifyResponse(res *http.Response) error {
 	}
 	res.Body = newGuardedBody(body, res.Request.Context(), st, b.drain)
 	return nil
-}
-
-func isEventStream(ct string) bool {
-	// mime.ParseMediaType allocates; most responses are plainly not SSE.
-	if base, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(base), "text/event-stream") {
-		return false
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && mt == "text/event-stream"
 }
 
 // upstreamError maps a transport failure to the error the edge renders.
@@ -389,10 +378,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return t.roundTrip(r, st)
 		}
 		n++
-		actx, done := t.obs.Attempt(ctx, st.ex, r, n)
-		if actx != r.Context() {
-			r = r.WithContext(actx)
-		}
+		// The attempt's span reaches the backend in r's headers; nothing
+		// on the way reads it from the context, so r is not copied for it.
+		done := t.obs.Attempt(ctx, st.ex, r, n)
 		res, err := t.roundTrip(r, st)
 		done(res, err)
 		return res, err

@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry"
 )
@@ -38,7 +36,7 @@ type RunOptions struct {
 	// Ready, if set, is called once the gateway serves.
 	Ready func(g *Gateway)
 	// Observer and AdminHandlers are passed to the gateway. Without an
-	// Observer, RunFile builds the config's telemetry (NewTelemetry).
+	// Observer, RunFile builds the config's telemetry (telemetry.NewObserver).
 	Options Options
 	// Version is reported in metrics (build info) and traces.
 	Version string
@@ -65,7 +63,7 @@ func RunFile(ctx context.Context, o RunOptions) error {
 	}
 	opts := o.Options
 	opts.Logger = log
-	tel, err := NewTelemetry(ctx, cfg, o.Version, log)
+	tel, err := telemetry.NewObserver(ctx, cfg, o.Version, log)
 	if err != nil {
 		return err
 	}
@@ -168,68 +166,9 @@ func (g *Gateway) currentConfig() *config.Config {
 	return nil
 }
 
-// NewTelemetry builds the observer of cfg's observability section:
-// Prometheus metrics (unless observability.prometheus.enabled is false),
-// OpenTelemetry tracing (when enabled) with the configured attributes, and
-// the access log (unless logging.accessLog is false). Tracing settings are
-// read once: changing them needs a restart (docs/observability.md).
-func NewTelemetry(ctx context.Context, cfg *config.Config, version string, log *slog.Logger) (*Telemetry, error) {
-	t := &Telemetry{}
-	obs := cfg.Observability
-	if obs == nil || obs.Prometheus == nil || obs.Prometheus.Enabled || !promDisabled(cfg) {
-		var selected []string
-		if obs != nil && obs.Prometheus != nil {
-			selected = append(selected, obs.Prometheus.Metrics...)
-		}
-		if obs != nil && obs.MCP != nil && len(selected) > 0 {
-			selected = append(selected, obs.MCP.Metrics...)
-		}
-		m, err := telemetry.NewMetrics(telemetry.MetricsOptions{Selected: selected, Version: version})
-		if err != nil {
-			return nil, fmt.Errorf("observability.prometheus.metrics: %w", err)
-		}
-		t.Metrics = m
-	}
-	var otel *config.OpenTelemetry
-	if obs != nil {
-		otel = obs.OpenTelemetry
-	}
-	topts := telemetry.TracingOptionsFromConfig(otel, version)
-	if otel != nil && otel.Tracing != nil && otel.Tracing.TrustIncomingTraceparent != nil {
-		topts.TrustIncomingTraceparent = *otel.Tracing.TrustIncomingTraceparent
-	}
-	tr, err := telemetry.NewTracing(ctx, topts)
-	if err != nil {
-		return nil, fmt.Errorf("observability.opentelemetry: %w", err)
-	}
-	t.Tracing = tr
-	if otel != nil && otel.Tracing != nil && len(otel.Tracing.Attributes) > 0 {
-		if t.Attrs, err = telemetry.CompileAttributes(otel.Tracing.Attributes); err != nil {
-			return nil, fmt.Errorf("observability.opentelemetry.tracing.attributes: %w", err)
-		}
-	}
-	if a := cfg.Logging.AccessLog; a == nil || *a {
-		t.Access = log
-	}
-	return t, nil
-}
-
-// promDisabled reports an explicit observability.prometheus.enabled: false.
-func promDisabled(cfg *config.Config) bool {
-	return cfg.Observability != nil && cfg.Observability.Prometheus != nil && !cfg.Observability.Prometheus.Enabled && cfg.Written("observability.prometheus.enabled")
-}
-
 func metricsPath(cfg *config.Config) string {
 	if o := cfg.Observability; o != nil && o.Prometheus != nil && o.Prometheus.Path != "" {
 		return o.Prometheus.Path
 	}
 	return "/metrics"
-}
-
-// TraceIDFromContext returns the trace id of ctx's span, for audit records.
-func TraceIDFromContext(ctx context.Context) string {
-	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
-		return sc.TraceID().String()
-	}
-	return ""
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/gateway/ui"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/telemetry"
 )
 
 // This file feeds the admin listener's status pages (/ui, package ui)
@@ -282,7 +283,7 @@ func (g *Gateway) Status() ui.Status {
 }
 
 func (r *route) status() ui.Route {
-	out := ui.Route{Name: r.name, Prefix: r.prefix, Kind: kindLabel(r.kind), Policies: r.policies}
+	out := ui.Route{Name: r.name, Prefix: r.prefix, Kind: telemetry.KindLabel(r.kind), Policies: r.policies}
 	for _, b := range r.backends {
 		s, until, ej := b.brk.snapshot()
 		out.Backends = append(out.Backends, ui.Backend{Name: b.name, Address: config.RedactURL(b.target.String()),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -101,6 +102,12 @@ type Exchange struct {
 	// not be echoed; TLS tells the scheme. See BaseURL.
 	ReflectHost string
 	TLS         bool
+
+	// Observation is the observer's own state for this exchange (the
+	// span bookkeeping of telemetry.Observer); nothing else reads it.
+	// Kept here, not in the context, so that observing a request costs
+	// no context and no request copy of its own.
+	Observation any
 }
 
 // ShortenIdle sets the idle timeout to d if d is shorter than the current.
@@ -170,3 +177,14 @@ const (
 	DecisionRateLimited     = "rate_limited"
 	DecisionUnauthenticated = "unauthenticated"
 )
+
+// RequestPath returns the escaped path exactly as the client sent it.
+func RequestPath(r *http.Request) string {
+	if u := r.RequestURI; strings.HasPrefix(u, "/") {
+		if i := strings.IndexByte(u, '?'); i >= 0 {
+			u = u[:i]
+		}
+		return u
+	}
+	return r.URL.EscapedPath()
+}

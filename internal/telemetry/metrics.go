@@ -269,55 +269,43 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 		return g
 	}
 
-	if sel[MetricAgentRequests] {
-		m.agentRequests = counter(MetricAgentRequests,
-			"Requests the gateway finished, by route, kind (mcp, a2a, http), protocol method, HTTP status and verified caller identity.",
-			"route", "kind", "method", "status", "agent_identity")
+	// The selectable series (observability.prometheus.metrics), one row
+	// each: a counter or a histogram.
+	type selectable struct {
+		name, help string
+		counter    **prometheus.CounterVec
+		histogram  **prometheus.HistogramVec
+		labels     []string
 	}
-	if sel[MetricAgentRequestDuration] {
-		m.agentRequestDuration = histogram(MetricAgentRequestDuration,
-			"Time from request arrival to the end of the response (the end of the stream for SSE), by route, kind and protocol method.",
-			"route", "kind", "method")
-	}
-	if sel[MetricToolInvocations] {
-		m.toolInvocations = counter(MetricToolInvocations,
-			"MCP tools/call requests, by route, backend, tool name, caller identity and HTTP status.",
-			"route", "backend", "tool_name", "agent_identity", "status")
-	}
-	if sel[MetricToolInvocationDuration] {
-		m.toolInvocationDuration = histogram(MetricToolInvocationDuration,
-			"Duration of MCP tools/call requests, by route and tool name.",
-			"route", "tool_name")
-	}
-	if sel[MetricMCPErrors] {
-		m.mcpErrors = counter(MetricMCPErrors,
-			"MCP requests that ended in an error, by route and error type.",
-			"route", "error_type")
-	}
-	if sel[MetricA2ACalls] {
-		m.a2aCalls = counter(MetricA2ACalls,
-			"A2A requests, including denied ones, by verified source identity, target agent, A2A method, HTTP status and policy decision.",
-			"source", "target", "method", "status", "decision")
-	}
-	if sel[MetricMCPToolCalls] {
-		m.mcpToolCalls = counter(MetricMCPToolCalls,
-			"MCP tools/call requests, by route, tool name and HTTP status.",
-			"route", "tool_name", "status")
-	}
-	if sel[MetricMCPToolCallDuration] {
-		m.mcpToolCallDuration = histogram(MetricMCPToolCallDuration,
-			"Duration of MCP tools/call requests, by route and tool name.",
-			"route", "tool_name")
-	}
-	if sel[MetricMCPToolErrors] {
-		m.mcpToolErrors = counter(MetricMCPToolErrors,
-			"MCP tools/call requests that ended in an error, by route, tool name and error type.",
-			"route", "tool_name", "error_type")
-	}
-	if sel[MetricMCPDiscoveryRequests] {
-		m.mcpDiscovery = counter(MetricMCPDiscoveryRequests,
-			"MCP list requests (tools/list, prompts/list, resources/list, resources/templates/list), by route and method.",
-			"route", "method")
+	for _, o := range []selectable{
+		{name: MetricAgentRequests, counter: &m.agentRequests, labels: []string{"route", "kind", "method", "status", "agent_identity"},
+			help: "Requests the gateway finished, by route, kind (mcp, a2a, http), protocol method, HTTP status and verified caller identity."},
+		{name: MetricAgentRequestDuration, histogram: &m.agentRequestDuration, labels: []string{"route", "kind", "method"},
+			help: "Time from request arrival to the end of the response (the end of the stream for SSE), by route, kind and protocol method."},
+		{name: MetricToolInvocations, counter: &m.toolInvocations, labels: []string{"route", "backend", "tool_name", "agent_identity", "status"},
+			help: "MCP tools/call requests, by route, backend, tool name, caller identity and HTTP status."},
+		{name: MetricToolInvocationDuration, histogram: &m.toolInvocationDuration, labels: []string{"route", "tool_name"},
+			help: "Duration of MCP tools/call requests, by route and tool name."},
+		{name: MetricMCPErrors, counter: &m.mcpErrors, labels: []string{"route", "error_type"},
+			help: "MCP requests that ended in an error, by route and error type."},
+		{name: MetricA2ACalls, counter: &m.a2aCalls, labels: []string{"source", "target", "method", "status", "decision"},
+			help: "A2A requests, including denied ones, by verified source identity, target agent, A2A method, HTTP status and policy decision."},
+		{name: MetricMCPToolCalls, counter: &m.mcpToolCalls, labels: []string{"route", "tool_name", "status"},
+			help: "MCP tools/call requests, by route, tool name and HTTP status."},
+		{name: MetricMCPToolCallDuration, histogram: &m.mcpToolCallDuration, labels: []string{"route", "tool_name"},
+			help: "Duration of MCP tools/call requests, by route and tool name."},
+		{name: MetricMCPToolErrors, counter: &m.mcpToolErrors, labels: []string{"route", "tool_name", "error_type"},
+			help: "MCP tools/call requests that ended in an error, by route, tool name and error type."},
+		{name: MetricMCPDiscoveryRequests, counter: &m.mcpDiscovery, labels: []string{"route", "method"},
+			help: "MCP list requests (tools/list, prompts/list, resources/list, resources/templates/list), by route and method."},
+	} {
+		switch {
+		case !sel[o.name]:
+		case o.counter != nil:
+			*o.counter = counter(o.name, o.help, o.labels...)
+		default:
+			*o.histogram = histogram(o.name, o.help, o.labels...)
+		}
 	}
 
 	m.authn = counter("agentgateway_authn_decisions_total",

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -318,7 +320,29 @@ func (t *Tracing) Inject(ctx context.Context, h http.Header) {
 	if !t.Enabled() {
 		return
 	}
+	sc := trace.SpanContextFromContext(ctx)
+	if sc.IsValid() && sc.TraceState().Len() == 0 && baggage.FromContext(ctx).Len() == 0 {
+		// The common case: only traceparent. Written under its canonical
+		// key: the propagator's Header.Set canonicalises "traceparent",
+		// which allocates, on every upstream attempt.
+		h["Traceparent"] = []string{traceparent(sc)}
+		return
+	}
 	t.prop.Inject(ctx, propagation.HeaderCarrier(h))
+}
+
+// traceparent is the W3C traceparent of sc, as propagation.TraceContext
+// writes it: version 00, and only the sampled and random flags.
+func traceparent(sc trace.SpanContext) string {
+	var b [55]byte
+	copy(b[:], "00-")
+	tid, sid := sc.TraceID(), sc.SpanID()
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))})
+	return string(b[:])
 }
 
 // StartServer is Extract followed by a server span named name (for
@@ -328,6 +352,10 @@ func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, a
 		return noopTracer.Start(ctx, name)
 	}
 	ctx, links := t.Extract(ctx, h)
+	if len(links) == 0 && len(attrs) == 0 {
+		// The common case allocates no option list.
+		return t.tracer.Start(ctx, name, serverSpanOnly...)
+	}
 	opts := make([]trace.SpanStartOption, 1, 3)
 	opts[0] = serverSpan
 	if len(links) > 0 {
@@ -339,7 +367,10 @@ func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, a
 	return t.Tracer().Start(ctx, name, opts...)
 }
 
-var serverSpan = trace.WithSpanKind(trace.SpanKindServer)
+var (
+	serverSpan     = trace.WithSpanKind(trace.SpanKindServer)
+	serverSpanOnly = []trace.SpanStartOption{serverSpan}
+)
 
 // ForceFlush exports the spans ended so far.
 func (t *Tracing) ForceFlush(ctx context.Context) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -642,5 +643,47 @@ func TestJaegerUntrustedLink(t *testing.T) {
 	}
 	if !linked {
 		t.Errorf("no link to the incoming span: %+v", s.References)
+	}
+}
+
+// Inject writes exactly what the W3C propagators write, on its fast path
+// (traceparent only) and off it (tracestate, baggage), whatever the flags.
+func TestInjectMatchesPropagator(t *testing.T) {
+	tr, err := newTracing(context.Background(), TracingOptions{Enabled: true, SamplingRate: 1}, &discardExporter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tr.Shutdown(context.Background()) }()
+	tid, _ := trace.TraceIDFromHex(incomingTraceID)
+	sid, _ := trace.SpanIDFromHex(incomingSpanID)
+	ts, err := trace.ParseTraceState("vendor=abc,other=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := baggage.NewMember("k", "v")
+	bag, _ := baggage.New(m)
+	for _, tc := range []struct {
+		name string
+		sc   trace.SpanContextConfig
+		bag  bool
+	}{
+		{"unsampled", trace.SpanContextConfig{TraceID: tid, SpanID: sid}, false},
+		{"sampled", trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}, false},
+		{"random flag", trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled | trace.FlagsRandom}, false},
+		{"unknown flags dropped", trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: 0xff}, false},
+		{"tracestate", trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, TraceState: ts}, false},
+		{"baggage", trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}, true},
+		{"invalid", trace.SpanContextConfig{}, false},
+	} {
+		ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(tc.sc))
+		if tc.bag {
+			ctx = baggage.ContextWithBaggage(ctx, bag)
+		}
+		got, want := http.Header{"Traceparent": {"stale"}}, http.Header{"Traceparent": {"stale"}}
+		tr.Inject(ctx, got)
+		w3c.Inject(ctx, propagation.HeaderCarrier(want))
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: Inject wrote %v, the propagator %v", tc.name, got, want)
+		}
 	}
 }
