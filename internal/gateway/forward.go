@@ -166,6 +166,11 @@ func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context
 			flush = http.NewResponseController(w).Flush
 		}
 	}
+	if flush != nil {
+		// The headers go now, before any event: a listening stream may
+		// stay silent for long, and ReverseProxy flushed them at once too.
+		_ = flush()
+	}
 	if err := copyBody(w, res.Body, flush); err != nil {
 		_ = res.Body.Close()
 		// Mid-stream, all that can be done is abort the client's

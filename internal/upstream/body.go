@@ -100,7 +100,7 @@ func (b *body) fail(err error) error {
 	if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		err = fmt.Errorf("upstream: connection closed in the body: %w", io.ErrUnexpectedEOF)
 	}
-	if b.cn.pool != nil && b.stop != nil {
+	if b.stop != nil {
 		// A read woken by the context's deadline: report why.
 		if ctx := b.res.Request.Context(); ctx.Err() != nil {
 			err = fmt.Errorf("upstream: %w (%v)", context.Cause(ctx), err)
@@ -120,7 +120,9 @@ func (b *body) end(clean bool) {
 	readers.Put(b.br)
 	b.br = nil
 	b.err = io.EOF
-	b.cn.finish(b.stop, reuse)
+	if b.cn != nil {
+		b.cn.finish(b.stop, reuse)
+	}
 }
 
 // Close ends the body; a body not read to its end closes the connection.

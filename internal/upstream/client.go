@@ -215,7 +215,7 @@ func (c *Client) pool(addr string) *hostPool {
 	c.mu.Lock()
 	p := c.hosts[addr]
 	if p == nil {
-		p = &hostPool{c: c, addr: addr, sem: make(chan struct{}, c.MaxConnsPerHost)}
+		p = &hostPool{c: c, addr: addr, sem: make(chan struct{}, c.MaxConnsPerHost), avail: make(chan struct{}, 1)}
 		c.hosts[addr] = p
 	}
 	c.mu.Unlock()
@@ -231,6 +231,11 @@ type hostPool struct {
 	// sem holds a token per open connection: the per-host cap.
 	sem chan struct{}
 
+	// avail is signalled when a connection goes idle, for requests
+	// waiting at the cap (buffered: a signal sent before the waiter
+	// blocks is not lost).
+	avail chan struct{}
+
 	mu       sync.Mutex
 	idle     []*conn
 	sweeping bool
@@ -238,29 +243,22 @@ type hostPool struct {
 
 func (p *hostPool) get(ctx context.Context) (*conn, bool, error) {
 	for {
-		p.mu.Lock()
-		n := len(p.idle)
-		if n == 0 {
-			p.mu.Unlock()
-			break
-		}
-		cn := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		p.mu.Unlock()
-		if time.Since(cn.idleAt) < p.c.IdleTimeout && cn.alive() {
+		if cn := p.getIdle(); cn != nil {
 			return cn, true, nil
 		}
-		cn.close()
-	}
-	select {
-	case p.sem <- struct{}{}:
-	default:
 		select {
 		case p.sem <- struct{}{}:
-		case <-ctx.Done():
-			return nil, false, context.Cause(ctx)
+		default:
+			// At the cap: wait for a connection to close or go idle.
+			select {
+			case p.sem <- struct{}{}:
+			case <-p.avail:
+				continue
+			case <-ctx.Done():
+				return nil, false, context.Cause(ctx)
+			}
 		}
+		break
 	}
 	nc, err := p.c.dialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
@@ -276,6 +274,37 @@ func (p *hostPool) get(ctx context.Context) (*conn, bool, error) {
 	return cn, false, nil
 }
 
+// getIdle pops the newest idle connection that is still usable.
+func (p *hostPool) getIdle() *conn {
+	for {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		cn := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		more := n > 1
+		p.mu.Unlock()
+		if more {
+			p.signal()
+		}
+		if time.Since(cn.idleAt) < p.c.IdleTimeout && cn.alive() {
+			return cn
+		}
+		cn.close()
+	}
+}
+
+func (p *hostPool) signal() {
+	select {
+	case p.avail <- struct{}{}:
+	default:
+	}
+}
+
 // put pools a connection whose response was read to its end.
 func (p *hostPool) put(cn *conn) {
 	p.mu.Lock()
@@ -289,6 +318,7 @@ func (p *hostPool) put(cn *conn) {
 	arm := !p.sweeping
 	p.sweeping = true
 	p.mu.Unlock()
+	p.signal()
 	if arm {
 		time.AfterFunc(p.c.IdleTimeout, p.sweep)
 	}
@@ -414,31 +444,8 @@ func (cn *conn) roundTrip(ctx context.Context, req *http.Request, f *Forwarding)
 		}
 		return fail(&retryable{err: err})
 	}
-	var scratch []byte
-	limit := cn.pool.c.MaxResponseHeaderBytes
-	var h *head
-	for n := 0; ; n++ {
-		h, err = readHead(br, limit, &scratch)
-		if err != nil {
-			release()
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				err = fmt.Errorf("upstream: connection closed in the response head: %w", io.ErrUnexpectedEOF)
-			}
-			return fail(err)
-		}
-		if h.status >= 200 {
-			break
-		}
-		if h.status == http.StatusSwitchingProtocols {
-			release()
-			return fail(protoErr("101 Switching Protocols without an upgrade request"))
-		}
-		if n >= max1xx {
-			release()
-			return fail(protoErr("too many 1xx responses"))
-		}
-	}
-	if err := frame(h, req.Method); err != nil {
+	res, h, err := readResponse(br, req, cn.pool.c.MaxResponseHeaderBytes)
+	if err != nil {
 		release()
 		return fail(err)
 	}
@@ -449,48 +456,13 @@ func (cn *conn) roundTrip(ctx context.Context, req *http.Request, f *Forwarding)
 			_ = cn.nc.SetDeadline(past)
 		}
 	}
-	res := &http.Response{
-		Status:        h.statusText,
-		StatusCode:    h.status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    h.minor,
-		Header:        h.header,
-		ContentLength: h.length,
-		Close:         h.close,
-		Request:       req,
-	}
-	if h.minor == 0 {
-		res.Proto = "HTTP/1.0"
-	}
-	if len(h.trailerKs) > 0 {
-		res.Trailer = make(http.Header, len(h.trailerKs))
-		for _, k := range h.trailerKs {
-			res.Trailer[k] = nil
-		}
-	}
-	if h.length == 0 {
-		res.Body = http.NoBody
-		reuse := !h.close && br.Buffered() == 0
-		release()
-		cn.finish(stop, reuse)
+	if b, ok := res.Body.(*body); ok {
+		b.cn, b.stop = cn, stop
 		return res, nil
 	}
-	b := &body{cn: cn, br: br, stop: stop, res: res, close: h.close, limit: limit}
-	switch {
-	case h.chunked:
-		res.ContentLength = -1
-		res.TransferEncoding = []string{"chunked"}
-		b.mode = modeChunked
-		b.cr = newChunkedReader(br)
-	case h.length > 0:
-		b.mode = modeFixed
-		b.n = h.length
-	default:
-		res.ContentLength = -1
-		b.mode = modeClose
-	}
-	res.Body = b
+	reuse := !h.close && br.Buffered() == 0
+	release()
+	cn.finish(stop, reuse)
 	return res, nil
 }
 

@@ -96,6 +96,11 @@ func validValue(s string) bool {
 // counting its bytes against *budget. The slice is valid until the next
 // read from br unless it was accumulated into scratch.
 func readLine(br *bufio.Reader, budget *int, scratch *[]byte) ([]byte, error) {
+	return readLineEnd(br, budget, scratch, false)
+}
+
+// readLineEnd is readLine; with crlf, a line must end in CRLF.
+func readLineEnd(br *bufio.Reader, budget *int, scratch *[]byte, crlf bool) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		// A line longer than the read buffer: accumulate it, within the
@@ -123,6 +128,8 @@ func readLine(br *bufio.Reader, budget *int, scratch *[]byte) ([]byte, error) {
 	line = line[:len(line)-1]
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
+	} else if crlf {
+		return nil, protoErr("line without CRLF")
 	}
 	return line, nil
 }
@@ -372,14 +379,94 @@ func hasToken(vals []string, tok string) bool {
 	return false
 }
 
+// readResponse reads a response to req from br: informational (1xx)
+// responses are skipped, the framing is checked, and the body reads
+// straight from br. The caller attaches the connection to a *body (nil:
+// nothing to release, as in the fuzz target).
+func readResponse(br *bufio.Reader, req *http.Request, limit int) (*http.Response, *head, error) {
+	var scratch []byte
+	var h *head
+	var err error
+	for n := 0; ; n++ {
+		h, err = readHead(br, limit, &scratch)
+		if err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = fmt.Errorf("upstream: connection closed in the response head: %w", io.ErrUnexpectedEOF)
+			}
+			return nil, nil, err
+		}
+		if h.status >= 200 {
+			break
+		}
+		if h.status == http.StatusSwitchingProtocols {
+			return nil, nil, protoErr("101 Switching Protocols without an upgrade request")
+		}
+		if n >= max1xx {
+			return nil, nil, protoErr("too many 1xx responses")
+		}
+	}
+	if err := frame(h, req.Method); err != nil {
+		return nil, nil, err
+	}
+	res := &http.Response{
+		Status:        h.statusText,
+		StatusCode:    h.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    h.minor,
+		Header:        h.header,
+		ContentLength: h.length,
+		Close:         h.close,
+		Request:       req,
+	}
+	if h.minor == 0 {
+		res.Proto = "HTTP/1.0"
+	}
+	if len(h.trailerKs) > 0 {
+		res.Trailer = make(http.Header, len(h.trailerKs))
+		for _, k := range h.trailerKs {
+			res.Trailer[k] = nil
+		}
+	}
+	if h.length == 0 {
+		res.Body = http.NoBody
+		return res, h, nil
+	}
+	b := &body{br: br, res: res, close: h.close, limit: limit}
+	switch {
+	case h.chunked:
+		res.ContentLength = -1
+		res.TransferEncoding = []string{"chunked"}
+		b.mode = modeChunked
+		b.cr = newChunkedReader(br)
+	case h.length > 0:
+		b.mode = modeFixed
+		b.n = h.length
+	default:
+		res.ContentLength = -1
+		b.mode = modeClose
+	}
+	res.Body = b
+	return res, h, nil
+}
+
 // readTrailer reads the trailer section after a chunked body's last
 // chunk, up to the empty line.
 func readTrailer(br *bufio.Reader, limit int, scratch *[]byte) (http.Header, error) {
+	// Stricter than a response head, as net/http: the section's lines
+	// end in CRLF, and one cut short by the end of the stream is an
+	// error.
+	if b, err := br.Peek(2); err != nil {
+		return nil, io.ErrUnexpectedEOF
+	} else if b[0] == '\r' && b[1] == '\n' {
+		_, _ = br.Discard(2)
+		return nil, nil
+	}
 	budget := limit
 	var raw []byte
 	n := 0
 	for {
-		line, err := readLine(br, &budget, scratch)
+		line, err := readLineEnd(br, &budget, scratch, true)
 		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
