@@ -149,7 +149,10 @@ func readHead(br *bufio.Reader, limit int, scratch *[]byte) (*head, error) {
 	// Collect the raw field lines into one buffer: one string for the
 	// whole head, sliced into names and values, instead of two strings
 	// per field.
-	var raw []byte
+	// Most heads fit the stack buffer; raw moves to the heap only for a
+	// bigger one.
+	var stack [1024]byte
+	raw := stack[:0]
 	var n int
 	for {
 		line, err = readLine(br, &budget, scratch)
@@ -211,7 +214,11 @@ func parseStatusLine(line []byte, h *head) error {
 	}
 	h.status = code
 	if len(line) > 13 {
-		h.statusText = string(line[9:])
+		if string(line[9:]) == "200 OK" {
+			h.statusText = "200 OK"
+		} else {
+			h.statusText = string(line[9:])
+		}
 	} else {
 		// No reason phrase: net/http fills in the standard one.
 		h.statusText = strconv.Itoa(code) + " " + http.StatusText(code)
