@@ -125,7 +125,7 @@ func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context
 	if out.ContentLength == 0 {
 		out.Body = nil
 	}
-	if body := st.ex.Body; body != nil && len(body) > 0 {
+	if body := st.ex.Body; len(body) > 0 {
 		// A pooled connection the backend closed while idle can be
 		// replayed on a new one (upstream.Client.Do's rules).
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
