@@ -15,6 +15,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 	"github.com/agentgateway-go/agentgateway/internal/tlsconfig"
+	"github.com/agentgateway-go/agentgateway/internal/upstream"
 )
 
 // runtime is one provisioned config: compiled routes, their chains and the
@@ -309,7 +310,10 @@ func (rt *runtime) cleanup() {
 type deps struct {
 	log       *slog.Logger
 	transport http.RoundTripper
-	observer  Observer
+	// upstream is the lean client for plain-HTTP backends (forward.go);
+	// nil when Options.Transport overrides the transport.
+	upstream *upstream.Client
+	observer Observer
 	// rec is what policies (and the client-certificate check) report
 	// their decisions to: the observer, when it records them.
 	rec      policy.Recorder

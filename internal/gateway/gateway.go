@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
+	"github.com/agentgateway-go/agentgateway/internal/upstream"
 )
 
 // Options configure a Gateway.
@@ -66,8 +67,10 @@ func New(opts Options) *Gateway {
 		opts.Observer = nopObserver{}
 	}
 	tr := opts.Transport
+	var lean *upstream.Client
 	if tr == nil {
 		tr = newTransport()
+		lean = newUpstreamClient()
 	}
 	// The authorization policies' audit records also feed the status
 	// page's decision list, through the logger they are given.
@@ -81,7 +84,7 @@ func New(opts Options) *Gateway {
 	return &Gateway{
 		log:  opts.Logger,
 		opts: opts,
-		deps: &deps{log: opts.Logger, transport: tr, observer: opts.Observer, rec: health,
+		deps: &deps{log: opts.Logger, transport: tr, upstream: lean, observer: opts.Observer, rec: health,
 			drain: newDrainer(), lim: &limiter{}, sessions: sessions, limits: opts.Limits},
 		servers:   map[int]*boundServer{},
 		decisions: decisions,

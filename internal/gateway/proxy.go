@@ -18,6 +18,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/upstream"
 )
 
 // maxSSEEventBytes bounds one SSE event the gateway itself rewrites or
@@ -37,7 +38,11 @@ type backend struct {
 	timeout   time.Duration
 	route     *route
 	proxy     *httputil.ReverseProxy
-	drain     *drainer
+	// lean is the retry transport over the gateway's own HTTP/1.1 client
+	// (forward.go), for a plain-HTTP backend on the shared transport;
+	// nil: every exchange takes proxy.
+	lean  *retryTransport
+	drain *drainer
 	// transport is the shared upstream transport, or the backend's own
 	// for a backend with a tls block (tls.go).
 	transport http.RoundTripper
@@ -70,6 +75,10 @@ type upstreamState struct {
 	// brkFailed is set once the circuit breaker has counted this
 	// request's failure.
 	brkFailed bool
+	// fwd is how the lean path writes the outgoing head from the
+	// inbound header map (forward.go); fwdSet backs fwd.Set.
+	fwd    upstream.Forwarding
+	fwdSet [3]upstream.Field
 }
 
 type upstreamKey struct{}
@@ -114,6 +123,9 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 		},
 		ErrorLog:   slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 		BufferPool: copyBuffers,
+	}
+	if d.upstream != nil && bc.TLS == nil && u.Scheme == "http" {
+		b.lean = &retryTransport{base: leanTransport{d.upstream}, obs: d.observer, brk: b.brk, errs: b.errs}
 	}
 	return b, nil
 }
@@ -166,7 +178,11 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		r.Body = io.NopCloser(bytes.NewReader(ex.Body))
 		r.ContentLength = int64(len(ex.Body))
 	}
-	b.proxy.ServeHTTP(w, r.WithContext(ctx))
+	if b.lean != nil && leanEligible(r, ex.Body != nil) {
+		b.serveLean(w, r, ctx, st)
+	} else {
+		b.proxy.ServeHTTP(w, r.WithContext(ctx))
+	}
 	if st.err != nil {
 		return upstreamError(ctx, st.err)
 	}
@@ -433,6 +449,19 @@ func newTransport() *http.Transport {
 		TLSHandshakeTimeout:    10 * time.Second,
 		ExpectContinueTimeout:  time.Second,
 		DisableCompression:     true,
+		MaxResponseHeaderBytes: 1 << 20,
+	}
+}
+
+// newUpstreamClient returns the lean client for plain-HTTP backends, with
+// the shared transport's limits: 5 s dial timeout, 256 idle connections
+// per host, 1 MiB of response head. Its idle timeout is shorter than the
+// transport's 90 s (upstream.DefaultIdleTimeout says why); a response
+// header wait is bounded by the exchange's idle timeout (ServeHTTP).
+func newUpstreamClient() *upstream.Client {
+	return &upstream.Client{
+		DialTimeout:            5 * time.Second,
+		MaxIdlePerHost:         256,
 		MaxResponseHeaderBytes: 1 << 20,
 	}
 }

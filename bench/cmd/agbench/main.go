@@ -485,6 +485,10 @@ func harness(o options) (code int) {
 		}
 		burst := func() {
 			runGoClosed(gwSeedPath.base+workloads[2].urlPath, workloads[2], tokens[subWeather], 16, min(5*time.Second, wait/4))
+			// The burst's keep-alive connections would hold a server
+			// goroutine each in the gateway: they are the harness's, not
+			// the streams' leftovers.
+			benchClient.CloseIdleConnections()
 		}
 		r := runStreams(addr, gwSeedPath.admin+"/metrics", gwSeedPath.proc.pids(), tokens[subWeather], o.streams, settle, wait, burst)
 		sr = &r
