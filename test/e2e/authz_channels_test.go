@@ -213,7 +213,7 @@ func TestAuthzResumedStreamFiltered(t *testing.T) {
 	h := hdr(sid)
 	h["Accept"] = "text/event-stream"
 	h["Last-Event-ID"] = prime.ID
-	r2, s2 := mtOpenStream(ctx, t, http.MethodGet, url, "", h)
+	r2, s2 := mtResumeStream(ctx, t, url, h)
 	defer r2.Body.Close()
 	replay := mtNextEvent(t, s2, "replayed tools/list response")
 	if strings.Contains(replay.Data, "secret") {

@@ -593,6 +593,34 @@ func mtOpenStream(ctx context.Context, t *testing.T, method, url, body string, h
 	return resp, mtNewSSEReader(resp.Body)
 }
 
+// mtResumeStream opens a GET stream that resumes with h's Last-Event-ID
+// right after the client dropped the stream it resumes. Until the backend
+// has seen that stream's connection close (the client's close travels
+// through the gateway first), go-sdk answers 409 "stream ID conflicts with
+// ongoing stream": a client retries then, and so does this, a bounded
+// number of times.
+func mtResumeStream(ctx context.Context, t *testing.T, url string, h map[string]string) (*http.Response, *mtSSEReader) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for attempt := 0; ; attempt++ {
+		resp, err := client.Do(mtRequest(ctx, t, http.MethodGet, url, "", h))
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		if resp.StatusCode == http.StatusConflict && attempt < 50 {
+			resp.Body.Close()
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Fatalf("GET %s: status %d: %s", url, resp.StatusCode, b)
+		}
+		return resp, mtNewSSEReader(resp.Body)
+	}
+}
+
 // mtNextEvent reads one event or fails.
 func mtNextEvent(t *testing.T, r *mtSSEReader, what string) mtSSEEvent {
 	t.Helper()
