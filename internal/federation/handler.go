@@ -423,7 +423,7 @@ func (h *Handler) fanOutError(errs []error, s *Session) error {
 		}
 		failed++
 		name := h.cfg.Backends[i].Name
-		h.log.Warn("federated backend failed", "route", h.cfg.Route, "backend", name, "err", err)
+		h.log.Warn("federation backend unavailable", "route", h.cfg.Route, "backend", name, "err", err)
 		if h.cfg.OnFailure != nil {
 			h.cfg.OnFailure(h.cfg.Route, name)
 		}
@@ -449,7 +449,7 @@ func backendError(name string, err error) *policy.Error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		status = http.StatusGatewayTimeout
 	}
-	return &policy.Error{Status: status, Code: codeInternal, Message: fmt.Sprintf("backend %q is unavailable", name), Cause: err}
+	return &policy.Error{Status: status, Code: codeInternal, Message: fmt.Sprintf("backend %q unavailable", name), Cause: err}
 }
 
 // closeBackends ends the backend sessions of a session that will not be

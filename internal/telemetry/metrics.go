@@ -189,7 +189,7 @@ var operationalMetrics = map[string]bool{
 	"agentgateway_shed_requests_total":                          true,
 	"agentgateway_mcp_sessions":                                 true,
 	"agentgateway_mcp_sessions_closed_total":                    true,
-	"agentgateway_federation_backend_failures_total":            true,
+	"agentgateway_mcp_federation_backend_failures_total":            true,
 	"agentgateway_jwks_fetches_total":                           true,
 	"agentgateway_tokenreview_requests_total":                   true,
 	"agentgateway_token_cache_requests_total":                   true,
@@ -343,7 +343,7 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 		Help: "Circuit breaker state per backend: 0 closed, 1 open (backend ejected), 2 half-open (one probe allowed).",
 	}, []string{"route", "backend"})
 	reg.MustRegister(m.breakerState)
-	m.fedFailures = counter("agentgateway_federation_backend_failures_total",
+	m.fedFailures = counter("agentgateway_mcp_federation_backend_failures_total",
 		"Backends of a federated MCP route that failed their part of a fan-out (initialize, a list, logging/setLevel), by route and backend.", "route", "backend")
 	m.shed = counter("agentgateway_shed_requests_total",
 		"Requests refused by an overload cap, by route and reason (requests, streams, identity_streams, sessions, identity_sessions, backend_busy, circuit_open, body_budget).", "route", "reason")
