@@ -1,15 +1,18 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +27,9 @@ import (
 type fedServer struct {
 	s   *mcp.Server
 	srv *httptest.Server
+	// down drops every connection; hang holds tools/list until the
+	// gateway gives up on it.
+	down, hang atomic.Bool
 }
 
 func newFedServer(t *testing.T, name string, tools ...string) *fedServer {
@@ -35,11 +41,29 @@ func newFedServer(t *testing.T, name string, tools ...string) *fedServer {
 	s.AddResource(&mcp.Resource{URI: "file:///" + name + ".txt", Name: name}, func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "contents of " + name}}}, nil
 	})
+	fs := &fedServer{s: s}
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &fedServer{s: s, srv: srv}
+	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) {
+		if fs.down.Load() {
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		}
+		if fs.hang.Load() && r.Method == http.MethodPost {
+			body, _ := io.ReadAll(r.Body)
+			if strings.Contains(string(body), `"tools/list"`) {
+				<-r.Context().Done()
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		h.ServeHTTP(w, r)
+	})
+	fs.srv = httptest.NewServer(mux)
+	t.Cleanup(fs.srv.Close)
+	return fs
 }
 
 func addFedTool(s *mcp.Server, server, tool string) {
@@ -78,7 +102,7 @@ binds:
                 prefix: /mcp
             mcp:
               failureMode: %s
-              fanOutTimeout: 5s
+              fanOutTimeout: 2s
             policies:
               - type: jwt-authn
                 jwt:
@@ -368,5 +392,120 @@ func TestFederationSessionPortableAndBound(t *testing.T) {
 	res, body = rawFed(t, f.gw+"/mcp", f.alice, sid, call)
 	if res.StatusCode != http.StatusNotFound {
 		t.Fatalf("call after DELETE: %d %s", res.StatusCode, body)
+	}
+}
+
+// rawInit opens a federated session with raw requests.
+func rawInit(t *testing.T, gw, tok string) (*http.Response, string, string) {
+	t.Helper()
+	res, body := rawFed(t, gw+"/mcp", tok, "", initBody)
+	sid := res.Header.Get("Mcp-Session-Id")
+	if sid != "" {
+		rawFed(t, gw+"/mcp", tok, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+		t.Cleanup(func() {
+			req, _ := http.NewRequest(http.MethodDelete, gw+"/mcp", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Mcp-Session-Id", sid)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		})
+	}
+	return res, body, sid
+}
+
+func TestFederationFailureModes(t *testing.T) {
+	const list = `{"jsonrpc":"2.0","id":7,"method":"tools/list"}`
+	tests := []struct {
+		mode    string
+		break_  func(f *fedFixture)
+		status  int
+		want    []string // substrings of the list answer
+		wantNot []string
+	}{
+		{"failOpen", func(f *fedFixture) { f.calendar.down.Store(true) }, http.StatusOK,
+			[]string{`"weather_alerts"`, `"ask"`}, []string{"calendar_"}},
+		{"failClosed", func(f *fedFixture) { f.calendar.down.Store(true) }, http.StatusBadGateway,
+			[]string{`"id":7`, `backend \"calendar\" unavailable`}, []string{"weather_alerts"}},
+		{"failOpen", func(f *fedFixture) { f.calendar.hang.Store(true) }, http.StatusOK,
+			[]string{`"weather_alerts"`}, []string{"calendar_"}},
+		{"failClosed", func(f *fedFixture) { f.calendar.hang.Store(true) }, http.StatusGatewayTimeout,
+			[]string{`"id":7`, `backend \"calendar\" unavailable`}, nil},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprintf("%d-%s", i, tt.mode), func(t *testing.T) {
+			f := startFed(t, tt.mode, "")
+			res, _, sid := rawInit(t, f.gw, f.alice)
+			if res.StatusCode != http.StatusOK || sid == "" {
+				t.Fatalf("initialize: %d", res.StatusCode)
+			}
+			tt.break_(f)
+			t.Cleanup(func() { f.calendar.down.Store(false); f.calendar.hang.Store(false) })
+			// Bounded: the fan-out deadline is 2s; the client allows 20s.
+			done := make(chan struct{})
+			var status int
+			var body string
+			go func() {
+				defer close(done)
+				var r *http.Response
+				r, body = rawFed(t, f.gw+"/mcp", f.alice, sid, list)
+				status = r.StatusCode
+			}()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("tools/list hangs with a backend down")
+			}
+			if status != tt.status {
+				t.Fatalf("status %d, want %d: %s", status, tt.status, body)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("answer lacks %s: %s", w, body)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if strings.Contains(body, w) {
+					t.Errorf("answer has %s: %s", w, body)
+				}
+			}
+			// The other backends still serve calls.
+			_, body = rawFed(t, f.gw+"/mcp", f.alice, sid, `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"weather_alerts","arguments":{"text":"y"}}}`)
+			if !strings.Contains(body, "weather/alerts: y") {
+				t.Fatalf("call to a live backend: %s", body)
+			}
+		})
+	}
+}
+
+func TestFederationInitializeWithBackendDown(t *testing.T) {
+	for _, tt := range []struct {
+		mode   string
+		status int
+	}{{"failOpen", http.StatusOK}, {"failClosed", http.StatusBadGateway}} {
+		t.Run(tt.mode, func(t *testing.T) {
+			f := startFed(t, tt.mode, "")
+			f.calendar.down.Store(true)
+			res, body, sid := rawInit(t, f.gw, f.alice)
+			if res.StatusCode != tt.status {
+				t.Fatalf("initialize: %d %s", res.StatusCode, body)
+			}
+			if tt.mode == "failClosed" {
+				if !strings.Contains(body, `backend \"calendar\" unavailable`) || sid != "" {
+					t.Fatalf("initialize: %s (session %q)", body, sid)
+				}
+				return
+			}
+			f.calendar.down.Store(false)
+			// The session goes on without calendar, even once it is back.
+			_, body = rawFed(t, f.gw+"/mcp", f.alice, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"calendar_list_events","arguments":{"text":"y"}}}`)
+			if !strings.Contains(body, `backend \"calendar\" unavailable`) {
+				t.Fatalf("call to the backend down at initialize: %s", body)
+			}
+			_, body = rawFed(t, f.gw+"/mcp", f.alice, sid, `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`)
+			if strings.Contains(body, "calendar_") || !strings.Contains(body, "weather_alerts") {
+				t.Fatalf("list: %s", body)
+			}
+		})
 	}
 }
