@@ -35,7 +35,9 @@ type fedServer struct {
 
 func newFedServer(t *testing.T, name string, tools ...string) *fedServer {
 	t.Helper()
-	s := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, nil)
+	// One item per page: every list through the gateway pages with its
+	// cursor of the backends' cursors.
+	s := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, &mcp.ServerOptions{PageSize: 1})
 	for _, tool := range tools {
 		addFedTool(s, name, tool)
 	}
@@ -187,14 +189,14 @@ func (f *fedFixture) connect(t *testing.T, ctx context.Context, gw, tok string, 
 	return s
 }
 
+// toolNames lists every page of the session's tools.
 func toolNames(t *testing.T, ctx context.Context, s *mcp.ClientSession) []string {
 	t.Helper()
-	res, err := s.ListTools(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
-	for _, tl := range res.Tools {
+	for tl, err := range s.Tools(ctx, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
 		names = append(names, tl.Name)
 	}
 	slices.Sort(names)
@@ -230,6 +232,15 @@ func TestFederationEndToEnd(t *testing.T) {
 	// dropped, never served at random.
 	if got, want := toolNames(t, ctx, alice), []string{"ask", "calendar_list_events", "weather_alerts", "weather_get_forecast"}; !slices.Equal(got, want) {
 		t.Fatalf("alice's tools = %v, want %v", got, want)
+	}
+	// One page holds one tool of each backend that has more; the
+	// weather backend's two tools take two pages.
+	page, err := alice.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.NextCursor == "" {
+		t.Fatalf("first page has no cursor: %+v", page.Tools)
 	}
 	bob := f.connect(t, ctx, f.gw, f.bob, nil)
 	if got, want := toolNames(t, ctx, bob), []string{"calendar_add_event", "calendar_list_events"}; !slices.Equal(got, want) {
