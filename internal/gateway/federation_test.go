@@ -37,7 +37,10 @@ func newFedServer(t *testing.T, name string, tools ...string) *fedServer {
 	t.Helper()
 	// One item per page: every list through the gateway pages with its
 	// cursor of the backends' cursors.
-	s := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, &mcp.ServerOptions{PageSize: 1})
+	s := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, &mcp.ServerOptions{PageSize: 1,
+		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
 	for _, tool := range tools {
 		addFedTool(s, name, tool)
 	}
@@ -85,6 +88,14 @@ func addFedTool(s *mcp.Server, server, tool string) {
 			}
 			text += " sampled=" + res.Content.(*mcp.TextContent).Text
 		}
+		if tool == "elicit" {
+			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: "name?", RequestedSchema: map[string]any{
+				"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}})
+			if err != nil {
+				return nil, nil, err
+			}
+			text += fmt.Sprintf(" elicited=%s:%v", res.Action, res.Content["name"])
+		}
 		return &mcp.CallToolResult{Content: []mcp.Content{
 			&mcp.TextContent{Text: text},
 			&mcp.ResourceLink{URI: "file:///" + server + ".txt", Name: server},
@@ -116,7 +127,7 @@ binds:
                 mcp:
                   rules:
                     - principal: alice
-                      allowedTools: ["weather_*", calendar_list_events, ask]
+                      allowedTools: ["weather_*", calendar_list_events, ask, elicit]
                       allowedResources: ["calendar_file:///*", "weather_file:///*"]
                     - principal: bob
                       allowedTools: ["calendar_*"]
@@ -157,7 +168,7 @@ func startFed(t *testing.T, failureMode, keyFile string) *fedFixture {
 	f := &fedFixture{
 		weather:  newFedServer(t, "weather", "get_forecast", "alerts"),
 		calendar: newFedServer(t, "calendar", "list_events", "add_event"),
-		notes:    newFedServer(t, "notes", "ask", "weather_spoof"),
+		notes:    newFedServer(t, "notes", "ask", "elicit", "weather_spoof"),
 		keyFile:  keyFile,
 		jwks:     iss.JWKSURI(),
 	}
@@ -210,7 +221,17 @@ func TestFederationEndToEnd(t *testing.T) {
 
 	progress := make(chan struct{}, 8)
 	listChanged := make(chan struct{}, 4)
+	updated := make(chan string, 4)
 	alice := f.connect(t, ctx, f.gw, f.alice, &mcp.ClientOptions{
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "ada"}}, nil
+		},
+		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			select {
+			case updated <- req.Params.URI:
+			default:
+			}
+		},
 		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "yes"}}, nil
 		},
@@ -230,7 +251,7 @@ func TestFederationEndToEnd(t *testing.T) {
 	// Merged, prefixed and filtered per identity; the pass-through
 	// backend's "weather_spoof" is claimed by the weather prefix and
 	// dropped, never served at random.
-	if got, want := toolNames(t, ctx, alice), []string{"ask", "calendar_list_events", "weather_alerts", "weather_get_forecast"}; !slices.Equal(got, want) {
+	if got, want := toolNames(t, ctx, alice), []string{"ask", "calendar_list_events", "elicit", "weather_alerts", "weather_get_forecast"}; !slices.Equal(got, want) {
 		t.Fatalf("alice's tools = %v, want %v", got, want)
 	}
 	// One page holds one tool of each backend that has more; the
@@ -286,6 +307,32 @@ func TestFederationEndToEnd(t *testing.T) {
 	}
 	if got := res.Content[0].(*mcp.TextContent).Text; got != "notes/ask: ok? sampled=yes" {
 		t.Fatalf("sampling call result %q", got)
+	}
+
+	// So does an elicitation.
+	res, err = alice.CallTool(ctx, &mcp.CallToolParams{Name: "elicit", Arguments: map[string]any{"text": "q"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Content[0].(*mcp.TextContent).Text; got != "notes/elicit: q elicited=accept:ada" {
+		t.Fatalf("elicitation call result %q", got)
+	}
+
+	// A subscription is routed by the rewritten URI, and the backend's
+	// resources/updated reaches the client, on its GET stream, with it.
+	if err := alice.Subscribe(ctx, &mcp.SubscribeParams{URI: "weather_file:///weather.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.weather.s.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "file:///weather.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case uri := <-updated:
+		if uri != "weather_file:///weather.txt" {
+			t.Fatalf("resources/updated for %q", uri)
+		}
+	case <-ctx.Done():
+		t.Fatal("no resources/updated relayed")
 	}
 
 	// Resources are read through their rewritten URI.
