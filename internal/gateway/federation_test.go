@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 )
 
@@ -584,5 +586,75 @@ func TestFederationInitializeWithBackendDown(t *testing.T) {
 				t.Fatalf("list: %s", body)
 			}
 		})
+	}
+}
+
+// TestFederationKeyRotation rotates server.sessionKeys.file through
+// reloads: a new key prepended keeps old sessions open and seals new ones;
+// once the old key is dropped its sessions get 404.
+func TestFederationKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "keys")
+	oldKey := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	newKey := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+	if err := os.WriteFile(keyFile, []byte(oldKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := startFed(t, "failClosed", keyFile)
+	_, _, oldSid := rawInit(t, f.gw, f.alice)
+	call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"weather_alerts","arguments":{"text":"x"}}}`
+	status := func(sid string) int {
+		res, _ := rawFed(t, f.gw+"/mcp", f.alice, sid, call)
+		return res.StatusCode
+	}
+	// A second gateway reads the same file; reloading it re-reads the keys.
+	port, admin := freePort(t), freePort(t)
+	src := fmt.Sprintf(fedConfig, port, "failClosed", devissuer.DefaultIssuer, devissuer.DefaultAudience, f.jwks,
+		f.weather.srv.URL, f.calendar.srv.URL, f.notes.srv.URL, "server:\n  sessionKeys:\n    file: "+keyFile+"\n")
+	src += fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n", admin)
+	g2 := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(func() { _ = g2.Shutdown(2 * time.Second) })
+	apply := func() {
+		t.Helper()
+		cfg, err := config.Parse("test.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.SetDefaults()
+		if err := g2.Apply(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply()
+	gw2 := fmt.Sprintf("http://127.0.0.1:%d", port)
+	status2 := func(sid string) int {
+		res, _ := rawFed(t, gw2+"/mcp", f.alice, sid, call)
+		return res.StatusCode
+	}
+	if s := status2(oldSid); s != http.StatusOK {
+		t.Fatalf("old session before rotation: %d", s)
+	}
+	if err := os.WriteFile(keyFile, []byte(newKey+"\n"+oldKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	apply()
+	_, _, newSid := rawInit(t, gw2, f.alice)
+	if s := status2(oldSid); s != http.StatusOK {
+		t.Fatalf("old session after the new key was prepended: %d", s)
+	}
+	// The first gateway has not reloaded: it cannot open the new key's
+	// sessions yet.
+	if s := status(newSid); s != http.StatusNotFound {
+		t.Fatalf("new session on a gateway without the new key: %d", s)
+	}
+	if err := os.WriteFile(keyFile, []byte(newKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	apply()
+	if s := status2(oldSid); s != http.StatusNotFound {
+		t.Fatalf("old session after its key was dropped: %d", s)
+	}
+	if s := status2(newSid); s != http.StatusOK {
+		t.Fatalf("new session: %d", s)
 	}
 }
