@@ -658,3 +658,48 @@ func TestFederationKeyRotation(t *testing.T) {
 		t.Fatalf("new session: %d", s)
 	}
 }
+
+// TestFederationOneBackendPassesNames: mcp.federation: true on a route
+// with one backend and prefix "" serves the backend's names unchanged
+// through the federated handler (the conformance variant).
+func TestFederationOneBackendPassesNames(t *testing.T) {
+	be := newFedServer(t, "only", "echo")
+	_, gw := startGateway(t, `
+binds:
+  - port: %d
+    address: 127.0.0.1
+    listeners:
+      - name: l
+        routes:
+          - name: one
+            match: {path: {prefix: /mcp}}
+            mcp: {federation: true}
+            backends:
+              - name: only
+                type: mcp-http
+                address: %s
+                prefix: ""
+`, be.srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
+	s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: gw + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := toolNames(t, ctx, s); !slices.Equal(got, []string{"echo"}) {
+		t.Fatalf("tools %v", got)
+	}
+	res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
+	if err != nil || res.Content[0].(*mcp.TextContent).Text != "only/echo: hi" {
+		t.Fatalf("call: %v %+v", err, res)
+	}
+	if res.Content[1].(*mcp.ResourceLink).URI != "file:///only.txt" {
+		t.Fatalf("resource link %q", res.Content[1].(*mcp.ResourceLink).URI)
+	}
+	// The session id is the gateway's sealed one, not the backend's.
+	if id := s.ID(); len(id) < 60 {
+		t.Fatalf("session id %q is not a sealed federated session", id)
+	}
+}
