@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -497,6 +498,7 @@ func (h *Handler) send(ctx context.Context, r *http.Request, i int, method strin
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	h.copyHeaders(req.Header, r.Header)
+	setForwarded(req.Header, r)
 	switch method {
 	case http.MethodPost:
 		req.Header.Set("Content-Type", "application/json")
@@ -540,6 +542,26 @@ var dropHeaders = map[string]bool{
 	"Last-Event-Id": true, "Content-Length": true, "Content-Type": true, "Accept": true, "Accept-Encoding": true,
 	"Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 	"Proxy-Authorization": true, "Proxy-Connection": true, "Cookie": true, "Host": true,
+}
+
+// setForwarded sets the forwarding headers as the passthrough proxy does
+// (httputil.ProxyRequest.SetXForwarded): the client's address appended to
+// X-Forwarded-For, the Host and scheme this hop saw.
+func setForwarded(h http.Header, r *http.Request) {
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := h.Values("X-Forwarded-For"); len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		h.Set("X-Forwarded-For", ip)
+	} else {
+		h.Del("X-Forwarded-For")
+	}
+	h.Set("X-Forwarded-Host", r.Host)
+	if r.TLS != nil {
+		h.Set("X-Forwarded-Proto", "https")
+	} else {
+		h.Set("X-Forwarded-Proto", "http")
+	}
 }
 
 func (h *Handler) copyHeaders(dst, src http.Header) {
