@@ -198,6 +198,17 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, ex *policy.Exchan
 	if m.Kind == mcp.KindRequest && m.Method == "initialize" {
 		return h.initialize(w, r, ex, m)
 	}
+	if r.Header.Get(mcp.HeaderSessionID) == "" {
+		switch {
+		case m.Kind == mcp.KindRequest && sessionless(m):
+			return h.stateless(w, r, ex, m)
+		case m.Kind == mcp.KindNotification && r.Header.Get(mcp.HeaderProtocolVersion) >= modernVersion:
+			// notifications/cancelled of a sessionless request: its
+			// bridge sessions end with the request itself.
+			w.WriteHeader(http.StatusAccepted)
+			return nil
+		}
+	}
 	s, err := h.session(r)
 	if err != nil {
 		return err
@@ -227,6 +238,9 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, ex *policy.Exchan
 // writeResult answers a request with result, through the exchange's
 // response hooks (mcp-authz's list filter among them).
 func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, ex *policy.Exchange, id, result json.RawMessage) error {
+	if isModern(r) {
+		result = withResultType(result)
+	}
 	return h.writeJSON(w, r, ex, http.Header{}, responseBytes(id, result))
 }
 
@@ -595,7 +609,9 @@ func setForwarded(h http.Header, r *http.Request) {
 
 func (h *Handler) copyHeaders(dst, src http.Header) {
 	for k, vs := range src {
-		if dropHeaders[k] || (k == "Authorization" && !h.cfg.ForwardAuthorization) {
+		// Mcp-Param-* (2026-07-28) mirror body values the gateway may
+		// rewrite; a backend would refuse a mismatch.
+		if dropHeaders[k] || strings.HasPrefix(k, "Mcp-Param-") || (k == "Authorization" && !h.cfg.ForwardAuthorization) {
 			continue
 		}
 		dst[k] = append([]string(nil), vs...)
@@ -835,6 +851,7 @@ func completionRefType(ref map[string]json.RawMessage) string {
 // mapped (mapBack).
 func (h *Handler) relay(w http.ResponseWriter, r *http.Request, ex *policy.Exchange, i int, method string, res *http.Response) error {
 	hdr := http.Header{}
+	modern := isModern(r)
 	if isEventStream(res.Header.Get("Content-Type")) {
 		hdr.Set("Content-Type", "text/event-stream")
 		hdr.Set("Cache-Control", "no-cache")
@@ -844,6 +861,9 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, ex *policy.Excha
 			ev.ID, ev.HasID = "", false
 			if ev.HasData {
 				b, ok := h.mapBack(i, method, []byte(ev.Data))
+				if ok && modern {
+					b = withResultTypeMsg(b)
+				}
 				ev.Data, ev.Drop = string(b), !ok
 			}
 			return true
@@ -862,6 +882,9 @@ func (h *Handler) relay(w http.ResponseWriter, r *http.Request, ex *policy.Excha
 	mapped, ok := h.mapBack(i, method, b)
 	if !ok {
 		return backendError(h.cfg.Backends[i].Name, errors.New("unreadable response"))
+	}
+	if modern {
+		mapped = withResultTypeMsg(mapped)
 	}
 	return h.writeJSON(w, r, ex, hdr, mapped)
 }

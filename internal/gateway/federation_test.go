@@ -683,7 +683,9 @@ binds:
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
-	s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: gw + "/mcp"}, nil)
+	// Pinned to a session revision: a client without sampling or
+	// elicitation would otherwise be served sessionless.
+	s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: gw + "/mcp"}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -701,5 +703,51 @@ binds:
 	// The session id is the gateway's sealed one, not the backend's.
 	if id := s.ID(); len(id) < 60 {
 		t.Fatalf("session id %q is not a sealed federated session", id)
+	}
+}
+
+// TestFederationSessionless: a 2026-07-28 client (server/discover, no
+// session, subscriptions/listen) against stateful go-sdk backends, which
+// the gateway bridges with short legacy sessions.
+func TestFederationSessionless(t *testing.T) {
+	f := startFed(t, "failClosed", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	listChanged := make(chan struct{}, 4)
+	c := mcp.NewClient(&mcp.Implementation{Name: "modern", Version: "1"}, &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			select {
+			case listChanged <- struct{}{}:
+			default:
+			}
+		},
+	})
+	s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.gw + "/mcp", HTTPClient: &http.Client{Transport: bearer{f.alice}}},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2026-07-28"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v := s.InitializeResult().ProtocolVersion; v != "2026-07-28" || s.ID() != "" {
+		t.Fatalf("negotiated %q with session %q", v, s.ID())
+	}
+	if got, want := toolNames(t, ctx, s), []string{"ask", "calendar_list_events", "elicit", "weather_alerts", "weather_get_forecast"}; !slices.Equal(got, want) {
+		t.Fatalf("tools = %v, want %v", got, want)
+	}
+	res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "weather_get_forecast", Arguments: map[string]any{"text": "oslo"}})
+	if err != nil || res.Content[0].(*mcp.TextContent).Text != "weather/get_forecast: oslo" {
+		t.Fatalf("call: %v %+v", err, res)
+	}
+	if _, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "calendar_add_event", Arguments: map[string]any{}}); err == nil {
+		t.Fatal("a denied call was served")
+	}
+	addFedTool(f.weather.s, "weather", "radar")
+	select {
+	case <-listChanged:
+	case <-ctx.Done():
+		t.Fatal("no tools/list_changed on subscriptions/listen")
+	}
+	if got := toolNames(t, ctx, s); !slices.Contains(got, "weather_radar") {
+		t.Fatalf("after list_changed: %v", got)
 	}
 }
