@@ -123,6 +123,7 @@ fuzz:
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzNames$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCursor$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzServerID$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzResultType$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzBackendView$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./test/e2e/
 
 ## bench: the benchmark harness (direct, nginx, go-bare, gateway; bench/, docs/bench.md),
