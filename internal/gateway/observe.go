@@ -312,6 +312,11 @@ func upstreamSpanName(backend string) string {
 	return name
 }
 
+// FederationFailure counts a federated backend's failed fan-out part.
+func (t *Telemetry) FederationFailure(route, backend string) {
+	t.Metrics.FederationFailure(route, backend)
+}
+
 // BreakerState exports a backend's circuit breaker state.
 func (t *Telemetry) BreakerState(route, backend string, state int) {
 	t.Metrics.BreakerState(route, backend, state)
