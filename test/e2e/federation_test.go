@@ -50,6 +50,9 @@ type fdBackend struct {
 	srv   *mcp.Server
 	http  *http.Server
 	calls sync.Map // tool name as the backend saw it -> *atomic.Int64
+	// hang makes every POST wait (bounded) without an answer: a backend
+	// that accepts connections and never responds.
+	hang atomic.Bool
 }
 
 // called returns how many times the backend ran tool (its own, unprefixed
@@ -84,7 +87,17 @@ func fdStartBackend(t *testing.T, name string, setup func(b *fdBackend, s *mcp.S
 		t.Fatal(err)
 	}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return b.srv }, nil)
-	b.http = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	hung := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && b.hang.Load() {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(20 * time.Second):
+			}
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	b.http = &http.Server{Handler: hung, ReadHeaderTimeout: 5 * time.Second}
 	go b.http.Serve(ln)
 	t.Cleanup(b.Kill)
 	b.URL = "http://" + ln.Addr().String()
@@ -174,7 +187,9 @@ func fdPolicies(iss *rlIssuerKeys) string {
 }
 
 // fdListener is one federated route at /mcp over backends (prefix =
-// backend name), with the route's mcp options and policies.
+// backend name), with the route's failure mode and policies. failureMode
+// goes into a YAML flow map, so it may carry more options
+// ("failOpen, fanOutTimeout: 2s").
 func fdListener(failureMode, policies string, backends ...*fdBackend) string {
 	var bs strings.Builder
 	for _, b := range backends {
@@ -197,10 +212,7 @@ func fdListener(failureMode, policies string, backends ...*fdBackend) string {
             match:
               path:
                 prefix: /mcp
-            mcp:
-              federation: true
-              separator: "_"
-              failureMode: %s
+            mcp: {federation: true, separator: "_", failureMode: %s}
             policies: %s
             backends:
 %s`, fdRoute, failureMode, policies, bs.String())
@@ -574,17 +586,33 @@ func TestFederationSharedSessionKeys(t *testing.T) {
 	})
 }
 
-// TestFederationBackendKilled: one of three backends dies mid-session. On
-// a failOpen route the lists carry the other two, the gateway logs the
+// TestFederationBackendKilled: one of three backends dies mid-session
+// (killed: connections refused; hung: it accepts and never answers). On a
+// failOpen route the lists carry the other two, the gateway logs the
 // failure and counts it; on a failClosed route the list fails with an
 // error naming the backend. Calls to the live backends keep working, and
-// nothing waits for the dead one longer than the test's bounds.
+// nothing waits for the dead one longer than the route's fan-out bound
+// (fanOutTimeout: 2s here).
 func TestFederationBackendKilled(t *testing.T) {
-	for _, mode := range []string{"failOpen", "failClosed"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, tc := range []struct {
+		mode   string
+		hung   bool
+		status int // of the failClosed list
+	}{
+		{"failOpen", false, 0},
+		{"failClosed", false, http.StatusBadGateway},
+		{"failOpen", true, 0},
+		{"failClosed", true, http.StatusGatewayTimeout},
+	} {
+		how := "killed"
+		if tc.hung {
+			how = "hung"
+		}
+		mode := tc.mode
+		t.Run(mode+"/"+how, func(t *testing.T) {
 			iss := rlStartIssuer(t)
 			weather, calendar, admin := fdStartBackends(t)
-			g := fdStartGateway(t, mode, fdPolicies(iss), "", weather, calendar, admin)
+			g := fdStartGateway(t, mode+", fanOutTimeout: 2s", fdPolicies(iss), "", weather, calendar, admin)
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()
 			bob := fdConnect(ctx, t, g.URL("/mcp"), iss, fdBob, nil, nil)
@@ -595,7 +623,11 @@ func TestFederationBackendKilled(t *testing.T) {
 				t.Fatalf("admin_drop_tables before the kill: %v %+v", err, res)
 			}
 
-			admin.Kill()
+			if tc.hung {
+				admin.hang.Store(true)
+			} else {
+				admin.Kill()
+			}
 
 			// A fresh list must not be answered from a cache that still
 			// holds the dead backend's tools forever; the bound is the
@@ -605,7 +637,7 @@ func TestFederationBackendKilled(t *testing.T) {
 			res, err := bob.ListTools(listCtx, nil)
 			cancelList()
 			if took := time.Since(start); took > 14*time.Second {
-				t.Fatalf("tools/list with a dead backend took %s", took)
+				t.Fatalf("tools/list with a %s backend took %s", how, took)
 			}
 			switch mode {
 			case "failOpen":
@@ -630,16 +662,26 @@ func TestFederationBackendKilled(t *testing.T) {
 				if err == nil {
 					t.Fatalf("failClosed tools/list with a dead backend answered %d tools", len(res.Tools))
 				}
-				if !strings.Contains(err.Error(), "admin") {
-					t.Errorf("failClosed error does not name the backend: %v", err)
+				// The go-sdk client reports the HTTP status only; the
+				// body is a JSON-RPC error naming the backend, its id
+				// echoed, as a raw client on the same session reads it.
+				hdr := mtHeaders(mtV1125, bob.ID())
+				hdr["Authorization"] = "Bearer " + iss.token(t, fdBob)
+				resp, body := mtDo(t, http.MethodPost, g.URL("/mcp"), `{"jsonrpc":"2.0","id":"list-1","method":"tools/list"}`, hdr)
+				mtGatewayError(t, resp, body, tc.status, -32603, `"list-1"`)
+				if m := mtDecode(t, body); m.Error == nil || !strings.Contains(m.Error.Message, `backend "admin" unavailable`) {
+					t.Errorf("failClosed error does not name the backend: %s", body)
 				}
 			}
 
-			// The dead backend's tool fails fast and clearly; the live one
-			// keeps working on the same session.
-			res2, err := fdCall(ctx, bob, "admin_drop_tables", nil)
-			if !fdDenied(res2, err) {
-				t.Errorf("admin_drop_tables on a dead backend succeeded: %+v", res2)
+			// The dead backend's tool fails fast and clearly (a hung one
+			// fails after its timeout, which this test does not wait for);
+			// the live one keeps working on the same session.
+			if !tc.hung {
+				res2, err := fdCall(ctx, bob, "admin_drop_tables", nil)
+				if !fdDenied(res2, err) {
+					t.Errorf("admin_drop_tables on a dead backend succeeded: %+v", res2)
+				}
 			}
 			if res, err := fdCall(ctx, bob, "weather_get_forecast", map[string]any{"city": "Oslo"}); err != nil || mtResultText(t, res) != "sunny in Oslo (weather)" {
 				t.Errorf("weather_get_forecast after the kill: %v %+v", err, res)
