@@ -408,6 +408,9 @@ const (
 	DescriptorToolName  = "tool-name" // params.name of a tools/call
 	DescriptorPrincipal = "principal" // the verified identity (subject)
 	DescriptorMethod    = "method"    // the JSON-RPC method
+	// DescriptorBackend is the backend a call on a federated MCP route
+	// goes to, resolved from its tool, prompt or resource prefix.
+	DescriptorBackend = "backend"
 )
 
 // RateLimiting is the top-level rateLimiting section.

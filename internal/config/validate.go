@@ -692,10 +692,10 @@ func (v *validator) rateValue(r *RateValue, path string) {
 }
 
 // DescriptorKeys lists the valid rate-limit descriptor keys.
-var DescriptorKeys = []string{DescriptorToolName, DescriptorPrincipal, DescriptorMethod}
+var DescriptorKeys = []string{DescriptorToolName, DescriptorPrincipal, DescriptorMethod, DescriptorBackend}
 
 func isDescriptorKey(k string) bool {
-	return k == DescriptorToolName || k == DescriptorPrincipal || k == DescriptorMethod
+	return k == DescriptorToolName || k == DescriptorPrincipal || k == DescriptorMethod || k == DescriptorBackend
 }
 
 // DescriptorID is the canonical text of a descriptor's entries, sorted by
