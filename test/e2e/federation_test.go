@@ -326,7 +326,17 @@ func fdDenied(res *mcp.CallToolResult, err error) bool {
 func TestFederationGoClient(t *testing.T) {
 	iss := rlStartIssuer(t)
 	weather, calendar, admin := fdStartBackends(t)
-	g := fdStartGateway(t, "failClosed", fdPolicies(iss), "", weather, calendar, admin)
+	cfg := mtPorts(t)
+	cfg.Listeners = fdListener("failClosed", fdPolicies(iss), weather, calendar, admin)
+	cfg.Extra = fmt.Sprintf(`observability:
+  prometheus:
+    enabled: true
+    port: %d
+    path: /metrics
+    metrics:
+      - tool_invocations_total
+`, cfg.AdminPort)
+	g := mtStartGatewayCfg(t, cfg)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -396,6 +406,23 @@ func TestFederationGoClient(t *testing.T) {
 				t.Errorf("%s: %s ran %s on %s %d times, want once", tc.who, tc.tool, tc.beTool, tc.be.Name, n-before)
 			}
 		}
+	})
+
+	t.Run("metrics and audit name the prefixed tool and the backend", func(t *testing.T) {
+		// alice's and bob's weather_get_forecast calls above.
+		series := fmt.Sprintf(`tool_invocations_total{agent_identity=%q,backend="weather",route=%q,status="200",tool_name="weather_get_forecast"}`, fdAlice, fdRoute)
+		mtWait(t, 5*time.Second, series, func() bool {
+			_, body := mtDo(t, http.MethodGet, g.AdminURL("/metrics"), "", nil)
+			return metricValue(t, body, series) == 1
+		})
+		mtWait(t, 5*time.Second, "an audit line naming weather_get_forecast and the weather backend", func() bool {
+			for _, line := range strings.Split(g.Logs(), "\n") {
+				if strings.Contains(line, `"audit":true`) && strings.Contains(line, `"tool":"weather_get_forecast"`) && strings.Contains(line, `"backend":"weather"`) {
+					return true
+				}
+			}
+			return false
+		})
 	})
 
 	t.Run("denied calls never reach a backend", func(t *testing.T) {
