@@ -76,6 +76,36 @@ func TestValidateFederation(t *testing.T) {
 	}
 }
 
+func TestFederationWarnings(t *testing.T) {
+	w := "{name: weather, type: mcp-http, address: 'http://w:1'}"
+	c := "{name: cal, type: mcp-http, address: 'http://c:1'}"
+	for _, tt := range []struct {
+		name, src, want string
+	}{
+		{"no keys", fedRoute("", w, c), "sessions are sealed with a per-process random key"},
+		{"no keys, replicas", fedRoute("", w, c) + "rateLimiting: {replicas: 3}\n", "each of the 3 replicas seals sessions with its own random key"},
+		{"keys", fedRoute("", w, c) + "server:\n  sessionKeys: {file: /k}\n", ""},
+		{"passthrough", fedRoute("", w), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("t.yaml", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.SetDefaults()
+			var got []string
+			for _, fe := range cfg.Warnings() {
+				if strings.Contains(fe.Error(), "sessionKeys") {
+					got = append(got, fe.Error())
+				}
+			}
+			if tt.want == "" && len(got) > 0 || tt.want != "" && (len(got) != 1 || !strings.Contains(got[0], tt.want)) {
+				t.Fatalf("warnings %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestFederationDefaults(t *testing.T) {
 	cfg, err := Parse("t.yaml", []byte(fedRoute("", "{name: weather, type: mcp-http, address: 'http://w:1'}", "{name: cal, type: mcp-http, address: 'http://c:1', prefix: c}")))
 	if err != nil {

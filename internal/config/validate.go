@@ -786,6 +786,14 @@ func (c *Config) Warnings() []*FieldError {
 	for bi, b := range c.Binds {
 		for li, l := range b.Listeners {
 			for ri, r := range l.Routes {
+				if r.IsFederated() && (c.Server == nil || c.Server.SessionKeys == nil) {
+					rp := fmt.Sprintf("binds[%d].listeners[%d].routes[%d]", bi, li, ri)
+					if c.RateLimiting != nil && c.RateLimiting.Replicas > 1 {
+						out = append(out, c.Errorf(rp+".backends", "federated MCP route without server.sessionKeys: each of the %d replicas seals sessions with its own random key, so a session opened on one is refused (404) by the others; configure server.sessionKeys.file", c.RateLimiting.Replicas))
+					} else {
+						out = append(out, c.Errorf(rp+".backends", "federated MCP route without server.sessionKeys: sessions are sealed with a per-process random key and do not survive a restart nor move to another replica"))
+					}
+				}
 				for pi, p := range r.Policies {
 					pp := fmt.Sprintf("binds[%d].listeners[%d].routes[%d].policies[%d]", bi, li, ri, pi)
 					if p.JWT != nil {

@@ -209,12 +209,12 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, ex *policy.Exchan
 	}
 	switch m.Method {
 	case "ping":
-		return h.writeResult(w, ex, m.ID, json.RawMessage(`{}`))
+		return h.writeResult(w, r, ex, m.ID, json.RawMessage(`{}`))
 	case "logging/setLevel":
 		if err := h.fanOutSimple(r, s, m); err != nil {
 			return err
 		}
-		return h.writeResult(w, ex, m.ID, json.RawMessage(`{}`))
+		return h.writeResult(w, r, ex, m.ID, json.RawMessage(`{}`))
 	case "tools/list", "prompts/list", "resources/list", "resources/templates/list":
 		return h.list(w, r, ex, s, m)
 	case "tools/call", "prompts/get", "resources/read", "resources/subscribe", "resources/unsubscribe", "completion/complete":
@@ -225,8 +225,8 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, ex *policy.Exchan
 
 // writeResult answers a request with result, through the exchange's
 // response hooks (mcp-authz's list filter among them).
-func (h *Handler) writeResult(w http.ResponseWriter, ex *policy.Exchange, id, result json.RawMessage) error {
-	return h.writeJSON(w, ex, http.Header{}, responseBytes(id, result))
+func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, ex *policy.Exchange, id, result json.RawMessage) error {
+	return h.writeJSON(w, r, ex, http.Header{}, responseBytes(id, result))
 }
 
 func responseBytes(id, result json.RawMessage) []byte {
@@ -238,7 +238,19 @@ func responseBytes(id, result json.RawMessage) []byte {
 	return append(b, '}')
 }
 
-func (h *Handler) writeJSON(w http.ResponseWriter, ex *policy.Exchange, hdr http.Header, body []byte) error {
+// writeJSON answers with one JSON-RPC message: as one SSE event when the
+// client accepts a stream, as go-sdk servers answer by default (the
+// conformance suite checks for it), otherwise as JSON.
+func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, ex *policy.Exchange, hdr http.Header, body []byte) error {
+	if strings.Contains(strings.ToLower(r.Header.Get("Accept")), "text/event-stream") {
+		hdr.Set("Content-Type", "text/event-stream")
+		hdr.Set("Cache-Control", "no-cache")
+		var buf bytes.Buffer
+		if err := mcp.WriteEvent(&buf, &mcp.Event{Event: "message", Data: string(body), HasData: true}); err != nil {
+			return err
+		}
+		return h.respond(w, ex, &http.Response{StatusCode: http.StatusOK, Header: hdr, Body: io.NopCloser(&buf), ContentLength: -1})
+	}
 	hdr.Set("Content-Type", "application/json")
 	res := &http.Response{StatusCode: http.StatusOK, Header: hdr, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body))}
 	return h.respond(w, ex, res)
@@ -377,7 +389,7 @@ func (h *Handler) initialize(w http.ResponseWriter, r *http.Request, ex *policy.
 		"serverInfo":      map[string]string{"name": "agentgateway/" + h.cfg.Route, "version": "1"},
 		"instructions":    strings.Join(instr, "\n\n"),
 	})
-	return h.writeJSON(w, ex, http.Header{mcp.HeaderSessionID: {id}}, responseBytes(m.ID, result))
+	return h.writeJSON(w, r, ex, http.Header{mcp.HeaderSessionID: {id}}, responseBytes(m.ID, result))
 }
 
 // fanOut runs fn for every backend of the session that is not down, in
@@ -445,11 +457,14 @@ func backendError(name string, err error) *policy.Error {
 	if errors.As(err, &pe) && pe.Status == http.StatusNotFound {
 		return rpcErr(http.StatusNotFound, codeInvalidRequest, "session not found (backend %q ended it)", name)
 	}
-	status := http.StatusBadGateway
-	if errors.Is(err, context.DeadlineExceeded) {
-		status = http.StatusGatewayTimeout
+	// The gateway is the client's MCP server: a backend's failure is a
+	// JSON-RPC error in an HTTP 200, which SDK clients show with its
+	// message (an HTTP 502 reaches their callers as "Bad Gateway" alone).
+	msg := fmt.Sprintf("backend %q unavailable", name)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, policy.ErrRequestTimeout) {
+		msg += " (timed out)"
 	}
-	return &policy.Error{Status: status, Code: codeInternal, Message: fmt.Sprintf("backend %q unavailable", name), Cause: err}
+	return &policy.Error{Status: http.StatusOK, Code: codeInternal, Message: msg, Cause: err}
 }
 
 // closeBackends ends the backend sessions of a session that will not be
@@ -756,7 +771,7 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, ex *policy.Excha
 	if err != nil {
 		return backendError(be.Name, err)
 	}
-	return h.relay(w, ex, i, m.Method, res)
+	return h.relay(w, r, ex, i, m.Method, res)
 }
 
 func completionRefType(ref map[string]json.RawMessage) string {
@@ -767,7 +782,7 @@ func completionRefType(ref map[string]json.RawMessage) string {
 
 // relay streams backend i's answer to the client with every message
 // mapped (mapBack).
-func (h *Handler) relay(w http.ResponseWriter, ex *policy.Exchange, i int, method string, res *http.Response) error {
+func (h *Handler) relay(w http.ResponseWriter, r *http.Request, ex *policy.Exchange, i int, method string, res *http.Response) error {
 	hdr := http.Header{}
 	if isEventStream(res.Header.Get("Content-Type")) {
 		hdr.Set("Content-Type", "text/event-stream")
@@ -797,7 +812,7 @@ func (h *Handler) relay(w http.ResponseWriter, ex *policy.Exchange, i int, metho
 	if !ok {
 		return backendError(h.cfg.Backends[i].Name, errors.New("unreadable response"))
 	}
-	return h.writeJSON(w, ex, hdr, mapped)
+	return h.writeJSON(w, r, ex, hdr, mapped)
 }
 
 // list fans a list request out, merges the pages under prefixed names and
@@ -904,7 +919,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, ex *policy.Exchan
 		result["nextCursor"] = c
 	}
 	b, _ := json.Marshal(result)
-	return h.writeResult(w, ex, m.ID, b)
+	return h.writeResult(w, r, ex, m.ID, b)
 }
 
 // listKeys returns a list method's result array and the member of each

@@ -1,3 +1,4 @@
+//lint:file-ignore SA1019 sampling is deprecated from 2026-07-28 but clients still use it, and a federated route must relay it
 package gateway
 
 import (
@@ -363,6 +364,24 @@ func TestFederationSessionPortableAndBound(t *testing.T) {
 	progressCall := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"weather_alerts","arguments":{"text":"x"},"_meta":{"progressToken":"p9"}}}`
 	_, body := rawFed(t, f.gw+"/mcp", f.alice, sid, progressCall)
 	t.Logf("progress call: %s", body)
+	// The gateway's own answers are one SSE event for a client that
+	// accepts a stream, as go-sdk servers answer, and JSON otherwise.
+	for accept, want := range map[string]string{"application/json, text/event-stream": "text/event-stream", "application/json": "application/json"} {
+		req, _ := http.NewRequest(http.MethodPost, f.gw+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":5,"method":"tools/list"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", accept)
+		req.Header.Set("Authorization", "Bearer "+f.alice)
+		req.Header.Set("Mcp-Session-Id", sid)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readAll(t, res)
+		res.Body.Close()
+		if ct := res.Header.Get("Content-Type"); ct != want || !strings.Contains(body, `"weather_alerts"`) {
+			t.Fatalf("Accept %q: Content-Type %q, body %s", accept, ct, body)
+		}
+	}
 	// Another identity replaying the id gets 404, as for an unknown id.
 	res, body = rawFed(t, gw2+"/mcp", f.bob, sid, call)
 	if res.StatusCode != http.StatusNotFound {
@@ -425,11 +444,11 @@ func TestFederationFailureModes(t *testing.T) {
 	}{
 		{"failOpen", func(f *fedFixture) { f.calendar.down.Store(true) }, http.StatusOK,
 			[]string{`"weather_alerts"`, `"ask"`}, []string{"calendar_"}},
-		{"failClosed", func(f *fedFixture) { f.calendar.down.Store(true) }, http.StatusBadGateway,
+		{"failClosed", func(f *fedFixture) { f.calendar.down.Store(true) }, http.StatusOK,
 			[]string{`"id":7`, `backend \"calendar\" unavailable`}, []string{"weather_alerts"}},
 		{"failOpen", func(f *fedFixture) { f.calendar.hang.Store(true) }, http.StatusOK,
 			[]string{`"weather_alerts"`}, []string{"calendar_"}},
-		{"failClosed", func(f *fedFixture) { f.calendar.hang.Store(true) }, http.StatusGatewayTimeout,
+		{"failClosed", func(f *fedFixture) { f.calendar.hang.Store(true) }, http.StatusOK,
 			[]string{`"id":7`, `backend \"calendar\" unavailable`}, nil},
 	}
 	for i, tt := range tests {
@@ -482,7 +501,7 @@ func TestFederationInitializeWithBackendDown(t *testing.T) {
 	for _, tt := range []struct {
 		mode   string
 		status int
-	}{{"failOpen", http.StatusOK}, {"failClosed", http.StatusBadGateway}} {
+	}{{"failOpen", http.StatusOK}, {"failClosed", http.StatusOK}} {
 		t.Run(tt.mode, func(t *testing.T) {
 			f := startFed(t, tt.mode, "")
 			f.calendar.down.Store(true)

@@ -189,7 +189,7 @@ var operationalMetrics = map[string]bool{
 	"agentgateway_shed_requests_total":                          true,
 	"agentgateway_mcp_sessions":                                 true,
 	"agentgateway_mcp_sessions_closed_total":                    true,
-	"agentgateway_mcp_federation_backend_failures_total":            true,
+	"agentgateway_mcp_federation_backend_failures_total":        true,
 	"agentgateway_jwks_fetches_total":                           true,
 	"agentgateway_tokenreview_requests_total":                   true,
 	"agentgateway_token_cache_requests_total":                   true,
