@@ -758,3 +758,51 @@ func fdFailureCount(t *testing.T, g *Gateway, backend string) float64 {
 	}
 	return sum
 }
+
+// TestFederationSessionless: a client of the 2026-07-28 revision (no
+// session: server/discover instead of initialize, what a request needs in
+// its _meta, subscriptions/listen for notifications) on the federated
+// route: discover merged, lists merged and filtered, calls routed, and
+// list_changed delivered on its subscription.
+func TestFederationSessionless(t *testing.T) {
+	iss := rlStartIssuer(t)
+	weather, calendar, admin := fdStartBackends(t)
+	g := fdStartGateway(t, "failClosed", fdPolicies(iss), "", weather, calendar, admin)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	listChanged := make(chan struct{}, 10)
+	b := &fdBearer{token: iss.token(t, fdAlice)}
+	c := mcp.NewClient(&mcp.Implementation{Name: "fed-sessionless", Version: "1.0.0"}, &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { listChanged <- struct{}{} },
+	})
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL("/mcp"), HTTPClient: &http.Client{Transport: b}}, &mcp.ClientSessionOptions{ProtocolVersion: mtV0728})
+	if err != nil {
+		t.Fatalf("connect (2026-07-28): %v", err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	// The go-sdk client falls back to initialize (and a session) when
+	// server/discover fails: only the negotiated version tells.
+	if v := cs.InitializeResult().ProtocolVersion; v != mtV0728 || cs.ID() != "" {
+		t.Fatalf("the client negotiated %q with session id %q, want %s without a session (server/discover not served by the federated route?)", v, cs.ID(), mtV0728)
+	}
+
+	want := []string{"calendar_list_events", "calendar_summarize", "weather_add_alerts", "weather_get_forecast", "weather_slow_forecast"}
+	if got := fdToolNames(ctx, t, cs); !slices.Equal(got, want) {
+		t.Errorf("tools/list = %v, want %v", got, want)
+	}
+	res, err := fdCall(ctx, cs, "weather_get_forecast", map[string]any{"city": "Oslo"})
+	if err != nil || mtResultText(t, res) != "sunny in Oslo (weather)" {
+		t.Fatalf("weather_get_forecast: %v %+v", err, res)
+	}
+	if res, err := fdCall(ctx, cs, "admin_drop_tables", nil); !fdDenied(res, err) {
+		t.Errorf("admin_drop_tables served to alice: %+v", res)
+	}
+	if res, err := fdCall(ctx, cs, "weather_add_alerts", nil); err != nil || mtResultText(t, res) != "added" {
+		t.Fatalf("weather_add_alerts: %v %+v", err, res)
+	}
+	mtRecv(t, listChanged, 10*time.Second, "notifications/tools/list_changed on the subscriptions/listen stream")
+	if got := fdToolNames(ctx, t, cs); !slices.Contains(got, "weather_get_alerts") {
+		t.Errorf("after list_changed: %v, want weather_get_alerts in it", got)
+	}
+}
