@@ -806,3 +806,57 @@ func TestFederationSessionless(t *testing.T) {
 		t.Errorf("after list_changed: %v, want weather_get_alerts in it", got)
 	}
 }
+
+// TestFederationRateLimit: rate-limit descriptors on a federated route
+// see the prefixed tool name and the backend a call goes to; a refused
+// call never reaches its backend, and the other backends' tools are not
+// limited.
+func TestFederationRateLimit(t *testing.T) {
+	iss := rlStartIssuer(t)
+	weather, calendar, admin := fdStartBackends(t)
+	policies := fdPolicies(iss) + `              - type: rate-limit
+                rateLimit:
+                  descriptors:
+                    - key: tool-name
+                      value: weather_get_forecast
+                      rateLimit: {requestsPerMinute: 1}
+                    - key: backend
+                      value: calendar
+                      rateLimit: {requestsPerMinute: 2}
+`
+	g := fdStartGateway(t, "failClosed", policies, "", weather, calendar, admin)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	alice := fdConnect(ctx, t, g.URL("/mcp"), iss, fdAlice, nil, nil)
+
+	for i, c := range []struct {
+		tool    string
+		allowed bool
+	}{
+		{"weather_get_forecast", true},
+		{"weather_get_forecast", false}, // tool-name bucket of 1
+		{"calendar_list_events", true},
+		{"calendar_list_events", true},
+		{"calendar_list_events", false}, // backend bucket of 2
+		{"weather_add_alerts", true},    // neither descriptor applies
+	} {
+		var args map[string]any
+		if c.tool == "weather_get_forecast" {
+			args = map[string]any{"city": "Oslo"}
+		}
+		res, err := fdCall(ctx, alice, c.tool, args)
+		if refused := fdDenied(res, err); refused == c.allowed {
+			t.Errorf("call %d, %s: refused=%v (%v %+v), want allowed=%v", i, c.tool, refused, err, res, c.allowed)
+		}
+	}
+	if n := weather.called("get_forecast"); n != 1 {
+		t.Errorf("weather ran get_forecast %d times, want 1", n)
+	}
+	if n := calendar.called("list_events"); n != 2 {
+		t.Errorf("calendar ran list_events %d times, want 2", n)
+	}
+	_, body := mtDo(t, http.MethodGet, g.AdminURL("/metrics"), "", nil)
+	if n := metricValue(t, body, fmt.Sprintf(`agentgateway_ratelimit_decisions_total{decision="limited",route=%q}`, fdRoute)); n != 2 {
+		t.Errorf("rate-limit decisions limited = %v, want 2", n)
+	}
+}
