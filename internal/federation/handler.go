@@ -468,10 +468,10 @@ func backendError(name string, err error) *policy.Error {
 }
 
 // closeBackends ends the backend sessions of a session that will not be
-// handed out, in the background, bounded.
+// handed out, bounded by the fan-out timeout even if the client left.
 func (h *Handler) closeBackends(r *http.Request, s *Session) {
 	ctx := context.WithoutCancel(r.Context())
-	go h.fanOut(ctx, s, false, func(ctx context.Context, i int, bs *BackendSession) error {
+	h.fanOut(ctx, s, false, func(ctx context.Context, i int, bs *BackendSession) error {
 		if bs.ID == "" {
 			return nil
 		}

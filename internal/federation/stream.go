@@ -144,7 +144,10 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	errs := h.fanOut(r.Context(), s, false, func(ctx context.Context, i int, bs *BackendSession) error {
+	// A client that closes without waiting for the answer must not leave
+	// the backend sessions open: the fan-out outlives the request,
+	// bounded by the fan-out timeout.
+	errs := h.fanOut(context.WithoutCancel(r.Context()), s, false, func(ctx context.Context, i int, bs *BackendSession) error {
 		if bs.ID == "" {
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/federation"
@@ -53,10 +54,13 @@ type fedTransport struct{ b *backend }
 
 func (t fedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	b := t.b
-	sub := &policy.Exchange{Method: req.Method, Backend: b.name, Kind: policy.KindMCP}
+	sub := &policy.Exchange{Method: req.Method, Backend: b.name, Kind: policy.KindMCP, IdleTimeout: b.route.streamIdle}
 	if ex := policy.ExchangeFrom(req.Context()); ex != nil {
 		sub.Route, sub.RoutePrefix, sub.Start, sub.ProtoMethod = ex.Route, ex.RoutePrefix, ex.Start, ex.ProtoMethod
 		sub.Principal, sub.Retrier = ex.Principal, ex.Retrier
+		if ex.IdleTimeout > 0 {
+			sub.IdleTimeout = ex.IdleTimeout
+		}
 		if req.Method == http.MethodPost {
 			sub.RPC = ex.RPC
 		}
@@ -79,13 +83,33 @@ func (t fedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			b.brk.release()
 		}
 	}
-	st := &upstreamState{ex: sub, stream: req.Method == http.MethodGet}
-	ctx := context.WithValue(policy.WithExchange(req.Context(), sub), upstreamKey{}, st)
+	// As on a passthrough route: the idle limit covers the wait for
+	// headers and then the body, and draining ends GET streams first and
+	// everything at the end of the grace period, each as a clean end.
+	ctx, cancel := context.WithCancelCause(req.Context())
+	st := &upstreamState{ex: sub, cancel: cancel, stream: req.Method == http.MethodGet}
+	ctx = context.WithValue(policy.WithExchange(ctx, sub), upstreamKey{}, st)
+	var headerIdle *time.Timer
+	if sub.IdleTimeout > 0 {
+		headerIdle = time.AfterFunc(sub.IdleTimeout, func() { cancel(policy.ErrIdleTimeout) })
+	}
+	stopDrain := func() bool { return false }
+	if b.drain != nil {
+		stopDrain = context.AfterFunc(b.drain.all, func() { cancel(policy.ErrDraining) })
+	}
 	res, err := b.proxy.Transport.RoundTrip(req.WithContext(ctx))
+	if headerIdle != nil {
+		headerIdle.Stop()
+	}
+	stopDrain()
 	if err != nil {
+		cancel(nil)
 		release()
 		return nil, upstreamError(ctx, err)
 	}
-	res.Body = &closeHook{ReadCloser: res.Body, fn: release}
+	res.Body = &closeHook{ReadCloser: newGuardedBody(res.Body, ctx, st, b.drain), fn: func() {
+		cancel(nil)
+		release()
+	}}
 	return res, nil
 }

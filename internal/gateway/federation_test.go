@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 )
 
@@ -35,7 +37,12 @@ type fedServer struct {
 
 func newFedServer(t *testing.T, name string, tools ...string) *fedServer {
 	t.Helper()
-	s := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, nil)
+	// One item per page: every list through the gateway pages with its
+	// cursor of the backends' cursors.
+	s := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, &mcp.ServerOptions{PageSize: 1,
+		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
 	for _, tool := range tools {
 		addFedTool(s, name, tool)
 	}
@@ -83,6 +90,14 @@ func addFedTool(s *mcp.Server, server, tool string) {
 			}
 			text += " sampled=" + res.Content.(*mcp.TextContent).Text
 		}
+		if tool == "elicit" {
+			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: "name?", RequestedSchema: map[string]any{
+				"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}})
+			if err != nil {
+				return nil, nil, err
+			}
+			text += fmt.Sprintf(" elicited=%s:%v", res.Action, res.Content["name"])
+		}
 		return &mcp.CallToolResult{Content: []mcp.Content{
 			&mcp.TextContent{Text: text},
 			&mcp.ResourceLink{URI: "file:///" + server + ".txt", Name: server},
@@ -114,7 +129,7 @@ binds:
                 mcp:
                   rules:
                     - principal: alice
-                      allowedTools: ["weather_*", calendar_list_events, ask]
+                      allowedTools: ["weather_*", calendar_list_events, ask, elicit]
                       allowedResources: ["calendar_file:///*", "weather_file:///*"]
                     - principal: bob
                       allowedTools: ["calendar_*"]
@@ -155,7 +170,7 @@ func startFed(t *testing.T, failureMode, keyFile string) *fedFixture {
 	f := &fedFixture{
 		weather:  newFedServer(t, "weather", "get_forecast", "alerts"),
 		calendar: newFedServer(t, "calendar", "list_events", "add_event"),
-		notes:    newFedServer(t, "notes", "ask", "weather_spoof"),
+		notes:    newFedServer(t, "notes", "ask", "elicit", "weather_spoof"),
 		keyFile:  keyFile,
 		jwks:     iss.JWKSURI(),
 	}
@@ -187,14 +202,14 @@ func (f *fedFixture) connect(t *testing.T, ctx context.Context, gw, tok string, 
 	return s
 }
 
+// toolNames lists every page of the session's tools.
 func toolNames(t *testing.T, ctx context.Context, s *mcp.ClientSession) []string {
 	t.Helper()
-	res, err := s.ListTools(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
-	for _, tl := range res.Tools {
+	for tl, err := range s.Tools(ctx, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
 		names = append(names, tl.Name)
 	}
 	slices.Sort(names)
@@ -208,7 +223,17 @@ func TestFederationEndToEnd(t *testing.T) {
 
 	progress := make(chan struct{}, 8)
 	listChanged := make(chan struct{}, 4)
+	updated := make(chan string, 4)
 	alice := f.connect(t, ctx, f.gw, f.alice, &mcp.ClientOptions{
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "ada"}}, nil
+		},
+		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			select {
+			case updated <- req.Params.URI:
+			default:
+			}
+		},
 		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "yes"}}, nil
 		},
@@ -228,8 +253,17 @@ func TestFederationEndToEnd(t *testing.T) {
 	// Merged, prefixed and filtered per identity; the pass-through
 	// backend's "weather_spoof" is claimed by the weather prefix and
 	// dropped, never served at random.
-	if got, want := toolNames(t, ctx, alice), []string{"ask", "calendar_list_events", "weather_alerts", "weather_get_forecast"}; !slices.Equal(got, want) {
+	if got, want := toolNames(t, ctx, alice), []string{"ask", "calendar_list_events", "elicit", "weather_alerts", "weather_get_forecast"}; !slices.Equal(got, want) {
 		t.Fatalf("alice's tools = %v, want %v", got, want)
+	}
+	// One page holds one tool of each backend that has more; the
+	// weather backend's two tools take two pages.
+	page, err := alice.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.NextCursor == "" {
+		t.Fatalf("first page has no cursor: %+v", page.Tools)
 	}
 	bob := f.connect(t, ctx, f.gw, f.bob, nil)
 	if got, want := toolNames(t, ctx, bob), []string{"calendar_add_event", "calendar_list_events"}; !slices.Equal(got, want) {
@@ -275,6 +309,32 @@ func TestFederationEndToEnd(t *testing.T) {
 	}
 	if got := res.Content[0].(*mcp.TextContent).Text; got != "notes/ask: ok? sampled=yes" {
 		t.Fatalf("sampling call result %q", got)
+	}
+
+	// So does an elicitation.
+	res, err = alice.CallTool(ctx, &mcp.CallToolParams{Name: "elicit", Arguments: map[string]any{"text": "q"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Content[0].(*mcp.TextContent).Text; got != "notes/elicit: q elicited=accept:ada" {
+		t.Fatalf("elicitation call result %q", got)
+	}
+
+	// A subscription is routed by the rewritten URI, and the backend's
+	// resources/updated reaches the client, on its GET stream, with it.
+	if err := alice.Subscribe(ctx, &mcp.SubscribeParams{URI: "weather_file:///weather.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.weather.s.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "file:///weather.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case uri := <-updated:
+		if uri != "weather_file:///weather.txt" {
+			t.Fatalf("resources/updated for %q", uri)
+		}
+	case <-ctx.Done():
+		t.Fatal("no resources/updated relayed")
 	}
 
 	// Resources are read through their rewritten URI.
@@ -526,5 +586,120 @@ func TestFederationInitializeWithBackendDown(t *testing.T) {
 				t.Fatalf("list: %s", body)
 			}
 		})
+	}
+}
+
+// TestFederationKeyRotation rotates server.sessionKeys.file through
+// reloads: a new key prepended keeps old sessions open and seals new ones;
+// once the old key is dropped its sessions get 404.
+func TestFederationKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "keys")
+	oldKey := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	newKey := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+	if err := os.WriteFile(keyFile, []byte(oldKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := startFed(t, "failClosed", keyFile)
+	_, _, oldSid := rawInit(t, f.gw, f.alice)
+	call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"weather_alerts","arguments":{"text":"x"}}}`
+	status := func(sid string) int {
+		res, _ := rawFed(t, f.gw+"/mcp", f.alice, sid, call)
+		return res.StatusCode
+	}
+	// A second gateway reads the same file; reloading it re-reads the keys.
+	port, admin := freePort(t), freePort(t)
+	src := fmt.Sprintf(fedConfig, port, "failClosed", devissuer.DefaultIssuer, devissuer.DefaultAudience, f.jwks,
+		f.weather.srv.URL, f.calendar.srv.URL, f.notes.srv.URL, "server:\n  sessionKeys:\n    file: "+keyFile+"\n")
+	src += fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n", admin)
+	g2 := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(func() { _ = g2.Shutdown(2 * time.Second) })
+	apply := func() {
+		t.Helper()
+		cfg, err := config.Parse("test.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.SetDefaults()
+		if err := g2.Apply(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply()
+	gw2 := fmt.Sprintf("http://127.0.0.1:%d", port)
+	status2 := func(sid string) int {
+		res, _ := rawFed(t, gw2+"/mcp", f.alice, sid, call)
+		return res.StatusCode
+	}
+	if s := status2(oldSid); s != http.StatusOK {
+		t.Fatalf("old session before rotation: %d", s)
+	}
+	if err := os.WriteFile(keyFile, []byte(newKey+"\n"+oldKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	apply()
+	_, _, newSid := rawInit(t, gw2, f.alice)
+	if s := status2(oldSid); s != http.StatusOK {
+		t.Fatalf("old session after the new key was prepended: %d", s)
+	}
+	// The first gateway has not reloaded: it cannot open the new key's
+	// sessions yet.
+	if s := status(newSid); s != http.StatusNotFound {
+		t.Fatalf("new session on a gateway without the new key: %d", s)
+	}
+	if err := os.WriteFile(keyFile, []byte(newKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	apply()
+	if s := status2(oldSid); s != http.StatusNotFound {
+		t.Fatalf("old session after its key was dropped: %d", s)
+	}
+	if s := status2(newSid); s != http.StatusOK {
+		t.Fatalf("new session: %d", s)
+	}
+}
+
+// TestFederationOneBackendPassesNames: mcp.federation: true on a route
+// with one backend and prefix "" serves the backend's names unchanged
+// through the federated handler (the conformance variant).
+func TestFederationOneBackendPassesNames(t *testing.T) {
+	be := newFedServer(t, "only", "echo")
+	_, gw := startGateway(t, `
+binds:
+  - port: %d
+    address: 127.0.0.1
+    listeners:
+      - name: l
+        routes:
+          - name: one
+            match: {path: {prefix: /mcp}}
+            mcp: {federation: true}
+            backends:
+              - name: only
+                type: mcp-http
+                address: %s
+                prefix: ""
+`, be.srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
+	s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: gw + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := toolNames(t, ctx, s); !slices.Equal(got, []string{"echo"}) {
+		t.Fatalf("tools %v", got)
+	}
+	res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
+	if err != nil || res.Content[0].(*mcp.TextContent).Text != "only/echo: hi" {
+		t.Fatalf("call: %v %+v", err, res)
+	}
+	if res.Content[1].(*mcp.ResourceLink).URI != "file:///only.txt" {
+		t.Fatalf("resource link %q", res.Content[1].(*mcp.ResourceLink).URI)
+	}
+	// The session id is the gateway's sealed one, not the backend's.
+	if id := s.ID(); len(id) < 60 {
+		t.Fatalf("session id %q is not a sealed federated session", id)
 	}
 }
