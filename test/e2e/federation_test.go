@@ -860,3 +860,74 @@ func TestFederationRateLimit(t *testing.T) {
 		t.Errorf("rate-limit decisions limited = %v, want 2", n)
 	}
 }
+
+// fdKeys writes a session key file with keys (raw 32-byte keys, the first
+// seals) and returns the server: YAML that uses it.
+func fdKeys(t *testing.T, keys ...[]byte) string {
+	t.Helper()
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "session-keys")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("server:\n  sessionKeys:\n    file: %s\n", path)
+}
+
+// TestFederationKeyRotationAcrossReplicas: replicas mid-rotation. A new
+// key that is only listed (not first) opens on the replica that has it
+// while every replica still seals with the old one, so adding it first
+// everywhere breaks no session; once a replica seals with the new key,
+// a replica without it refuses those sessions (404). This is why the new
+// key is rolled out to every replica before any replica seals with it
+// (docs/federation.md#key-rotation).
+func TestFederationKeyRotationAcrossReplicas(t *testing.T) {
+	iss := rlStartIssuer(t)
+	weather, calendar, admin := fdStartBackends(t)
+	oldKey, newKey := make([]byte, 32), make([]byte, 32)
+	for _, k := range [][]byte{oldKey, newKey} {
+		if _, err := rand.Read(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := func(keys ...[]byte) *Gateway {
+		return fdStartGateway(t, "failClosed", fdPolicies(iss), fdKeys(t, keys...), weather, calendar, admin)
+	}
+	old := start(oldKey)              // not rotated yet
+	added := start(oldKey, newKey)    // step 1: the new key opens
+	promoted := start(newKey, oldKey) // step 2: the new key seals
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	open := func(g *Gateway) string {
+		t.Helper()
+		cs := fdConnect(ctx, t, g.URL("/mcp"), iss, fdAlice, nil, nil)
+		return cs.ID()
+	}
+	status := func(g *Gateway, sid string) int {
+		t.Helper()
+		hdr := mtHeaders(mtV1125, sid)
+		hdr["Authorization"] = "Bearer " + iss.token(t, fdAlice)
+		resp, _ := mtDo(t, http.MethodPost, g.URL("/mcp"), `{"jsonrpc":"2.0","id":1,"method":"ping"}`, hdr)
+		return resp.StatusCode
+	}
+	fromOld, fromAdded, fromPromoted := open(old), open(added), open(promoted)
+	for _, c := range []struct {
+		what string
+		g    *Gateway
+		sid  string
+		want int
+	}{
+		{"old-key session on the replica that added the new key", added, fromOld, http.StatusOK},
+		{"old-key session on the replica that seals with the new key", promoted, fromOld, http.StatusOK},
+		{"session of the replica that added the key, on a replica without it", old, fromAdded, http.StatusOK},
+		{"new-key session on the replica that added the key", added, fromPromoted, http.StatusOK},
+		{"new-key session on a replica without the new key", old, fromPromoted, http.StatusNotFound},
+	} {
+		if got := status(c.g, c.sid); got != c.want {
+			t.Errorf("%s: HTTP %d, want %d", c.what, got, c.want)
+		}
+	}
+}
