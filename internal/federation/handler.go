@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -302,22 +303,56 @@ func (h *Handler) initialize(w http.ResponseWriter, r *http.Request, ex *policy.
 	if r.Header.Get(mcp.HeaderSessionID) != "" {
 		return rpcErr(http.StatusBadRequest, codeInvalidRequest, "initialize must not carry an Mcp-Session-Id")
 	}
-	type initResult struct {
-		ProtocolVersion string                     `json:"protocolVersion"`
-		Capabilities    map[string]json.RawMessage `json:"capabilities"`
-		ServerInfo      json.RawMessage            `json:"serverInfo"`
-		Instructions    string                     `json:"instructions"`
+	sess, results, err := h.openBackends(r, m.Raw, m.ID, nil)
+	if err != nil {
+		return err
 	}
+	sess.Principal, sess.Expiry = principal(r.Context()), h.now().Add(h.cfg.SessionTTL)
+	caps, instr := h.mergeInit(results, sess)
+	id, err := h.cfg.Keys.Seal(h.cfg.Route, sess)
+	if err != nil {
+		return &policy.Error{Status: http.StatusInternalServerError, Code: codeInternal, Message: "could not seal session", Cause: err}
+	}
+	result, _ := json.Marshal(map[string]any{
+		"protocolVersion": sess.Version,
+		"capabilities":    caps,
+		"serverInfo":      h.serverInfo(),
+		"instructions":    instr,
+	})
+	return h.writeJSON(w, r, ex, http.Header{mcp.HeaderSessionID: {id}}, responseBytes(m.ID, result))
+}
+
+func (h *Handler) serverInfo() map[string]string {
+	return map[string]string{"name": "agentgateway/" + h.cfg.Route, "version": "1"}
+}
+
+type initResult struct {
+	ProtocolVersion string                     `json:"protocolVersion"`
+	Capabilities    map[string]json.RawMessage `json:"capabilities"`
+	ServerInfo      json.RawMessage            `json:"serverInfo"`
+	Instructions    string                     `json:"instructions"`
+}
+
+// openBackends sends the initialize request raw (id id) to the backends
+// (only those in only, when set) and returns the session they opened, each
+// backend's result, and the failure-mode error. Backends outside only are
+// marked down.
+func (h *Handler) openBackends(r *http.Request, raw []byte, id json.RawMessage, only []bool) (*Session, []initResult, error) {
 	n := len(h.cfg.Backends)
 	results := make([]initResult, n)
-	sess := &Session{Principal: principal(r.Context()), Expiry: h.now().Add(h.cfg.SessionTTL), Backends: make([]BackendSession, n)}
-	errs := h.fanOut(r.Context(), sess, true, func(ctx context.Context, i int, _ *BackendSession) error {
-		res, err := h.send(ctx, r, i, http.MethodPost, nil, m.Raw)
+	sess := &Session{Backends: make([]BackendSession, n)}
+	for i := range sess.Backends {
+		if only != nil && !only[i] {
+			sess.Backends[i].Down = true
+		}
+	}
+	errs := h.fanOut(r.Context(), sess, false, func(ctx context.Context, i int, _ *BackendSession) error {
+		res, err := h.send(ctx, r, i, http.MethodPost, nil, raw)
 		if err != nil {
 			return err
 		}
 		defer res.Body.Close()
-		msg, err := h.readResponse(res, m.ID)
+		msg, err := h.readResponse(res, id)
 		if err != nil {
 			return err
 		}
@@ -337,10 +372,15 @@ func (h *Handler) initialize(w http.ResponseWriter, r *http.Request, ex *policy.
 	})
 	if err := h.fanOutError(errs, sess); err != nil {
 		h.closeBackends(r, sess)
-		return err
+		return nil, nil, err
 	}
-	// The client gets the oldest version a backend negotiated: every
-	// message relayed then fits what the client agreed to.
+	return sess, results, nil
+}
+
+// mergeInit merges the backends' capabilities and instructions and sets
+// the session's version: the oldest a backend negotiated, so every
+// message relayed fits what the client agreed to.
+func (h *Handler) mergeInit(results []initResult, sess *Session) (map[string]map[string]json.RawMessage, string) {
 	caps := map[string]map[string]json.RawMessage{}
 	var instr []string
 	for i := range results {
@@ -379,17 +419,7 @@ func (h *Handler) initialize(w http.ResponseWriter, r *http.Request, ex *policy.
 			instr = append(instr, "["+label+"] "+s)
 		}
 	}
-	id, err := h.cfg.Keys.Seal(h.cfg.Route, sess)
-	if err != nil {
-		return &policy.Error{Status: http.StatusInternalServerError, Code: codeInternal, Message: "could not seal session", Cause: err}
-	}
-	result, _ := json.Marshal(map[string]any{
-		"protocolVersion": sess.Version,
-		"capabilities":    caps,
-		"serverInfo":      map[string]string{"name": "agentgateway/" + h.cfg.Route, "version": "1"},
-		"instructions":    strings.Join(instr, "\n\n"),
-	})
-	return h.writeJSON(w, r, ex, http.Header{mcp.HeaderSessionID: {id}}, responseBytes(m.ID, result))
+	return caps, strings.Join(instr, "\n\n")
 }
 
 // fanOut runs fn for every backend of the session that is not down, in
@@ -497,6 +527,7 @@ func (h *Handler) send(ctx context.Context, r *http.Request, i int, method strin
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	h.copyHeaders(req.Header, r.Header)
+	setForwarded(req.Header, r)
 	switch method {
 	case http.MethodPost:
 		req.Header.Set("Content-Type", "application/json")
@@ -540,6 +571,26 @@ var dropHeaders = map[string]bool{
 	"Last-Event-Id": true, "Content-Length": true, "Content-Type": true, "Accept": true, "Accept-Encoding": true,
 	"Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 	"Proxy-Authorization": true, "Proxy-Connection": true, "Cookie": true, "Host": true,
+}
+
+// setForwarded sets the forwarding headers as the passthrough proxy does
+// (httputil.ProxyRequest.SetXForwarded): the client's address appended to
+// X-Forwarded-For, the Host and scheme this hop saw.
+func setForwarded(h http.Header, r *http.Request) {
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := h.Values("X-Forwarded-For"); len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		h.Set("X-Forwarded-For", ip)
+	} else {
+		h.Del("X-Forwarded-For")
+	}
+	h.Set("X-Forwarded-Host", r.Host)
+	if r.TLS != nil {
+		h.Set("X-Forwarded-Proto", "https")
+	} else {
+		h.Set("X-Forwarded-Proto", "http")
+	}
 }
 
 func (h *Handler) copyHeaders(dst, src http.Header) {

@@ -162,3 +162,76 @@ func TestFanOutFailureIsLoggedAndCounted(t *testing.T) {
 		t.Fatalf("log: %s", logs.String())
 	}
 }
+
+// TestBackendHeaders: a backend gets its own session id and version, the
+// forwarding headers, and never the caller's token (unless the route opts
+// in), cookies or the client's federated session id.
+func TestBackendHeaders(t *testing.T) {
+	s := mcp.NewServer(&mcp.Implementation{Name: "b", Version: "1"}, nil)
+	mcp.AddTool(s, &mcp.Tool{Name: "t"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{}, nil, nil
+	})
+	sdk := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
+	var mu sync.Mutex
+	var seen []http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Clone())
+		mu.Unlock()
+		sdk.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	for _, forward := range []bool{false, true} {
+		h := New(Config{Route: "r", Separator: "_", ForwardAuthorization: forward,
+			Backends: []Backend{{Name: "b", Prefix: "b", URL: srv.URL, Transport: http.DefaultTransport}}})
+		do := func(method, sid, body string) *httptest.ResponseRecorder {
+			t.Helper()
+			r := httptest.NewRequest(method, "/mcp", strings.NewReader(body))
+			r.RemoteAddr = "192.0.2.7:5555"
+			r.Header.Set("Accept", "application/json")
+			r.Header.Set("Authorization", "Bearer caller-token")
+			r.Header.Set("Cookie", "c=1")
+			r.Header.Set("X-Agent-Identity", "set-by-a-policy")
+			ex := &policy.Exchange{Method: method}
+			if body != "" {
+				b, err := mcpwire.ParseBody([]byte(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ex.RPC, ex.Body = b, []byte(body)
+			}
+			if sid != "" {
+				r.Header.Set("Mcp-Session-Id", sid)
+			}
+			w := httptest.NewRecorder()
+			if err := h.ServeHTTP(w, r.WithContext(policy.WithExchange(r.Context(), ex))); err != nil {
+				t.Fatal(err)
+			}
+			return w
+		}
+		mu.Lock()
+		seen = nil
+		mu.Unlock()
+		sid := do(http.MethodPost, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`).Header().Get("Mcp-Session-Id")
+		do(http.MethodPost, sid, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+		do(http.MethodDelete, sid, "")
+		mu.Lock()
+		if len(seen) != 3 {
+			t.Fatalf("backend saw %d requests", len(seen))
+		}
+		list := seen[1]
+		mu.Unlock()
+		if got := list.Get("Authorization"); (got != "") != forward {
+			t.Errorf("forwardAuthorization %v: backend got Authorization %q", forward, got)
+		}
+		if list.Get("Cookie") != "" || list.Get("X-Agent-Identity") != "set-by-a-policy" {
+			t.Errorf("cookie %q, identity %q", list.Get("Cookie"), list.Get("X-Agent-Identity"))
+		}
+		if bsid := list.Get("Mcp-Session-Id"); bsid == "" || bsid == sid {
+			t.Errorf("backend session id %q (federated %q)", bsid, sid)
+		}
+		if list.Get("Mcp-Protocol-Version") != "2025-06-18" || list.Get("X-Forwarded-For") != "192.0.2.7" {
+			t.Errorf("version %q, X-Forwarded-For %q", list.Get("Mcp-Protocol-Version"), list.Get("X-Forwarded-For"))
+		}
+	}
+}
