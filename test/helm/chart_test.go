@@ -94,6 +94,18 @@ func TestFederationSessionKeys(t *testing.T) {
 			}
 		}
 	})
+	t.Run("NOTES", func(t *testing.T) {
+		const warn = "set federation.sessionKeys.secretName"
+		if notes := renderNotes(t, "-f", "test/helm/testdata/federation-values.yaml"); strings.Contains(notes, warn) {
+			t.Errorf("NOTES warn although the keys come from a Secret:\n%s", notes)
+		}
+		if notes := renderNotes(t, "-f", "test/helm/testdata/federation-values.yaml", "--set", "federation.sessionKeys.secretName="); !strings.Contains(notes, warn) {
+			t.Errorf("NOTES do not warn about per-replica session keys on a federated route with 2 replicas:\n%s", notes)
+		}
+		if notes := renderNotes(t, "-f", "test/helm/testdata/federation-values.yaml", "--set", "federation.sessionKeys.secretName=", "--set", "replicaCount=1"); strings.Contains(notes, warn) {
+			t.Errorf("NOTES warn with one replica:\n%s", notes)
+		}
+	})
 	t.Run("without", func(t *testing.T) {
 		objs := split(t, template(t))
 		for _, v := range deploymentOf(t, objs).Spec.Template.Spec.Volumes {
@@ -923,6 +935,16 @@ func TestMetricsExposure(t *testing.T) {
 // through a copy of the chart where a template tpl's it;
 // kube_test.go also checks the NOTES of a real `helm install`.
 func TestNotes(t *testing.T) {
+	notes := renderNotes(t, seedSetFlags(t)...)
+	checkNotes(t, notes)
+	if strings.Contains(notes, "federation.sessionKeys") {
+		t.Errorf("NOTES warn about federation session keys on a one-backend route:\n%s", notes)
+	}
+}
+
+// renderNotes renders NOTES.txt with the chart values args.
+func renderNotes(t testing.TB, args ...string) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "agentgateway")
 	copyDir(t, path(t, chartRel), dir)
 	notes, err := os.ReadFile(filepath.Join(dir, "templates", "NOTES.txt"))
@@ -936,12 +958,12 @@ func TestNotes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "templates", "notes-test.yaml"), []byte(tmpl), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := mustHelm(t, append([]string{"template", release, dir, "--namespace", namespace, "--show-only", "templates/notes-test.yaml"}, seedSetFlags(t)...)...)
+	out := mustHelm(t, append([]string{"template", release, dir, "--namespace", namespace, "--show-only", "templates/notes-test.yaml"}, args...)...)
 	var doc struct{ Notes string }
 	if err := yaml.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
-	checkNotes(t, doc.Notes)
+	return doc.Notes
 }
 
 func checkNotes(t testing.TB, notes string) {
