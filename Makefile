@@ -121,6 +121,12 @@ fuzz:
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzPushURL$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCompileAttributes$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/telemetry/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzReadResponse$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/upstream/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzSessionOpen$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzSessionDecode$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzNames$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCursor$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzServerID$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzResultType$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzBackendView$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./test/e2e/
 
 ## bench: the benchmark harness (direct, nginx, go-bare, gateway; bench/, docs/bench.md),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the MCP conformance suite (@modelcontextprotocol/conformance,
+# and the TypeScript MCP SDK test/e2e/federation_ts_test.go drives,
 # pinned with its whole dependency tree in test/conformance/npm) and the
 # Node.js 22 it needs (npm package node-linux-<arch>, pinned below) into
 # .cache/conformance (or $CONFORMANCE_DIR), for test/conformance. The test

@@ -223,3 +223,57 @@ func Observability(endpoint string, tracing bool, admin int) string {
       - mcp_discovery_requests
 `, endpoint, tracing, admin)
 }
+
+// FederationBackends names the backends of the federated config, in the
+// order of the addresses MCP takes; each is also its prefix.
+var FederationBackends = []string{"weather", "calendar", "admin"}
+
+// MCP renders a gateway.yaml with one MCP route at /mcp and no policies,
+// no telemetry and no access log (as None), for the federation cells. With
+// federate false it is the passthrough route to backends[0]; with federate
+// true a federated route (docs/federation.md) over every backend, named
+// and prefixed FederationBackends[i].
+func MCP(port, admin int, backends []string, federate bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `binds:
+  - port: %d
+    address: 127.0.0.1
+    listeners:
+      - name: mcp-listener
+        routes:
+          - name: mcp-tools
+            match:
+              path:
+                prefix: /mcp
+`, port)
+	if federate {
+		b.WriteString("            mcp:\n              federation: true\n")
+	} else {
+		backends = backends[:1]
+	}
+	b.WriteString("            policies: []\n            backends:\n")
+	for i, addr := range backends {
+		fmt.Fprintf(&b, `              - name: %s
+                type: mcp-http
+                address: %s
+                circuitBreaker: {maxRequests: 20000}
+                mcp:
+                  endpoint: /mcp
+                  protocol: http
+`, FederationBackends[i], addr)
+	}
+	fmt.Fprintf(&b, `server:
+  maxStreams: 20000
+  maxStreamsPerIdentity: 20000
+  maxRequests: 30000
+admin:
+  address: 127.0.0.1
+  port: %d
+logging:
+  format: json
+  level: warn
+  accessLog: false
+  audit: false
+`, admin)
+	return b.String()
+}

@@ -52,6 +52,11 @@ const (
 	DefaultSessionIdleTimeout     = Duration(30 * time.Minute)
 	DefaultStreamIdleTimeout      = Duration(5 * time.Minute)
 
+	// Federated MCP routes (docs/federation.md).
+	DefaultFederationSeparator     = "_"
+	DefaultFederationSessionTTL    = Duration(24 * time.Hour)
+	DefaultFederationFanOutTimeout = Duration(10 * time.Second)
+
 	// DefaultHeadersWithUnderscores drops header names with "_", as nginx
 	// does by default (underscores_in_headers off): behind a backend that
 	// folds "_" into "-", such a header could pose as one the gateway or
@@ -246,6 +251,35 @@ func (c *Config) SetDefaults() {
 }
 
 func setRouteDefaults(r *Route, maxBody ByteSize) {
+	if r.IsFederated() {
+		if r.MCP == nil {
+			r.MCP = &RouteMCP{}
+		}
+		m := r.MCP
+		if m.Federation == nil {
+			t := true
+			m.Federation = &t
+		}
+		if m.Separator == nil {
+			s := DefaultFederationSeparator
+			m.Separator = &s
+		}
+		if m.FailureMode == "" {
+			m.FailureMode = FailClosed
+		}
+		if m.SessionTTL == 0 {
+			m.SessionTTL = DefaultFederationSessionTTL
+		}
+		if m.FanOutTimeout == 0 {
+			m.FanOutTimeout = DefaultFederationFanOutTimeout
+		}
+		for i := range r.Backends {
+			if r.Backends[i].Prefix == nil {
+				p := r.Backends[i].Name
+				r.Backends[i].Prefix = &p
+			}
+		}
+	}
 	if r.IsA2A() {
 		if r.A2A == nil {
 			r.A2A = &RouteA2A{}

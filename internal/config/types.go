@@ -89,7 +89,39 @@ type Route struct {
 	// A2A holds options of an A2A route (docs/a2a.md). Set on every A2A
 	// route by SetDefaults.
 	A2A *RouteA2A `yaml:"a2a"`
+	// MCP holds options of an MCP route: federation of several MCP
+	// backends behind one endpoint (docs/federation.md). Set on every
+	// federated route by SetDefaults.
+	MCP *RouteMCP `yaml:"mcp"`
 }
+
+// RouteMCP holds the options of an MCP route.
+type RouteMCP struct {
+	// Federation makes the route a federated MCP server: the gateway
+	// terminates the client's session and speaks MCP to every backend.
+	// Default: true when the route has more than one mcp-http backend; a
+	// route with one backend stays a byte-for-byte passthrough unless it
+	// sets true.
+	Federation *bool `yaml:"federation"`
+	// Separator joins a backend's prefix and a name (default "_").
+	Separator *string `yaml:"separator"`
+	// FailureMode decides what a list does when a backend is down:
+	// failClosed (default) answers an error, failOpen lists the others.
+	FailureMode string `yaml:"failureMode"`
+	// SessionTTL is the lifetime sealed into a federated session id
+	// (default 24h).
+	SessionTTL Duration `yaml:"sessionTTL"`
+	// FanOutTimeout bounds each backend's part of a fan-out (initialize,
+	// lists, logging/setLevel) when the backend sets no mcp.timeout
+	// (default 10s).
+	FanOutTimeout Duration `yaml:"fanOutTimeout"`
+}
+
+// Values of RouteMCP.FailureMode.
+const (
+	FailClosed = "failClosed"
+	FailOpen   = "failOpen"
+)
 
 // RouteA2A holds the options of an A2A route.
 type RouteA2A struct {
@@ -136,6 +168,28 @@ func (r *Route) IsA2A() bool {
 		}
 	}
 	return false
+}
+
+// IsFederated reports whether the route is a federated MCP route
+// (docs/federation.md): an MCP route, not A2A, with mcp.federation true or,
+// when unset, more than one backend.
+func (r *Route) IsFederated() bool {
+	if !r.IsMCP() || r.IsA2A() {
+		return false
+	}
+	if r.MCP != nil && r.MCP.Federation != nil {
+		return *r.MCP.Federation
+	}
+	return len(r.Backends) > 1
+}
+
+// FederationPrefix is the backend's prefix on a federated route: Prefix,
+// or the backend name when unset.
+func (b *Backend) FederationPrefix() string {
+	if b.Prefix != nil {
+		return *b.Prefix
+	}
+	return b.Name
 }
 
 // IsMCP reports whether the route proxies to an MCP backend (a backend
@@ -374,6 +428,10 @@ type Backend struct {
 	// (/agents/<name>). Without it the backend serves the name derived
 	// from its own (docs/a2a.md#routing).
 	Agents []string `yaml:"agents"`
+	// Prefix names this backend's tools, prompts and resources on a
+	// federated MCP route: prefix + separator + name. Default: the
+	// backend name; "" passes names through unchanged.
+	Prefix *string `yaml:"prefix"`
 }
 
 // CircuitBreaker caps a backend's concurrent requests and ejects it after
@@ -533,6 +591,19 @@ type Server struct {
 	// owns once "_" is read as "-" is always removed: WSGI, CGI and PHP
 	// backends fold the two together.
 	HeadersWithUnderscores string `yaml:"headersWithUnderscores"`
+
+	// SessionKeys seal the session ids of federated MCP routes
+	// (docs/federation.md#key-rotation). Without it each process draws a
+	// random key: sessions then survive neither a restart nor a move to
+	// another replica.
+	SessionKeys *SessionKeys `yaml:"sessionKeys"`
+}
+
+// SessionKeys names the file of AEAD keys that seal federated MCP session
+// ids: one base64 (standard, padded) 32-byte key per line, '#' comments
+// and blank lines ignored. The first key seals; every key opens.
+type SessionKeys struct {
+	File string `yaml:"file"`
 }
 
 // Values of Server.HeadersWithUnderscores.

@@ -261,6 +261,7 @@ func (v *validator) route(r *Route, rp string) {
 			v.pushNotifications(pn, rp+".a2a.pushNotifications")
 		}
 	}
+	v.federation(r, rp)
 	if r.ExternalURL != "" {
 		if msg := checkBackendURL(r.ExternalURL); msg != "" {
 			v.add(rp+".externalUrl", "%s", msg)
@@ -609,6 +610,14 @@ func (c *Config) Warnings() []*FieldError {
 	for bi, b := range c.Binds {
 		for li, l := range b.Listeners {
 			for ri, r := range l.Routes {
+				if r.IsFederated() && (c.Server == nil || c.Server.SessionKeys == nil) {
+					rp := fmt.Sprintf("binds[%d].listeners[%d].routes[%d]", bi, li, ri)
+					if c.RateLimiting != nil && c.RateLimiting.Replicas > 1 {
+						out = append(out, c.Errorf(rp+".backends", "federated MCP route without server.sessionKeys: each of the %d replicas seals sessions with its own random key, so a session opened on one is refused (404) by the others; configure server.sessionKeys.file", c.RateLimiting.Replicas))
+					} else {
+						out = append(out, c.Errorf(rp+".backends", "federated MCP route without server.sessionKeys: sessions are sealed with a per-process random key and do not survive a restart nor move to another replica"))
+					}
+				}
 				for pi, p := range r.Policies {
 					pp := fmt.Sprintf("binds[%d].listeners[%d].routes[%d].policies[%d]", bi, li, ri, pi)
 					if p.JWT != nil {
@@ -820,6 +829,112 @@ func (v *validator) observability() {
 	}
 }
 
+// federation checks the mcp block of route r and, on a federated route,
+// its backends' prefixes (docs/federation.md#naming).
+func (v *validator) federation(r *Route, rp string) {
+	m := r.MCP
+	if m != nil && (!r.IsMCP() || r.IsA2A()) {
+		v.add(rp+".mcp", "mcp options are for MCP routes (a route with an mcp-http backend and no a2a-authz policy)")
+		return
+	}
+	if m != nil {
+		switch m.FailureMode {
+		case "", FailClosed, FailOpen:
+		default:
+			v.add(rp+".mcp.failureMode", "unknown failure mode %q (valid: failClosed, failOpen)", m.FailureMode)
+		}
+		if m.SessionTTL < 0 {
+			v.add(rp+".mcp.sessionTTL", "must not be negative")
+		}
+		if m.FanOutTimeout < 0 {
+			v.add(rp+".mcp.fanOutTimeout", "must not be negative")
+		}
+		if m.Separator != nil && !validFederationName(*m.Separator, 1, 8) {
+			v.add(rp+".mcp.separator", "separator %q must be 1-8 of [A-Za-z0-9._-]", *m.Separator)
+		}
+	}
+	if !r.IsFederated() {
+		for i := range r.Backends {
+			if r.Backends[i].Prefix != nil {
+				v.add(joinIndex(rp+".backends", i)+".prefix", "prefix is for federated MCP routes (more than one mcp-http backend, or mcp.federation: true)")
+			}
+		}
+		return
+	}
+	sep := DefaultFederationSeparator
+	if m != nil && m.Separator != nil {
+		sep = *m.Separator
+	}
+	// Two prefixes collide when one, with the separator, starts the
+	// other with the separator: "a" and "a_b" (separator "_") both claim
+	// "a_b_x". Routing by prefix could then not tell the backends apart,
+	// so such configs are refused. At most one backend may have the empty
+	// prefix: its names are routed there when no other prefix matches.
+	type claimed struct {
+		full string
+		i    int
+	}
+	var seen []claimed
+	empty := -1
+	for i := range r.Backends {
+		be := &r.Backends[i]
+		bp := joinIndex(rp+".backends", i)
+		if be.Type != "" && be.Type != BackendMCPHTTP {
+			v.add(bp+".type", "a federated MCP route federates mcp-http backends only (backend type is %q)", be.Type)
+		}
+		if be.MCP != nil && be.MCP.Protocol == MCPProtocolSSE {
+			v.add(bp+".mcp.protocol", "legacy HTTP+SSE backends cannot be federated by this build; put the backend on a route of its own")
+		}
+		p := be.FederationPrefix()
+		field := bp + ".prefix"
+		if be.Prefix == nil || *be.Prefix == be.Name {
+			// The default prefix (SetDefaults copies the name): the
+			// name is what the user wrote.
+			field = bp + ".name"
+		}
+		if p == "" {
+			if empty >= 0 {
+				v.add(field, "only one backend of a federated route may have the empty prefix (backends[%d] has it too): names would collide", empty)
+			}
+			empty = i
+			continue
+		}
+		if !validFederationName(p, 1, 64) {
+			v.add(field, "prefix %q must be 1-64 of [A-Za-z0-9._-] (set prefix explicitly when the backend name does not fit)", p)
+			continue
+		}
+		full := p + sep
+		for _, c := range seen {
+			if strings.HasPrefix(full, c.full) || strings.HasPrefix(c.full, full) {
+				v.add(field, "prefix %q collides with backends[%d]'s %q: with separator %q a name such as %q could belong to either", p, c.i, strings.TrimSuffix(c.full, sep), sep, longer(full, c.full)+"x")
+			}
+		}
+		seen = append(seen, claimed{full, i})
+	}
+}
+
+func longer(a, b string) string {
+	if len(a) >= len(b) {
+		return a
+	}
+	return b
+}
+
+// validFederationName reports whether s is min to max bytes of
+// [A-Za-z0-9._-], the characters MCP allows in tool names.
+func validFederationName(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 func (v *validator) server() {
 	s := v.c.Server
 	if s == nil {
@@ -854,6 +969,9 @@ func (v *validator) server() {
 	}
 	if s.MaxBodyBytes != nil && *s.MaxBodyBytes <= 0 {
 		v.add("server.maxBodyBytes", "must be greater than 0")
+	}
+	if k := s.SessionKeys; k != nil && k.File == "" {
+		v.add("server.sessionKeys.file", "file is required")
 	}
 	if b := s.MaxBufferedBodyBytes; b != nil {
 		if *b <= 0 {

@@ -249,7 +249,7 @@ func TestValidateErrors(t *testing.T) {
 			"descriptors[0].key: key is required",
 			"descriptors[1].rateLimit.requestsPerMinute: must be greater than 0",
 			`descriptors[2]: descriptor tool-name="*" is already limited by descriptors[1]`,
-			`descriptors[3].key: unknown descriptor key "k" (valid: tool-name, principal, method)`,
+			`descriptors[3].key: unknown descriptor key "k" (valid: tool-name, principal, method, backend)`,
 		}},
 		{"rate-limit empty", policy("- type: rate-limit\n  rateLimit: {descriptors: []}\n"), []string{"rateLimit.descriptors: at least one descriptor is required"}},
 		{"timeout empty", policy("- type: timeout\n  timeout: {request: 0s}\n"), []string{"policies[0].timeout: at least one of request or idle must be set"}},

@@ -38,6 +38,10 @@ type Running struct {
 	AgentURL string
 	// PlanningURL is the planning agent's base URL ("" unless started).
 	PlanningURL string
+	// EventsURL is the second MCP server's (local events) base URL; its
+	// endpoint is EventsURL + MCPPath. The demo's federated route puts it
+	// next to the MCP backend.
+	EventsURL string
 
 	servers   []*http.Server
 	closeOnce sync.Once
@@ -68,9 +72,16 @@ func StartBackendsWith(ctx context.Context, opts BackendOptions) (*Running, erro
 		_ = mcpLn.Close()
 		return nil, err
 	}
+	eventsLn, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = mcpLn.Close()
+		_ = agentLn.Close()
+		return nil, err
+	}
 	r := &Running{
-		MCPURL:   "http://" + mcpLn.Addr().String(),
-		AgentURL: "http://" + agentLn.Addr().String(),
+		MCPURL:    "http://" + mcpLn.Addr().String(),
+		AgentURL:  "http://" + agentLn.Addr().String(),
+		EventsURL: "http://" + eventsLn.Addr().String(),
 	}
 	cardURL := opts.AgentCardURL
 	if cardURL == "" {
@@ -79,17 +90,20 @@ func StartBackendsWith(ctx context.Context, opts BackendOptions) (*Running, erro
 
 	mcpMux := http.NewServeMux()
 	mcpMux.Handle(MCPPath, MCPHandler(opts.MCP))
+	eventsMux := http.NewServeMux()
+	eventsMux.Handle(MCPPath, EventsHandler(opts.MCP))
 
 	type server struct {
 		ln net.Listener
 		h  http.Handler
 	}
-	servers := []server{{mcpLn, mcpMux}, {agentLn, NewWeatherAgent(cardURL)}}
+	servers := []server{{mcpLn, mcpMux}, {agentLn, NewWeatherAgent(cardURL)}, {eventsLn, eventsMux}}
 	if opts.PlanningToken != nil {
 		planLn, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 		if err != nil {
 			_ = mcpLn.Close()
 			_ = agentLn.Close()
+			_ = eventsLn.Close()
 			return nil, err
 		}
 		r.PlanningURL = "http://" + planLn.Addr().String()
@@ -107,7 +121,7 @@ func StartBackendsWith(ctx context.Context, opts BackendOptions) (*Running, erro
 	return r, nil
 }
 
-// Close stops both servers immediately (open streams are cut). It is safe
+// Close stops every server immediately (open streams are cut). It is safe
 // to call more than once.
 func (r *Running) Close() error {
 	r.closeOnce.Do(func() {

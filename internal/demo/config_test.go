@@ -27,7 +27,7 @@ func TestConfigAndInstructionsFollowTheBuild(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			enforced := func(typ string) bool { return on[typ] }
 			src := Config(ConfigOptions{Port: 18080, AdminPort: 19090, MCPURL: "http://127.0.0.1:1", AgentURL: "http://127.0.0.1:2",
-				JWKSURI: "http://127.0.0.1:3/openid/v1/jwks", Enforced: enforced})
+				EventsURL: "http://127.0.0.1:4", JWKSURI: "http://127.0.0.1:3/openid/v1/jwks", Enforced: enforced})
 			cfg, err := config.Parse("demo.yaml", []byte(src))
 			if err != nil {
 				t.Fatalf("%v\n%s", err, src)
@@ -35,6 +35,17 @@ func TestConfigAndInstructionsFollowTheBuild(t *testing.T) {
 			cfg.SetDefaults()
 			if err := cfg.Validate(); err != nil {
 				t.Fatalf("%v\n%s", err, src)
+			}
+			var fed *config.Route
+			for _, l := range cfg.Binds[0].Listeners {
+				for i, r := range l.Routes {
+					if r.Name == "federated-tools" {
+						fed = &l.Routes[i]
+					}
+				}
+			}
+			if fed == nil || len(fed.Backends) != 2 || fed.Match.Path.Prefix != FederatedPath || !strings.Contains(src, "federation: true") {
+				t.Errorf("no federated route of two backends at %s:\n%s", FederatedPath, src)
 			}
 			for _, p := range seedPolicies {
 				if used := strings.Contains(src, "type: "+p.typ+"\n"); used != on[p.typ] {

@@ -40,6 +40,10 @@ type ConfigOptions struct {
 	MCPURL, AgentURL string
 	// PlanningURL is the planning agent's address ("" leaves it out).
 	PlanningURL string
+	// EventsURL is the second MCP server's address; with it the config
+	// has a federated route (FederatedPath) over it and MCPURL ("" leaves
+	// it out).
+	EventsURL string
 	// JWKSURI is the development issuer's key set.
 	JWKSURI string
 	// Enforced reports whether this build enforces a policy type
@@ -61,6 +65,71 @@ var seedPolicies = []struct{ typ, what string }{
 // The weather agent's tools, as the example mcp-authz rule lists them.
 var weatherAgentTools = []string{"get_weather_data", "generate_analysis_code", "execute_code",
 	"store_user_preferences", "get_activity_preferences", "store_activity_plan"}
+
+// FederatedPath is where the demo serves its federated MCP route: the
+// Agent Core tools as weather_* and the events server's as events_*
+// behind one endpoint (docs/federation.md).
+const FederatedPath = "/federated"
+
+// federatedRoute is the demo's federated route, indented for the MCP
+// listener's routes.
+func federatedRoute(o ConfigOptions) string {
+	if o.EventsURL == "" {
+		return ""
+	}
+	var pol strings.Builder
+	if o.Enforced(config.PolicyJWTAuthn) {
+		fmt.Fprintf(&pol, `              - type: jwt-authn
+                jwt:
+                  issuer: %s
+                  audiences:
+                    - %s
+                  jwksUri: %s
+`, devissuer.DefaultIssuer, devissuer.DefaultAudience, o.JWKSURI)
+	}
+	if o.Enforced(config.PolicyJWTAuthn) && o.Enforced(config.PolicyMCPAuthz) {
+		fmt.Fprintf(&pol, `              - type: mcp-authz
+                mcp:
+                  rules:
+                    # Rules name the prefixed tools; a glob takes a whole
+                    # backend.
+                    - principal: "%s"
+                      allowedTools:
+                        - weather_%s
+                        - "events_*"
+`, devissuer.SubjectWeatherAgent, ToolGetWeatherData)
+	}
+	policies := "            policies: []\n"
+	if pol.Len() > 0 {
+		policies = "            policies:\n" + pol.String()
+	}
+	return fmt.Sprintf(`          # Two MCP servers behind one endpoint (docs/federation.md): the
+          # gateway holds the client's session and names each backend's
+          # tools <backend>_<tool>.
+          - name: federated-tools
+            match:
+              path:
+                prefix: %s
+            mcp:
+              federation: true
+              # A backend that is down drops out of the lists instead of
+              # failing them.
+              failureMode: failOpen
+%s            backends:
+              - name: weather
+                type: mcp-http
+                address: %s
+                mcp:
+                  endpoint: /mcp
+                  protocol: http
+              - name: events
+                type: mcp-http
+                address: %s
+                mcp:
+                  endpoint: /mcp
+                  protocol: http
+`, FederatedPath, policies, o.MCPURL, o.EventsURL)
+}
 
 // Config renders the demo's gateway.yaml: the example config's routes and the
 // policies this build enforces, in front of the demo backends, with
@@ -187,7 +256,7 @@ binds:
                   endpoint: /mcp
                   protocol: http
                   timeout: 300s
-      - name: a2a-listener
+%s      - name: a2a-listener
         routes:
           - name: agent-to-agent
             match:
@@ -203,7 +272,7 @@ binds:
   port: %d
 logging:
   format: text
-`, o.Port, policies(&mcp), o.MCPURL, policies(&a2a), o.AgentURL, planning, o.AdminPort)
+`, o.Port, policies(&mcp), o.MCPURL, federatedRoute(o), policies(&a2a), o.AgentURL, planning, o.AdminPort)
 }
 
 // Run starts the development issuer, the demo backends and the gateway in
@@ -262,7 +331,7 @@ func Run(ctx context.Context, o Options) error {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "gateway.yaml")
 	cfg := Config(ConfigOptions{Port: o.Port, AdminPort: o.AdminPort, MCPURL: be.MCPURL, AgentURL: be.AgentURL,
-		PlanningURL: be.PlanningURL, JWKSURI: iss.JWKSURI(), Enforced: policy.Enforced})
+		PlanningURL: be.PlanningURL, EventsURL: be.EventsURL, JWKSURI: iss.JWKSURI(), Enforced: policy.Enforced})
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
 	}
@@ -320,6 +389,9 @@ type command struct {
 	// fails is set when curl exits non-zero: an expected 4xx answer
 	// (with --fail-with-body, as the tests run it).
 	fails bool
+	// sets names the shell variable the command assigns (SID=$(curl ...)),
+	// which later commands use.
+	sets string
 }
 
 func (in Instructions) gw() string { return fmt.Sprintf("http://localhost:%d", in.Port) }
@@ -400,6 +472,9 @@ func (in Instructions) commands() []command {
 		command{comment: "The weather agent's card, its URL rewritten to point at the gateway:",
 			cmd:  "curl -sS " + gw + "/agents/" + WeatherAgentName + `/.well-known/agent-card.json -H "Authorization: Bearer $PLANNING_TOKEN"`,
 			want: []string{`"url":"` + gw + "/agents/" + WeatherAgentName + `/"`}},
+	)
+	cmds = append(cmds, in.federatedCommands()...)
+	cmds = append(cmds,
 		command{comment: "Health:", cmd: fmt.Sprintf("curl -sS http://localhost:%d/readyz", in.AdminPort), want: []string{"ready"}},
 		command{comment: fmt.Sprintf("The running config, secrets redacted (in a browser: http://localhost:%d/ui):", in.AdminPort),
 			cmd: fmt.Sprintf("curl -sS http://localhost:%d/config", in.AdminPort), want: []string{`"binds"`, `"agent-to-mcp-tools"`}},
@@ -409,17 +484,51 @@ func (in Instructions) commands() []command {
 	return cmds
 }
 
+// federatedProtocol is the MCP version the federated commands speak.
+const federatedProtocol = "2025-11-25"
+
+// federatedCommands are the commands of the federated route: open a
+// session (the gateway terminates MCP there, so a session comes first),
+// then list and call across the two backends.
+func (in Instructions) federatedCommands() []command {
+	url := in.gw() + FederatedPath
+	post := func(hdr, body string) string {
+		return "curl -sS -X POST " + url + ` -H "Authorization: Bearer $TOKEN"` + hdr + " \\\n" +
+			`  -H "Content-Type: application/json" -H "Accept: application/json, text/event-stream" \` + "\n" +
+			"  -d '" + body + "'"
+	}
+	session := ` -H "Mcp-Session-Id: $SID" -H "MCP-Protocol-Version: ` + federatedProtocol + `"`
+	cmds := []command{
+		{comment: "Federation: the weather tools and a second MCP server's events tools behind\n" +
+			"# one endpoint, " + FederatedPath + ", as weather_* and events_* (docs/federation.md).\n" +
+			"# The gateway holds the MCP session there; open one (its id is sealed and\n" +
+			"# bound to your token):",
+			cmd: "SID=$(" + post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+federatedProtocol+`","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}`) +
+				" \\\n  -o /dev/null -D - | tr -d '\\r' | awk -F': ' 'tolower($1)==\"mcp-session-id\" {print $2}')",
+			sets: "SID"},
+		{comment: "Tell it the client is ready (202, no body):",
+			cmd: post(session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)},
+		{comment: "One merged list, filtered by mcp-authz on the prefixed names:",
+			cmd:  post(session, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`),
+			want: []string{"weather_" + ToolGetWeatherData, "events_" + ToolFindEvents}},
+		{comment: "Calls are routed by prefix; the backend sees find_events:",
+			cmd:  post(session, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"events_`+ToolFindEvents+`","arguments":{"city":"Tampa, FL"}}}`),
+			want: []string{"Events in Tampa"}},
+	}
+	return cmds
+}
+
 // String renders the instructions.
 func (in Instructions) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `
 Agent Gateway demo is running.
-  gateway  %s   (MCP at /mcp, A2A agents at /agents/%s and /agents/%s)
+  gateway  %s   (MCP at /mcp, federated MCP at %s, A2A agents at /agents/%s and /agents/%s)
   admin    http://localhost:%d   (/healthz, /readyz, /metrics, status pages at /ui, config at /config)
   config   %s   (edit it: the gateway hot-reloads)
   issuer   %s   (development token issuer: /openid/v1/jwks)
 
-`, in.gw(), WeatherAgentName, PlanningAgentName, in.AdminPort, in.ConfigPath, in.IssuerURL)
+`, in.gw(), FederatedPath, WeatherAgentName, PlanningAgentName, in.AdminPort, in.ConfigPath, in.IssuerURL)
 	if m := in.missing(); len(m) > 0 {
 		fmt.Fprintf(&b, "Not in this build yet, so the demo runs without them: %s.\n", joinAnd(m))
 		if !in.Enforced(config.PolicyMCPAuthz) {

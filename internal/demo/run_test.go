@@ -21,14 +21,15 @@ import (
 	_ "github.com/agentgateway-go/agentgateway/internal/policy/all"
 )
 
-// curlCommands extracts the curl commands the demo prints, joining
+// curlCommands extracts the curl commands the demo prints (also those
+// that assign a shell variable, VAR=$(curl ...)), joining
 // backslash-continued lines, exactly as a user would paste them.
 func curlCommands(text string) []string {
 	var out []string
 	var cur strings.Builder
 	in := false
 	for _, line := range strings.Split(text, "\n") {
-		if !in && strings.HasPrefix(line, "curl ") {
+		if !in && (strings.HasPrefix(line, "curl ") || setRE.MatchString(line)) {
 			in = true
 		}
 		if !in {
@@ -57,7 +58,10 @@ func assignments(text string) []string {
 	return out
 }
 
-var assignRE = regexp.MustCompile(`^[A-Z_]+=[A-Za-z0-9._-]+$`)
+var (
+	assignRE = regexp.MustCompile(`^[A-Z_]+=[A-Za-z0-9._-]+$`)
+	setRE    = regexp.MustCompile(`^[A-Z_]+=\$\(curl `)
+)
 
 // joinContinuations joins backslash-continued lines as curlCommands does.
 func joinContinuations(cmd string) string { return strings.ReplaceAll(cmd, "\\\n", "") }
@@ -99,7 +103,13 @@ func TestDemoCurlCommandsWork(t *testing.T) {
 		if c != joinContinuations(w.cmd) {
 			t.Fatalf("command %d printed as\n%s\nwant\n%s", i, c, joinContinuations(w.cmd))
 		}
-		out, err := exec.Command("bash", "-c", prelude+c+" --max-time 10 --fail-with-body").CombinedOutput()
+		// The flags go right after curl, so that they also apply inside
+		// VAR=$(curl ... | ...).
+		run := strings.Replace(c, "curl ", "curl --max-time 10 --fail-with-body ", 1)
+		if w.sets != "" {
+			run += "\nprintf %s \"$" + w.sets + "\""
+		}
+		out, err := exec.Command("bash", "-c", prelude+run).CombinedOutput()
 		var ee *exec.ExitError
 		switch {
 		case w.fails && (!errors.As(err, &ee) || ee.ExitCode() != 22):
@@ -111,6 +121,14 @@ func TestDemoCurlCommandsWork(t *testing.T) {
 			if !bytes.Contains(out, []byte(s)) {
 				t.Errorf("command %d output lacks %q:\n%s\n%s", i, s, c, out)
 			}
+		}
+		if w.sets != "" {
+			v := strings.TrimSpace(string(out))
+			if v == "" || strings.ContainsAny(v, " \n'") {
+				t.Fatalf("command %d set %s to %q:\n%s", i, w.sets, v, c)
+			}
+			// What the pasted assignment leaves in the user's shell.
+			prelude += w.sets + "=" + v + "\n"
 		}
 	}
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/federation"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 	"github.com/agentgateway-go/agentgateway/internal/tlsconfig"
@@ -77,6 +78,9 @@ type route struct {
 	// route's backends, for the status page.
 	policies []string
 	backends []*backend
+	// federation is the last handler of a federated MCP route; the edge
+	// asks it which backend a request names before the policies run.
+	federation *federation.Handler
 }
 
 type wellKnownPath struct {
@@ -99,9 +103,9 @@ func Problems(cfg *config.Config) []string {
 	for bi, b := range cfg.Binds {
 		for li, l := range b.Listeners {
 			for ri, r := range l.Routes {
-				if len(r.Backends) > 1 && !r.IsA2A() {
+				if len(r.Backends) > 1 && !r.IsA2A() && !r.IsFederated() {
 					path := fmt.Sprintf("binds[%d].listeners[%d].routes[%d].backends", bi, li, ri)
-					out = append(out, cfg.Errorf(path, "only A2A routes (with an a2a-authz policy or backends with agents) choose among %d backends; give this route one backend", len(r.Backends)).Error())
+					out = append(out, cfg.Errorf(path, "only A2A routes (with an a2a-authz policy or backends with agents) and federated MCP routes (mcp-http backends) choose among %d backends; give this route one backend", len(r.Backends)).Error())
 				}
 			}
 		}
@@ -197,7 +201,14 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 		r.agents = newAgentRouter(rc, backends)
 		inner = r.agents
 	}
-	if r.kind == policy.KindMCP && !backends[0].legacySSE {
+	if rc.IsFederated() {
+		fed, err := newFederation(cfg, rc, backends, d)
+		if err != nil {
+			return nil, fmt.Errorf("federation: %w", err)
+		}
+		r.federation = fed
+		inner = fed
+	} else if r.kind == policy.KindMCP && !backends[0].legacySSE {
 		inner = mcpSessions{next: inner, t: d.sessions, b: backends[0], lim: sessionLimits{
 			max: cfg.Server.MaxSessions, perIdentity: cfg.Server.MaxSessionsPerIdentity, idle: cfg.Server.SessionIdleTimeout.D(),
 		}}
@@ -321,4 +332,8 @@ type deps struct {
 	lim      *limiter
 	sessions *sessionTracker
 	limits   *sharedstate.Store // nil: the process's (policy.Env.Limits)
+	// fedKeys seal federated session ids when server.sessionKeys is
+	// unset: one random key for the life of the process, so sessions
+	// survive reloads (not restarts).
+	fedKeys *federation.Keys
 }

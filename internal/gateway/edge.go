@@ -296,6 +296,11 @@ func (st *edgeState) check(r *http.Request) error {
 			return err
 		}
 		ex.ProtoMethod = mcpMethod(ex.RPC)
+		if rte.federation != nil {
+			// Rate-limit descriptors, metrics, spans and audit records
+			// name the backend a federated call goes to.
+			ex.Backend = rte.federation.ResolveBackend(ex)
+		}
 	}
 	// Past a cap the answer is fast and cheap, but comes after the parse
 	// so that a JSON-RPC error can echo the request id.

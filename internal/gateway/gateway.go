@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/federation"
 	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 	"github.com/agentgateway-go/agentgateway/internal/upstream"
 )
@@ -85,7 +86,7 @@ func New(opts Options) *Gateway {
 		log:  opts.Logger,
 		opts: opts,
 		deps: &deps{log: opts.Logger, transport: tr, upstream: lean, observer: opts.Observer, rec: health,
-			drain: newDrainer(), lim: &limiter{}, sessions: sessions, limits: opts.Limits},
+			drain: newDrainer(), lim: &limiter{}, sessions: sessions, limits: opts.Limits, fedKeys: federation.RandomKeys()},
 		servers:   map[int]*boundServer{},
 		decisions: decisions,
 		health:    health,

@@ -156,6 +156,7 @@ type Metrics struct {
 	shed           *prometheus.CounterVec
 	sessions       *prometheus.GaugeVec
 	sessionsClosed *prometheus.CounterVec
+	fedFailures    *prometheus.CounterVec
 	jwks           *prometheus.CounterVec
 	tokenReview    *prometheus.CounterVec
 	tokenCache     *prometheus.CounterVec
@@ -188,6 +189,7 @@ var operationalMetrics = map[string]bool{
 	"agentgateway_shed_requests_total":                          true,
 	"agentgateway_mcp_sessions":                                 true,
 	"agentgateway_mcp_sessions_closed_total":                    true,
+	"agentgateway_mcp_federation_backend_failures_total":        true,
 	"agentgateway_jwks_fetches_total":                           true,
 	"agentgateway_tokenreview_requests_total":                   true,
 	"agentgateway_token_cache_requests_total":                   true,
@@ -329,6 +331,8 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 		Help: "Circuit breaker state per backend: 0 closed, 1 open (backend ejected), 2 half-open (one probe allowed).",
 	}, []string{"route", "backend"})
 	reg.MustRegister(m.breakerState)
+	m.fedFailures = counter("agentgateway_mcp_federation_backend_failures_total",
+		"Backends of a federated MCP route that failed their part of a fan-out (initialize, a list, logging/setLevel), by route and backend.", "route", "backend")
 	m.shed = counter("agentgateway_shed_requests_total",
 		"Requests refused by an overload cap, by route and reason (requests, streams, identity_streams, sessions, identity_sessions, backend_busy, circuit_open, body_budget).", "route", "reason")
 	m.sessions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -495,6 +499,15 @@ func (m *Metrics) BreakerState(route, backend string, state int) {
 	if state == 1 {
 		m.ejections.WithLabelValues(orNone(route), orNone(backend)).Inc()
 	}
+}
+
+// FederationFailure counts a backend that failed its part of a federated
+// fan-out.
+func (m *Metrics) FederationFailure(route, backend string) {
+	if m == nil {
+		return
+	}
+	m.fedFailures.WithLabelValues(orNone(route), orNone(backend)).Inc()
 }
 
 // SessionsChanged moves agentgateway_mcp_sessions{route} by delta.

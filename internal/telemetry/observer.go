@@ -407,6 +407,11 @@ func upstreamSpanName(backend string) string {
 	return name
 }
 
+// FederationFailure counts a federated backend's failed fan-out part.
+func (t *Observer) FederationFailure(route, backend string) {
+	t.Metrics.FederationFailure(route, backend)
+}
+
 // BreakerState exports a backend's circuit breaker state.
 func (t *Observer) BreakerState(route, backend string, state int) {
 	t.Metrics.BreakerState(route, backend, state)

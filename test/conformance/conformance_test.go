@@ -40,9 +40,11 @@ const (
 	suiteTimeout = 2 * time.Minute
 )
 
-// TestConformance runs the suite directly against the everything-server
-// and through the gateway, and requires the same result for every check
-// of every scenario.
+// TestConformance runs the suite directly against the everything-server,
+// through the gateway (a passthrough route), and through a federated route
+// of one backend with prefix "" (docs/federation.md: the gateway then
+// terminates the client's session and speaks MCP to the backend itself),
+// and requires the same result for every check of every scenario.
 func TestConformance(t *testing.T) {
 	bin := suiteBin(t)
 	root := moduleRoot(t)
@@ -58,20 +60,24 @@ func TestConformance(t *testing.T) {
 		return exec.Command(server, fmt.Sprintf("-http=127.0.0.1:%d", port), "-stateless=false"),
 			fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
 	}, httpAnswers)
-	var readyz string
-	gw := start(t, "gateway", func(port int) (*exec.Cmd, string) {
-		admin := freePort(t, port)
-		readyz = fmt.Sprintf("http://127.0.0.1:%d/readyz", admin)
-		cfg := filepath.Join(dir, fmt.Sprintf("gateway-%d.yaml", port))
-		if err := os.WriteFile(cfg, []byte(gatewayYAML(port, admin, strings.TrimSuffix(backend.url, "/mcp"))), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(gateway, "run", "--config", cfg)
-		// The race runtime sleeps 1s at exit by default; a race still fails
-		// the test through the log check in start.
-		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-		return cmd, fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
-	}, func(string) bool { return httpOK(readyz) })
+	startGateway := func(name string, federated bool) *proc {
+		var readyz string
+		return start(t, name, func(port int) (*exec.Cmd, string) {
+			admin := freePort(t, port)
+			readyz = fmt.Sprintf("http://127.0.0.1:%d/readyz", admin)
+			cfg := filepath.Join(dir, fmt.Sprintf("%s-%d.yaml", name, port))
+			if err := os.WriteFile(cfg, []byte(gatewayYAML(port, admin, strings.TrimSuffix(backend.url, "/mcp"), federated)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(gateway, "run", "--config", cfg)
+			// The race runtime sleeps 1s at exit by default; a race still fails
+			// the test through the log check in start.
+			cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+			return cmd, fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
+		}, func(string) bool { return httpOK(readyz) })
+	}
+	gw := startGateway("gateway", false)
+	fed := startGateway("federated", true)
 
 	version := strings.TrimSpace(run(t, root, bin, "--version"))
 	sdk := strings.TrimSpace(run(t, root, "go", "list", "-m", "-f", "{{.Path}} {{.Version}}", "github.com/modelcontextprotocol/go-sdk"))
@@ -80,8 +86,10 @@ func TestConformance(t *testing.T) {
 	direct := runSuite(t, bin, backend.url, filepath.Join(dir, "direct"))
 	t.Logf("conformance: running the %q server suite through the gateway at %s", suite, gw.url)
 	viaGateway := runSuite(t, bin, gw.url, filepath.Join(dir, "gateway"))
+	t.Logf("conformance: running the %q server suite through the federated route at %s", suite, fed.url)
+	viaFederated := runSuite(t, bin, fed.url, filepath.Join(dir, "federated"))
 
-	table := render(version, sdk, direct, viaGateway)
+	table := render(version, sdk, direct, viaGateway, viaFederated)
 	t.Logf("conformance results:\n%s", table)
 
 	if *update {
@@ -99,8 +107,11 @@ func TestConformance(t *testing.T) {
 	if _, ok := direct[dnsScenario]; !ok {
 		t.Errorf("the suite did not run %s", dnsScenario)
 	}
-	if d := differences(direct, viaGateway); d != "" {
+	if d := differences(direct, viaGateway, "gateway"); d != "" {
 		t.Errorf("the gateway changes the conformance result (direct vs gateway):\n%s", d)
+	}
+	if d := differences(direct, viaFederated, "federated"); d != "" {
+		t.Errorf("the federated route changes the conformance result (direct vs federated, one backend, prefix \"\"):\n%s", d)
 	}
 }
 
@@ -161,8 +172,18 @@ func run(t *testing.T, dir, name string, args ...string) string {
 }
 
 // gatewayYAML is the gateway in front of backend: one route, one mcp-http
-// backend, no policies.
-func gatewayYAML(port, admin int, backend string) string {
+// backend, no policies. federated makes the route a federated MCP server
+// of that one backend with prefix "" (names pass through unchanged), so
+// the suite sees the everything-server's own names.
+func gatewayYAML(port, admin int, backend string, federated bool) string {
+	route, prefix := "", ""
+	if federated {
+		route = `
+            mcp:
+              federation: true`
+		prefix = `
+                prefix: ""`
+	}
 	return fmt.Sprintf(`binds:
   - port: %d
     address: 127.0.0.1
@@ -172,12 +193,12 @@ func gatewayYAML(port, admin int, backend string) string {
           - name: everything
             match:
               path:
-                prefix: /mcp
+                prefix: /mcp%s
             policies: []
             backends:
               - name: everything-server
                 type: mcp-http
-                address: %s
+                address: %s%s
                 mcp:
                   endpoint: /mcp
                   protocol: http
@@ -188,7 +209,7 @@ logging:
   format: json
   level: warn
   accessLog: false
-`, port, backend, admin)
+`, port, route, backend, prefix, admin)
 }
 
 // proc is a child process with its output captured.
@@ -452,7 +473,7 @@ func total(r map[string]scenario) string {
 }
 
 // render is the committed results table (testdata/results.txt).
-func render(version, sdk string, direct, gw map[string]scenario) string {
+func render(version, sdk string, direct, gw, fed map[string]scenario) string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# MCP conformance, server scenarios (--suite %s), per scenario. Written by\n", suite)
 	fmt.Fprintf(&b, "# go test ./test/conformance -run TestConformance -update\n")
@@ -460,33 +481,36 @@ func render(version, sdk string, direct, gw map[string]scenario) string {
 	fmt.Fprintf(&b, "# server:  %s, conformance/everything-server -stateless=false\n", sdk)
 	fmt.Fprintf(&b, "# direct:  the suite against the server; gateway: the same through agentgateway\n")
 	fmt.Fprintf(&b, "#          (one route, one mcp-http backend, no policies)\n")
+	fmt.Fprintf(&b, "# federated: the same through a federated route of that one backend\n")
+	fmt.Fprintf(&b, "#          (mcp.federation: true, prefix \"\"; docs/federation.md)\n")
 	fmt.Fprintf(&b, "# a cell:  pass|FAIL <SUCCESS checks>/<SUCCESS+FAILURE checks> [failed checks] warn [WARNING checks]\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "scenario\tdirect\tgateway\n")
+	fmt.Fprintf(tw, "scenario\tdirect\tgateway\tfederated\n")
 	cell := func(r map[string]scenario, n string) string {
 		if s, ok := r[n]; ok {
 			return s.cell()
 		}
 		return "not run"
 	}
-	for _, n := range names(direct, gw) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", n, cell(direct, n), cell(gw, n))
+	for _, n := range names(direct, gw, fed) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n, cell(direct, n), cell(gw, n), cell(fed, n))
 	}
-	fmt.Fprintf(tw, "total\t%s\t%s\n", total(direct), total(gw))
+	fmt.Fprintf(tw, "total\t%s\t%s\t%s\n", total(direct), total(gw), total(fed))
 	tw.Flush()
 	return b.String()
 }
 
 // differences lists, per scenario, the checks whose status differs
-// between the runs, with what the suite reported through the gateway (for
-// dns-rebinding-protection: the Host and Origin it sent, and the status).
-func differences(direct, gw map[string]scenario) string {
+// between the runs, with what the suite reported through the gateway
+// (named via: "gateway" or "federated"; for dns-rebinding-protection: the
+// Host and Origin it sent, and the status).
+func differences(direct, gw map[string]scenario, via string) string {
 	var b strings.Builder
 	for _, n := range names(direct, gw) {
 		d, dok := direct[n]
 		g, gok := gw[n]
 		if !dok || !gok {
-			fmt.Fprintf(&b, "  %s: ran directly %v, through the gateway %v\n", n, dok, gok)
+			fmt.Fprintf(&b, "  %s: ran directly %v, through the %s %v\n", n, dok, via, gok)
 			continue
 		}
 		byID := func(s scenario) map[string][]check {
@@ -505,11 +529,11 @@ func differences(direct, gw map[string]scenario) string {
 			if statuses(dc) == statuses(gc) {
 				continue
 			}
-			line := fmt.Sprintf("    %s: direct %s, gateway %s", id, statuses(dc), statuses(gc))
+			line := fmt.Sprintf("    %s: direct %s, %s %s", id, statuses(dc), via, statuses(gc))
 			for _, side := range []struct {
 				name string
 				cs   []check
-			}{{"direct", dc}, {"gateway", gc}} {
+			}{{"direct", dc}, {via, gc}} {
 				for _, c := range side.cs {
 					line += fmt.Sprintf("\n      %s: %s", side.name, c.Status)
 					if c.ErrorMessage != "" {
@@ -523,7 +547,7 @@ func differences(direct, gw map[string]scenario) string {
 			lines = append(lines, line)
 		}
 		if len(lines) > 0 {
-			fmt.Fprintf(&b, "  %s: direct %s, gateway %s\n%s\n", n, d.cell(), g.cell(), strings.Join(lines, "\n"))
+			fmt.Fprintf(&b, "  %s: direct %s, %s %s\n%s\n", n, d.cell(), via, g.cell(), strings.Join(lines, "\n"))
 		}
 	}
 	return b.String()

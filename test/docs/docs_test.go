@@ -114,7 +114,7 @@ func TestNoGuideReferences(t *testing.T) {
 		in := demo.Instructions{Port: 8080, AdminPort: 9090, ConfigPath: "/tmp/gateway.yaml", IssuerURL: "http://127.0.0.1:1",
 			StateDir: "/tmp/state", Tokens: tokens, Expires: time.Unix(0, 0), Enforced: enforced}
 		bad = append(bad, guideRefs("demo output", in.String())...)
-		cfg := demo.Config(demo.ConfigOptions{Port: 8080, AdminPort: 9090, MCPURL: "http://127.0.0.1:2", AgentURL: "http://127.0.0.1:3",
+		cfg := demo.Config(demo.ConfigOptions{Port: 8080, AdminPort: 9090, MCPURL: "http://127.0.0.1:2", AgentURL: "http://127.0.0.1:3", EventsURL: "http://127.0.0.1:5",
 			PlanningURL: "http://127.0.0.1:4", JWKSURI: "http://127.0.0.1:1/openid/v1/jwks", Enforced: enforced})
 		bad = append(bad, guideRefs("demo config", cfg)...)
 	}

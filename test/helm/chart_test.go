@@ -48,7 +48,75 @@ func renderCases(t testing.TB) []renderCase {
 		{name: "mcp-only", args: []string{"--set", "a2a.enabled=false"}},
 		{name: "servicemonitor", args: []string{"--set", "serviceMonitor.enabled=true"}, crds: true},
 		{name: "podmonitor", args: []string{"--set", "podMonitor.enabled=true"}, crds: true},
+		{name: "federation", args: []string{"-f", "test/helm/testdata/federation-values.yaml"}},
 	}
+}
+
+// TestFederationSessionKeys: with federation.sessionKeys.secretName the
+// Secret is mounted read-only, readable by the pod's group only, and the
+// generated config points server.sessionKeys.file at it, so that every
+// replica opens every federated session; without it nothing is mounted
+// and the config names no key file. The route's mcp options and the
+// backends' prefixes reach the config.
+func TestFederationSessionKeys(t *testing.T) {
+	const file = "/etc/agentgateway-session-keys/session-keys"
+	t.Run("with a Secret", func(t *testing.T) {
+		objs := split(t, template(t, "-f", "test/helm/testdata/federation-values.yaml"))
+		d := deploymentOf(t, objs)
+		var vol *corev1.Volume
+		for i, v := range d.Spec.Template.Spec.Volumes {
+			if v.Name == "session-keys" {
+				vol = &d.Spec.Template.Spec.Volumes[i]
+			}
+		}
+		if vol == nil || vol.Secret == nil || vol.Secret.SecretName != "agentgateway-session-keys" {
+			t.Fatalf("no session-keys volume from the Secret: %+v", d.Spec.Template.Spec.Volumes)
+		}
+		if m := vol.Secret.DefaultMode; m == nil || *m != 0o440 {
+			t.Errorf("session-keys mode %v, want 0440", m)
+		}
+		if len(vol.Secret.Items) != 1 || vol.Secret.Items[0].Key != "session-keys" || vol.Secret.Items[0].Path != "session-keys" {
+			t.Errorf("session-keys items %+v", vol.Secret.Items)
+		}
+		mounted := false
+		for _, m := range d.Spec.Template.Spec.Containers[0].VolumeMounts {
+			if m.Name == "session-keys" {
+				mounted = m.MountPath == filepath.Dir(file) && m.ReadOnly
+			}
+		}
+		if !mounted {
+			t.Errorf("session-keys not mounted read-only at %s: %+v", filepath.Dir(file), d.Spec.Template.Spec.Containers[0].VolumeMounts)
+		}
+		cfg := configMapOf(t, objs).Data["gateway.yaml"]
+		for _, want := range []string{"sessionKeys:\n    file: " + file + "\n", "failureMode: failOpen", "prefix: calendar", "weather_*"} {
+			if !strings.Contains(cfg, want) {
+				t.Errorf("gateway.yaml lacks %q:\n%s", want, cfg)
+			}
+		}
+	})
+	t.Run("NOTES", func(t *testing.T) {
+		const warn = "set federation.sessionKeys.secretName"
+		if notes := renderNotes(t, "-f", "test/helm/testdata/federation-values.yaml"); strings.Contains(notes, warn) {
+			t.Errorf("NOTES warn although the keys come from a Secret:\n%s", notes)
+		}
+		if notes := renderNotes(t, "-f", "test/helm/testdata/federation-values.yaml", "--set", "federation.sessionKeys.secretName="); !strings.Contains(notes, warn) {
+			t.Errorf("NOTES do not warn about per-replica session keys on a federated route with 2 replicas:\n%s", notes)
+		}
+		if notes := renderNotes(t, "-f", "test/helm/testdata/federation-values.yaml", "--set", "federation.sessionKeys.secretName=", "--set", "replicaCount=1"); strings.Contains(notes, warn) {
+			t.Errorf("NOTES warn with one replica:\n%s", notes)
+		}
+	})
+	t.Run("without", func(t *testing.T) {
+		objs := split(t, template(t))
+		for _, v := range deploymentOf(t, objs).Spec.Template.Spec.Volumes {
+			if v.Name == "session-keys" {
+				t.Errorf("session-keys volume without a Secret")
+			}
+		}
+		if cfg := configMapOf(t, objs).Data["gateway.yaml"]; strings.Contains(cfg, "sessionKeys") || strings.Contains(cfg, "\n      mcp:\n") {
+			t.Errorf("default gateway.yaml has federation settings:\n%s", cfg)
+		}
+	})
 }
 
 func TestLint(t *testing.T) {
@@ -867,6 +935,16 @@ func TestMetricsExposure(t *testing.T) {
 // through a copy of the chart where a template tpl's it;
 // kube_test.go also checks the NOTES of a real `helm install`.
 func TestNotes(t *testing.T) {
+	notes := renderNotes(t, seedSetFlags(t)...)
+	checkNotes(t, notes)
+	if strings.Contains(notes, "federation.sessionKeys") {
+		t.Errorf("NOTES warn about federation session keys on a one-backend route:\n%s", notes)
+	}
+}
+
+// renderNotes renders NOTES.txt with the chart values args.
+func renderNotes(t testing.TB, args ...string) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "agentgateway")
 	copyDir(t, path(t, chartRel), dir)
 	notes, err := os.ReadFile(filepath.Join(dir, "templates", "NOTES.txt"))
@@ -880,12 +958,12 @@ func TestNotes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "templates", "notes-test.yaml"), []byte(tmpl), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := mustHelm(t, append([]string{"template", release, dir, "--namespace", namespace, "--show-only", "templates/notes-test.yaml"}, seedSetFlags(t)...)...)
+	out := mustHelm(t, append([]string{"template", release, dir, "--namespace", namespace, "--show-only", "templates/notes-test.yaml"}, args...)...)
 	var doc struct{ Notes string }
 	if err := yaml.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
-	checkNotes(t, doc.Notes)
+	return doc.Notes
 }
 
 func checkNotes(t testing.TB, notes string) {

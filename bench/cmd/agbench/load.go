@@ -30,7 +30,15 @@ type workload struct {
 	sub      string // token subject
 	wantCT   string // response media type
 	minBytes int    // smallest acceptable response body
+	session  string // Mcp-Session-Id to send, if any
+	// idBody, if set, is body with %d for the JSON-RPC id: each request
+	// gets its own id, as on a real session (an MCP server refuses a
+	// second request with an id already in flight on the session).
+	idBody string
 }
+
+// nextID numbers the requests of idBody workloads.
+var nextID atomic.Int64
 
 var workloads = []workload{
 	{name: varJSON1K, urlPath: "/mcp?r=" + varJSON1K, body: mcpCallBody, mcp: true, sub: subWeather, wantCT: "application/json", minBytes: 1024},
@@ -41,12 +49,17 @@ var workloads = []workload{
 
 func (w workload) headers(token string) map[string]string {
 	h := map[string]string{
-		"Content-Type":  "application/json",
-		"Accept":        "application/json, text/event-stream",
-		"Authorization": "Bearer " + token,
+		"Content-Type": "application/json",
+		"Accept":       "application/json, text/event-stream",
+	}
+	if token != "" {
+		h["Authorization"] = "Bearer " + token
 	}
 	if w.mcp {
 		h["MCP-Protocol-Version"] = "2025-06-18"
+	}
+	if w.session != "" {
+		h["Mcp-Session-Id"] = w.session
 	}
 	return h
 }
@@ -62,7 +75,11 @@ var benchClient = &http.Client{
 }
 
 func newReq(url string, w workload, token string) *http.Request {
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(w.body))
+	body := w.body
+	if w.idBody != "" {
+		body = fmt.Sprintf(w.idBody, nextID.Add(1))
+	}
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	for k, v := range w.headers(token) {
 		req.Header.Set(k, v)
 	}
@@ -112,6 +129,21 @@ func wrkScript(dir string, w workload, token string) (string, error) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		fmt.Fprintf(&b, "wrk.headers[%q] = %q\n", k, h[k])
+	}
+	if w.idBody != "" {
+		// A distinct id per request: thread number (set in the main
+		// state by setup) times 10^9 plus a per-thread counter.
+		fmt.Fprintf(&b, `local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local n = 0
+function request()
+  n = n + 1
+  return wrk.format(nil, nil, nil, string.format([==[%s]==], tid * 1000000000 + n))
+end
+`, w.idBody)
 	}
 	p := filepath.Join(dir, "wrk-"+w.name+"-"+strconv.Itoa(len(token))+".lua")
 	return p, os.WriteFile(p, []byte(b.String()), 0o644)

@@ -43,10 +43,11 @@ type options struct {
 	gatewayBin   string
 	keep         bool
 	ci           bool
+	fedOnly      bool
 }
 
 func main() {
-	role := flag.String("role", "", "internal: run as backend or gobare")
+	role := flag.String("role", "", "internal: run as backend, gobare or mcpservers")
 	listen := flag.String("listen", "", "internal: role listen address")
 	upstream := flag.String("upstream", "", "internal: gobare upstream URL")
 	var o options
@@ -63,6 +64,7 @@ func main() {
 	flag.StringVar(&o.repo, "repo", "", "module root holding cmd/agentgateway (default: found from the working directory)")
 	flag.StringVar(&o.gatewayBin, "gateway-bin", "", "use this agentgateway binary instead of building one")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs)")
+	flag.BoolVar(&o.fedOnly, "federation-only", false, "run only the federation cells (federated tools/call and three-backend tools/list against passthrough)")
 	flag.Parse()
 
 	switch *role {
@@ -71,6 +73,9 @@ func main() {
 		return
 	case "gobare":
 		fatalIf(runGoBare(*listen, *upstream))
+		return
+	case "mcpservers":
+		fatalIf(runMCPServers(*listen))
 		return
 	case "":
 	default:
@@ -217,7 +222,7 @@ func harness(o options) (code int) {
 	var notes []string
 
 	nofile := raiseNoFile(uint64(o.streams)*3 + 4096)
-	if need := uint64(o.streams)*2 + 1024; nofile < need {
+	if need := uint64(o.streams)*2 + 1024; nofile < need && !o.fedOnly {
 		n := int((nofile - 1024) / 2)
 		notes = append(notes, fmt.Sprintf("RLIMIT_NOFILE is %d: streams reduced from %d to %d", nofile, o.streams, n))
 		o.streams = max(n, 0)
@@ -294,6 +299,19 @@ func harness(o options) (code int) {
 			fail("token: %v", err)
 			return 1
 		}
+	}
+
+	if o.fedOnly {
+		fed := runFederation(o, tmp, self, gwBin, wrkBin, fail, &notes)
+		rep := report{o: o, gwVersion: gwVersion, started: started, notes: notes, fails: fails, fed: fed,
+			tool: map[bool]string{true: "wrk", false: "Go (wrk missing)"}[wrkBin != ""]}
+		var b strings.Builder
+		fed.markdown(&b)
+		fmt.Println(rep.header() + b.String() + rep.notesMarkdown())
+		if len(fails) > 0 {
+			return 1
+		}
+		return 0
 	}
 
 	// --- start everything ---
@@ -474,6 +492,10 @@ func harness(o options) (code int) {
 		}
 	}
 
+	// --- federation: a federated tools/call and a three-backend tools/list
+	// against passthrough, on go-sdk servers ---
+	fed := runFederation(o, tmp, self, gwBin, wrkBin, fail, &notes)
+
 	// --- idle SSE streams through gateway-seed ---
 	var sr *streamRes
 	if gwSeedPath.ok() && o.streams > 0 {
@@ -511,7 +533,7 @@ func harness(o options) (code int) {
 		}
 	}
 
-	rep := report{o: o, gwVersion: gwVersion, paths: paths, started: started, notes: notes, fails: fails, streams: sr,
+	rep := report{o: o, gwVersion: gwVersion, paths: paths, started: started, notes: notes, fails: fails, streams: sr, fed: fed,
 		cpu: cpu, beCPU: beCPU, rssLoad: rssLoad, tool: map[bool]string{true: "wrk", false: "Go (wrk missing)"}[wrkBin != ""]}
 	rep.closed = func(p, w string) (closedRes, bool) { r, ok := closed[cellKey{p, w}]; return r, ok }
 	rep.open = func(p string, rate int) (openRes, bool) { r, ok := open[openKey{p, rate}]; return r, ok }

@@ -18,6 +18,7 @@ type report struct {
 	notes     []string
 	fails     []string
 	streams   *streamRes
+	fed       *fedResult
 	cpu       map[string]float64
 	beCPU     map[string]float64
 	rssLoad   map[string]int64
@@ -68,7 +69,8 @@ func (r *report) rps(path, wl string) float64 {
 	return c.rps
 }
 
-func (r *report) markdown() string {
+// header is the run's description (mode, machine, gateway).
+func (r *report) header() string {
 	var b strings.Builder
 	mode := "full"
 	if r.o.smoke {
@@ -78,8 +80,33 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- Mode: %s. Closed loop: %s with %d connections for %s per cell. Open loop: Go fixed-schedule generator over %d connections, %s per cell, JSON 1 KB.\n",
 		mode, r.tool, r.o.conns, r.o.duration, r.o.openConns, r.o.openDuration)
 	fmt.Fprintf(&b, "- CPU: %s, %d cores (GOMAXPROCS %d). %s, linux/%s.\n", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), goVersion(), runtime.GOARCH)
+	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(&b, "- Load average when the report was written: %s.\n", strings.Join(strings.Fields(string(l))[:3], " "))
+	}
 	fmt.Fprintf(&b, "- Gateway: `%s`.\n", r.gwVersion)
 	b.WriteString("- Load generator, backend and proxy share these cores on 127.0.0.1; the machine may be shared with other work. Compare ratios within this run only.\n\n")
+	return b.String()
+}
+
+// notesMarkdown is the Notes section (notes and failures), if any.
+func (r *report) notesMarkdown() string {
+	if len(r.notes) == 0 && len(r.fails) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n## Notes\n\n")
+	for _, n := range r.notes {
+		fmt.Fprintf(&b, "- %s\n", n)
+	}
+	for _, f := range r.fails {
+		fmt.Fprintf(&b, "- FAILURE: %s\n", strings.SplitN(f, "\n", 2)[0])
+	}
+	return b.String()
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	b.WriteString(r.header())
 
 	direct := "direct"
 	nginxOK := false
@@ -174,6 +201,8 @@ func (r *report) markdown() string {
 		}
 	}
 
+	r.fed.markdown(&b)
+
 	if s := r.streams; s != nil {
 		b.WriteString("\n## Idle SSE streams through gateway-seed\n\n")
 		perRSS, perGor := 0.0, 0.0
@@ -225,15 +254,7 @@ func (r *report) markdown() string {
 		b.WriteString("\nThe JWT and authz + rate-limit microbenchmark targets come from `go test -bench` (the second half of `make bench`).\n")
 	}
 
-	if len(r.notes) > 0 || len(r.fails) > 0 {
-		b.WriteString("\n## Notes\n\n")
-		for _, n := range r.notes {
-			fmt.Fprintf(&b, "- %s\n", n)
-		}
-		for _, f := range r.fails {
-			fmt.Fprintf(&b, "- FAILURE: %s\n", strings.SplitN(f, "\n", 2)[0])
-		}
-	}
+	b.WriteString(r.notesMarkdown())
 	return b.String()
 }
 

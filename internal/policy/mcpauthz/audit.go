@@ -85,6 +85,11 @@ func (p *Policy) audit(r *http.Request, rec auditRecord) {
 			attrs = append(attrs, slog.String("reason", d.reason))
 		}
 	}
+	if ex != nil && ex.Backend != "" {
+		// Set before the policies only on federated routes, where the
+		// tool's prefix names the backend (docs/federation.md).
+		attrs = append(attrs, slog.String("backend", ex.Backend))
+	}
 	if rec.status != 0 {
 		attrs = append(attrs, slog.Int("status", rec.status))
 	}

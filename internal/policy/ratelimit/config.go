@@ -56,13 +56,16 @@ const (
 	KeyToolName  = "tool-name" // params.name of a tools/call
 	KeyPrincipal = "principal" // the verified identity (subject)
 	KeyMethod    = "method"    // the JSON-RPC method
+	// KeyBackend is the backend a call on a federated MCP route goes to,
+	// resolved from its tool, prompt or resource prefix.
+	KeyBackend = "backend"
 )
 
 // Keys lists the valid descriptor keys.
-var Keys = []string{KeyToolName, KeyPrincipal, KeyMethod}
+var Keys = []string{KeyToolName, KeyPrincipal, KeyMethod, KeyBackend}
 
 func isKey(k string) bool {
-	return k == KeyToolName || k == KeyPrincipal || k == KeyMethod
+	return k == KeyToolName || k == KeyPrincipal || k == KeyMethod || k == KeyBackend
 }
 
 // entries returns d's entries: Match, or the one entry of Key and Value.

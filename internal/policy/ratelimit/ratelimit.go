@@ -60,6 +60,7 @@ const (
 	kindTool kind = iota
 	kindPrincipal
 	kindMethod
+	kindBackend
 )
 
 type entry struct {
@@ -139,6 +140,8 @@ func compile(d Descriptor) (*descriptor, error) {
 			k = kindPrincipal
 		case KeyMethod:
 			k = kindMethod
+		case KeyBackend:
+			k = kindBackend
 		default:
 			return nil, fmt.Errorf("unknown descriptor key %q", e.Key)
 		}
@@ -158,6 +161,10 @@ type call struct {
 	principal          string
 	authenticated      bool
 	hasMethod, hasTool bool
+	// backend is the backend a call on a federated route goes to (the
+	// edge resolves it from the prefix before any policy runs).
+	backend    string
+	hasBackend bool
 }
 
 // value returns the call's value for k and whether it has one.
@@ -167,6 +174,8 @@ func (c *call) value(k kind) (string, bool) {
 		return c.tool, c.hasTool
 	case kindMethod:
 		return c.method, c.hasMethod
+	case kindBackend:
+		return c.backend, c.hasBackend
 	}
 	// Every call has a principal bucket: unauthenticated callers share
 	// the one of the empty subject (a verified subject is never empty),
@@ -234,6 +243,9 @@ func (p *Policy) check(r *http.Request) error {
 		}
 		c := base
 		c.method, c.hasMethod = m.Method, true
+		if ex.Backend != "" && len(ex.RPC.Messages) == 1 {
+			c.backend, c.hasBackend = ex.Backend, true
+		}
 		if m.Method == methodToolsCall && m.Name != "" {
 			c.tool, c.hasTool = m.Name, true
 		}
@@ -302,6 +314,9 @@ func (p *Policy) audit(r *http.Request, d *descriptor, c *call, status int, reas
 	}
 	if c.hasTool {
 		attrs = append(attrs, slog.String("tool", c.tool))
+	}
+	if c.hasBackend {
+		attrs = append(attrs, slog.String("backend", c.backend))
 	}
 	if reason != "" {
 		attrs = append(attrs, slog.String("reason", reason))

@@ -72,6 +72,9 @@ type harness struct {
 	pol     *Policy
 	h       policy.Handler
 	reached int
+	// backend is what the edge resolved for the exchange (federated
+	// routes); "" elsewhere.
+	backend string
 }
 
 func provision(t *testing.T, cfg *config.Config) *harness {
@@ -108,7 +111,7 @@ func (hs *harness) do(subject, body string, hdr ...string) error {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		r.Header.Set(hdr[i], hdr[i+1])
 	}
-	ex := &policy.Exchange{Route: "r", Kind: policy.KindMCP, Method: method}
+	ex := &policy.Exchange{Route: "r", Kind: policy.KindMCP, Method: method, Backend: hs.backend}
 	if body != "" {
 		b, err := mcp.ParseBody([]byte(body))
 		if err != nil {
@@ -264,6 +267,33 @@ func TestExactPrincipalAndMethod(t *testing.T) {
 	}
 	if n := hs.allowedOf(3, "other", rpc(1, "Tools/List")); n != 3 {
 		t.Fatalf("method compared with case folding: %d", n)
+	}
+}
+
+// TestBackendDescriptor: on a federated route a descriptor can limit the
+// calls that go to one backend, whichever of its tools they name; calls
+// resolved to no backend are not limited by it.
+func TestBackendDescriptor(t *testing.T) {
+	hs := provision(t, loadConfig(t, `- type: rate-limit
+  rateLimit:
+    descriptors:
+      - match: [{key: backend, value: calendar}, {key: principal}]
+        rateLimit: {requestsPerMinute: 2}
+`, ""))
+	hs.backend = "calendar"
+	if n := hs.allowedOf(2, "a", toolCall(1, "calendar_list")) + hs.allowedOf(2, "a", toolCall(1, "calendar_add")); n != 2 {
+		t.Fatalf("calendar calls allowed: %d, want 2", n)
+	}
+	if n := hs.allowedOf(2, "b", toolCall(1, "calendar_list")); n != 2 {
+		t.Fatalf("another principal's bucket: %d", n)
+	}
+	hs.backend = "weather"
+	if n := hs.allowedOf(4, "a", toolCall(1, "weather_x")); n != 4 {
+		t.Fatalf("weather calls limited: %d", n)
+	}
+	hs.backend = ""
+	if n := hs.allowedOf(4, "a", rpc(1, "tools/list")); n != 4 {
+		t.Fatalf("a call with no backend limited: %d", n)
 	}
 }
 
@@ -430,7 +460,7 @@ func TestConfigValidation(t *testing.T) {
 		{"omitted value means each", rl("- {key: principal, rateLimit: {requestsPerMinute: 1}}\n- {key: principal, value: \"*\", rateLimit: {requestsPerMinute: 2}}"), "",
 			[]string{`t.yaml:13:23: binds[0].listeners[0].routes[0].policies[0].rateLimit.descriptors[1]: descriptor principal="*" is already limited by descriptors[0]`}},
 		{"unknown key", rl("- {key: tool, value: x, rateLimit: {requestsPerMinute: 1}}"), "",
-			[]string{`descriptors[0].key: unknown descriptor key "tool" (valid: tool-name, principal, method)`}},
+			[]string{`descriptors[0].key: unknown descriptor key "tool" (valid: tool-name, principal, method, backend)`}},
 		{"both forms", rl("- key: method\n  value: ping\n  match: [{key: principal}]\n  rateLimit: {requestsPerMinute: 1}"), "",
 			[]string{"descriptors[0].match: use either key/value or match, not both"}},
 		{"match problems", rl("- match: [{key: principal}, {key: principal, value: a}, {value: x}, {key: nope}]\n  rateLimit: {requestsPerMinute: 1}"), "",

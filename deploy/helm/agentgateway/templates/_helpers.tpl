@@ -202,6 +202,11 @@ networkPolicy.redis or derived from redis.address.
 {{- dict "type" "jwt-authn" "jwt" $p | toYaml -}}
 {{- end -}}
 
+{{/* Where the federated session key file is mounted (federation.sessionKeys). */}}
+{{- define "agentgateway.sessionKeysFile" -}}
+/etc/agentgateway-session-keys/session-keys
+{{- end -}}
+
 {{/* The gateway.yaml generated from the values (no config, no existingConfigMap). */}}
 {{- define "agentgateway.generatedConfig" -}}
 {{- $v := .Values -}}
@@ -212,6 +217,7 @@ networkPolicy.redis or derived from redis.address.
 {{- if $v.security.mcp.enabled }}{{ $pol = append $pol (dict "type" "mcp-authz" "mcp" (dict "rules" $v.security.mcp.rules)) }}{{ end -}}
 {{- $pol = concat $pol ($v.mcp.policies | default list) -}}
 {{- $route := dict "name" "agent-to-mcp-tools" "match" (dict "path" (dict "prefix" $v.mcp.pathPrefix)) "backends" $v.mcp.backends -}}
+{{- if $v.mcp.options }}{{ $_ := set $route "mcp" $v.mcp.options }}{{ end -}}
 {{- if $pol }}{{ $_ := set $route "policies" $pol }}{{ end -}}
 {{- $listeners = append $listeners (dict "name" "mcp-listener" "routes" (list $route)) -}}
 {{- end -}}
@@ -226,7 +232,9 @@ networkPolicy.redis or derived from redis.address.
 {{- if not $listeners }}{{ fail "mcp.enabled and a2a.enabled are both false: give a config or existingConfigMap" }}{{ end -}}
 {{- $cfg := dict "binds" (list (dict "port" (int $v.gateway.port) "listeners" $listeners)) -}}
 {{- $_ := set $cfg "admin" (dict "port" (include "agentgateway.adminPort" . | int)) -}}
-{{- $_ := set $cfg "server" (dict "shutdownGracePeriod" (printf "%ds" (int $v.gateway.shutdownGracePeriodSeconds))) -}}
+{{- $server := dict "shutdownGracePeriod" (printf "%ds" (int $v.gateway.shutdownGracePeriodSeconds)) -}}
+{{- if $v.federation.sessionKeys.secretName }}{{ $_ := set $server "sessionKeys" (dict "file" (include "agentgateway.sessionKeysFile" .)) }}{{ end -}}
+{{- $_ := set $cfg "server" $server -}}
 {{- $_ := set $cfg "logging" (dict "format" $v.gateway.logFormat "level" $v.gateway.logLevel) -}}
 {{- if $v.observability.enabled -}}
 {{- $obs := dict -}}

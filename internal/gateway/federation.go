@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/config"
+	"github.com/agentgateway-go/agentgateway/internal/federation"
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+)
+
+// newFederation provisions the last handler of a federated MCP route
+// (docs/federation.md): each backend keeps its transport, circuit breaker
+// and timeout; the route's retry policy and the observer's upstream spans
+// and metrics apply per backend request.
+func newFederation(cfg *config.Config, rc *config.Route, backends []*backend, d *deps) (*federation.Handler, error) {
+	keys := d.fedKeys
+	if sk := cfg.Server.SessionKeys; sk != nil {
+		// Read on every provision, so a reload picks up a rotated file.
+		k, err := federation.LoadKeys(sk.File)
+		if err != nil {
+			return nil, err
+		}
+		keys = k
+	}
+	m := rc.MCP
+	fc := federation.Config{
+		Route: rc.Name, Separator: *m.Separator, FailOpen: m.FailureMode == config.FailOpen,
+		SessionTTL: m.SessionTTL.D(), FanOutTimeout: m.FanOutTimeout.D(), Keys: keys,
+		ForwardAuthorization: rc.ForwardAuthorization, Log: d.log,
+	}
+	if fo, ok := d.observer.(interface{ FederationFailure(string, string) }); ok {
+		fc.OnFailure = fo.FederationFailure
+	}
+	for i, b := range backends {
+		u := *b.target
+		u.Path, u.RawPath = b.base, ""
+		fc.Backends = append(fc.Backends, federation.Backend{
+			Name: b.name, Prefix: rc.Backends[i].FederationPrefix(), URL: u.String(),
+			Transport: fedTransport{b}, Timeout: b.timeout,
+		})
+	}
+	return federation.New(fc), nil
+}
+
+// fedTransport carries a federated route's requests to one backend through
+// the backend's retrying, breaker-guarded transport. Each request gets an
+// exchange of its own naming the backend, so a fan-out's parallel
+// requests are observed (spans, upstream metrics) and retried per backend.
+type fedTransport struct{ b *backend }
+
+func (t fedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	b := t.b
+	sub := &policy.Exchange{Method: req.Method, Backend: b.name, Kind: policy.KindMCP, IdleTimeout: b.route.streamIdle}
+	if ex := policy.ExchangeFrom(req.Context()); ex != nil {
+		sub.Route, sub.RoutePrefix, sub.Start, sub.ProtoMethod = ex.Route, ex.RoutePrefix, ex.Start, ex.ProtoMethod
+		sub.Principal, sub.Retrier = ex.Principal, ex.Retrier
+		if ex.IdleTimeout > 0 {
+			sub.IdleTimeout = ex.IdleTimeout
+		}
+		if req.Method == http.MethodPost {
+			sub.RPC = ex.RPC
+		}
+	}
+	if req.GetBody != nil {
+		rc, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		sub.Body, _ = io.ReadAll(rc)
+		req.Body = io.NopCloser(bytes.NewReader(sub.Body))
+	}
+	if b.brk != nil {
+		if err := b.brk.acquire(); err != nil {
+			return nil, err
+		}
+	}
+	release := func() {
+		if b.brk != nil {
+			b.brk.release()
+		}
+	}
+	// As on a passthrough route: the idle limit covers the wait for
+	// headers and then the body, and draining ends GET streams first and
+	// everything at the end of the grace period, each as a clean end.
+	ctx, cancel := context.WithCancelCause(req.Context())
+	st := &upstreamState{ex: sub, cancel: cancel, stream: req.Method == http.MethodGet}
+	ctx = context.WithValue(policy.WithExchange(ctx, sub), upstreamKey{}, st)
+	var headerIdle *time.Timer
+	if sub.IdleTimeout > 0 {
+		headerIdle = time.AfterFunc(sub.IdleTimeout, func() { cancel(policy.ErrIdleTimeout) })
+	}
+	stopDrain := func() bool { return false }
+	if b.drain != nil {
+		stopDrain = context.AfterFunc(b.drain.all, func() { cancel(policy.ErrDraining) })
+	}
+	res, err := b.proxy.Transport.RoundTrip(req.WithContext(ctx))
+	if headerIdle != nil {
+		headerIdle.Stop()
+	}
+	stopDrain()
+	if err != nil {
+		cancel(nil)
+		release()
+		return nil, upstreamError(ctx, err)
+	}
+	res.Body = &closeHook{ReadCloser: newGuardedBody(res.Body, ctx, st, b.drain), fn: func() {
+		cancel(nil)
+		release()
+	}}
+	return res, nil
+}
