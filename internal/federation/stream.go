@@ -2,11 +2,9 @@ package federation
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
@@ -24,43 +22,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	n := len(h.cfg.Backends)
-	bodies := make([]io.ReadCloser, n)
-	var wg sync.WaitGroup
-	for i := range h.cfg.Backends {
-		if s.Backends[i].Down {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// The fan-out timeout bounds the wait for headers only; the
-			// stream itself lives as long as the client's.
-			hctx, hcancel := context.WithCancel(ctx)
-			t := time.AfterFunc(h.cfg.FanOutTimeout, hcancel)
-			res, err := h.send(hctx, r, i, http.MethodGet, &s.Backends[i], nil)
-			stopped := t.Stop()
-			if err != nil || !stopped {
-				hcancel()
-				if err == nil {
-					res.Body.Close()
-					err = context.DeadlineExceeded
-				}
-				var se *httpStatusError
-				if !errors.As(err, &se) || se.status != http.StatusMethodNotAllowed {
-					h.log.Info("federated GET stream not opened", "route", h.cfg.Route, "backend", h.cfg.Backends[i].Name, "err", err)
-				}
-				return
-			}
-			if !isEventStream(res.Header.Get("Content-Type")) {
-				res.Body.Close()
-				hcancel()
-				return
-			}
-			bodies[i] = &cancelBody{res.Body, hcancel}
-		}()
-	}
-	wg.Wait()
+	bodies := h.openStreams(ctx, r, s)
 	opened := 0
 	for _, b := range bodies {
 		if b != nil {
