@@ -72,24 +72,6 @@ const (
 
 	DefaultSamplingRate = 1.0
 
-	// jwt-authn (docs/jwt.md).
-	DefaultJWTClockSkew           = Duration(60 * time.Second)
-	DefaultJWTMaxTokenBytes       = 16 * KiB
-	DefaultJWKSRefreshInterval    = Duration(5 * time.Minute)
-	DefaultJWKSMinRefreshInterval = Duration(30 * time.Second)
-	DefaultJWKSMaxStale           = Duration(24 * time.Hour)
-	DefaultJWKSTimeout            = Duration(5 * time.Second)
-
-	// jwt-authn TokenReview mode (docs/jwt.md#tokenreview-mode).
-	DefaultJWTValidation         = JWTValidationJWKS
-	DefaultTokenReviewCacheTTL   = Duration(time.Minute)
-	DefaultTokenReviewFailureTTL = Duration(10 * time.Second)
-	DefaultTokenReviewTimeout    = Duration(5 * time.Second)
-	// A tenth of the client's own limit towards the API server (50/s,
-	// burst 100): one source alone cannot use up the shared quota.
-	DefaultTokenReviewPerClientPerMinute = 300
-	DefaultTokenReviewPerClientBurst     = 20
-
 	// TLS (docs/tls.md).
 	DefaultTLSMinVersion = TLSVersion12
 	DefaultMTLSMode      = ClientAuthStrict
@@ -97,27 +79,6 @@ const (
 	// when neither trustDomain nor the routes' trustDomains name one: the
 	// Kubernetes (and Istio) default. See Config.BindClientTrust.
 	DefaultTrustDomain = "cluster.local"
-)
-
-// Limits checked by Validate.
-const (
-	MaxJWTClockSkew           = Duration(10 * time.Minute)
-	MinJWTMaxTokenBytes       = 256 * B
-	MaxJWTMaxTokenBytes       = 1 * MiB
-	MinJWKSRefreshInterval    = Duration(time.Minute)
-	MaxJWKSRefreshInterval    = Duration(24 * time.Hour)
-	MinJWKSMinRefreshInterval = Duration(time.Second)
-	MaxJWKSMaxStale           = Duration(7 * 24 * time.Hour)
-	MaxJWKSTimeout            = Duration(time.Minute)
-	MinTokenReviewTTL         = Duration(time.Second) // cacheTTL and failureTTL
-	MaxTokenReviewCacheTTL    = Duration(10 * time.Minute)
-	MaxTokenReviewFailureTTL  = Duration(5 * time.Minute)
-	MaxTokenReviewTimeout     = Duration(time.Minute)
-	// MaxTokenReviewPerClientPerMinute and MaxTokenReviewPerClientBurst
-	// keep the per-client budget within the client's own limit towards
-	// the API server (50/s, burst 100): a larger one would never bite.
-	MaxTokenReviewPerClientPerMinute = 3000
-	MaxTokenReviewPerClientBurst     = 100
 )
 
 // Rate limiting (docs/ratelimit.md).
@@ -332,36 +293,6 @@ func setRouteDefaults(r *Route, maxBody ByteSize) {
 				spec.SetDefaults()
 			}
 		}
-		if j := r.Policies[i].JWT; j != nil {
-			setJWTDefaults(j)
-		}
-	}
-}
-
-func setJWTDefaults(j *JWTPolicy) {
-	if j.ClockSkew == nil {
-		v := DefaultJWTClockSkew
-		j.ClockSkew = &v
-	}
-	if j.MaxTokenBytes == nil {
-		v := DefaultJWTMaxTokenBytes
-		j.MaxTokenBytes = &v
-	}
-	if j.JWKS == nil {
-		j.JWKS = &JWKSOptions{}
-	}
-	k := j.JWKS
-	orDefault(&k.RefreshInterval, DefaultJWKSRefreshInterval)
-	orDefault(&k.MinRefreshInterval, DefaultJWKSMinRefreshInterval)
-	orDefault(&k.MaxStale, DefaultJWKSMaxStale)
-	orDefault(&k.Timeout, DefaultJWKSTimeout)
-	orDefault(&j.Validation, DefaultJWTValidation)
-	if tr := j.TokenReview; tr != nil {
-		orDefault(&tr.CacheTTL, DefaultTokenReviewCacheTTL)
-		orDefault(&tr.FailureTTL, DefaultTokenReviewFailureTTL)
-		orDefault(&tr.Timeout, DefaultTokenReviewTimeout)
-		orDefault(&tr.PerClientReviewsPerMinute, DefaultTokenReviewPerClientPerMinute)
-		orDefault(&tr.PerClientBurst, DefaultTokenReviewPerClientBurst)
 	}
 }
 

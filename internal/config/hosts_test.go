@@ -116,3 +116,14 @@ func FuzzCanonicalHost(f *testing.F) {
 		}
 	})
 }
+
+func TestIsLoopbackHost(t *testing.T) {
+	for h, want := range map[string]bool{
+		"localhost": true, "LOCALHOST": true, "127.0.0.1": true, "127.1.2.3": true, "::1": true, "[::1]": true,
+		"": false, "10.0.0.1": false, "localhost.example": false, "kubernetes.default.svc": false, "::": false,
+	} {
+		if got := IsLoopbackHost(h); got != want {
+			t.Errorf("IsLoopbackHost(%q) = %v", h, got)
+		}
+	}
+}

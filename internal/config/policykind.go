@@ -42,6 +42,14 @@ type RateLimiter interface {
 	HasRateLimits() bool
 }
 
+// HeaderSetter is implemented by a PolicySpec whose policy sets request
+// headers for the backend (jwt-authn's claimToHeaders). The edge removes
+// client-sent copies of them from every request on the route, so that a
+// backend never reads a value the caller chose.
+type HeaderSetter interface {
+	SetsHeaders() []string
+}
+
 // PolicyAt is what a PolicySpec's Validate may look at: the route the
 // policy is on and where its block is.
 type PolicyAt struct {
@@ -116,11 +124,6 @@ func RegisterPolicy(k PolicyKind) {
 			panic(fmt.Sprintf("config: RegisterPolicy(%q): type or block %q already registered", k.Type, k.Block))
 		}
 	}
-	for _, o := range staticPolicyKinds {
-		if o.typ == k.Type || o.block == k.Block {
-			panic(fmt.Sprintf("config: RegisterPolicy(%q): type or block already defined in config", k.Type))
-		}
-	}
 	registered = append(registered, k)
 }
 
@@ -192,7 +195,6 @@ func registeredKind(k PolicyKind) policyKind {
 	return policyKind{
 		typ:   k.Type,
 		block: k.Block,
-		order: k.Order,
 		set:   func(p *Policy) bool { return p.specOf(k.Block) != nil },
 		check: func(v *validator, r *Route, p *Policy, pp string) {
 			for _, e := range p.specOf(k.Block).Validate(PolicyAt{Route: r, Path: pp + "." + k.Block}) {
@@ -202,14 +204,14 @@ func registeredKind(k PolicyKind) policyKind {
 	}
 }
 
-// policyKinds returns the table of every policy type, the types defined
-// in config and the registered ones, in chain order.
+// policyKinds returns the table of every policy type, the registered
+// ones, in chain order (RegisteredPolicies).
 func policyKinds() []policyKind {
-	out := slices.Clone(staticPolicyKinds)
-	for _, k := range RegisteredPolicies() {
-		out = append(out, registeredKind(k))
+	reg := RegisteredPolicies()
+	out := make([]policyKind, len(reg))
+	for i, k := range reg {
+		out[i] = registeredKind(k)
 	}
-	slices.SortFunc(out, func(a, b policyKind) int { return cmp.Or(a.order-b.order, strings.Compare(a.typ, b.typ)) })
 	return out
 }
 

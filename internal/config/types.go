@@ -237,11 +237,10 @@ type PathMatch struct {
 	CaseSensitive *bool `yaml:"caseSensitive"`
 }
 
-// Policy is one entry of a route's policy list. Type selects which of the
-// typed blocks must be present; exactly that one may be set.
+// Policy is one entry of a route's policy list. Type selects which
+// registered block must be present; exactly that one may be set.
 type Policy struct {
-	Type string     `yaml:"type"`
-	JWT  *JWTPolicy `yaml:"jwt"`
+	Type string `yaml:"type"`
 
 	// Spec is the block of a policy type that its own package defines
 	// (policy.Define), such as *timeout.Config under the key "timeout".
@@ -252,108 +251,17 @@ type Policy struct {
 	otherSpecs []PolicySpec
 }
 
-// Policy type names that the config itself needs: jwt-authn, whose config
-// is defined here and which makes a route authenticate (Authenticates);
-// a2a-authz, which makes a route an A2A route (IsA2A); mcp-authz, which
-// the status page and explain pick authorization decisions by. A type
-// registered by its own package names itself (timeout.Type).
+// Policy type names that the config itself needs: jwt-authn, which makes
+// a route authenticate (Authenticates); a2a-authz, which makes a route an
+// A2A route (IsA2A); mcp-authz, which the status page and explain pick
+// authorization decisions by. Each policy's package defines its config
+// and names its type after these (jwt.Type); the others name themselves
+// (timeout.Type).
 const (
 	PolicyJWTAuthn = "jwt-authn"
 	PolicyMCPAuthz = "mcp-authz"
 	PolicyA2AAuthz = "a2a-authz"
 )
-
-// JWTPolicy is the jwt-authn block. JWKSURI may be omitted: it is then
-// read from the issuer's OIDC discovery document,
-// <issuer>/.well-known/openid-configuration, at provisioning.
-type JWTPolicy struct {
-	Issuer         string        `yaml:"issuer"`
-	Audiences      []string      `yaml:"audiences"`
-	JWKSURI        string        `yaml:"jwksUri"`
-	ClaimToHeaders []ClaimHeader `yaml:"claimToHeaders"`
-	// ClockSkew is the leeway applied to exp, nbf and iat (default 60s;
-	// 0 allowed, at most 10m).
-	ClockSkew *Duration `yaml:"clockSkew"`
-	// MaxTokenBytes bounds the bearer token (default 16 KiB).
-	MaxTokenBytes *ByteSize `yaml:"maxTokenBytes"`
-	// JWKS tunes how jwksUri is fetched and cached.
-	JWKS *JWKSOptions `yaml:"jwks"`
-	// Validation selects how a token is verified: "jwks" (default: the
-	// signature against jwksUri), "tokenreview" (the Kubernetes TokenReview
-	// API decides) or "both" (JWKS, then TokenReview, which also catches
-	// tokens of deleted ServiceAccounts and pods). See docs/jwt.md.
-	Validation string `yaml:"validation"`
-	// TokenReview configures the Kubernetes API client used when
-	// validation is tokenreview or both.
-	TokenReview *TokenReviewOptions `yaml:"tokenReview"`
-}
-
-// JWT validation modes (JWTPolicy.Validation).
-const (
-	JWTValidationJWKS        = "jwks"
-	JWTValidationTokenReview = "tokenreview"
-	JWTValidationBoth        = "both"
-)
-
-// TokenReviewOptions configures the TokenReview client. Inside a pod the
-// in-cluster config is used; outside, set Kubeconfig or APIServer. Zero
-// durations take their defaults.
-type TokenReviewOptions struct {
-	// Kubeconfig is a kubeconfig file (its current context is used).
-	Kubeconfig string `yaml:"kubeconfig"`
-	// APIServer is the API server URL; it overrides the kubeconfig's server.
-	APIServer string `yaml:"apiServer"`
-	// CAFile is a PEM bundle trusted for the API server; it overrides the
-	// kubeconfig's or the in-cluster CA.
-	CAFile string `yaml:"caFile"`
-	// TokenFile holds the gateway's own bearer token for the API server,
-	// re-read periodically; it overrides the kubeconfig's or the
-	// in-cluster token.
-	TokenFile string `yaml:"tokenFile"`
-	// CacheTTL bounds how long an accepted token is remembered (default
-	// 1m, never past the token's exp).
-	CacheTTL Duration `yaml:"cacheTTL"`
-	// FailureTTL is how long a rejected token is remembered (default 10s).
-	FailureTTL Duration `yaml:"failureTTL"`
-	// Timeout bounds one TokenReview call (default 5s).
-	Timeout Duration `yaml:"timeout"`
-	// PerClientReviewsPerMinute and PerClientBurst are the token bucket
-	// each client (peer IP) draws from for TokenReviews that no cached
-	// answer covers (defaults 300 and 20); past it the client gets 429,
-	// so one source cannot spend the API quota every caller shares.
-	PerClientReviewsPerMinute int `yaml:"perClientReviewsPerMinute"`
-	PerClientBurst            int `yaml:"perClientBurst"`
-}
-
-// JWKSOptions tunes fetching and caching of a JWKS. Zero durations take
-// their defaults.
-type JWKSOptions struct {
-	// RefreshInterval is the refresh period when the JWKS response has no
-	// Cache-Control max-age (default 5m).
-	RefreshInterval Duration `yaml:"refreshInterval"`
-	// MinRefreshInterval is the least time between two fetches triggered
-	// by tokens with an unknown kid (default 30s).
-	MinRefreshInterval Duration `yaml:"minRefreshInterval"`
-	// MaxStale is how long the last good key set keeps being used while
-	// fetches fail (default 24h).
-	MaxStale Duration `yaml:"maxStale"`
-	// Timeout bounds one fetch (default 5s).
-	Timeout Duration `yaml:"timeout"`
-	// CAFile is a PEM bundle trusted for an https jwksUri instead of the
-	// system roots. Default: the in-cluster ServiceAccount CA when jwksUri
-	// is the Kubernetes API server and the file exists.
-	CAFile string `yaml:"caFile"`
-	// BearerTokenFile is read before each fetch and sent as
-	// "Authorization: Bearer". Default: the in-cluster ServiceAccount token
-	// when jwksUri is the Kubernetes API server and the file exists.
-	BearerTokenFile string `yaml:"bearerTokenFile"`
-}
-
-// ClaimHeader copies a verified claim into a request header for the backend.
-type ClaimHeader struct {
-	Claim  string `yaml:"claim"`
-	Header string `yaml:"header"`
-}
 
 // RateValue is a request rate.
 type RateValue struct {

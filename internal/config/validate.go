@@ -18,27 +18,18 @@ import (
 type policyKind struct {
 	typ   string             // the type name (Policy.Type)
 	block string             // the YAML block that configures it
-	order int                // chain position (policy.Order)
 	set   func(*Policy) bool // whether that block is present
 	// check validates a policy of this type (its block is present) on
 	// route r; pp is the policy's field path.
 	check func(v *validator, r *Route, p *Policy, pp string)
 }
 
-// staticPolicyKinds are the policy types whose config is still defined in
-// this package, with their chain positions (policy.Order). Together with
-// the types registered by their own packages (policy.Define) they make
-// the one table of policy types (policyKinds), which drives PolicyTypes,
-// the type and block checks (policyShape) and the per-type validation;
-// policy.TypeOrder must list the same types in the same order
-// (TestPolicyTypesFollowTypeOrder in internal/policy checks it).
-var staticPolicyKinds = []policyKind{
-	{PolicyJWTAuthn, "jwt", 40, func(p *Policy) bool { return p.JWT != nil },
-		func(v *validator, _ *Route, p *Policy, pp string) { v.jwt(p.JWT, pp+".jwt") }},
-}
-
-// PolicyTypes lists the valid policy types in chain order: those defined
-// here and those registered by their packages (policy.Define).
+// PolicyTypes lists the valid policy types in chain order: those
+// registered by their packages (policy.Define). The one table of policy
+// types (policyKinds) drives it, the type and block checks (policyShape)
+// and the per-type validation; policy.TypeOrder must list the same types
+// in the same order (TestPolicyTypesFollowTypeOrder in internal/policy
+// checks it).
 func PolicyTypes() []string {
 	ks := policyKinds()
 	out := make([]string, len(ks))
@@ -331,175 +322,6 @@ func (v *validator) policyShape(p *Policy, pp string) (policyKind, bool) {
 	return kind, ok
 }
 
-func (v *validator) jwt(j *JWTPolicy, path string) {
-	// With validation: tokenreview the API server checks the issuer and the
-	// signature, so issuer is optional and jwksUri unused.
-	reviewOnly := j.Validation == JWTValidationTokenReview
-	if j.Issuer == "" && !reviewOnly {
-		v.add(path+".issuer", "issuer is required")
-	}
-	if len(j.Audiences) == 0 {
-		v.add(path+".audiences", "at least one audience is required")
-	}
-	for i, a := range j.Audiences {
-		if a == "" {
-			v.add(joinIndex(path+".audiences", i), "audience must not be empty")
-		}
-	}
-	if reviewOnly && j.JWKSURI != "" {
-		v.add(path+".jwksUri", "jwksUri is not used with validation: tokenreview (use validation: both to verify the signature too)")
-	} else if j.JWKSURI == "" && !reviewOnly {
-		// OIDC discovery: <issuer>/.well-known/openid-configuration names
-		// the JWKS, so the issuer must be a URL.
-		if msg := checkDiscoveryIssuer(j.Issuer); msg != "" {
-			v.add(path+".issuer", "%s", msg)
-		}
-	} else if msg := checkURL(j.JWKSURI); msg != "" && !reviewOnly {
-		v.add(path+".jwksUri", "%s", msg)
-	}
-	v.jwtLimits(j, path)
-	v.jwtTokenReview(j, path)
-	headers := map[string]int{}
-	for i, ch := range j.ClaimToHeaders {
-		cp := joinIndex(path+".claimToHeaders", i)
-		if ch.Claim == "" {
-			v.add(cp+".claim", "claim is required")
-		}
-		switch {
-		case ch.Header == "":
-			v.add(cp+".header", "header is required")
-		case !isToken(ch.Header):
-			v.add(cp+".header", "%q is not a valid HTTP header name", ch.Header)
-		case reservedHeaders[strings.ToLower(ch.Header)]:
-			v.add(cp+".header", "header %q is reserved for the proxy and cannot carry a claim", ch.Header)
-		default:
-			if first, dup := headers[strings.ToLower(ch.Header)]; dup {
-				v.add(cp+".header", "header %q is already set by claimToHeaders[%d]", ch.Header, first)
-			} else {
-				headers[strings.ToLower(ch.Header)] = i
-			}
-		}
-	}
-}
-
-// jwtLimits checks clockSkew, maxTokenBytes and the jwks block. Unset
-// values take their defaults, so it works before and after SetDefaults.
-func (v *validator) jwtLimits(j *JWTPolicy, path string) {
-	if j.ClockSkew != nil && (*j.ClockSkew < 0 || *j.ClockSkew > MaxJWTClockSkew) {
-		v.add(path+".clockSkew", "clockSkew %s is out of range 0-%s", *j.ClockSkew, MaxJWTClockSkew)
-	}
-	if j.MaxTokenBytes != nil && (*j.MaxTokenBytes < MinJWTMaxTokenBytes || *j.MaxTokenBytes > MaxJWTMaxTokenBytes) {
-		v.add(path+".maxTokenBytes", "maxTokenBytes %s is out of range %s-%s", *j.MaxTokenBytes, MinJWTMaxTokenBytes, MaxJWTMaxTokenBytes)
-	}
-	k := j.JWKS
-	if k == nil {
-		return
-	}
-	kp := path + ".jwks"
-	or := func(d, def Duration) Duration {
-		if d == 0 {
-			return def
-		}
-		return d
-	}
-	refresh := or(k.RefreshInterval, DefaultJWKSRefreshInterval)
-	if refresh < MinJWKSRefreshInterval || refresh > MaxJWKSRefreshInterval {
-		v.add(kp+".refreshInterval", "refreshInterval %s is out of range %s-%s", refresh, MinJWKSRefreshInterval, MaxJWKSRefreshInterval)
-	}
-	if m := or(k.MinRefreshInterval, DefaultJWKSMinRefreshInterval); m < MinJWKSMinRefreshInterval || m > refresh {
-		v.add(kp+".minRefreshInterval", "minRefreshInterval %s is out of range %s-%s (refreshInterval)", m, MinJWKSMinRefreshInterval, refresh)
-	}
-	if m := or(k.MaxStale, DefaultJWKSMaxStale); m < refresh || m > MaxJWKSMaxStale {
-		v.add(kp+".maxStale", "maxStale %s is out of range %s (refreshInterval)-%s", m, refresh, MaxJWKSMaxStale)
-	}
-	if t := k.Timeout; t < 0 || t > MaxJWKSTimeout {
-		v.add(kp+".timeout", "timeout %s is out of range 0-%s (0: default %s)", t, MaxJWKSTimeout, DefaultJWKSTimeout)
-	}
-	// Without jwksUri, the two files apply to the issuer's discovery
-	// document (and to the JWKS when it is on the issuer's host).
-	target, name := j.JWKSURI, "jwksUri"
-	if target == "" && j.Validation != JWTValidationTokenReview {
-		target, name = j.Issuer, "issuer (OIDC discovery)"
-	}
-	u, err := url.Parse(target)
-	if target == "" || err != nil {
-		return // reported above
-	}
-	if k.CAFile != "" && u.Scheme != "https" {
-		v.add(kp+".caFile", "caFile requires an https:// %s", name)
-	}
-	if k.BearerTokenFile != "" && u.Scheme != "https" && !IsLoopbackHost(u.Hostname()) {
-		v.add(kp+".bearerTokenFile", "bearerTokenFile requires an https:// %s (or http:// to a loopback address): the token would be sent in clear text", name)
-	}
-}
-
-// checkDiscoveryIssuer checks an issuer used for OIDC discovery (no
-// jwksUri): an absolute http(s) URL without query, fragment or user info.
-func checkDiscoveryIssuer(iss string) string {
-	if iss == "" {
-		return "" // reported as required
-	}
-	if msg := checkURL(iss); msg != "" {
-		return "without jwksUri the issuer is used for OIDC discovery (<issuer>/.well-known/openid-configuration) and must be a URL: " + msg + "; or set jwksUri"
-	}
-	u, _ := url.Parse(iss)
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.ForceQuery {
-		return fmt.Sprintf("issuer %q must not have a query, fragment or user info for OIDC discovery; or set jwksUri", iss)
-	}
-	return ""
-}
-
-// jwtTokenReview checks validation and the tokenReview block. Unset
-// durations take their defaults, so it works before and after SetDefaults.
-func (v *validator) jwtTokenReview(j *JWTPolicy, path string) {
-	switch j.Validation {
-	case "", JWTValidationJWKS:
-		if j.TokenReview != nil {
-			v.add(path+".tokenReview", "tokenReview requires validation: tokenreview or both")
-		}
-		return
-	case JWTValidationTokenReview, JWTValidationBoth:
-	default:
-		v.add(path+".validation", "unknown validation %q (valid: jwks, tokenreview, both)", j.Validation)
-		return
-	}
-	tr := j.TokenReview
-	if tr == nil {
-		return // in-cluster config and defaults
-	}
-	tp := path + ".tokenReview"
-	if tr.APIServer != "" {
-		if msg := checkURL(tr.APIServer); msg != "" {
-			v.add(tp+".apiServer", "%s", msg)
-		} else if u, _ := url.Parse(tr.APIServer); u.Scheme != "https" && !IsLoopbackHost(u.Hostname()) {
-			v.add(tp+".apiServer", "apiServer must be https:// (or http:// to a loopback address): tokens would be sent in clear text")
-		} else if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			v.add(tp+".apiServer", "apiServer must be scheme://host[:port] only")
-		}
-	}
-	or := func(d, def Duration) Duration {
-		if d == 0 {
-			return def
-		}
-		return d
-	}
-	if d := or(tr.CacheTTL, DefaultTokenReviewCacheTTL); d < MinTokenReviewTTL || d > MaxTokenReviewCacheTTL {
-		v.add(tp+".cacheTTL", "cacheTTL %s is out of range %s-%s", d, MinTokenReviewTTL, MaxTokenReviewCacheTTL)
-	}
-	if d := or(tr.FailureTTL, DefaultTokenReviewFailureTTL); d < MinTokenReviewTTL || d > MaxTokenReviewFailureTTL {
-		v.add(tp+".failureTTL", "failureTTL %s is out of range %s-%s", d, MinTokenReviewTTL, MaxTokenReviewFailureTTL)
-	}
-	if d := tr.Timeout; d < 0 || d > MaxTokenReviewTimeout {
-		v.add(tp+".timeout", "timeout %s is out of range 0-%s (0: default %s)", d, MaxTokenReviewTimeout, DefaultTokenReviewTimeout)
-	}
-	if n := tr.PerClientReviewsPerMinute; n < 0 || n > MaxTokenReviewPerClientPerMinute {
-		v.add(tp+".perClientReviewsPerMinute", "%d is out of range 0-%d (0: default %d)", n, MaxTokenReviewPerClientPerMinute, DefaultTokenReviewPerClientPerMinute)
-	}
-	if n := tr.PerClientBurst; n < 0 || n > MaxTokenReviewPerClientBurst {
-		v.add(tp+".perClientBurst", "%d is out of range 0-%d (0: default %d)", n, MaxTokenReviewPerClientBurst, DefaultTokenReviewPerClientBurst)
-	}
-}
-
 // IsLoopbackHost reports whether host (without port) is "localhost" or a
 // loopback IP address.
 func IsLoopbackHost(host string) bool {
@@ -509,12 +331,6 @@ func IsLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// reservedHeaders are hop-by-hop or framing headers a claim must not set.
-var reservedHeaders = map[string]bool{
-	"host": true, "content-length": true, "transfer-encoding": true, "connection": true,
-	"keep-alive": true, "upgrade": true, "te": true, "trailer": true, "proxy-connection": true,
 }
 
 // CheckPattern checks an mcp-authz principal, tool, resource or prompt
@@ -620,9 +436,6 @@ func (c *Config) Warnings() []*FieldError {
 				}
 				for pi, p := range r.Policies {
 					pp := fmt.Sprintf("binds[%d].listeners[%d].routes[%d].policies[%d]", bi, li, ri, pi)
-					if p.JWT != nil {
-						out = append(out, c.jwksWarnings(p.JWT, pp+".jwt")...)
-					}
 					if w, ok := p.Spec.(PolicyWarner); ok {
 						at := PolicyAt{Route: &c.Binds[bi].Listeners[li].Routes[ri], Path: pp + "." + p.SpecBlock()}
 						for _, e := range w.Warnings(at) {
@@ -634,17 +447,6 @@ func (c *Config) Warnings() []*FieldError {
 		}
 	}
 	return out
-}
-
-// jwksWarnings flags a JWKS fetched over plain http from a host other than
-// loopback: anyone on the path can swap the keys and mint tokens the
-// gateway accepts.
-func (c *Config) jwksWarnings(j *JWTPolicy, path string) []*FieldError {
-	u, err := url.Parse(j.JWKSURI)
-	if j.JWKSURI == "" || err != nil || !strings.EqualFold(u.Scheme, "http") || IsLoopbackHost(u.Hostname()) {
-		return nil
-	}
-	return []*FieldError{c.Errorf(path+".jwksUri", "the JWKS is fetched over plain http from %q: whoever can alter that traffic can substitute signing keys and mint accepted tokens; use https", u.Host)}
 }
 
 // firstRateLimit returns the path of the first policy that limits a rate
@@ -1027,7 +829,12 @@ func checkPrefix(p string) string {
 	return ""
 }
 
-// checkURL validates an absolute http(s) URL with a host.
+// CheckURL validates an absolute http(s) URL with a host; it returns ""
+// when s is acceptable. Policy packages check their URLs with it
+// (jwt-authn's jwksUri).
+func CheckURL(s string) string { return checkURL(s) }
+
+// checkURL is CheckURL.
 func checkURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -1118,21 +925,6 @@ func checkHost(h string) string {
 		}
 	}
 	return ""
-}
-
-// isToken reports whether s is an RFC 9110 token (a valid header name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 // isMetricName matches [a-zA-Z_:][a-zA-Z0-9_:]*.

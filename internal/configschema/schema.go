@@ -145,7 +145,6 @@ func enums() map[string][]any {
 		"Policy.Type":                   strs(config.PolicyTypes()...),
 		"Backend.Type":                  strs(config.BackendMCPHTTP, config.BackendHTTP),
 		"MCPBackend.Protocol":           strs(config.MCPProtocolHTTP, config.MCPProtocolSSE),
-		"JWTPolicy.Validation":          strs(config.JWTValidationJWKS, config.JWTValidationTokenReview, config.JWTValidationBoth),
 		"ListenerTLS.ClientAuth":        strs(config.ClientAuthStrict, config.ClientAuthPermissive, config.ClientAuthNone),
 		"MTLS.Mode":                     strs(config.ClientAuthStrict, config.ClientAuthPermissive),
 		"ListenerTLS.MinVersion":        tlsVersions,
@@ -173,8 +172,6 @@ var required = map[string][]string{
 	"PathMatch":      {"prefix"},
 	"Backend":        {"name", "address"},
 	"Policy":         {"type"},
-	"JWTPolicy":      {"issuer", "audiences"},
-	"ClaimHeader":    {"claim", "header"},
 	"TraceAttribute": {"key"},
 	"ListenerTLS":    {"certFile", "keyFile"},
 	"TrustBundle":    {"trustDomain", "caFile"},
@@ -182,18 +179,8 @@ var required = map[string][]string{
 	"RateValue":      {"requestsPerMinute"},
 }
 
-// policyBlocks maps each policy type whose block is a field of
-// config.Policy to the yaml name of that block. Registered types
-// (config.RegisteredPolicies) name their own.
-var policyBlocks = map[string]string{
-	config.PolicyJWTAuthn: "jwt",
-}
-
 // blockOf returns the block of policy type typ.
 func blockOf(typ string) (string, bool) {
-	if b, ok := policyBlocks[typ]; ok {
-		return b, true
-	}
 	for _, k := range config.RegisteredPolicies() {
 		if k.Type == typ {
 			return k.Block, true

@@ -293,15 +293,15 @@ func TestTokensPassJWTAuthn(t *testing.T) {
 	defer self.Close()
 
 	for name, tc := range map[string]struct {
-		jwt    config.JWTPolicy
+		jwt    jwtpolicy.Config
 		issuer string
 	}{
-		"jwksUri":        {config.JWTPolicy{Issuer: DefaultIssuer, Audiences: []string{DefaultAudience}, JWKSURI: kube.JWKSURI()}, DefaultIssuer},
-		"oidc discovery": {config.JWTPolicy{Issuer: self.Issuer, Audiences: []string{DefaultAudience}}, self.Issuer},
+		"jwksUri":        {jwtpolicy.Config{Issuer: DefaultIssuer, Audiences: []string{DefaultAudience}, JWKSURI: kube.JWKSURI()}, DefaultIssuer},
+		"oidc discovery": {jwtpolicy.Config{Issuer: self.Issuer, Audiences: []string{DefaultAudience}}, self.Issuer},
 	} {
 		t.Run(name, func(t *testing.T) {
 			j := tc.jwt
-			pol, err := jwtpolicy.New(context.Background(), &config.Policy{Type: config.PolicyJWTAuthn, JWT: &j}, policy.Env{RouteName: "r"})
+			pol, err := jwtpolicy.New(context.Background(), &config.Policy{Type: jwtpolicy.Type, Spec: &j}, policy.Env{RouteName: "r"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -92,14 +92,12 @@ type wellKnownPath struct {
 // gateway may set them, after verifying the caller.
 var IdentityHeaders = []string{"X-Agent-Identity", "X-Source-Agent", "X-Target-Agent"}
 
-// Problems returns what this build cannot run in cfg: policy types it does
-// not enforce and routes with several backends that do not route by agent. `run` refuses to start
-// when there are any; `validate` reports them.
+// Problems returns what this build cannot run in cfg: routes with several
+// backends that do not route by agent. `run` refuses to start when there
+// are any; `validate` reports them. (A policy type this build does not
+// enforce is unknown to its config: an error of Validate.)
 func Problems(cfg *config.Config) []string {
 	var out []string
-	for _, u := range policy.NotEnforced(cfg) {
-		out = append(out, cfg.Errorf(u.Path, "policy type %q is not enforced by this build", u.Type).Error())
-	}
 	for bi, b := range cfg.Binds {
 		for li, l := range b.Listeners {
 			for ri, r := range l.Routes {
@@ -178,10 +176,8 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 	}
 	r.stripHeaders = append(r.stripHeaders, IdentityHeaders...)
 	for _, p := range rc.Policies {
-		if p.JWT != nil {
-			for _, ch := range p.JWT.ClaimToHeaders {
-				r.stripHeaders = append(r.stripHeaders, http.CanonicalHeaderKey(ch.Header))
-			}
+		if hs, ok := p.Spec.(config.HeaderSetter); ok {
+			r.stripHeaders = append(r.stripHeaders, hs.SetsHeaders()...)
 		}
 	}
 	var backends []*backend
@@ -229,7 +225,9 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 	for i := range ps {
 		f, ok := policy.Lookup(ps[i].Type)
 		if !ok {
-			return nil, fmt.Errorf("policy type %q is not enforced by this build", ps[i].Type)
+			// Validate refuses a type no package defined; this is a
+			// config that skipped it.
+			return nil, fmt.Errorf("unknown policy type %q", ps[i].Type)
 		}
 		p, err := f(ctx, &ps[i], policy.Env{RouteName: rc.Name, Route: rc, Config: cfg, Logger: d.log, Recorder: d.rec, Limits: d.limits})
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/gateway/ui"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/policy/jwt"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry"
 )
 
@@ -299,10 +300,11 @@ func usesJWKS(cfg *config.Config) (jwks, tokenReview bool) {
 		for _, l := range b.Listeners {
 			for _, r := range l.Routes {
 				for _, p := range r.Policies {
-					if p.JWT == nil {
+					j := jwt.ConfigOf(&p)
+					if j == nil {
 						continue
 					}
-					if p.JWT.TokenReview != nil {
+					if j.TokenReview != nil {
 						tokenReview = true
 					} else {
 						jwks = true

@@ -162,34 +162,15 @@ const (
 	OrderRetry     Order = 70
 )
 
-// TypeOrder maps every known policy type to its position. A type that is
-// known here but has no registered factory is "not enforced by this build":
-// `validate` reports it and `run` refuses to start.
-//
-// Types registered with Define add themselves; the others are listed
-// here.
-var TypeOrder = map[string]Order{
-	config.PolicyJWTAuthn: OrderAuthn,
-}
+// TypeOrder maps every policy type this build knows to its position.
+// Define adds each type with its config and its factory, so a type is
+// either unknown (a config error) or enforced.
+var TypeOrder = map[string]Order{}
 
 var (
 	mu        sync.RWMutex
 	factories = map[string]Factory{}
 )
-
-// Register makes a policy type enforceable. It panics on unknown or
-// duplicate names, which are programming errors.
-func Register(typ string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, ok := TypeOrder[typ]; !ok {
-		panic(fmt.Sprintf("policy: register of unknown type %q", typ))
-	}
-	if _, dup := factories[typ]; dup {
-		panic(fmt.Sprintf("policy: duplicate register of %q", typ))
-	}
-	factories[typ] = f
-}
 
 // Definition is everything the gateway needs to know about a policy type,
 // given by the policy's own package in one place (its init calls Define;
@@ -198,7 +179,7 @@ func Register(typ string, f Factory) {
 //   - Type, Block, Config and Source go to the config decoder, validator
 //     and schema generator (config.RegisterPolicy);
 //   - Order places the type in the chain (TypeOrder);
-//   - New provisions it (Register).
+//   - New provisions it (Lookup).
 type Definition struct {
 	// Type is the value of the policy's type field.
 	Type string
@@ -220,6 +201,9 @@ type Definition struct {
 // panics on a duplicate or incomplete definition, which is a programming
 // error. Call it from init.
 func Define(k Definition) {
+	if k.New == nil {
+		panic(fmt.Sprintf("policy: definition of %q has no New", k.Type))
+	}
 	config.RegisterPolicy(config.PolicyKind{Type: k.Type, Block: k.Block, Order: int(k.Order), New: k.Config, Source: k.Source})
 	mu.Lock()
 	if _, dup := TypeOrder[k.Type]; dup {
@@ -227,8 +211,8 @@ func Define(k Definition) {
 		panic(fmt.Sprintf("policy: duplicate definition of %q", k.Type))
 	}
 	TypeOrder[k.Type] = k.Order
+	factories[k.Type] = k.New
 	mu.Unlock()
-	Register(k.Type, k.New)
 }
 
 // Lookup returns the factory for typ.
@@ -243,32 +227,4 @@ func Lookup(typ string) (Factory, bool) {
 func Enforced(typ string) bool {
 	_, ok := Lookup(typ)
 	return ok
-}
-
-// NotEnforced returns the policy types used in cfg that this build cannot
-// enforce, de-duplicated, in the order of their first use in the file.
-func NotEnforced(cfg *config.Config) []Unenforced {
-	seen := map[string]bool{}
-	var out []Unenforced
-	for bi, b := range cfg.Binds {
-		for li, l := range b.Listeners {
-			for ri, r := range l.Routes {
-				for pi, p := range r.Policies {
-					if Enforced(p.Type) || seen[p.Type] {
-						continue
-					}
-					seen[p.Type] = true
-					out = append(out, Unenforced{Type: p.Type, Path: fmt.Sprintf("binds[%d].listeners[%d].routes[%d].policies[%d]", bi, li, ri, pi)})
-				}
-			}
-		}
-	}
-	return out
-}
-
-// Unenforced names a policy type the build cannot enforce and where it is
-// first used.
-type Unenforced struct {
-	Type string
-	Path string
 }

@@ -1,6 +1,7 @@
 // Package all registers every policy this build can enforce. Importing it
-// is what makes a policy type enforceable; a type with no package here is
-// reported as "not enforced by this build".
+// is what makes a policy type known and enforceable; a type with no
+// package here is unknown to the config (Validate reports it with file,
+// line and the valid types).
 package all
 
 import (

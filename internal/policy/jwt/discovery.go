@@ -48,7 +48,7 @@ var discoveries = struct {
 
 // sourceConfigFor returns the JWKS source configuration of j: from jwksUri,
 // or, when it is omitted, from the issuer's OIDC discovery document.
-func sourceConfigFor(ctx context.Context, j *config.JWTPolicy, log *slog.Logger) (sourceConfig, error) {
+func sourceConfigFor(ctx context.Context, j *Config, log *slog.Logger) (sourceConfig, error) {
 	sc := newSourceConfig(j)
 	if j.JWKSURI != "" {
 		return sc, nil

@@ -79,8 +79,8 @@ func (s *issuerServer) seenAuth() []string {
 }
 
 // discoveryConfig is jwtConfig without jwksUri, for issuer.
-func discoveryConfig(issuer string, mods ...func(*config.JWTPolicy)) *config.JWTPolicy {
-	return jwtConfig("", append([]func(*config.JWTPolicy){func(j *config.JWTPolicy) { j.Issuer = issuer }}, mods...)...)
+func discoveryConfig(issuer string, mods ...func(*Config)) *Config {
+	return jwtConfig("", append([]func(*Config){func(j *Config) { j.Issuer = issuer }}, mods...)...)
 }
 
 func TestDiscoveryFindsTheJWKS(t *testing.T) {
@@ -213,7 +213,7 @@ func TestDiscoveryFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newIssuerServer(t, false, k)
 			srv.setDoc(tt.doc(srv))
-			_, err := newPolicy(t, discoveryConfig(srv.URL, func(j *config.JWTPolicy) {
+			_, err := newPolicy(t, discoveryConfig(srv.URL, func(j *Config) {
 				if tt.name == "timeout" {
 					j.JWKS.Timeout = config.Duration(300 * time.Millisecond)
 				} // else 2s: room to stream 1 MiB under -race on a busy machine
@@ -253,7 +253,7 @@ func TestDiscoveryBearerTokenStaysOnTheIssuerHost(t *testing.T) {
 	if err := os.WriteFile(tokFile, []byte("issuer-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	withToken := func(j *config.JWTPolicy) { j.JWKS.BearerTokenFile = tokFile }
+	withToken := func(j *Config) { j.JWKS.BearerTokenFile = tokFile }
 
 	t.Run("same host", func(t *testing.T) {
 		srv := newIssuerServer(t, false, k)
@@ -297,7 +297,7 @@ func TestDiscoveryOverTLSWithCAFile(t *testing.T) {
 	if _, err := newPolicy(t, discoveryConfig(srv.URL)); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("err = %v, want a certificate error", err)
 	}
-	p := mustPolicy(t, discoveryConfig(srv.URL, func(j *config.JWTPolicy) { j.JWKS.CAFile = ca }))
+	p := mustPolicy(t, discoveryConfig(srv.URL, func(j *Config) { j.JWKS.CAFile = ca }))
 	if res := p.do(request(sign(t, k, claims(set("iss", srv.URL))))); res.err != nil {
 		t.Fatal(res.err)
 	}
@@ -319,7 +319,7 @@ func TestDiscoveryCacheAndFallback(t *testing.T) {
 		discoveries.mu.Unlock()
 	})
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	cfg := discoveryConfig(srv.URL, func(j *config.JWTPolicy) {
+	cfg := discoveryConfig(srv.URL, func(j *Config) {
 		j.JWKS.RefreshInterval = config.Duration(time.Minute)
 		j.JWKS.MaxStale = config.Duration(time.Hour)
 	})

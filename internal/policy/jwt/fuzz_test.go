@@ -23,7 +23,7 @@ import (
 func FuzzVerify(f *testing.F) {
 	k := testKeys(f)
 	srv := newJWKSServer(f, k.rsa1, k.ec256, k.ed)
-	p := mustPolicy(f, jwtConfig(srv.URL, func(j *config.JWTPolicy) {
+	p := mustPolicy(f, jwtConfig(srv.URL, func(j *Config) {
 		j.JWKS.MinRefreshInterval = config.Duration(time.Hour)
 	}))
 	public := map[string]crypto.PublicKey{

@@ -278,18 +278,18 @@ func (s *jwksServer) seenPaths() []string {
 
 // jwtConfig is the policy block used by tests: refreshes far apart so
 // that only what a test triggers happens.
-func jwtConfig(uri string, mods ...func(*config.JWTPolicy)) *config.JWTPolicy {
-	j := &config.JWTPolicy{
+func jwtConfig(uri string, mods ...func(*Config)) *Config {
+	j := &Config{
 		Issuer:    testIssuer,
 		Audiences: []string{"other-audience", testAudience},
 		JWKSURI:   uri,
-		ClaimToHeaders: []config.ClaimHeader{
+		ClaimToHeaders: []ClaimHeader{
 			{Claim: "sub", Header: "x-agent-identity"},
 			{Claim: "kubernetes.io.namespace", Header: "x-namespace"},
 			{Claim: "groups", Header: "x-groups"},
 			{Claim: "not-there", Header: "x-missing"},
 		},
-		JWKS: &config.JWKSOptions{
+		JWKS: &JWKSOptions{
 			RefreshInterval:    config.Duration(time.Hour),
 			MinRefreshInterval: config.Duration(200 * time.Millisecond),
 			MaxStale:           config.Duration(time.Hour),
@@ -302,9 +302,9 @@ func jwtConfig(uri string, mods ...func(*config.JWTPolicy)) *config.JWTPolicy {
 	return j
 }
 
-func newPolicy(t testing.TB, j *config.JWTPolicy) (*Policy, error) {
+func newPolicy(t testing.TB, j *Config) (*Policy, error) {
 	t.Helper()
-	p, err := New(context.Background(), &config.Policy{Type: config.PolicyJWTAuthn, JWT: j}, policy.Env{RouteName: "r"})
+	p, err := New(context.Background(), &config.Policy{Type: Type, Spec: j}, policy.Env{RouteName: "r"})
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +313,7 @@ func newPolicy(t testing.TB, j *config.JWTPolicy) (*Policy, error) {
 	return pol, nil
 }
 
-func mustPolicy(t testing.TB, j *config.JWTPolicy) *Policy {
+func mustPolicy(t testing.TB, j *Config) *Policy {
 	t.Helper()
 	p, err := newPolicy(t, j)
 	if err != nil {

@@ -55,10 +55,10 @@ type sourceConfig struct {
 	rec policy.Recorder
 }
 
-func newSourceConfig(j *config.JWTPolicy) sourceConfig {
+func newSourceConfig(j *Config) sourceConfig {
 	k := j.JWKS
 	if k == nil {
-		k = &config.JWKSOptions{}
+		k = &JWKSOptions{}
 	}
 	or := func(d, def config.Duration) time.Duration {
 		if d <= 0 {
@@ -70,10 +70,10 @@ func newSourceConfig(j *config.JWTPolicy) sourceConfig {
 		uri:        j.JWKSURI,
 		caFile:     k.CAFile,
 		tokenFile:  k.BearerTokenFile,
-		refresh:    or(k.RefreshInterval, config.DefaultJWKSRefreshInterval),
-		minRefresh: or(k.MinRefreshInterval, config.DefaultJWKSMinRefreshInterval),
-		maxStale:   or(k.MaxStale, config.DefaultJWKSMaxStale),
-		timeout:    or(k.Timeout, config.DefaultJWKSTimeout),
+		refresh:    or(k.RefreshInterval, DefaultJWKSRefreshInterval),
+		minRefresh: or(k.MinRefreshInterval, DefaultJWKSMinRefreshInterval),
+		maxStale:   or(k.MaxStale, DefaultJWKSMaxStale),
+		timeout:    or(k.Timeout, DefaultJWKSTimeout),
 	}
 }
 

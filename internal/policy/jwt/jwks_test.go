@@ -26,7 +26,7 @@ func TestUnknownKIDFlood(t *testing.T) {
 	k := testKeys(t)
 	srv := newJWKSServer(t, k.rsa1)
 	const interval = 300 * time.Millisecond
-	p := mustPolicy(t, jwtConfig(srv.URL, func(j *config.JWTPolicy) {
+	p := mustPolicy(t, jwtConfig(srv.URL, func(j *Config) {
 		j.JWKS.MinRefreshInterval = config.Duration(interval)
 	}))
 	if n := srv.hits.Load(); n != 1 {
@@ -110,7 +110,7 @@ func TestUnknownKIDFlood(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	k := testKeys(t)
 	srv := newJWKSServer(t, k.rsa1)
-	p := mustPolicy(t, jwtConfig(srv.URL, func(j *config.JWTPolicy) {
+	p := mustPolicy(t, jwtConfig(srv.URL, func(j *Config) {
 		j.JWKS.MinRefreshInterval = config.Duration(100 * time.Millisecond)
 	}))
 	tok1 := sign(t, k.rsa1, claims())
@@ -156,7 +156,7 @@ func TestKeyRotation(t *testing.T) {
 func TestPeriodicRefresh(t *testing.T) {
 	k := testKeys(t)
 	srv := newJWKSServer(t, k.rsa1, k.rsa2)
-	p := mustPolicy(t, jwtConfig(srv.URL, func(j *config.JWTPolicy) {
+	p := mustPolicy(t, jwtConfig(srv.URL, func(j *Config) {
 		j.JWKS.RefreshInterval = config.Duration(50 * time.Millisecond)
 		j.JWKS.MinRefreshInterval = config.Duration(10 * time.Millisecond)
 	}))
@@ -190,7 +190,7 @@ func TestCacheControlHonoured(t *testing.T) {
 	k := testKeys(t)
 	srv := newJWKSServer(t, k.rsa1)
 	srv.setHeader(http.Header{"Cache-Control": {"public, max-age=3600"}})
-	p := mustPolicy(t, jwtConfig(srv.URL, func(j *config.JWTPolicy) {
+	p := mustPolicy(t, jwtConfig(srv.URL, func(j *Config) {
 		j.JWKS.RefreshInterval = config.Duration(5 * time.Minute)
 		j.JWKS.MaxStale = config.Duration(24 * time.Hour)
 	}))
@@ -323,8 +323,8 @@ func jwksFailures() []jwksFailure {
 	}
 }
 
-func failureConfig(uri string) *config.JWTPolicy {
-	return jwtConfig(uri, func(j *config.JWTPolicy) {
+func failureConfig(uri string) *Config {
+	return jwtConfig(uri, func(j *Config) {
 		// Generous enough for 10 MB under -race on a loaded machine; the
 		// timeout case still proves the bound.
 		j.JWKS.Timeout = config.Duration(2 * time.Second)
@@ -409,7 +409,7 @@ func TestMaxStale(t *testing.T) {
 	k := testKeys(t)
 	srv := newJWKSServer(t, k.rsa1)
 	logs := captureLogs(t)
-	p := mustPolicy(t, jwtConfig(srv.URL, func(j *config.JWTPolicy) {
+	p := mustPolicy(t, jwtConfig(srv.URL, func(j *Config) {
 		j.JWKS.RefreshInterval = config.Duration(100 * time.Millisecond)
 		j.JWKS.MinRefreshInterval = config.Duration(50 * time.Millisecond)
 		j.JWKS.MaxStale = config.Duration(400 * time.Millisecond)
@@ -502,7 +502,7 @@ func TestSharedSource(t *testing.T) {
 	srv := newJWKSServer(t, k.rsa1)
 	cfg := jwtConfig(srv.URL)
 	p1 := mustPolicy(t, cfg)
-	p2 := mustPolicy(t, jwtConfig(srv.URL, func(j *config.JWTPolicy) { j.Audiences = []string{"other"} }))
+	p2 := mustPolicy(t, jwtConfig(srv.URL, func(j *Config) { j.Audiences = []string{"other"} }))
 	if p1.v.src != p2.v.src {
 		t.Fatal("policies with the same JWKS settings do not share a source")
 	}
@@ -510,7 +510,7 @@ func TestSharedSource(t *testing.T) {
 		t.Errorf("%d fetches for two policies", n)
 	}
 	// A different option is a different source.
-	p3 := mustPolicy(t, jwtConfig(srv.URL, func(j *config.JWTPolicy) { j.JWKS.Timeout = config.Duration(time.Second) }))
+	p3 := mustPolicy(t, jwtConfig(srv.URL, func(j *Config) { j.JWKS.Timeout = config.Duration(time.Second) }))
 	if p3.v.src == p1.v.src {
 		t.Error("different jwks options share a source")
 	}
@@ -546,7 +546,7 @@ func TestPlainHTTPWarning(t *testing.T) {
 	}
 	// A non-loopback plain-http URI (that cannot resolve) warns before
 	// the fetch fails.
-	_, err := newPolicy(t, jwtConfig("http://jwks.invalid/keys", func(j *config.JWTPolicy) {
+	_, err := newPolicy(t, jwtConfig("http://jwks.invalid/keys", func(j *Config) {
 		j.JWKS.Timeout = config.Duration(500 * time.Millisecond)
 	}))
 	if err == nil {
@@ -602,7 +602,7 @@ func TestInCluster(t *testing.T) {
 	})
 	t.Run("explicit files for any host", func(t *testing.T) {
 		t.Setenv("KUBERNETES_SERVICE_HOST", "")
-		p := mustPolicy(t, jwtConfig(srv.URL+"/b", func(j *config.JWTPolicy) {
+		p := mustPolicy(t, jwtConfig(srv.URL+"/b", func(j *Config) {
 			j.JWKS.CAFile = ca
 			j.JWKS.BearerTokenFile = tokFile
 		}))
@@ -612,11 +612,11 @@ func TestInCluster(t *testing.T) {
 	})
 	t.Run("bad explicit files", func(t *testing.T) {
 		t.Setenv("KUBERNETES_SERVICE_HOST", "")
-		for name, mod := range map[string]func(*config.JWTPolicy){
-			"missing CA":     func(j *config.JWTPolicy) { j.JWKS.CAFile = filepath.Join(dir, "nope") },
-			"CA not PEM":     func(j *config.JWTPolicy) { j.JWKS.CAFile = tokFile },
-			"missing token":  func(j *config.JWTPolicy) { j.JWKS.CAFile = ca; j.JWKS.BearerTokenFile = filepath.Join(dir, "nope") },
-			"token is a dir": func(j *config.JWTPolicy) { j.JWKS.CAFile = ca; j.JWKS.BearerTokenFile = dir },
+		for name, mod := range map[string]func(*Config){
+			"missing CA":     func(j *Config) { j.JWKS.CAFile = filepath.Join(dir, "nope") },
+			"CA not PEM":     func(j *Config) { j.JWKS.CAFile = tokFile },
+			"missing token":  func(j *Config) { j.JWKS.CAFile = ca; j.JWKS.BearerTokenFile = filepath.Join(dir, "nope") },
+			"token is a dir": func(j *Config) { j.JWKS.CAFile = ca; j.JWKS.BearerTokenFile = dir },
 		} {
 			if _, err := newPolicy(t, jwtConfig(srv.URL+"/c", mod)); err == nil {
 				t.Errorf("%s: provisioning succeeded", name)
@@ -670,7 +670,7 @@ func TestNoTokenInLogs(t *testing.T) {
 	k := testKeys(t)
 	logs := captureLogs(t)
 	srv := newJWKSServer(t, k.rsa1)
-	p := mustPolicy(t, jwtConfig(srv.URL, func(j *config.JWTPolicy) {
+	p := mustPolicy(t, jwtConfig(srv.URL, func(j *Config) {
 		j.JWKS.MinRefreshInterval = config.Duration(time.Millisecond)
 	}))
 	const marker = "MARKER-kid-do-not-log"

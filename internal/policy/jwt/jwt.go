@@ -31,7 +31,13 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
-func init() { policy.Register(config.PolicyJWTAuthn, newForRoute) }
+func init() {
+	policy.Define(policy.Definition{
+		Type: Type, Block: Block, Order: policy.OrderAuthn,
+		Config: func() config.PolicySpec { return new(Config) }, Source: configSource,
+		New: newForRoute,
+	})
+}
 
 // Realm is the realm of the WWW-Authenticate challenge.
 const Realm = "agentgateway"
@@ -72,18 +78,18 @@ var (
 // fails if no usable key set can be loaded, so the gateway does not start
 // (or a reload is rejected) with a policy that could only refuse.
 func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, error) {
-	if p == nil || p.JWT == nil {
+	j := ConfigOf(p)
+	if j == nil {
 		return nil, errors.New("jwt-authn: missing jwt block")
 	}
-	j := p.JWT
 	// The gateway's logger, so that these lines follow logging.format and
 	// logging.level like every other.
 	base := env.Logger
 	if base == nil {
 		base = slog.Default()
 	}
-	base = base.With("policy", config.PolicyJWTAuthn)
-	if validationMode(j) == config.JWTValidationTokenReview {
+	base = base.With("policy", Type)
+	if validationMode(j) == ValidationTokenReview {
 		pol, err := newTokenReviewPolicy(ctx, j, base, env.Rec())
 		if err != nil {
 			return nil, err
@@ -110,7 +116,7 @@ func New(ctx context.Context, p *config.Policy, env policy.Env) (policy.Policy, 
 	for _, ch := range j.ClaimToHeaders {
 		pol.headers = append(pol.headers, claimHeader{claim: ch.Claim, header: http.CanonicalHeaderKey(ch.Header)})
 	}
-	if validationMode(j) == config.JWTValidationBoth {
+	if validationMode(j) == ValidationBoth {
 		if err := pol.addTokenReview(ctx, j, base); err != nil {
 			_ = pol.Cleanup()
 			return nil, err

@@ -120,7 +120,7 @@ func TestClockSkewZero(t *testing.T) {
 	k := testKeys(t)
 	srv := newJWKSServer(t, k.rsa1)
 	zero := config.Duration(0)
-	p := mustPolicy(t, jwtConfig(srv.URL, func(j *config.JWTPolicy) { j.ClockSkew = &zero }))
+	p := mustPolicy(t, jwtConfig(srv.URL, func(j *Config) { j.ClockSkew = &zero }))
 	tok := sign(t, k.rsa1, claims(set("exp", time.Now().Unix()-2)))
 	pe := wantRejected(t, p.do(request(tok)), "invalid_token", tok)
 	if pe.Message != "token expired" {

@@ -16,14 +16,14 @@ import (
 
 // routePolicy provisions the policy through the registered factory, on a
 // route with prefix and (if mcp) an MCP backend.
-func routePolicy(t *testing.T, j *config.JWTPolicy, prefix string, mcp bool) *Policy {
+func routePolicy(t *testing.T, j *Config, prefix string, mcp bool) *Policy {
 	t.Helper()
 	rc := &config.Route{Name: "r", Match: config.Match{Path: config.PathMatch{Prefix: prefix}},
 		Backends: []config.Backend{{Name: "b", Address: "http://127.0.0.1:1"}}}
 	if mcp {
 		rc.Backends[0].Type = config.BackendMCPHTTP
 	}
-	p, err := newForRoute(context.Background(), &config.Policy{Type: config.PolicyJWTAuthn, JWT: j}, policy.Env{RouteName: "r", Route: rc})
+	p, err := newForRoute(context.Background(), &config.Policy{Type: Type, Spec: j}, policy.Env{RouteName: "r", Route: rc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestProtectedResourceMetadataExternalURL(t *testing.T) {
 	srv := newJWKSServer(t, testKeys(t).rsa1)
 	rc := &config.Route{Name: "r", Match: config.Match{Path: config.PathMatch{Prefix: "/mcp"}}, ExternalURL: "https://gw.example.com/",
 		Backends: []config.Backend{{Name: "b", Type: config.BackendMCPHTTP, Address: "http://127.0.0.1:1"}}}
-	p, err := newForRoute(context.Background(), &config.Policy{Type: config.PolicyJWTAuthn, JWT: jwtConfig(srv.URL)}, policy.Env{RouteName: "r", Route: rc})
+	p, err := newForRoute(context.Background(), &config.Policy{Type: Type, Spec: jwtConfig(srv.URL)}, policy.Env{RouteName: "r", Route: rc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,10 +67,10 @@ type reviewerConfig struct {
 	rec policy.Recorder
 }
 
-func newReviewerConfig(j *config.JWTPolicy) reviewerConfig {
+func newReviewerConfig(j *Config) reviewerConfig {
 	o := j.TokenReview
 	if o == nil {
-		o = &config.TokenReviewOptions{}
+		o = &TokenReviewOptions{}
 	}
 	or := func(d, def config.Duration) time.Duration {
 		if d <= 0 {
@@ -85,15 +85,15 @@ func newReviewerConfig(j *config.JWTPolicy) reviewerConfig {
 		return n
 	}
 	return reviewerConfig{
-		perClientPerMinute: orInt(o.PerClientReviewsPerMinute, config.DefaultTokenReviewPerClientPerMinute),
-		perClientBurst:     orInt(o.PerClientBurst, config.DefaultTokenReviewPerClientBurst),
+		perClientPerMinute: orInt(o.PerClientReviewsPerMinute, DefaultTokenReviewPerClientPerMinute),
+		perClientBurst:     orInt(o.PerClientBurst, DefaultTokenReviewPerClientBurst),
 		kubeconfig:         o.Kubeconfig,
 		apiServer:          o.APIServer,
 		caFile:             o.CAFile,
 		tokenFile:          o.TokenFile,
-		cacheTTL:           or(o.CacheTTL, config.DefaultTokenReviewCacheTTL),
-		failureTTL:         or(o.FailureTTL, config.DefaultTokenReviewFailureTTL),
-		timeout:            or(o.Timeout, config.DefaultTokenReviewTimeout),
+		cacheTTL:           or(o.CacheTTL, DefaultTokenReviewCacheTTL),
+		failureTTL:         or(o.FailureTTL, DefaultTokenReviewFailureTTL),
+		timeout:            or(o.Timeout, DefaultTokenReviewTimeout),
 	}
 }
 
@@ -368,9 +368,9 @@ func releaseReviewer(r *reviewer) {
 }
 
 // validationMode returns the policy's validation, defaulted.
-func validationMode(j *config.JWTPolicy) string {
+func validationMode(j *Config) string {
 	if j.Validation == "" {
-		return config.DefaultJWTValidation
+		return DefaultValidation
 	}
 	return j.Validation
 }
@@ -378,7 +378,7 @@ func validationMode(j *config.JWTPolicy) string {
 // newTokenReviewPolicy provisions validation: tokenreview: no JWKS, the API
 // server decides. Provisioning fails if the API server does not answer a
 // TokenReview from the gateway's credentials.
-func newTokenReviewPolicy(ctx context.Context, j *config.JWTPolicy, log *slog.Logger, rec policy.Recorder) (*Policy, error) {
+func newTokenReviewPolicy(ctx context.Context, j *Config, log *slog.Logger, rec policy.Recorder) (*Policy, error) {
 	pol := &Policy{v: newVerifier(j, nil), rec: rec}
 	pol.v.cache.rec = rec
 	for _, ch := range j.ClaimToHeaders {
@@ -391,7 +391,7 @@ func newTokenReviewPolicy(ctx context.Context, j *config.JWTPolicy, log *slog.Lo
 }
 
 // addTokenReview acquires the shared reviewer for j's tokenReview block.
-func (p *Policy) addTokenReview(ctx context.Context, j *config.JWTPolicy, log *slog.Logger) error {
+func (p *Policy) addTokenReview(ctx context.Context, j *Config, log *slog.Logger) error {
 	cfg := newReviewerConfig(j)
 	cfg.rec = p.rec
 	r, err := acquireReviewer(ctx, cfg, log)
@@ -434,7 +434,7 @@ type tokenReview struct {
 	now       func() time.Time
 }
 
-func newTokenReview(j *config.JWTPolicy, r *reviewer, skew time.Duration) *tokenReview {
+func newTokenReview(j *Config, r *reviewer, skew time.Duration) *tokenReview {
 	return &tokenReview{r: r, audiences: slices.Clone(j.Audiences), issuer: j.Issuer, skew: skew, now: time.Now}
 }
 

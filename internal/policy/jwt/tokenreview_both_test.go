@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/test/kubeenv"
 )
 
@@ -57,7 +56,7 @@ func clusterSigningKey(t *testing.T, c *kubeenv.Cluster) testKey {
 // and the gateway used to authorize the orchestrator. It must refuse.
 func TestTokenReviewBothSubjectMismatch(t *testing.T) {
 	f := newKubeFixture(t)
-	p := f.policy(t, config.JWTValidationBoth)
+	p := f.policy(t, ValidationBoth)
 	key := clusterSigningKey(t, f.c)
 	const (
 		privileged = "system:serviceaccount:agent-core-infra:orchestrator-agent-sa"

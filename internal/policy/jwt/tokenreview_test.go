@@ -102,7 +102,7 @@ func TestReviewCacheBounded(t *testing.T) {
 func TestTokenReviewNotInCluster(t *testing.T) {
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	t.Setenv("KUBERNETES_SERVICE_PORT", "")
-	j := &config.JWTPolicy{Audiences: []string{"agent-gateway"}, Validation: config.JWTValidationTokenReview}
+	j := &Config{Audiences: []string{"agent-gateway"}, Validation: ValidationTokenReview}
 	_, err := newPolicy(t, j)
 	if err == nil || !strings.Contains(err.Error(), "tokenReview.kubeconfig or tokenReview.apiServer") {
 		t.Fatalf("err = %v, want a hint to set kubeconfig or apiServer", err)
@@ -116,8 +116,8 @@ func TestTokenReviewUnreachableAtStart(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // nothing listens there now
-	j := &config.JWTPolicy{Audiences: []string{"agent-gateway"}, Validation: config.JWTValidationTokenReview,
-		TokenReview: &config.TokenReviewOptions{APIServer: "http://127.0.0.1:" + strconv.Itoa(port), Timeout: config.Duration(2 * time.Second)}}
+	j := &Config{Audiences: []string{"agent-gateway"}, Validation: ValidationTokenReview,
+		TokenReview: &TokenReviewOptions{APIServer: "http://127.0.0.1:" + strconv.Itoa(port), Timeout: config.Duration(2 * time.Second)}}
 	_, err = newPolicy(t, j)
 	if err == nil || !strings.Contains(err.Error(), "unavailable") {
 		t.Fatalf("err = %v, want provisioning to fail", err)
@@ -157,24 +157,24 @@ func newKubeFixture(t *testing.T) *kubeFixture {
 }
 
 // policy builds a jwt-authn policy in mode against the proxy.
-func (f *kubeFixture) policy(t *testing.T, mode string, mods ...func(*config.JWTPolicy)) *Policy {
+func (f *kubeFixture) policy(t *testing.T, mode string, mods ...func(*Config)) *Policy {
 	t.Helper()
-	j := &config.JWTPolicy{
+	j := &Config{
 		Issuer:     kubeenv.DefaultIssuer,
 		Audiences:  []string{kubeenv.DefaultAudience},
 		Validation: mode,
-		ClaimToHeaders: []config.ClaimHeader{
+		ClaimToHeaders: []ClaimHeader{
 			{Claim: "sub", Header: "x-agent-identity"},
 		},
-		TokenReview: &config.TokenReviewOptions{
+		TokenReview: &TokenReviewOptions{
 			APIServer: f.proxy.URL, CAFile: f.c.CAFile, TokenFile: f.gwToken,
 			CacheTTL: config.Duration(time.Minute), FailureTTL: config.Duration(10 * time.Second),
 			Timeout: config.Duration(2 * time.Second),
 		},
 	}
-	if mode == config.JWTValidationBoth {
+	if mode == ValidationBoth {
 		j.JWKSURI = f.c.URL + "/openid/v1/jwks"
-		j.JWKS = &config.JWKSOptions{CAFile: f.c.CAFile, BearerTokenFile: f.gwToken}
+		j.JWKS = &JWKSOptions{CAFile: f.c.CAFile, BearerTokenFile: f.gwToken}
 	}
 	for _, m := range mods {
 		m(j)
@@ -189,7 +189,7 @@ func (f *kubeFixture) agent(t *testing.T, name string) string {
 }
 
 // shortTTL sets cacheTTL to 1s.
-func shortTTL(j *config.JWTPolicy) { j.TokenReview.CacheTTL = config.Duration(time.Second) }
+func shortTTL(j *Config) { j.TokenReview.CacheTTL = config.Duration(time.Second) }
 
 // waitRejected moves clk past cacheTTL (1s) until tok is refused: after a
 // ServiceAccount is deleted, kube-apiserver itself still accepts its tokens
@@ -222,7 +222,7 @@ func TestTokenReview(t *testing.T) {
 	f := newKubeFixture(t)
 
 	t.Run("accepts a real ServiceAccount token", func(t *testing.T) {
-		p := f.policy(t, config.JWTValidationTokenReview)
+		p := f.policy(t, ValidationTokenReview)
 		tok := f.agent(t, "ekspoc-v6-kagent-agent-sa")
 		res := p.do(request(tok))
 		if res.err != nil || !res.called {
@@ -256,7 +256,7 @@ func TestTokenReview(t *testing.T) {
 	})
 
 	t.Run("wrong audience", func(t *testing.T) {
-		p := f.policy(t, config.JWTValidationTokenReview)
+		p := f.policy(t, ValidationTokenReview)
 		f.c.CreateServiceAccount(t, f.agentNS, "wrong-aud")
 		tok := f.c.Token(t, f.agentNS, "wrong-aud", []string{"some-other-service"}, 3600)
 		wantRejected(t, p.do(request(tok)), "invalid_token", tok)
@@ -269,7 +269,7 @@ func TestTokenReview(t *testing.T) {
 
 	t.Run("deleted ServiceAccount", func(t *testing.T) {
 		clk := &fakeClock{}
-		p := useClock(f.policy(t, config.JWTValidationTokenReview, shortTTL), clk)
+		p := useClock(f.policy(t, ValidationTokenReview, shortTTL), clk)
 		tok := f.agent(t, "short-lived-sa")
 		if res := p.do(request(tok)); res.err != nil {
 			t.Fatal(res.err)
@@ -298,7 +298,7 @@ func TestTokenReview(t *testing.T) {
 
 	t.Run("success is cached no longer than exp", func(t *testing.T) {
 		clk := &fakeClock{}
-		p := useClock(f.policy(t, config.JWTValidationTokenReview), clk)
+		p := useClock(f.policy(t, ValidationTokenReview), clk)
 		tok := f.c.Token(t, f.agentNS, "ekspoc-v6-kagent-agent-sa", []string{kubeenv.DefaultAudience}, 600)
 		res := p.do(request(tok))
 		if res.err != nil {
@@ -326,7 +326,7 @@ func TestTokenReview(t *testing.T) {
 	})
 
 	t.Run("garbage never reaches the API server", func(t *testing.T) {
-		p := f.policy(t, config.JWTValidationTokenReview)
+		p := f.policy(t, ValidationTokenReview)
 		tok := f.agent(t, "garbage-check")
 		parts := strings.Split(tok, ".")
 		calls := p.tr.r.calls.Load()
@@ -357,7 +357,7 @@ func TestTokenReview(t *testing.T) {
 	})
 
 	t.Run("concurrent requests share one review", func(t *testing.T) {
-		p := f.policy(t, config.JWTValidationTokenReview, func(j *config.JWTPolicy) {
+		p := f.policy(t, ValidationTokenReview, func(j *Config) {
 			j.TokenReview.Timeout = config.Duration(20 * time.Second)
 		})
 		tok := f.c.Token(t, f.agentNS, "ekspoc-v6-kagent-agent-sa", []string{kubeenv.DefaultAudience}, 700)
@@ -387,7 +387,7 @@ func TestTokenReview(t *testing.T) {
 	})
 
 	t.Run("API server down: 503, never cached", func(t *testing.T) {
-		p := f.policy(t, config.JWTValidationTokenReview)
+		p := f.policy(t, ValidationTokenReview)
 		tok := f.c.Token(t, f.agentNS, "ekspoc-v6-kagent-agent-sa", []string{kubeenv.DefaultAudience}, 800)
 		logs := captureLogs(t)
 		f.proxy.Down()
@@ -406,7 +406,7 @@ func TestTokenReview(t *testing.T) {
 	})
 
 	t.Run("API server hanging: 503 after timeout", func(t *testing.T) {
-		p := f.policy(t, config.JWTValidationTokenReview, func(j *config.JWTPolicy) {
+		p := f.policy(t, ValidationTokenReview, func(j *Config) {
 			j.TokenReview.Timeout = config.Duration(time.Second)
 		})
 		tok := f.c.Token(t, f.agentNS, "ekspoc-v6-kagent-agent-sa", []string{kubeenv.DefaultAudience}, 900)
@@ -420,7 +420,7 @@ func TestTokenReview(t *testing.T) {
 	})
 
 	t.Run("a caller giving up does not fail the others", func(t *testing.T) {
-		p := f.policy(t, config.JWTValidationTokenReview, func(j *config.JWTPolicy) {
+		p := f.policy(t, ValidationTokenReview, func(j *Config) {
 			j.TokenReview.Timeout = config.Duration(20 * time.Second)
 		})
 		tok := f.c.Token(t, f.agentNS, "ekspoc-v6-kagent-agent-sa", []string{kubeenv.DefaultAudience}, 1000)
@@ -444,7 +444,7 @@ func TestTokenReview(t *testing.T) {
 
 	t.Run("both: JWKS first, then TokenReview", func(t *testing.T) {
 		clk := &fakeClock{}
-		p := useClock(f.policy(t, config.JWTValidationBoth, shortTTL), clk)
+		p := useClock(f.policy(t, ValidationBoth, shortTTL), clk)
 		tok := f.agent(t, "both-sa")
 		res := p.do(request(tok))
 		if res.err != nil {
@@ -472,8 +472,8 @@ func TestTokenReview(t *testing.T) {
 
 	t.Run("kubeconfig", func(t *testing.T) {
 		gw, _ := readBearerToken(f.gwToken)
-		p := f.policy(t, config.JWTValidationTokenReview, func(j *config.JWTPolicy) {
-			j.TokenReview = &config.TokenReviewOptions{Kubeconfig: f.c.Kubeconfig(t, "", gw)}
+		p := f.policy(t, ValidationTokenReview, func(j *Config) {
+			j.TokenReview = &TokenReviewOptions{Kubeconfig: f.c.Kubeconfig(t, "", gw)}
 		})
 		tok := f.c.Token(t, f.agentNS, "ekspoc-v6-kagent-agent-sa", []string{kubeenv.DefaultAudience}, 1100)
 		if res := p.do(request(tok)); res.err != nil {
@@ -484,9 +484,9 @@ func TestTokenReview(t *testing.T) {
 	t.Run("RBAC: without the ClusterRole provisioning fails", func(t *testing.T) {
 		f.c.CreateServiceAccount(t, "agent-gateway", "unprivileged")
 		file := kubeenv.TokenFile(t, f.c.Token(t, "agent-gateway", "unprivileged", []string{kubeenv.DefaultAudience}, 3600))
-		_, err := newPolicy(t, &config.JWTPolicy{
-			Audiences: []string{kubeenv.DefaultAudience}, Validation: config.JWTValidationTokenReview,
-			TokenReview: &config.TokenReviewOptions{APIServer: f.c.URL, CAFile: f.c.CAFile, TokenFile: file},
+		_, err := newPolicy(t, &Config{
+			Audiences: []string{kubeenv.DefaultAudience}, Validation: ValidationTokenReview,
+			TokenReview: &TokenReviewOptions{APIServer: f.c.URL, CAFile: f.c.CAFile, TokenFile: file},
 		})
 		if err == nil || !strings.Contains(err.Error(), "may not create tokenreviews") {
 			t.Fatalf("err = %v, want the RBAC hint", err)

@@ -17,7 +17,6 @@ import (
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
 
-	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
@@ -41,12 +40,12 @@ type verifier struct {
 	now       func() time.Time
 }
 
-func newVerifier(j *config.JWTPolicy, src *source) *verifier {
+func newVerifier(j *Config, src *source) *verifier {
 	v := &verifier{
 		issuer:    j.Issuer,
 		audiences: j.Audiences,
-		skew:      config.DefaultJWTClockSkew.D(),
-		maxToken:  int(config.DefaultJWTMaxTokenBytes),
+		skew:      DefaultClockSkew.D(),
+		maxToken:  int(DefaultMaxTokenBytes),
 		src:       src,
 		cache:     newTokenCache(tokenCacheSize),
 		now:       time.Now,
@@ -55,7 +54,7 @@ func newVerifier(j *config.JWTPolicy, src *source) *verifier {
 		v.skew = j.ClockSkew.D()
 	}
 	if j.MaxTokenBytes != nil && *j.MaxTokenBytes > 0 {
-		v.maxToken = int(min(*j.MaxTokenBytes, config.MaxJWTMaxTokenBytes))
+		v.maxToken = int(min(*j.MaxTokenBytes, MaxTokenBytes))
 	}
 	v.parser = jwtlib.NewParser(
 		jwtlib.WithValidMethods(allowedAlgs),
