@@ -441,6 +441,7 @@ func exported(t *testing.T) map[string]bool {
 	m.UpstreamRetry("r", "b")
 	m.StreamOpened("r")
 	m.BreakerState("r", "b", 1)
+	m.FederationFailure("r", "b")
 	m.Shed("r", "requests")
 	m.SessionsChanged("r", 1)
 	m.SessionClosed("r", "idle")

@@ -223,9 +223,11 @@ func durationOr(d, def config.Duration) config.Duration {
 	return d
 }
 
-// SchemaRequired tells the schema generator the required fields.
+// SchemaRequired tells the schema generator the required fields. issuer
+// is not among them: validation: tokenreview needs none, and Validate
+// says so when another mode lacks it.
 func (*Config) SchemaRequired() map[string][]string {
-	return map[string][]string{"Config": {"issuer", "audiences"}, "ClaimHeader": {"claim", "header"}}
+	return map[string][]string{"Config": {"audiences"}, "ClaimHeader": {"claim", "header"}}
 }
 
 // SchemaEnums tells the schema generator the values of validation.
