@@ -70,7 +70,7 @@ func chainBackend(b *testing.B) *httptest.Server {
 var chainKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 
 // chainToken serves a JWKS and mints the benchmark's token.
-func chainToken(b *testing.B) (jwksURL, token string) {
+func chainToken(b testing.TB) (jwksURL, token string) {
 	key, err := chainKey()
 	if err != nil {
 		b.Fatal(err)
@@ -92,7 +92,7 @@ func (discardExporter) Shutdown(context.Context) error                          
 
 // chainGateway builds the gateway the way `agentgateway run` does
 // (RunFile): logger, telemetry, hooks; it returns the bind's handler.
-func chainGateway(b *testing.B, src string, tr http.RoundTripper) http.Handler {
+func chainGateway(b testing.TB, src string, tr http.RoundTripper) http.Handler {
 	cfg := gatewaytest.Config(b, src)
 	f, err := os.Create(filepath.Join(b.TempDir(), "gateway.log"))
 	if err != nil {

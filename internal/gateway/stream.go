@@ -72,6 +72,25 @@ func (g *guardedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WaitData passes the wait on (dataWaiter): a wait cut short by the
+// idle timer, the request's end or draining shows up in the next Read,
+// which Read above turns into a clean end.
+func (g *guardedBody) WaitData() { waitData(g.rc) }
+
+// dataWaiter is a response body that can wait for its next data without
+// a read buffer (upstream's body, the mcp event rewriter, and the
+// wrappers between them and the copy loop). An idle stream then holds
+// no copy buffer, no event buffer and no connection read buffer.
+type dataWaiter interface{ WaitData() }
+
+// waitData waits for r's data when r can; otherwise the Read that
+// follows blocks, as before.
+func waitData(r io.Reader) {
+	if dw, ok := r.(dataWaiter); ok {
+		dw.WaitData()
+	}
+}
+
 func (g *guardedBody) Close() error {
 	if g.timer != nil {
 		g.timer.Stop()
