@@ -3,9 +3,12 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	goruntime "runtime"
 	"runtime/pprof"
@@ -213,5 +216,22 @@ func TestIdleStreamMemory(t *testing.T) {
 	}
 	if limit := 32.0 * 1024; c.heap > limit {
 		t.Errorf("%.1f KiB of heap per idle stream, want ≤ %.0f KiB", c.heap/1024, limit/1024)
+	}
+}
+
+// TestDialKeepsLeanClient: Options.Dial (the in-memory benchmark's
+// backend) keeps the lean upstream client, unlike Options.Transport, so
+// that BenchmarkSeedChainInMemory measures the production path.
+func TestDialKeepsLeanClient(t *testing.T) {
+	dial := func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("unused") }
+	g := New(Options{Dial: dial})
+	if g.deps.upstream == nil || g.deps.upstream.DialContext == nil {
+		t.Fatal("Options.Dial: no lean client, or one that does not use Dial")
+	}
+	if tr, ok := g.deps.transport.(*http.Transport); !ok || tr.DialContext == nil {
+		t.Fatalf("Options.Dial: fallback transport %T does not use Dial", g.deps.transport)
+	}
+	if g := New(Options{Transport: http.DefaultTransport}); g.deps.upstream != nil {
+		t.Fatal("Options.Transport: the lean client is still used")
 	}
 }
