@@ -46,13 +46,21 @@ type guardedBody struct {
 func newGuardedBody(rc io.ReadCloser, ctx context.Context, st *upstreamState, d *drainer) io.ReadCloser {
 	g := &guardedBody{rc: rc, ctx: ctx, cancel: st.cancel, idle: st.ex.IdleTimeout, ex: st.ex}
 	if g.idle > 0 {
-		g.timer = time.AfterFunc(g.idle, func() { g.cancel(policy.ErrIdleTimeout) })
-	}
-	if d != nil {
-		if st.stream {
-			g.stops = append(g.stops, context.AfterFunc(d.streams, func() { g.cancel(policy.ErrDraining) }))
+		if st.headerIdle != nil {
+			// The header wait's timer does the same (st.cancel with
+			// ErrIdleTimeout): re-armed for the body instead of a second
+			// timer. backend.ServeHTTP stops it when the exchange ends.
+			g.timer = st.headerIdle
+			g.timer.Reset(g.idle)
+		} else {
+			g.timer = time.AfterFunc(g.idle, func() { g.cancel(policy.ErrIdleTimeout) })
 		}
-		g.stops = append(g.stops, context.AfterFunc(d.all, func() { g.cancel(policy.ErrDraining) }))
+	}
+	// The end of the grace period (d.all) needs no hook here:
+	// backend.ServeHTTP's, which cancels the same context with the same
+	// cause, stays registered until the body is copied.
+	if d != nil && st.stream {
+		g.stops = append(g.stops, context.AfterFunc(d.streams, func() { g.cancel(policy.ErrDraining) }))
 	}
 	return g
 }
