@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -70,7 +71,7 @@ func chainBackend(b *testing.B) *httptest.Server {
 var chainKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 
 // chainToken serves a JWKS and mints the benchmark's token.
-func chainToken(b *testing.B) (jwksURL, token string) {
+func chainToken(b testing.TB) (jwksURL, token string) {
 	key, err := chainKey()
 	if err != nil {
 		b.Fatal(err)
@@ -92,7 +93,7 @@ func (discardExporter) Shutdown(context.Context) error                          
 
 // chainGateway builds the gateway the way `agentgateway run` does
 // (RunFile): logger, telemetry, hooks; it returns the bind's handler.
-func chainGateway(b *testing.B, src string, tr http.RoundTripper) http.Handler {
+func chainGateway(b testing.TB, src string, dial dialFunc) http.Handler {
 	cfg := gatewaytest.Config(b, src)
 	f, err := os.Create(filepath.Join(b.TempDir(), "gateway.log"))
 	if err != nil {
@@ -129,7 +130,7 @@ func chainGateway(b *testing.B, src string, tr http.RoundTripper) http.Handler {
 		}
 	}
 	b.Cleanup(func() { _ = tel.Tracing.Shutdown(context.Background()) })
-	opts := Options{Logger: log, Observer: tel, Transport: tr}
+	opts := Options{Logger: log, Observer: tel, Dial: dial}
 	// As RunFile: tel is also what policies report their decisions to.
 	tel.Metrics.CountLogDrops(lw.Dropped)
 	g := New(opts)
@@ -141,18 +142,18 @@ func chainGateway(b *testing.B, src string, tr http.RoundTripper) http.Handler {
 }
 
 // chainGoBare is the harness's go-bare path: a bare ReverseProxy.
-func chainGoBare(b *testing.B, backend string, tr http.RoundTripper) http.Handler {
+func chainGoBare(b *testing.B, backend string, dial dialFunc) http.Handler {
 	u, _ := url.Parse(backend)
-	if tr == nil {
-		t := &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        4096,
-			MaxIdleConnsPerHost: 4096,
-			IdleConnTimeout:     90 * time.Second,
-		}
-		b.Cleanup(t.CloseIdleConnections)
-		tr = t
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
+	tr := &http.Transport{
+		DialContext:         dial,
+		MaxIdleConns:        4096,
+		MaxIdleConnsPerHost: 4096,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	b.Cleanup(tr.CloseIdleConnections)
 	pool := &sync.Pool{New: func() any { buf := make([]byte, 32<<10); return &buf }}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -256,16 +257,18 @@ func processCPU() time.Duration {
 func BenchmarkSeedChain(b *testing.B) { benchChain(b, false) }
 
 // BenchmarkSeedChainInMemory is BenchmarkSeedChain with the backend
-// answered in memory (the upstream transport returns the 1 KB result
-// without a socket) and one request at a time: what remains is the CPU of
-// the gateway's own code, steadier to compare than a run that shares the
-// cores with a backend and the kernel's loopback.
+// answered in memory and one request at a time: what remains is the CPU
+// of the gateway's own code, steadier to compare than a run that shares
+// the cores with a backend and the kernel's loopback. The backend is
+// memBackend behind Options.Dial, so the exchange takes the production
+// path (the lean client, writing and parsing HTTP/1.1 over a net.Pipe);
+// go-bare's ReverseProxy and http.Transport dial it too.
 func BenchmarkSeedChainInMemory(b *testing.B) { benchChain(b, true) }
 
 func benchChain(b *testing.B, inMemory bool) {
-	backend := func(b *testing.B) (string, http.RoundTripper) {
+	backend := func(b *testing.B) (string, dialFunc) {
 		if inMemory {
-			return "http://backend.invalid:8000", memTransport{}
+			return "http://backend.invalid:8000", newMemBackend(b, chainResult).dial
 		}
 		return chainBackend(b).URL, nil
 	}
@@ -296,19 +299,72 @@ func benchChain(b *testing.B, inMemory bool) {
 	}
 }
 
-// memTransport answers every request with the 1 KB tools/call result.
-type memTransport struct{}
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
 
-func (memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
-		_ = r.Body.Close()
+// memBackend is an in-memory HTTP/1.1 backend: each dial is one end of a
+// net.Pipe whose other end a goroutine serves, answering every request
+// with the same JSON response. It reads the request head only as far as
+// its Content-Length, so that its own CPU stays small next to the
+// gateway's.
+type memBackend struct {
+	resp  []byte
+	mu    sync.Mutex
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+// newMemBackend's connections are closed when the benchmark ends.
+func newMemBackend(b testing.TB, body []byte) *memBackend {
+	head := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+	m := &memBackend{resp: append([]byte(head), body...)}
+	b.Cleanup(func() {
+		m.mu.Lock()
+		for _, c := range m.conns {
+			_ = c.Close()
+		}
+		m.mu.Unlock()
+		m.wg.Wait()
+	})
+	return m
+}
+
+func (m *memBackend) dial(context.Context, string, string) (net.Conn, error) {
+	c, s := net.Pipe()
+	m.mu.Lock()
+	m.conns = append(m.conns, s)
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.serve(s)
+	}()
+	return c, nil
+}
+
+var contentLength = []byte("content-length:")
+
+func (m *memBackend) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		n := 0
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				return
+			}
+			if len(line) <= 2 {
+				break
+			}
+			if len(line) > len(contentLength) && bytes.EqualFold(line[:len(contentLength)], contentLength) {
+				n, _ = strconv.Atoi(string(bytes.TrimSpace(line[len(contentLength):])))
+			}
+		}
+		if _, err := br.Discard(n); err != nil {
+			return
+		}
+		if _, err := c.Write(m.resp); err != nil {
+			return
+		}
 	}
-	return &http.Response{
-		Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(chainResult))}},
-		Body:          io.NopCloser(bytes.NewReader(chainResult)),
-		ContentLength: int64(len(chainResult)),
-		Request:       r,
-	}, nil
 }

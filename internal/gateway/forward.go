@@ -202,8 +202,14 @@ func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context
 	}
 }
 
-// copyBody streams src to w with a pooled buffer.
+// copyBody streams src to w with a pooled buffer. A flushed body (a
+// stream) whose reader can wait for data without a buffer (dataWaiter)
+// holds the copy buffer only while data moves: an idle stream keeps
+// none.
 func copyBody(w io.Writer, src io.Reader, flush func() error) error {
+	if dw, ok := src.(dataWaiter); ok && flush != nil {
+		return copyStream(w, src, dw, flush)
+	}
 	buf := copyBuffers.Get()
 	defer copyBuffers.Put(buf)
 	for {
@@ -222,6 +228,33 @@ func copyBody(w io.Writer, src io.Reader, flush func() error) error {
 			return nil
 		}
 		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// copyStream is copyBody for a stream: wait for data, then borrow the
+// buffer for one read, write and flush.
+func copyStream(w io.Writer, src io.Reader, dw dataWaiter, flush func() error) error {
+	for {
+		dw.WaitData()
+		buf := copyBuffers.Get()
+		n, rerr := src.Read(buf)
+		var werr error
+		if n > 0 {
+			if _, werr = w.Write(buf[:n]); werr == nil {
+				if ferr := flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
+					werr = ferr
+				}
+			}
+		}
+		copyBuffers.Put(buf)
+		switch {
+		case werr != nil:
+			return werr
+		case rerr == io.EOF:
+			return nil
+		case rerr != nil:
 			return rerr
 		}
 	}

@@ -27,8 +27,14 @@ type Options struct {
 	Observer Observer
 	// AdminHandlers are mounted on the admin (health/metrics) listener.
 	AdminHandlers map[string]http.Handler
-	// Transport overrides the upstream transport (tests).
+	// Transport overrides the upstream transport (tests). It takes every
+	// exchange through ReverseProxy: the lean client is not used.
 	Transport http.RoundTripper
+	// Dial, if set, opens the upstream connections of both the lean
+	// client and the fallback transport (tests and benchmarks: an
+	// in-memory backend on the path production takes). Ignored with
+	// Transport.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Limits overrides the rate-limit store (counts and MCP session
 	// bindings) of every policy (tests: a fresh store; policy.Env.Limits).
 	Limits *sharedstate.Store
@@ -70,8 +76,13 @@ func New(opts Options) *Gateway {
 	tr := opts.Transport
 	var lean *upstream.Client
 	if tr == nil {
-		tr = newTransport()
+		t := newTransport()
 		lean = newUpstreamClient()
+		if opts.Dial != nil {
+			t.DialContext = opts.Dial
+			lean.DialContext = opts.Dial
+		}
+		tr = t
 	}
 	// The authorization policies' audit records also feed the status
 	// page's decision list, through the logger they are given.

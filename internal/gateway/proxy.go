@@ -59,6 +59,9 @@ type closeHook struct {
 	once sync.Once
 }
 
+// WaitData passes the wait on (dataWaiter).
+func (c *closeHook) WaitData() { waitData(c.ReadCloser) }
+
 func (c *closeHook) Close() error {
 	c.once.Do(c.fn)
 	return c.ReadCloser.Close()

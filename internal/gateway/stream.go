@@ -46,13 +46,21 @@ type guardedBody struct {
 func newGuardedBody(rc io.ReadCloser, ctx context.Context, st *upstreamState, d *drainer) io.ReadCloser {
 	g := &guardedBody{rc: rc, ctx: ctx, cancel: st.cancel, idle: st.ex.IdleTimeout, ex: st.ex}
 	if g.idle > 0 {
-		g.timer = time.AfterFunc(g.idle, func() { g.cancel(policy.ErrIdleTimeout) })
-	}
-	if d != nil {
-		if st.stream {
-			g.stops = append(g.stops, context.AfterFunc(d.streams, func() { g.cancel(policy.ErrDraining) }))
+		if st.headerIdle != nil {
+			// The header wait's timer does the same (st.cancel with
+			// ErrIdleTimeout): re-armed for the body instead of a second
+			// timer. backend.ServeHTTP stops it when the exchange ends.
+			g.timer = st.headerIdle
+			g.timer.Reset(g.idle)
+		} else {
+			g.timer = time.AfterFunc(g.idle, func() { g.cancel(policy.ErrIdleTimeout) })
 		}
-		g.stops = append(g.stops, context.AfterFunc(d.all, func() { g.cancel(policy.ErrDraining) }))
+	}
+	// The end of the grace period (d.all) needs no hook here:
+	// backend.ServeHTTP's, which cancels the same context with the same
+	// cause, stays registered until the body is copied.
+	if d != nil && st.stream {
+		g.stops = append(g.stops, context.AfterFunc(d.streams, func() { g.cancel(policy.ErrDraining) }))
 	}
 	return g
 }
@@ -70,6 +78,25 @@ func (g *guardedBody) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// WaitData passes the wait on (dataWaiter): a wait cut short by the
+// idle timer, the request's end or draining shows up in the next Read,
+// which Read above turns into a clean end.
+func (g *guardedBody) WaitData() { waitData(g.rc) }
+
+// dataWaiter is a response body that can wait for its next data without
+// a read buffer (upstream's body, the mcp event rewriter, and the
+// wrappers between them and the copy loop). An idle stream then holds
+// no copy buffer, no event buffer and no connection read buffer.
+type dataWaiter interface{ WaitData() }
+
+// waitData waits for r's data when r can; otherwise the Read that
+// follows blocks, as before.
+func waitData(r io.Reader) {
+	if dw, ok := r.(dataWaiter); ok {
+		dw.WaitData()
+	}
 }
 
 func (g *guardedBody) Close() error {

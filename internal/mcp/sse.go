@@ -6,6 +6,7 @@ import (
 	"io"
 	"iter"
 	"strings"
+	"sync"
 )
 
 // ErrEventTooLarge is returned by the readers in this package when one SSE
@@ -167,6 +168,9 @@ func (br *blockReader) fill() {
 		br.pos -= br.start
 		br.start, br.end = 0, n
 	}
+	if br.buf == nil {
+		br.buf = blockBuffers.Get().(*[minRead]byte)[:0]
+	}
 	if cap(br.buf)-br.end < minRead {
 		nb := make([]byte, br.end, max(2*cap(br.buf), br.end+minRead))
 		copy(nb, br.buf[:br.end])
@@ -185,6 +189,24 @@ func (br *blockReader) fill() {
 	} else {
 		br.empties = 0
 	}
+}
+
+// blockBuffers recycles the blockReaders' first buffers, which an idle
+// stream gives back (release).
+var blockBuffers = sync.Pool{New: func() any { return new([minRead]byte) }}
+
+// release gives the buffer back while it holds nothing, so that an idle
+// stream keeps no buffer; the next fill takes one again. A buffer grown
+// for a large event is left to the garbage collector.
+func (br *blockReader) release() {
+	if br.start != br.end || br.buf == nil {
+		return
+	}
+	if cap(br.buf) == minRead {
+		blockBuffers.Put((*[minRead]byte)(br.buf[:minRead]))
+	}
+	br.buf = nil
+	br.start, br.end, br.line, br.pos = 0, 0, 0, 0
 }
 
 // parseBlock parses the lines of one block into ev per the WHATWG SSE
@@ -415,3 +437,19 @@ func (w *eventRewriter) process(blk []byte) (out []byte, raw bool, err error) {
 }
 
 func (w *eventRewriter) Close() error { return w.rc.Close() }
+
+// WaitData waits until a Read can make progress, without holding a
+// buffer while the stream is idle: with nothing pending, the rewriter's
+// buffers are released and the wait is passed to the body it reads if
+// that body can wait (the gateway's upstream body); otherwise it returns
+// at once. A proxy's copy loop calls it before taking its own buffer.
+func (w *eventRewriter) WaitData() {
+	if len(w.out) > 0 || w.err != nil || w.br.rerr != nil || w.br.start != w.br.end {
+		return
+	}
+	w.br.release()
+	w.out, w.wbuf = nil, nil
+	if dw, ok := w.rc.(interface{ WaitData() }); ok {
+		dw.WaitData()
+	}
+}

@@ -20,9 +20,17 @@ var errBodyClosed = errors.New("upstream: read on a closed response body")
 // body is a response body read straight from the connection's buffered
 // reader into the caller's buffer. The connection goes back to the pool
 // when the body ends cleanly with nothing unread behind it.
+//
+// The reader is rd, a copy of a pooled reader (lent) that shares its
+// buffer: br points at rd for the body's life, so the chunked decoder
+// holding br keeps working while WaitData gives the buffer back to the
+// pool for as long as a stream is idle and borrows one again when data
+// arrives (a bufio.Reader cannot be given a buffer otherwise).
 type body struct {
 	cn    *conn
-	br    *bufio.Reader
+	br    *bufio.Reader // &rd until the body ends, then nil
+	rd    bufio.Reader
+	lent  *bufio.Reader // the pooled reader whose buffer rd uses; nil while parked
 	stop  func() bool
 	res   *http.Response
 	mode  int
@@ -116,13 +124,40 @@ func (b *body) end(clean bool) {
 		return
 	}
 	reuse := clean && !b.close && b.br.Buffered() == 0
-	b.br.Reset(nil)
-	readers.Put(b.br)
+	b.giveBack()
 	b.br = nil
 	b.err = io.EOF
 	if b.cn != nil {
 		b.cn.finish(b.stop, reuse)
 	}
+}
+
+// giveBack returns the borrowed buffer to the pool.
+func (b *body) giveBack() {
+	if b.lent != nil {
+		b.lent.Reset(nil)
+		readers.Put(b.lent)
+		b.lent = nil
+	}
+	b.rd = bufio.Reader{}
+}
+
+// WaitData blocks until the connection has data to read, has been closed
+// by the server, or fails (the request's context ending poisons its
+// deadline), without holding a read buffer: an idle stream keeps none
+// of its 4 KiB while it waits. It returns at once when the body has
+// buffered data or has ended. The caller reads after it returns, as
+// before; a failed wait shows up as that read's error.
+func (b *body) WaitData() {
+	if b.br == nil || b.err != nil || b.cn == nil || b.cn.raw == nil || b.rd.Buffered() > 0 {
+		return
+	}
+	b.giveBack()
+	_ = b.cn.raw.Read(readable)
+	p := readers.Get().(*bufio.Reader)
+	p.Reset(b.cn.nc)
+	b.rd = *p
+	b.lent = p
 }
 
 // Close ends the body; a body not read to its end closes the connection.

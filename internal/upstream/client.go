@@ -67,6 +67,11 @@ type Client struct {
 	// ResponseHeaderTimeout, if set, bounds the wait for the response
 	// head after the request was written.
 	ResponseHeaderTimeout time.Duration
+	// DialContext, if set, opens connections instead of a net.Dialer
+	// with DialTimeout (tests and benchmarks: in-memory backends). A
+	// connection that is not a syscall.Conn is not probed before reuse,
+	// and a stream on it waits for data holding its read buffer.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	once   sync.Once
 	dialer net.Dialer
@@ -260,7 +265,11 @@ func (p *hostPool) get(ctx context.Context) (*conn, bool, error) {
 		}
 		break
 	}
-	nc, err := p.c.dialer.DialContext(ctx, "tcp", p.addr)
+	dial := p.c.dialer.DialContext
+	if p.c.DialContext != nil {
+		dial = p.c.DialContext
+	}
+	nc, err := dial(ctx, "tcp", p.addr)
 	if err != nil {
 		<-p.sem
 		return nil, false, err

@@ -15,3 +15,12 @@ func (cn *conn) probeRead(fd uintptr) bool {
 	cn.probeLive = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
 	return true
 }
+
+// readable is a syscall.RawConn.Read callback that reads nothing: it
+// returns false (wait for the poller) while the socket has nothing to
+// read, true once it has data, has been closed, or fails.
+func readable(fd uintptr) bool {
+	var b [1]byte
+	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
+}

@@ -439,13 +439,15 @@ func readResponse(br *bufio.Reader, req *http.Request, limit int) (*http.Respons
 		res.Body = http.NoBody
 		return res, h, nil
 	}
-	b := &body{br: br, res: res, close: h.close, limit: limit}
+	b := &body{res: res, close: h.close, limit: limit}
+	b.rd, b.lent = *br, br
+	b.br = &b.rd
 	switch {
 	case h.chunked:
 		res.ContentLength = -1
 		res.TransferEncoding = []string{"chunked"}
 		b.mode = modeChunked
-		b.cr = newChunkedReader(br)
+		b.cr = newChunkedReader(b.br)
 	case h.length > 0:
 		b.mode = modeFixed
 		b.n = h.length

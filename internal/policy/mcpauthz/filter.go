@@ -370,6 +370,15 @@ type endableBody struct {
 	err error
 }
 
+// WaitData lets the proxy wait for the stream's next data without a read
+// buffer, when the backend's body can (mcp.RewriteEvents passes the wait
+// through to this body).
+func (b *endableBody) WaitData() {
+	if dw, ok := b.ReadCloser.(interface{ WaitData() }); ok && b.err == nil {
+		dw.WaitData()
+	}
+}
+
 func (b *endableBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err

@@ -208,6 +208,15 @@ type cancelOnClose struct {
 	cancel context.CancelCauseFunc
 }
 
+// WaitData passes on the proxy's wait for a stream's next data, so that an
+// idle stream holds no read buffer (the gateway's copy loop and upstream
+// body).
+func (c *cancelOnClose) WaitData() {
+	if dw, ok := c.ReadCloser.(interface{ WaitData() }); ok {
+		dw.WaitData()
+	}
+}
+
 func (c *cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel(nil)
