@@ -37,54 +37,22 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
+	// Ends when the client goes away or every backend stream ends. The
+	// event names are not kept: MCP sends every message as a default
+	// ("message") event.
 	var mu sync.Mutex
-	var pumps sync.WaitGroup
-	for i, b := range bodies {
-		if b == nil {
-			continue
+	h.pump(ctx, cancel, bodies, func(i int, msg []byte) error {
+		data, ok := h.mapBack(i, "", msg)
+		if !ok {
+			return nil
 		}
-		pumps.Add(1)
-		go func() {
-			defer pumps.Done()
-			defer b.Close()
-			for ev, err := range mcp.ParseEvents(b, maxMessageBytes) {
-				if err != nil {
-					return
-				}
-				if !ev.HasData {
-					continue
-				}
-				data, ok := h.mapBack(i, "", []byte(ev.Data))
-				if !ok {
-					continue
-				}
-				out := &mcp.Event{Event: ev.Event, Data: string(data), HasData: true}
-				mu.Lock()
-				err := mcp.WriteEvent(w, out)
-				if err == nil {
-					err = rc.Flush()
-				}
-				mu.Unlock()
-				if err != nil {
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-	// Ends when the client goes away or every backend stream ends.
-	done := make(chan struct{})
-	go func() { pumps.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		for _, b := range bodies {
-			if b != nil {
-				b.Close()
-			}
+		mu.Lock()
+		defer mu.Unlock()
+		if err := mcp.WriteEvent(w, &mcp.Event{Data: string(data), HasData: true}); err != nil {
+			return err
 		}
-		<-done
-	}
+		return rc.Flush()
+	})
 	return nil
 }
 
