@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/federation"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 	"github.com/agentgateway-go/agentgateway/internal/tlsconfig"
@@ -203,7 +204,8 @@ func (rt *runtime) buildRoute(ctx context.Context, cfg *config.Config, rc *confi
 			return nil, fmt.Errorf("federation: %w", err)
 		}
 		r.federation = fed
-		inner = fed
+		inner = federatedOpens{next: fed, lim: d.fedOpens, route: rc.Name,
+			limit: openLimit(cfg.Server.MaxSessionsPerIdentity, cfg.Server.SessionIdleTimeout.D())}
 	} else if r.kind == policy.KindMCP && !backends[0].legacySSE {
 		inner = mcpSessions{next: inner, t: d.sessions, b: backends[0], lim: sessionLimits{
 			max: cfg.Server.MaxSessions, perIdentity: cfg.Server.MaxSessionsPerIdentity, idle: cfg.Server.SessionIdleTimeout.D(),
@@ -334,4 +336,7 @@ type deps struct {
 	// unset: one random key for the life of the process, so sessions
 	// survive reloads (not restarts).
 	fedKeys *federation.Keys
+	// fedOpens counts each identity's federated session opens
+	// (federatedOpens), kept across reloads like fedKeys.
+	fedOpens *gcra.Local
 }

@@ -5,10 +5,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/federation"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
+	"github.com/agentgateway-go/agentgateway/internal/mcp"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
 
@@ -112,4 +115,49 @@ func (t fedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		release()
 	}}
 	return res, nil
+}
+
+// shedIdentitySessionOpens is the shed reason of a federated session open
+// over its identity's budget.
+var shedIdentitySessionOpens = &shedError{"identity_session_opens"}
+
+// federatedOpens bounds how fast one identity may open federated
+// sessions. A federated session lives in its sealed id, not in a table,
+// so server.maxSessionsPerIdentity cannot count the live ones as it does
+// on a passthrough route; yet every initialize opens a session on each
+// backend, which lives there until the backend's own idle expiry. Without
+// a bound one caller could pile up sessions on every backend. The budget
+// is the passthrough cap spread over the idle timeout: an identity may
+// open maxSessionsPerIdentity sessions at once, then one more every
+// sessionIdleTimeout/maxSessionsPerIdentity (GCRA, per replica, kept
+// across reloads).
+type federatedOpens struct {
+	next  policy.Handler
+	lim   *gcra.Local
+	route string
+	limit gcra.Limit
+}
+
+// openLimit is the federated session-open budget for the server's caps.
+func openLimit(perIdentity int, idle time.Duration) gcra.Limit {
+	if perIdentity <= 0 || idle <= 0 {
+		return gcra.Limit{}
+	}
+	perMinute := int((time.Duration(perIdentity)*time.Minute + idle - 1) / idle)
+	return gcra.Limit{PerMinute: max(perMinute, 1), Burst: perIdentity}
+}
+
+func (f federatedOpens) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	ex := policy.ExchangeFrom(r.Context())
+	if f.limit.PerMinute <= 0 || ex == nil || ex.Principal == nil || r.Method != http.MethodPost ||
+		ex.ProtoMethod != "initialize" || r.Header.Get(mcp.HeaderSessionID) != "" {
+		return f.next.ServeHTTP(w, r)
+	}
+	res, err := f.lim.Allow(r.Context(), gcra.Key(f.route, ex.Principal.Issuer, ex.Principal.Subject), f.limit)
+	if err == nil && !res.Allowed {
+		pe := errIdentityCap("too many federated MCP sessions opened by this identity; reuse a session or retry later", shedIdentitySessionOpens)
+		pe.Header.Set("Retry-After", strconv.Itoa(int(res.RetryAfter.Round(time.Second)/time.Second)+1))
+		return pe
+	}
+	return f.next.ServeHTTP(w, r)
 }

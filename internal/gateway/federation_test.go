@@ -23,6 +23,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 )
 
 // fedServer is one go-sdk MCP server on loopback with the named tools;
@@ -156,8 +157,9 @@ type fedFixture struct {
 }
 
 // startFed runs three go-sdk servers behind a federated route. keyFile
-// (may be "") is the shared session key file.
-func startFed(t *testing.T, failureMode, keyFile string) *fedFixture {
+// (may be "") is the shared session key file; serverExtra, when given,
+// is the server section's lines instead.
+func startFed(t *testing.T, failureMode, keyFile string, serverExtra ...string) *fedFixture {
 	t.Helper()
 	key, err := devissuer.GenerateKey(devissuer.DefaultAlg)
 	if err != nil {
@@ -186,6 +188,9 @@ func startFed(t *testing.T, failureMode, keyFile string) *fedFixture {
 	server := ""
 	if keyFile != "" {
 		server = "server:\n  sessionKeys:\n    file: " + keyFile + "\n"
+	}
+	if len(serverExtra) > 0 {
+		server = "server:\n" + strings.Join(serverExtra, "")
 	}
 	_, f.gw = startGateway(t, fedConfig, failureMode, devissuer.DefaultIssuer, devissuer.DefaultAudience, iss.JWKSURI(),
 		f.weather.srv.URL, f.calendar.srv.URL, f.notes.srv.URL, server)
@@ -750,5 +755,52 @@ func TestFederationSessionless(t *testing.T) {
 	}
 	if got := toolNames(t, ctx, s); !slices.Contains(got, "weather_radar") {
 		t.Fatalf("after list_changed: %v", got)
+	}
+}
+
+// TestFederationSessionOpenBudget: federated sessions live in their ids,
+// so an identity's session opens are what is bounded: maxSessionsPerIdentity
+// at once, then one per sessionIdleTimeout/maxSessionsPerIdentity. Over
+// it, initialize gets 429 with the id echoed; another identity is not
+// affected, and requests on open sessions still pass.
+func TestFederationSessionOpenBudget(t *testing.T) {
+	f := startFed(t, "failClosed", "", "  maxSessionsPerIdentity: 2\n  sessionIdleTimeout: 1h\n")
+	var sid string
+	for i := 0; i < 2; i++ {
+		res, body, s := rawInit(t, f.gw, f.alice)
+		if res.StatusCode != http.StatusOK || s == "" {
+			t.Fatalf("initialize %d: %d %s", i, res.StatusCode, body)
+		}
+		sid = s
+	}
+	res, body, s := rawInit(t, f.gw, f.alice)
+	if res.StatusCode != http.StatusTooManyRequests || s != "" || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("third initialize: %d sid=%q Retry-After=%q %s", res.StatusCode, s, res.Header.Get("Retry-After"), body)
+	}
+	if !strings.Contains(body, `"id":1`) || !strings.Contains(body, "too many federated MCP sessions") {
+		t.Fatalf("third initialize body: %s", body)
+	}
+	if res, body, _ := rawInit(t, f.gw, f.bob); res.StatusCode != http.StatusOK {
+		t.Fatalf("bob's initialize: %d %s", res.StatusCode, body)
+	}
+	if res, body := rawFed(t, f.gw+"/mcp", f.alice, sid, `{"jsonrpc":"2.0","id":2,"method":"ping"}`); res.StatusCode != http.StatusOK {
+		t.Fatalf("ping on an open session: %d %s", res.StatusCode, body)
+	}
+}
+
+func TestOpenLimit(t *testing.T) {
+	for _, tc := range []struct {
+		per  int
+		idle time.Duration
+		want gcra.Limit
+	}{
+		{100, 30 * time.Minute, gcra.Limit{PerMinute: 4, Burst: 100}},
+		{2, time.Hour, gcra.Limit{PerMinute: 1, Burst: 2}},
+		{120, time.Minute, gcra.Limit{PerMinute: 120, Burst: 120}},
+		{0, time.Minute, gcra.Limit{}},
+	} {
+		if got := openLimit(tc.per, tc.idle); got != tc.want {
+			t.Errorf("openLimit(%d, %v) = %+v, want %+v", tc.per, tc.idle, got, tc.want)
+		}
 	}
 }

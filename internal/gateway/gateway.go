@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/federation"
+	"github.com/agentgateway-go/agentgateway/internal/gcra"
 	"github.com/agentgateway-go/agentgateway/internal/sharedstate"
 	"github.com/agentgateway-go/agentgateway/internal/upstream"
 )
@@ -97,7 +98,8 @@ func New(opts Options) *Gateway {
 		log:  opts.Logger,
 		opts: opts,
 		deps: &deps{log: opts.Logger, transport: tr, upstream: lean, observer: opts.Observer, rec: health,
-			drain: newDrainer(), lim: &limiter{}, sessions: sessions, limits: opts.Limits, fedKeys: federation.RandomKeys()},
+			drain: newDrainer(), lim: &limiter{}, sessions: sessions, limits: opts.Limits, fedKeys: federation.RandomKeys(),
+			fedOpens: gcra.NewLocal(65536)},
 		servers:   map[int]*boundServer{},
 		decisions: decisions,
 		health:    health,

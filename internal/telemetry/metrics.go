@@ -334,7 +334,7 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 	m.fedFailures = counter("agentgateway_mcp_federation_backend_failures_total",
 		"Backends of a federated MCP route that failed their part of a fan-out (initialize, a list, logging/setLevel), by route and backend.", "route", "backend")
 	m.shed = counter("agentgateway_shed_requests_total",
-		"Requests refused by an overload cap, by route and reason (requests, streams, identity_streams, sessions, identity_sessions, backend_busy, circuit_open, body_budget).", "route", "reason")
+		"Requests refused by an overload cap, by route and reason (requests, streams, identity_streams, sessions, identity_sessions, identity_session_opens, backend_busy, circuit_open, body_budget).", "route", "reason")
 	m.sessions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "agentgateway_mcp_sessions",
 		Help: "MCP sessions this replica tracks (started through it and not yet ended or closed), by route.",
