@@ -109,7 +109,7 @@ func decodeCursor(s string, n int) ([]cursorEntry, error) {
 	if s == "" || len(s) > maxCursorLen {
 		return nil, errCursor
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := decodeCanonical(s)
 	if err != nil {
 		return nil, errCursor
 	}
@@ -156,7 +156,7 @@ func decodeServerID(id json.RawMessage, n int) (int, json.RawMessage, bool) {
 	if err != nil || i < 0 || i >= n || strconv.Itoa(i) != rest[:dot] {
 		return 0, nil, false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(rest[dot+1:])
+	raw, err := decodeCanonical(rest[dot+1:])
 	if err != nil || !validRawID(raw) {
 		return 0, nil, false
 	}
@@ -177,4 +177,15 @@ func validRawID(b []byte) bool {
 		return true
 	}
 	return false
+}
+
+// decodeCanonical decodes unpadded base64url that is spelled the one way
+// the gateway writes it: the decoder would skip CR and LF and accept
+// non-zero trailing bits, giving one value several spellings.
+func decodeCanonical(s string) ([]byte, error) {
+	b, err := sessionEncoding.DecodeString(s)
+	if err != nil || base64.RawURLEncoding.EncodedLen(len(b)) != len(s) {
+		return nil, errCursor
+	}
+	return b, nil
 }

@@ -188,6 +188,10 @@ func (k *Keys) Seal(route string, s *Session) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(out), nil
 }
 
+// sessionEncoding decodes session ids: unpadded base64url that refuses
+// non-zero trailing bits.
+var sessionEncoding = base64.RawURLEncoding.Strict()
+
 // Open opens a session id sealed for route and checks its expiry against
 // now. It never panics, whatever id holds.
 func (k *Keys) Open(route, id string, now time.Time) (*Session, error) {
@@ -201,8 +205,11 @@ func (k *Keys) Open(route, id string, now time.Time) (*Session, error) {
 	} else {
 		raw = make([]byte, n)
 	}
-	n, err := base64.RawURLEncoding.Decode(raw, []byte(id))
-	if err != nil {
+	// Strict, and the length checked after decoding: the decoder skips
+	// CR and LF, so an id of newlines passes the length check above and
+	// decodes to nothing. One id has one spelling.
+	n, err := sessionEncoding.Decode(raw, []byte(id))
+	if err != nil || n < 1+keyIDLen+nonceLen+16 || len(id) != base64.RawURLEncoding.EncodedLen(n) {
 		return nil, ErrSession
 	}
 	raw = raw[:n]

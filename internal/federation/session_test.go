@@ -69,6 +69,12 @@ func TestSessionSealOpen(t *testing.T) {
 		{"garbage", k, "tools", strings.Repeat("A", 100), now, ErrSession},
 		{"not base64", k, "tools", strings.Repeat("*", 100), now, ErrSession},
 		{"too long", k, "tools", strings.Repeat("A", maxSealedLen+1), now, ErrSession},
+		// The base64 decoder skips CR and LF: an id of newlines used to
+		// decode to nothing and panic, and a valid id with one inside
+		// was a second spelling of the same session.
+		{"only newlines", k, "tools", strings.Repeat("\n", 100), now, ErrSession},
+		{"newline inside", k, "tools", id[:10] + "\n" + id[10:], now, ErrSession},
+		{"CRLF at the end", k, "tools", id + "\r\n", now, ErrSession},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
