@@ -205,9 +205,6 @@ func idleStreamCost(t testing.TB, n int) streamCost {
 // heap was 41 KiB per stream; without, 26 KiB. Stacks are logged, not
 // bounded: their size depends on the compiler and the race detector.
 func TestIdleStreamMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("opens hundreds of streams")
-	}
 	const n = 300
 	c := idleStreamCost(t, n)
 	t.Logf("gateway per idle stream: %v", c)

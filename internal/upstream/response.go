@@ -153,26 +153,9 @@ func readHead(br *bufio.Reader, limit int, scratch *[]byte) (*head, error) {
 	// bigger one.
 	var stack [1024]byte
 	raw := stack[:0]
-	var n int
-	for {
-		line, err = readLine(br, &budget, scratch)
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		if len(line) == 0 {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			// obs-fold (RFC 9112 5.2): a continuation line. Refused:
-			// intermediaries disagree on how to join it.
-			return nil, protoErr("folded header line")
-		}
-		raw = append(raw, line...)
-		raw = append(raw, '\n')
-		n++
+	raw, n, err := readFields(br, &budget, scratch, raw, false)
+	if err != nil {
+		return nil, err
 	}
 	h.header = make(http.Header, n)
 	if err := parseFields(string(raw), n, h.header); err != nil {
@@ -459,6 +442,36 @@ func readResponse(br *bufio.Reader, req *http.Request, limit int) (*http.Respons
 	return res, h, nil
 }
 
+// readFields reads a field section (a response head's header fields, or
+// a trailer with trailer set) up to its empty line, appending each line
+// and a '\n' to raw; n is the number of lines. A trailer's lines must end
+// in CRLF, as net/http has them.
+func readFields(br *bufio.Reader, budget *int, scratch *[]byte, raw []byte, trailer bool) (_ []byte, n int, err error) {
+	for {
+		line, err := readLineEnd(br, budget, scratch, trailer)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, 0, err
+		}
+		if len(line) == 0 {
+			return raw, n, nil
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			// obs-fold (RFC 9112 5.2): a continuation line. Refused:
+			// intermediaries disagree on how to join it.
+			if trailer {
+				return nil, 0, protoErr("folded trailer line")
+			}
+			return nil, 0, protoErr("folded header line")
+		}
+		raw = append(raw, line...)
+		raw = append(raw, '\n')
+		n++
+	}
+}
+
 // readTrailer reads the trailer section after a chunked body's last
 // chunk, up to the empty line.
 func readTrailer(br *bufio.Reader, limit int, scratch *[]byte) (http.Header, error) {
@@ -472,25 +485,9 @@ func readTrailer(br *bufio.Reader, limit int, scratch *[]byte) (http.Header, err
 		return nil, nil
 	}
 	budget := limit
-	var raw []byte
-	n := 0
-	for {
-		line, err := readLineEnd(br, &budget, scratch, true)
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		if len(line) == 0 {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return nil, protoErr("folded trailer line")
-		}
-		raw = append(raw, line...)
-		raw = append(raw, '\n')
-		n++
+	raw, n, err := readFields(br, &budget, scratch, nil, true)
+	if err != nil {
+		return nil, err
 	}
 	if n == 0 {
 		return nil, nil
