@@ -578,6 +578,25 @@ func (c *Cluster) Apply(t testing.TB, obj map[string]any) {
 // SubjectAccessReview sees it: RBAC changes take effect asynchronously.
 func (c *Cluster) WaitAllowed(t testing.TB, user, verb, group, resource string) {
 	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		allowed, reason := c.Allowed(t, user, verb, group, resource)
+		if allowed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubeenv: %s may not %s %s.%s: %s", user, verb, resource, group, reason)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Allowed asks once, with a SubjectAccessReview, whether user (a
+// ServiceAccount username gets its groups) may verb group/resource. To
+// check that something is denied, first WaitAllowed on a rule bound in the
+// same change, so the authorizer has seen it.
+func (c *Cluster) Allowed(t testing.TB, user, verb, group, resource string) (allowed bool, reason string) {
+	t.Helper()
 	groups := []string{"system:authenticated"}
 	if rest, ok := strings.CutPrefix(user, "system:serviceaccount:"); ok {
 		ns, _, _ := strings.Cut(rest, ":")
@@ -588,24 +607,15 @@ func (c *Cluster) WaitAllowed(t testing.TB, user, verb, group, resource string) 
 		"spec": map[string]any{"user": user, "groups": groups, "resourceAttributes": map[string]any{
 			"verb": verb, "group": group, "resource": resource}},
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b := c.mustDo(t, http.MethodPost, "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar, http.StatusCreated)
-		var out struct {
-			Status struct {
-				Allowed bool   `json:"allowed"`
-				Reason  string `json:"reason"`
-			} `json:"status"`
-		}
-		_ = json.Unmarshal(b, &out)
-		if out.Status.Allowed {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kubeenv: %s may not %s %s.%s: %s", user, verb, resource, group, out.Status.Reason)
-		}
-		time.Sleep(100 * time.Millisecond)
+	b := c.mustDo(t, http.MethodPost, "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar, http.StatusCreated)
+	var out struct {
+		Status struct {
+			Allowed bool   `json:"allowed"`
+			Reason  string `json:"reason"`
+		} `json:"status"`
 	}
+	_ = json.Unmarshal(b, &out)
+	return out.Status.Allowed, out.Status.Reason
 }
 
 // TokenReview asks the API server (as admin) about tok, for audiences.
