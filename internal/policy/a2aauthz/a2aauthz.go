@@ -20,9 +20,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/agentgateway-go/agentgateway/internal/auditlog"
-
 	"github.com/agentgateway-go/agentgateway/internal/a2a"
+	"github.com/agentgateway-go/agentgateway/internal/auditlog"
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/glob"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
