@@ -79,6 +79,7 @@ func NewObserver(ctx context.Context, cfg *config.Config, version string, log *s
 		return nil, fmt.Errorf("observability.opentelemetry: %w", err)
 	}
 	t.Tracing = tr
+	t.Metrics.CountSpanDrops(tr.SpansDropped)
 	if otel != nil && otel.Tracing != nil {
 		t.PolicySpans = otel.Tracing.PolicySpans
 	}

@@ -12,14 +12,15 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 )
@@ -110,7 +111,8 @@ func TracingOptionsFromConfig(o *config.OpenTelemetry, version string) TracingOp
 // Tracing is the gateway's tracer provider, exporter and propagator. A
 // nil *Tracing behaves like a disabled one.
 type Tracing struct {
-	tp     *sdktrace.TracerProvider // nil when disabled
+	rec    *recorder     // nil when disabled
+	exp    *spanExporter // nil when disabled
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 	trust  bool
@@ -121,11 +123,12 @@ var noopTracer = noop.NewTracerProvider().Tracer(TracerName)
 // w3c is the propagator the gateway speaks: W3C tracecontext and baggage.
 var w3c = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
-// NewTracing builds the span pipeline: an OTLP exporter (gRPC or HTTP), a
-// batch span processor with a bounded queue, the resource
-// service.name=agent-gateway and service.version, and the sampler
-// ParentBased(TraceIDRatioBased(SamplingRate)). Connecting to the
-// collector is lazy: NewTracing does not fail when it is down.
+// NewTracing builds the span pipeline: the gateway's span recorder
+// (spans.go) with the sampler ParentBased(TraceIDRatioBased(SamplingRate))
+// and a bounded queue, an OTLP client (gRPC or HTTP) fed by the exporter
+// goroutine, and the resource service.name=agent-gateway and
+// service.version. Connecting to the collector is lazy: NewTracing does
+// not fail when it is down.
 func NewTracing(ctx context.Context, o TracingOptions) (*Tracing, error) {
 	if !o.Enabled {
 		return &Tracing{tracer: noopTracer, prop: w3c, trust: o.TrustIncomingTraceparent}, nil
@@ -133,28 +136,28 @@ func NewTracing(ctx context.Context, o TracingOptions) (*Tracing, error) {
 	if math.IsNaN(o.SamplingRate) || o.SamplingRate < 0 || o.SamplingRate > 1 {
 		return nil, fmt.Errorf("tracing: samplingRate %v is not in [0, 1]", o.SamplingRate)
 	}
-	exp, err := newExporter(ctx, o)
+	client, err := newClient(o)
 	if err != nil {
 		return nil, err
 	}
-	return newTracing(ctx, o, exp)
+	return newTracing(ctx, o, client)
 }
 
-// NewTracingWithExporter is NewTracing with the given exporter in place of
-// OTLP (benchmarks, tests in other packages). o.Endpoint and o.Protocol
-// are ignored.
-func NewTracingWithExporter(ctx context.Context, o TracingOptions, exp sdktrace.SpanExporter) (*Tracing, error) {
+// NewTracingWithClient is NewTracing with the given OTLP client in place
+// of the gRPC or HTTP one (benchmarks, tests in other packages: see
+// internal/telemetry/otlptest). o.Endpoint and o.Protocol are ignored.
+func NewTracingWithClient(ctx context.Context, o TracingOptions, client otlptrace.Client) (*Tracing, error) {
 	if !o.Enabled {
 		return NewTracing(ctx, o)
 	}
 	if math.IsNaN(o.SamplingRate) || o.SamplingRate < 0 || o.SamplingRate > 1 {
 		return nil, fmt.Errorf("tracing: samplingRate %v is not in [0, 1]", o.SamplingRate)
 	}
-	return newTracing(ctx, o, exp)
+	return newTracing(ctx, o, client)
 }
 
-// newTracing is NewTracing with a given exporter.
-func newTracing(ctx context.Context, o TracingOptions, exp sdktrace.SpanExporter) (*Tracing, error) {
+// newTracing is NewTracing with a given client.
+func newTracing(ctx context.Context, o TracingOptions, client otlptrace.Client) (*Tracing, error) {
 	res, err := resource.New(ctx,
 		resource.WithTelemetrySDK(),
 		resource.WithFromEnv(),
@@ -169,26 +172,22 @@ func newTracing(ctx context.Context, o TracingOptions, exp sdktrace.SpanExporter
 	if err != nil && res == nil {
 		return nil, fmt.Errorf("tracing: resource: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SamplingRate))),
-		sdktrace.WithBatcher(exp,
-			sdktrace.WithMaxQueueSize(maxQueueSize),
-			sdktrace.WithMaxExportBatchSize(maxExportBatchSize),
-			sdktrace.WithBatchTimeout(batchTimeout),
-			sdktrace.WithExportTimeout(exportTimeout),
-		),
-	)
+	if err := client.Start(ctx); err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	rec := newRecorder(o.SamplingRate, maxQueueSize)
+	exp := newSpanExporter(rec, client, &resourcepb.Resource{Attributes: keyValues(res.Attributes())}, res.SchemaURL())
 	return &Tracing{
-		tp:     tp,
-		tracer: tp.Tracer(TracerName),
+		rec:    rec,
+		exp:    exp,
+		tracer: rec.Tracer(TracerName),
 		prop:   w3c,
 		trust:  o.TrustIncomingTraceparent,
 	}, nil
 }
 
-// newExporter builds the OTLP exporter for o.Endpoint and o.Protocol.
-func newExporter(ctx context.Context, o TracingOptions) (sdktrace.SpanExporter, error) {
+// newClient builds the OTLP client for o.Endpoint and o.Protocol.
+func newClient(o TracingOptions) (otlptrace.Client, error) {
 	ep, err := parseEndpoint(o.Endpoint, o.Insecure)
 	if err != nil {
 		return nil, err
@@ -205,7 +204,7 @@ func newExporter(ctx context.Context, o TracingOptions) (sdktrace.SpanExporter, 
 				opts = append(opts, otlptracegrpc.WithInsecure())
 			}
 		}
-		return otlptracegrpc.New(ctx, opts...)
+		return otlptracegrpc.NewClient(opts...), nil
 	case ProtocolHTTP, "http/protobuf":
 		opts := []otlptracehttp.Option{otlptracehttp.WithTimeout(exportTimeout)}
 		if ep.host != "" {
@@ -219,7 +218,7 @@ func newExporter(ctx context.Context, o TracingOptions) (sdktrace.SpanExporter, 
 			}
 			opts = append(opts, otlptracehttp.WithURLPath(path))
 		}
-		return otlptracehttp.New(ctx, opts...)
+		return otlptracehttp.NewClient(opts...), nil
 	default:
 		return nil, fmt.Errorf("tracing: protocol %q: want grpc or http", o.Protocol)
 	}
@@ -271,7 +270,16 @@ func parseEndpoint(s string, insecure bool) (endpoint, error) {
 }
 
 // Enabled reports whether spans are recorded and exported.
-func (t *Tracing) Enabled() bool { return t != nil && t.tp != nil }
+func (t *Tracing) Enabled() bool { return t != nil && t.rec != nil }
+
+// SpansDropped is the number of ended spans dropped because the export
+// queue was full (agentgateway_tracing_spans_dropped_total).
+func (t *Tracing) SpansDropped() uint64 {
+	if !t.Enabled() {
+		return 0
+	}
+	return t.rec.Dropped()
+}
 
 // Tracer returns the gateway's tracer (a no-op one when disabled).
 func (t *Tracing) Tracer() trace.Tracer {
@@ -377,7 +385,7 @@ func (t *Tracing) ForceFlush(ctx context.Context) error {
 	if !t.Enabled() {
 		return nil
 	}
-	return t.tp.ForceFlush(ctx)
+	return t.exp.forceFlush(ctx)
 }
 
 // Shutdown exports the spans still queued and stops the exporter. Spans
@@ -386,5 +394,5 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 	if !t.Enabled() {
 		return nil
 	}
-	return t.tp.Shutdown(ctx)
+	return t.exp.shutdown(ctx)
 }
