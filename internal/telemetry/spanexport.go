@@ -256,7 +256,7 @@ func (c *otlpEncoder) encode(batch []*spanData, res *resourcepb.Resource, resSch
 			a++
 		}
 		s.Attributes = c.kvPtrs[start:a:a]
-		s.DroppedAttributesCount = clampUint32(d.droppedAttrs + len(d.attrs) - (a - start))
+		s.DroppedAttributesCount = clampUint32(d.droppedAttrs) // a replaced value is not a dropped one
 		s.Events = events(d.events)
 		s.DroppedEventsCount = clampUint32(d.droppedEvents)
 		s.Links = links(d.links)
