@@ -344,9 +344,7 @@ func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.R
 		// The attributes are set when the attempt ends, in one call
 		// (each call grows the span's list). An unsampled span is still
 		// propagated (its traceparent says so) but gets no attributes.
-		var sctx context.Context
-		sctx, span = t.Tracing.Tracer().Start(ctx, upstreamSpanName(ex.Backend), clientSpan...)
-		t.Tracing.Inject(sctx, req.Header)
+		span = t.Tracing.StartClient(ctx, upstreamSpanName(ex.Backend), req.Header)
 		if !span.IsRecording() {
 			span = nil
 		}
@@ -390,10 +388,6 @@ func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.R
 		}
 	}
 }
-
-// clientSpan is the upstream spans' start option, as a slice: passing one
-// option as a variadic argument would allocate its array per call.
-var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 
 // upstreamSpanNames caches "upstream <backend>": backend names come from
 // the config.

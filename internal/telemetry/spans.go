@@ -91,16 +91,26 @@ func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStart
 		ctx = context.Background()
 	}
 	cfg := trace.NewSpanStartConfig(opts...)
-	r := t.rec
-	if r.stopped.Load() {
-		// After Shutdown, as the SDK: nothing recorded, the parent's
-		// context kept.
-		s := &span{sc: trace.SpanContextFromContext(ctx)}
-		return trace.ContextWithSpan(ctx, s), s
-	}
 	var psc trace.SpanContext
 	if !cfg.NewRoot() {
 		psc = trace.SpanContextFromContext(ctx)
+	}
+	s := t.start(psc, name, &cfg)
+	if s.rec == nil {
+		// After Shutdown, as the SDK: nothing recorded, ctx's span
+		// context kept.
+		s.sc = trace.SpanContextFromContext(ctx)
+	}
+	return trace.ContextWithSpan(ctx, s), s
+}
+
+// start is Start with the parent given, and no context: the gateway's own
+// call sites (StartServer, StartClient) know the parent without putting it
+// in a context first, and the client span needs none of its own.
+func (t *tracer) start(psc trace.SpanContext, name string, cfg *trace.SpanConfig) *span {
+	r := t.rec
+	if r.stopped.Load() {
+		return &span{}
 	}
 	var scc trace.SpanContextConfig
 	if psc.TraceID().IsValid() {
@@ -135,7 +145,7 @@ func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStart
 		}
 		s.d = d
 	}
-	return trace.ContextWithSpan(ctx, s), s
+	return s
 }
 
 // sample is ParentBased(TraceIDRatioBased): a valid parent decides (remote
@@ -371,11 +381,18 @@ func (d *spanData) addLink(l trace.Link) {
 }
 
 // recycle clears the record (its strings must not outlive the request in
-// the pool) and returns it. A record whose attributes outgrew the inline
-// array goes back with the array only.
+// the pool) and returns it. Only the attributes used are cleared: zeroing
+// the whole inline array costs more than the rest of the span's end. A
+// record whose attributes outgrew the array goes back with the array only.
 func (d *spanData) recycle() {
-	*d = spanData{}
+	clear(d.attrBuf[:min(len(d.attrs), inlineAttributes)])
 	d.attrs = d.attrBuf[:0]
+	d.name, d.statusDesc = "", ""
+	d.sc, d.parent = trace.SpanContext{}, trace.SpanContext{}
+	d.kind, d.status = 0, 0
+	d.start, d.end = time.Time{}, time.Time{}
+	d.droppedAttrs, d.droppedEvents, d.droppedLinks = 0, 0, 0
+	d.events, d.links = nil, nil
 	spanPool.Put(d)
 }
 

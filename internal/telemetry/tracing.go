@@ -305,20 +305,107 @@ func (t *Tracing) Extract(ctx context.Context, h http.Header) (context.Context, 
 		return ctx, nil
 	}
 	if t.trust {
-		return t.prop.Extract(ctx, propagation.HeaderCarrier(h)), nil
+		if sc := remoteParent(h); sc.IsValid() {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+		}
+		return extractBaggage(ctx, h), nil
 	}
-	ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
-	if len(h.Values("traceparent")) == 0 {
-		return ctx, nil
+	return trace.ContextWithSpanContext(ctx, trace.SpanContext{}), untrustedLinks(h)
+}
+
+// remoteParent is the span context propagation.TraceContext extracts from
+// h (traceparent, tracestate; invalid when there is none), without its
+// allocations: it looks the headers up under their canonical keys, as
+// http.Header.Get does after canonicalising the name, which allocates.
+func remoteParent(h http.Header) trace.SpanContext {
+	v := h["Traceparent"]
+	if len(v) == 0 {
+		return trace.SpanContext{}
 	}
-	remote := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.HeaderCarrier(h)))
+	sc := parseTraceparent(v[0])
+	if !sc.IsValid() {
+		return trace.SpanContext{}
+	}
+	if ts := h["Tracestate"]; len(ts) > 0 && ts[0] != "" {
+		// As the propagator: a malformed tracestate is ignored, never the
+		// traceparent.
+		state, _ := trace.ParseTraceState(ts[0])
+		sc = sc.WithTraceState(state)
+	}
+	return sc
+}
+
+// extractBaggage is propagation.Baggage's Extract, skipped when the
+// request has no baggage header.
+func extractBaggage(ctx context.Context, h http.Header) context.Context {
+	if len(h["Baggage"]) == 0 {
+		return ctx
+	}
+	return propagation.Baggage{}.Extract(ctx, propagation.HeaderCarrier(h))
+}
+
+// untrustedLinks is the link to an untrusted incoming traceparent, or nil.
+func untrustedLinks(h http.Header) []trace.Link {
+	remote := remoteParent(h)
 	if !remote.IsValid() {
-		return ctx, nil
+		return nil
 	}
-	return ctx, []trace.Link{{
+	return []trace.Link{{
 		SpanContext: remote,
 		Attributes:  []attribute.KeyValue{attribute.Bool("traceparent.untrusted", true)},
 	}}
+}
+
+// parseTraceparent parses a W3C traceparent exactly as
+// propagation.TraceContext does (versions 00 to fe, lower-case hex, version
+// 00 without extra fields or reserved flags; only the sampled and random
+// flags kept), into a remote span context, or an invalid one.
+func parseTraceparent(h string) trace.SpanContext {
+	var ver, flags [1]byte
+	var scc trace.SpanContextConfig
+	if !hexField(ver[:], &h) || ver[0] == 0xff ||
+		!hexField(scc.TraceID[:], &h) || !hexField(scc.SpanID[:], &h) ||
+		!hexField(flags[:], &h) {
+		return trace.SpanContext{}
+	}
+	if ver[0] == 0 && (h != "" || flags[0] > 3) {
+		return trace.SpanContext{}
+	}
+	scc.TraceFlags = trace.TraceFlags(flags[0]) & (trace.FlagsSampled | trace.FlagsRandom)
+	scc.Remote = true
+	sc := trace.NewSpanContext(scc)
+	if !sc.IsValid() {
+		return trace.SpanContext{}
+	}
+	return sc
+}
+
+// hexField decodes the next "-"-separated field of *h into dst: exactly
+// 2*len(dst) lower-case hex digits.
+func hexField(dst []byte, h *string) bool {
+	part, rest, _ := strings.Cut(*h, "-")
+	*h = rest
+	if len(part) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, lo := unhex(part[2*i]), unhex(part[2*i+1])
+		if hi > 0xf || lo > 0xf {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0xff
 }
 
 // Inject writes the span context (traceparent, tracestate) and baggage of
@@ -328,13 +415,20 @@ func (t *Tracing) Inject(ctx context.Context, h http.Header) {
 	if !t.Enabled() {
 		return
 	}
-	sc := trace.SpanContextFromContext(ctx)
+	t.inject(ctx, trace.SpanContextFromContext(ctx), h)
+}
+
+// inject is Inject of sc, with ctx's baggage.
+func (t *Tracing) inject(ctx context.Context, sc trace.SpanContext, h http.Header) {
 	if sc.IsValid() && sc.TraceState().Len() == 0 && baggage.FromContext(ctx).Len() == 0 {
 		// The common case: only traceparent. Written under its canonical
 		// key: the propagator's Header.Set canonicalises "traceparent",
 		// which allocates, on every upstream attempt.
 		h["Traceparent"] = []string{traceparent(sc)}
 		return
+	}
+	if !sc.Equal(trace.SpanContextFromContext(ctx)) {
+		ctx = trace.ContextWithSpanContext(ctx, sc)
 	}
 	t.prop.Inject(ctx, propagation.HeaderCarrier(h))
 }
@@ -359,10 +453,40 @@ func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, a
 	if !t.Enabled() {
 		return noopTracer.Start(ctx, name)
 	}
-	ctx, links := t.Extract(ctx, h)
+	own, ok := t.tracer.(*tracer)
+	if !ok {
+		// Another tracer (BenchmarkSpan's SDK cases): through the API.
+		ctx, links := t.Extract(ctx, h)
+		return t.tracer.Start(ctx, name, serverOptions(links, attrs)...)
+	}
+	// The parent goes straight to the span, not into a context first:
+	// the server span's context is the only one the request needs.
+	var psc trace.SpanContext
+	var links []trace.Link
+	if t.trust {
+		psc = remoteParent(h)
+		ctx = extractBaggage(ctx, h)
+	} else {
+		links = untrustedLinks(h)
+	}
+	var s *span
 	if len(links) == 0 && len(attrs) == 0 {
-		// The common case allocates no option list.
-		return t.tracer.Start(ctx, name, serverSpanOnly...)
+		// The common case builds no option list.
+		s = own.start(psc, name, &serverConfig)
+	} else {
+		cfg := trace.NewSpanStartConfig(serverOptions(links, attrs)...)
+		s = own.start(psc, name, &cfg)
+	}
+	if s.rec == nil {
+		// After Shutdown, as Start: the parent's context kept.
+		s.sc = psc
+	}
+	return trace.ContextWithSpan(ctx, s), s
+}
+
+func serverOptions(links []trace.Link, attrs []attribute.KeyValue) []trace.SpanStartOption {
+	if len(links) == 0 && len(attrs) == 0 {
+		return serverSpanOnly
 	}
 	opts := make([]trace.SpanStartOption, 1, 3)
 	opts[0] = serverSpan
@@ -372,12 +496,41 @@ func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, a
 	if len(attrs) > 0 {
 		opts = append(opts, trace.WithAttributes(attrs...))
 	}
-	return t.Tracer().Start(ctx, name, opts...)
+	return opts
+}
+
+// StartClient starts a client span named name, a child of ctx's span, and
+// injects it (traceparent, tracestate, ctx's baggage) into h, the headers
+// of the outgoing request. The span is in no context: nothing between the
+// caller and the backend reads it there.
+func (t *Tracing) StartClient(ctx context.Context, name string, h http.Header) trace.Span {
+	if !t.Enabled() {
+		_, s := noopTracer.Start(ctx, name)
+		return s
+	}
+	own, ok := t.tracer.(*tracer)
+	if !ok {
+		sctx, s := t.tracer.Start(ctx, name, clientSpan...)
+		t.Inject(sctx, h)
+		return s
+	}
+	psc := trace.SpanContextFromContext(ctx)
+	s := own.start(psc, name, &clientConfig)
+	if s.rec == nil {
+		s.sc = psc
+	}
+	t.inject(ctx, s.sc, h)
+	return s
 }
 
 var (
 	serverSpan     = trace.WithSpanKind(trace.SpanKindServer)
 	serverSpanOnly = []trace.SpanStartOption{serverSpan}
+	serverConfig   = trace.NewSpanStartConfig(serverSpan)
+	// clientSpan is a slice: one option passed as a variadic argument
+	// would allocate its array per call.
+	clientSpan   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+	clientConfig = trace.NewSpanStartConfig(clientSpan...)
 )
 
 // ForceFlush exports the spans ended so far.

@@ -390,7 +390,7 @@ func (d *discardClient) UploadTraces(_ context.Context, rs []*tracepb.ResourceSp
 	return nil
 }
 
-// discardExporter counts and drops SDK spans (BenchmarkSpanSDK).
+// discardExporter counts and drops SDK spans (BenchmarkSpan's sdk- cases).
 type discardExporter struct{ n atomic.Int64 }
 
 func (d *discardExporter) ExportSpans(_ context.Context, s []sdktrace.ReadOnlySpan) error {
@@ -400,9 +400,11 @@ func (d *discardExporter) ExportSpans(_ context.Context, s []sdktrace.ReadOnlySp
 func (*discardExporter) Shutdown(context.Context) error { return nil }
 
 // BenchmarkSpan is the cost of one request's server span plus one child
-// (start, attributes, end), with tracing on (every span sampled, through
-// the batch processor to an exporter that discards), with rate 0, and
-// disabled.
+// (start, attributes, end, traceparent injected), with tracing on (every
+// span sampled, through the queue and OTLP encoding to a client that
+// discards), with rate 0, and disabled; the sdk- cases run the same calls
+// on the OpenTelemetry SDK's spans (batch processor, exporter that
+// discards), which the gateway used before its own recorder.
 func BenchmarkSpan(b *testing.B) {
 	attrs, err := CompileAttributes([]config.TraceAttribute{
 		{Key: "agent.identity", Value: "${jwt.sub}"},
@@ -419,10 +421,15 @@ func BenchmarkSpan(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		o    TracingOptions
+		sdk  bool
 	}{
-		{"sampled", TracingOptions{Enabled: true, SamplingRate: 1}},
-		{"rate0", TracingOptions{Enabled: true, SamplingRate: 0}},
-		{"disabled", TracingOptions{}},
+		{"sampled", TracingOptions{Enabled: true, SamplingRate: 1, TrustIncomingTraceparent: true}, false},
+		{"sdk-sampled", TracingOptions{Enabled: true, SamplingRate: 1, TrustIncomingTraceparent: true}, true},
+		{"untrusted", TracingOptions{Enabled: true, SamplingRate: 1}, false},
+		{"sdk-untrusted", TracingOptions{Enabled: true, SamplingRate: 1}, true},
+		{"rate0", TracingOptions{Enabled: true, SamplingRate: 0}, false},
+		{"sdk-rate0", TracingOptions{Enabled: true, SamplingRate: 0}, true},
+		{"disabled", TracingOptions{}, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var tr *Tracing
@@ -435,6 +442,14 @@ func BenchmarkSpan(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer tr.Shutdown(context.Background())
+			if bc.sdk {
+				tp := sdktrace.NewTracerProvider(
+					sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(bc.o.SamplingRate))),
+					sdktrace.WithBatcher(&discardExporter{}, sdktrace.WithMaxQueueSize(maxQueueSize), sdktrace.WithMaxExportBatchSize(maxExportBatchSize)),
+				)
+				defer tp.Shutdown(context.Background())
+				tr.tracer = tp.Tracer(TracerName)
+			}
 			h := http.Header{"Traceparent": {incomingParent}}
 			out := http.Header{}
 			b.ReportAllocs()
@@ -444,8 +459,7 @@ func BenchmarkSpan(b *testing.B) {
 				if span.IsRecording() {
 					span.SetAttributes(attrs.Eval(vars)...)
 				}
-				cctx, child := tr.Tracer().Start(ctx, "upstream")
-				tr.Inject(cctx, out)
+				child := tr.StartClient(ctx, "upstream", out)
 				child.End()
 				span.End()
 			}
