@@ -375,11 +375,11 @@ func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.R
 				attribute.String("server.address", host),
 			}
 			if err != nil {
-				span.SetAttributes(attrs[:3]...)
+				setAttributes(span, attrs[:3]...)
 				span.SetStatus(codes.Error, result)
 			} else {
 				attrs[3] = attribute.Int("http.response.status_code", res.StatusCode)
-				span.SetAttributes(attrs[:]...)
+				setAttributes(span, attrs[:]...)
 				if res.StatusCode >= 500 {
 					span.SetStatus(codes.Error, result)
 				}
@@ -387,6 +387,27 @@ func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.R
 			span.End()
 		}
 	}
+}
+
+// serverSpanNames caches "<method> <route prefix>" for the standard
+// methods: route prefixes come from the config, and a client's own method
+// names are not kept.
+var serverSpanNames sync.Map
+
+func serverSpanName(method, prefix string) string {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodPut, http.MethodPatch, http.MethodHead, http.MethodOptions:
+	default:
+		return method + " " + prefix
+	}
+	type key struct{ method, prefix string }
+	k := key{method, prefix}
+	if v, ok := serverSpanNames.Load(k); ok {
+		return v.(string)
+	}
+	name := method + " " + prefix
+	serverSpanNames.Store(k, name)
+	return name
 }
 
 // upstreamSpanNames caches "upstream <backend>": backend names come from
@@ -546,7 +567,7 @@ var spanAttrs = sync.Pool{New: func() any { s := make([]attribute.KeyValue, 0, 2
 
 func (t *Observer) finishSpan(span trace.Span, r *http.Request, ex *policy.Exchange, rec *Request, res Result) {
 	if ex.RoutePrefix != "" {
-		span.SetName(r.Method + " " + ex.RoutePrefix)
+		span.SetName(serverSpanName(r.Method, ex.RoutePrefix))
 	}
 	// SetAttributes copies them: the slice goes back to the pool.
 	ap := spanAttrs.Get().(*[]attribute.KeyValue)

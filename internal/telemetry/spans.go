@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -286,6 +287,17 @@ func (s *span) AddLink(l trace.Link) {
 		s.d.addLink(l)
 	}
 	s.mu.Unlock()
+}
+
+// setAttributes is s.SetAttributes(kv...) without kv escaping to the heap
+// (a call through the interface would move the caller's array there): the
+// gateway's spans copy kv; another Span gets a copy.
+func setAttributes(s trace.Span, kv ...attribute.KeyValue) {
+	if own, ok := s.(*span); ok {
+		own.SetAttributes(kv...)
+		return
+	}
+	s.SetAttributes(slices.Clone(kv)...)
 }
 
 // End hands the record to the exporter's queue, or drops it (counted) when
