@@ -101,7 +101,11 @@ func promDisabled(cfg *config.Config) bool {
 
 // TraceID returns the trace id of ctx's span, for audit records.
 func TraceID(ctx context.Context) string {
-	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+	sp := trace.SpanFromContext(ctx)
+	if own, ok := sp.(*span); ok && own.sc.HasTraceID() {
+		return own.traceID()
+	}
+	if sc := sp.SpanContext(); sc.HasTraceID() {
 		return sc.TraceID().String()
 	}
 	return ""
@@ -182,16 +186,25 @@ func (t *Observer) Begin(r *http.Request, ex *policy.Exchange) context.Context {
 	if !t.Tracing.Enabled() {
 		return r.Context()
 	}
-	// Its attributes, these two first, are set by End in one call.
-	ctx, span := t.Tracing.StartServer(r.Context(), r.Header, r.Method)
-	if span.IsRecording() {
-		ex.Observation = &spans{}
-	}
+	// Its attributes, these two first, are set by End in one call. A
+	// recorded span's handle lives in the request's bookkeeping: one
+	// allocation for both.
+	ctx, _ := t.Tracing.startServer(r.Context(), r.Header, r.Method, nil, func(sampled bool) *span {
+		if !sampled {
+			return &span{}
+		}
+		s := &spans{}
+		ex.Observation = s
+		return &s.server
+	})
 	return ctx
 }
 
 // spans is the span bookkeeping of one recorded request.
 type spans struct {
+	// server is the server span's handle (see Begin).
+	server span
+
 	// decisions are the server span's agentgateway.policy.<type>
 	// attributes, one per policy that ran, in chain order.
 	decisions []attribute.KeyValue
@@ -661,8 +674,8 @@ func (t *Observer) access(ctx context.Context, r *http.Request, ex *policy.Excha
 	if rec.ErrorType != "" {
 		attrs = append(attrs, slog.String("error_type", rec.ErrorType))
 	}
-	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
-		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	if tid := TraceID(ctx); tid != "" {
+		attrs = append(attrs, slog.String("trace_id", tid))
 	} else if tid := auditlog.TraceID(r, nil); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}

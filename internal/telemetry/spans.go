@@ -96,7 +96,7 @@ func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStart
 	if !cfg.NewRoot() {
 		psc = trace.SpanContextFromContext(ctx)
 	}
-	s := t.start(psc, name, &cfg)
+	s := t.start(psc, name, &cfg, nil)
 	if s.rec == nil {
 		// After Shutdown, as the SDK: nothing recorded, ctx's span
 		// context kept.
@@ -107,8 +107,11 @@ func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStart
 
 // start is Start with the parent given, and no context: the gateway's own
 // call sites (StartServer, StartClient) know the parent without putting it
-// in a context first, and the client span needs none of its own.
-func (t *tracer) start(psc trace.SpanContext, name string, cfg *trace.SpanConfig) *span {
+// in a context first, and the client span needs none of its own. alloc,
+// when not nil, provides the handle once the sampling decision is known
+// (Observer.Begin keeps a recorded request's server span in the
+// bookkeeping it allocates anyway).
+func (t *tracer) start(psc trace.SpanContext, name string, cfg *trace.SpanConfig, alloc func(sampled bool) *span) *span {
 	r := t.rec
 	if r.stopped.Load() {
 		return &span{}
@@ -127,7 +130,13 @@ func (t *tracer) start(psc trace.SpanContext, name string, cfg *trace.SpanConfig
 	} else {
 		scc.TraceFlags = psc.TraceFlags() &^ trace.FlagsSampled
 	}
-	s := &span{sc: trace.NewSpanContext(scc), rec: r}
+	var s *span
+	if alloc != nil {
+		s = alloc(sampled)
+	} else {
+		s = &span{}
+	}
+	s.sc, s.rec = trace.NewSpanContext(scc), r
 	if sampled {
 		d := spanPool.Get().(*spanData)
 		d.name = name
@@ -189,11 +198,23 @@ type span struct {
 	sc  trace.SpanContext
 	rec *recorder
 
-	mu sync.Mutex
-	d  *spanData // nil once ended, and for a span that does not record
+	mu  sync.Mutex
+	d   *spanData // nil once ended, and for a span that does not record
+	tid string    // traceID's cache
 }
 
 func (s *span) SpanContext() trace.SpanContext { return s.sc }
+
+// traceID is the span's trace id in hex, computed once: the access log
+// and audit records of a request both write it.
+func (s *span) traceID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tid == "" {
+		s.tid = s.sc.TraceID().String()
+	}
+	return s.tid
+}
 
 func (s *span) IsRecording() bool {
 	if s.rec == nil {

@@ -450,6 +450,12 @@ func traceparent(sc trace.SpanContext) string {
 // StartServer is Extract followed by a server span named name (for
 // example "POST /mcp"), linked to an untrusted incoming traceparent.
 func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	return t.startServer(ctx, h, name, attrs, nil)
+}
+
+// startServer is StartServer with the handle's allocation left to alloc
+// (see tracer.start).
+func (t *Tracing) startServer(ctx context.Context, h http.Header, name string, attrs []attribute.KeyValue, alloc func(sampled bool) *span) (context.Context, trace.Span) {
 	if !t.Enabled() {
 		return noopTracer.Start(ctx, name)
 	}
@@ -472,10 +478,10 @@ func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, a
 	var s *span
 	if len(links) == 0 && len(attrs) == 0 {
 		// The common case builds no option list.
-		s = own.start(psc, name, &serverConfig)
+		s = own.start(psc, name, &serverConfig, alloc)
 	} else {
 		cfg := trace.NewSpanStartConfig(serverOptions(links, attrs)...)
-		s = own.start(psc, name, &cfg)
+		s = own.start(psc, name, &cfg, alloc)
 	}
 	if s.rec == nil {
 		// After Shutdown, as Start: the parent's context kept.
@@ -515,7 +521,7 @@ func (t *Tracing) StartClient(ctx context.Context, name string, h http.Header) t
 		return s
 	}
 	psc := trace.SpanContextFromContext(ctx)
-	s := own.start(psc, name, &clientConfig)
+	s := own.start(psc, name, &clientConfig, nil)
 	if s.rec == nil {
 		s.sc = psc
 	}
