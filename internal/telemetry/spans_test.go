@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry/otlptest"
 )
 
@@ -364,5 +365,44 @@ func TestRecorderShutdownFlushes(t *testing.T) {
 	s.End()
 	if err := tr.ForceFlush(context.Background()); err != nil {
 		t.Error(err)
+	}
+}
+
+// Begin keeps a recorded request's server span in its bookkeeping, and
+// none for a request that is not recorded; the trace id the logs write is
+// the span's, whichever.
+func TestBeginServerSpan(t *testing.T) {
+	for _, tc := range []struct {
+		rate   float64
+		record bool
+	}{{1, true}, {0, false}} {
+		tr, col := memTracing(t, TracingOptions{SamplingRate: tc.rate, TrustIncomingTraceparent: true})
+		o := &Observer{Tracing: tr}
+		r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+		ex := &policy.Exchange{}
+		ctx := o.Begin(r, ex)
+		sp := trace.SpanFromContext(ctx)
+		s, ok := ex.Observation.(*spans)
+		if ok != tc.record || sp.IsRecording() != tc.record || (ok && sp != trace.Span(&s.server)) {
+			t.Fatalf("rate %v: bookkeeping %v, recording %v", tc.rate, ok, sp.IsRecording())
+		}
+		tid := sp.SpanContext().TraceID().String()
+		if got := TraceID(ctx); got != tid || o.TraceID(ctx) != tid || !sp.SpanContext().IsValid() {
+			t.Errorf("rate %v: TraceID %q, span's %s", tc.rate, got, tid)
+		}
+		o.End(ctx, r, ex, Result{Status: 200})
+		if n := len(flush(t, tr, col)); (n == 1) != tc.record {
+			t.Errorf("rate %v: exported %d spans", tc.rate, n)
+		}
+	}
+	// Another tracer's span context (a remote parent alone) still gives its id.
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: mustTraceID(incomingTraceID), SpanID: mustSpanID(incomingSpanID),
+	}))
+	if got := TraceID(ctx); got != incomingTraceID {
+		t.Errorf("TraceID of a bare span context = %q", got)
+	}
+	if got := TraceID(context.Background()); got != "" {
+		t.Errorf("TraceID without a span = %q", got)
 	}
 }
