@@ -406,3 +406,30 @@ func TestBeginServerSpan(t *testing.T) {
 		t.Errorf("TraceID without a span = %q", got)
 	}
 }
+
+// The exporter uploads batches of at most maxExportBatchSize spans, all of
+// them, each span once.
+func TestExportBatches(t *testing.T) {
+	for _, n := range []int{1, maxExportBatchSize, maxExportBatchSize + 1, 3*maxExportBatchSize + 7} {
+		tr, col := memTracing(t, TracingOptions{SamplingRate: 1})
+		for range n {
+			_, s := tr.Tracer().Start(context.Background(), "x")
+			s.End()
+		}
+		spans := flush(t, tr, col)
+		total := 0
+		for _, b := range col.Batches() {
+			if b == 0 || b > maxExportBatchSize {
+				t.Errorf("%d spans: a batch of %d", n, b)
+			}
+			total += b
+		}
+		seen := map[trace.SpanID]bool{}
+		for _, s := range spans {
+			seen[s.SpanContext.SpanID()] = true
+		}
+		if total != n || len(spans) != n || len(seen) != n {
+			t.Errorf("%d spans: uploaded %d in %v, %d distinct", n, total, col.Batches(), len(seen))
+		}
+	}
+}

@@ -27,7 +27,7 @@ import (
 type Collector struct {
 	mu      sync.Mutex
 	spans   tracetest.SpanStubs
-	uploads int
+	batches []int
 	// Err, when set, is what UploadTraces returns (after collecting).
 	Err error
 }
@@ -56,7 +56,7 @@ func (c *Collector) UploadTraces(_ context.Context, rs []*tracepb.ResourceSpans)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.spans = append(c.spans, stubs...)
-	c.uploads++
+	c.batches = append(c.batches, len(stubs))
 	return c.Err
 }
 
@@ -67,11 +67,11 @@ func (c *Collector) GetSpans() tracetest.SpanStubs {
 	return append(tracetest.SpanStubs(nil), c.spans...)
 }
 
-// Uploads is the number of UploadTraces calls.
-func (c *Collector) Uploads() int {
+// Batches are the number of spans of each UploadTraces call, in order.
+func (c *Collector) Batches() []int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.uploads
+	return append([]int(nil), c.batches...)
 }
 
 // Reset forgets the spans collected.
