@@ -120,6 +120,7 @@ fuzz:
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzResolve$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzPushURL$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/a2a/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzCompileAttributes$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/telemetry/
+	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzTraceparent$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/telemetry/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzReadResponse$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/upstream/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzSessionOpen$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/
 	scripts/fuzz.sh $(GO) test -run='^$$' -fuzz='^FuzzSessionDecode$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/federation/

@@ -24,7 +24,7 @@ import (
 	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 
 	jwtlib "github.com/golang-jwt/jwt/v5"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry"
@@ -84,12 +84,13 @@ func chainToken(b testing.TB) (jwksURL, token string) {
 	})
 }
 
-// discardExporter drops exported spans: the span pipeline runs, no
-// collector costs CPU.
-type discardExporter struct{}
+// discardClient drops uploaded spans: the span pipeline runs, OTLP
+// encoding included, but no marshalling and no collector costs CPU.
+type discardClient struct{}
 
-func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
-func (discardExporter) Shutdown(context.Context) error                             { return nil }
+func (discardClient) Start(context.Context) error                                  { return nil }
+func (discardClient) Stop(context.Context) error                                   { return nil }
+func (discardClient) UploadTraces(context.Context, []*tracepb.ResourceSpans) error { return nil }
 
 // chainGateway builds the gateway the way `agentgateway run` does
 // (RunFile): logger, telemetry, hooks; it returns the bind's handler.
@@ -122,7 +123,7 @@ func chainGateway(b testing.TB, src string, dial dialFunc) http.Handler {
 		otel.Enabled = true
 	}
 	if topts.Enabled {
-		if tel.Tracing, err = telemetry.NewTracingWithExporter(context.Background(), topts, discardExporter{}); err != nil {
+		if tel.Tracing, err = telemetry.NewTracingWithClient(context.Background(), topts, discardClient{}); err != nil {
 			b.Fatal(err)
 		}
 		if tel.Attrs, err = telemetry.CompileAttributes(otel.Tracing.Attributes); err != nil {

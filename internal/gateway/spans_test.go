@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
+	"github.com/agentgateway-go/agentgateway/internal/telemetry/otlptest"
 
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -84,8 +85,8 @@ admin:
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	exp := tracetest.NewInMemoryExporter()
-	tr, err := telemetry.NewTracingWithExporter(context.Background(), telemetry.TracingOptions{Enabled: true, SamplingRate: 1}, exp)
+	exp := &otlptest.Collector{}
+	tr, err := telemetry.NewTracingWithClient(context.Background(), telemetry.TracingOptions{Enabled: true, SamplingRate: 1}, exp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,8 +273,8 @@ binds:
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	exp := tracetest.NewInMemoryExporter()
-	tr, err := telemetry.NewTracingWithExporter(context.Background(), telemetry.TracingOptions{Enabled: true, SamplingRate: 1}, exp)
+	exp := &otlptest.Collector{}
+	tr, err := telemetry.NewTracingWithClient(context.Background(), telemetry.TracingOptions{Enabled: true, SamplingRate: 1}, exp)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,6 +131,7 @@ type Metrics struct {
 	series     seriesCache
 	children   childCache
 	logDrops   atomic.Pointer[func() uint64]
+	spanDrops  atomic.Pointer[func() uint64]
 
 	// Seed metrics; nil when not selected.
 	agentRequests          *prometheus.CounterVec
@@ -357,6 +358,7 @@ func NewMetrics(o MetricsOptions) (*Metrics, error) {
 	m.reloadLastTime = gauge("agentgateway_config_last_reload_success_timestamp_seconds",
 		"Unix time of the last successful configuration load.")
 	m.registerLogDrops()
+	m.registerSpanDrops()
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "agentgateway_build_info",
 		Help: "Always 1; labelled with the gateway version and the Go version it was built with.",

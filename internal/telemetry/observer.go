@@ -79,6 +79,7 @@ func NewObserver(ctx context.Context, cfg *config.Config, version string, log *s
 		return nil, fmt.Errorf("observability.opentelemetry: %w", err)
 	}
 	t.Tracing = tr
+	t.Metrics.CountSpanDrops(tr.SpansDropped)
 	if otel != nil && otel.Tracing != nil {
 		t.PolicySpans = otel.Tracing.PolicySpans
 	}
@@ -100,7 +101,11 @@ func promDisabled(cfg *config.Config) bool {
 
 // TraceID returns the trace id of ctx's span, for audit records.
 func TraceID(ctx context.Context) string {
-	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+	sp := trace.SpanFromContext(ctx)
+	if own, ok := sp.(*span); ok && own.sc.HasTraceID() {
+		return own.traceID()
+	}
+	if sc := sp.SpanContext(); sc.HasTraceID() {
 		return sc.TraceID().String()
 	}
 	return ""
@@ -181,16 +186,25 @@ func (t *Observer) Begin(r *http.Request, ex *policy.Exchange) context.Context {
 	if !t.Tracing.Enabled() {
 		return r.Context()
 	}
-	// Its attributes, these two first, are set by End in one call.
-	ctx, span := t.Tracing.StartServer(r.Context(), r.Header, r.Method)
-	if span.IsRecording() {
-		ex.Observation = &spans{}
-	}
+	// Its attributes, these two first, are set by End in one call. A
+	// recorded span's handle lives in the request's bookkeeping: one
+	// allocation for both.
+	ctx, _ := t.Tracing.startServer(r.Context(), r.Header, r.Method, nil, func(sampled bool) *span {
+		if !sampled {
+			return &span{}
+		}
+		s := &spans{}
+		ex.Observation = s
+		return &s.server
+	})
 	return ctx
 }
 
 // spans is the span bookkeeping of one recorded request.
 type spans struct {
+	// server is the server span's handle (see Begin).
+	server span
+
 	// decisions are the server span's agentgateway.policy.<type>
 	// attributes, one per policy that ran, in chain order.
 	decisions []attribute.KeyValue
@@ -343,9 +357,7 @@ func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.R
 		// The attributes are set when the attempt ends, in one call
 		// (each call grows the span's list). An unsampled span is still
 		// propagated (its traceparent says so) but gets no attributes.
-		var sctx context.Context
-		sctx, span = t.Tracing.Tracer().Start(ctx, upstreamSpanName(ex.Backend), clientSpan...)
-		t.Tracing.Inject(sctx, req.Header)
+		span = t.Tracing.StartClient(ctx, upstreamSpanName(ex.Backend), req.Header)
 		if !span.IsRecording() {
 			span = nil
 		}
@@ -376,11 +388,11 @@ func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.R
 				attribute.String("server.address", host),
 			}
 			if err != nil {
-				span.SetAttributes(attrs[:3]...)
+				setAttributes(span, attrs[:3]...)
 				span.SetStatus(codes.Error, result)
 			} else {
 				attrs[3] = attribute.Int("http.response.status_code", res.StatusCode)
-				span.SetAttributes(attrs[:]...)
+				setAttributes(span, attrs[:]...)
 				if res.StatusCode >= 500 {
 					span.SetStatus(codes.Error, result)
 				}
@@ -390,9 +402,26 @@ func (t *Observer) Attempt(ctx context.Context, ex *policy.Exchange, req *http.R
 	}
 }
 
-// clientSpan is the upstream spans' start option, as a slice: passing one
-// option as a variadic argument would allocate its array per call.
-var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+// serverSpanNames caches "<method> <route prefix>" for the standard
+// methods: route prefixes come from the config, and a client's own method
+// names are not kept.
+var serverSpanNames sync.Map
+
+func serverSpanName(method, prefix string) string {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodPut, http.MethodPatch, http.MethodHead, http.MethodOptions:
+	default:
+		return method + " " + prefix
+	}
+	type key struct{ method, prefix string }
+	k := key{method, prefix}
+	if v, ok := serverSpanNames.Load(k); ok {
+		return v.(string)
+	}
+	name := method + " " + prefix
+	serverSpanNames.Store(k, name)
+	return name
+}
 
 // upstreamSpanNames caches "upstream <backend>": backend names come from
 // the config.
@@ -551,7 +580,7 @@ var spanAttrs = sync.Pool{New: func() any { s := make([]attribute.KeyValue, 0, 2
 
 func (t *Observer) finishSpan(span trace.Span, r *http.Request, ex *policy.Exchange, rec *Request, res Result) {
 	if ex.RoutePrefix != "" {
-		span.SetName(r.Method + " " + ex.RoutePrefix)
+		span.SetName(serverSpanName(r.Method, ex.RoutePrefix))
 	}
 	// SetAttributes copies them: the slice goes back to the pool.
 	ap := spanAttrs.Get().(*[]attribute.KeyValue)
@@ -645,8 +674,8 @@ func (t *Observer) access(ctx context.Context, r *http.Request, ex *policy.Excha
 	if rec.ErrorType != "" {
 		attrs = append(attrs, slog.String("error_type", rec.ErrorType))
 	}
-	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
-		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	if tid := TraceID(ctx); tid != "" {
+		attrs = append(attrs, slog.String("trace_id", tid))
 	} else if tid := auditlog.TraceID(r, nil); tid != "" {
 		attrs = append(attrs, slog.String("trace_id", tid))
 	}

@@ -8,10 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
+	"github.com/agentgateway-go/agentgateway/internal/telemetry/otlptest"
 )
 
 // BenchmarkObserverSpans is the tracing work of one gateway-seed request
@@ -31,7 +30,7 @@ func BenchmarkObserverSpans(b *testing.B) {
 		{"rate0", 0, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			tr, err := newTracing(context.Background(), TracingOptions{Enabled: true, SamplingRate: bc.rate, TrustIncomingTraceparent: true}, &discardExporter{})
+			tr, err := newTracing(context.Background(), TracingOptions{Enabled: true, SamplingRate: bc.rate, TrustIncomingTraceparent: true}, &discardClient{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -87,7 +86,7 @@ func observedChain(o *Observer) policy.Handler {
 // span layout; with policySpans each policy also has its own span.
 func TestObserverPolicyDecisions(t *testing.T) {
 	for _, policySpans := range []bool{false, true} {
-		exp := tracetest.NewInMemoryExporter()
+		exp := &otlptest.Collector{}
 		tr, err := newTracing(context.Background(), TracingOptions{Enabled: true, SamplingRate: 1}, exp)
 		if err != nil {
 			t.Fatal(err)

@@ -12,14 +12,15 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 )
@@ -110,7 +111,8 @@ func TracingOptionsFromConfig(o *config.OpenTelemetry, version string) TracingOp
 // Tracing is the gateway's tracer provider, exporter and propagator. A
 // nil *Tracing behaves like a disabled one.
 type Tracing struct {
-	tp     *sdktrace.TracerProvider // nil when disabled
+	rec    *recorder     // nil when disabled
+	exp    *spanExporter // nil when disabled
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 	trust  bool
@@ -121,11 +123,12 @@ var noopTracer = noop.NewTracerProvider().Tracer(TracerName)
 // w3c is the propagator the gateway speaks: W3C tracecontext and baggage.
 var w3c = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
-// NewTracing builds the span pipeline: an OTLP exporter (gRPC or HTTP), a
-// batch span processor with a bounded queue, the resource
-// service.name=agent-gateway and service.version, and the sampler
-// ParentBased(TraceIDRatioBased(SamplingRate)). Connecting to the
-// collector is lazy: NewTracing does not fail when it is down.
+// NewTracing builds the span pipeline: the gateway's span recorder
+// (spans.go) with the sampler ParentBased(TraceIDRatioBased(SamplingRate))
+// and a bounded queue, an OTLP client (gRPC or HTTP) fed by the exporter
+// goroutine, and the resource service.name=agent-gateway and
+// service.version. Connecting to the collector is lazy: NewTracing does
+// not fail when it is down.
 func NewTracing(ctx context.Context, o TracingOptions) (*Tracing, error) {
 	if !o.Enabled {
 		return &Tracing{tracer: noopTracer, prop: w3c, trust: o.TrustIncomingTraceparent}, nil
@@ -133,28 +136,28 @@ func NewTracing(ctx context.Context, o TracingOptions) (*Tracing, error) {
 	if math.IsNaN(o.SamplingRate) || o.SamplingRate < 0 || o.SamplingRate > 1 {
 		return nil, fmt.Errorf("tracing: samplingRate %v is not in [0, 1]", o.SamplingRate)
 	}
-	exp, err := newExporter(ctx, o)
+	client, err := newClient(o)
 	if err != nil {
 		return nil, err
 	}
-	return newTracing(ctx, o, exp)
+	return newTracing(ctx, o, client)
 }
 
-// NewTracingWithExporter is NewTracing with the given exporter in place of
-// OTLP (benchmarks, tests in other packages). o.Endpoint and o.Protocol
-// are ignored.
-func NewTracingWithExporter(ctx context.Context, o TracingOptions, exp sdktrace.SpanExporter) (*Tracing, error) {
+// NewTracingWithClient is NewTracing with the given OTLP client in place
+// of the gRPC or HTTP one (benchmarks, tests in other packages: see
+// internal/telemetry/otlptest). o.Endpoint and o.Protocol are ignored.
+func NewTracingWithClient(ctx context.Context, o TracingOptions, client otlptrace.Client) (*Tracing, error) {
 	if !o.Enabled {
 		return NewTracing(ctx, o)
 	}
 	if math.IsNaN(o.SamplingRate) || o.SamplingRate < 0 || o.SamplingRate > 1 {
 		return nil, fmt.Errorf("tracing: samplingRate %v is not in [0, 1]", o.SamplingRate)
 	}
-	return newTracing(ctx, o, exp)
+	return newTracing(ctx, o, client)
 }
 
-// newTracing is NewTracing with a given exporter.
-func newTracing(ctx context.Context, o TracingOptions, exp sdktrace.SpanExporter) (*Tracing, error) {
+// newTracing is NewTracing with a given client.
+func newTracing(ctx context.Context, o TracingOptions, client otlptrace.Client) (*Tracing, error) {
 	res, err := resource.New(ctx,
 		resource.WithTelemetrySDK(),
 		resource.WithFromEnv(),
@@ -169,26 +172,22 @@ func newTracing(ctx context.Context, o TracingOptions, exp sdktrace.SpanExporter
 	if err != nil && res == nil {
 		return nil, fmt.Errorf("tracing: resource: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SamplingRate))),
-		sdktrace.WithBatcher(exp,
-			sdktrace.WithMaxQueueSize(maxQueueSize),
-			sdktrace.WithMaxExportBatchSize(maxExportBatchSize),
-			sdktrace.WithBatchTimeout(batchTimeout),
-			sdktrace.WithExportTimeout(exportTimeout),
-		),
-	)
+	if err := client.Start(ctx); err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	rec := newRecorder(o.SamplingRate, maxQueueSize)
+	exp := newSpanExporter(rec, client, &resourcepb.Resource{Attributes: keyValues(res.Attributes())}, res.SchemaURL())
 	return &Tracing{
-		tp:     tp,
-		tracer: tp.Tracer(TracerName),
+		rec:    rec,
+		exp:    exp,
+		tracer: rec.Tracer(TracerName),
 		prop:   w3c,
 		trust:  o.TrustIncomingTraceparent,
 	}, nil
 }
 
-// newExporter builds the OTLP exporter for o.Endpoint and o.Protocol.
-func newExporter(ctx context.Context, o TracingOptions) (sdktrace.SpanExporter, error) {
+// newClient builds the OTLP client for o.Endpoint and o.Protocol.
+func newClient(o TracingOptions) (otlptrace.Client, error) {
 	ep, err := parseEndpoint(o.Endpoint, o.Insecure)
 	if err != nil {
 		return nil, err
@@ -205,7 +204,7 @@ func newExporter(ctx context.Context, o TracingOptions) (sdktrace.SpanExporter, 
 				opts = append(opts, otlptracegrpc.WithInsecure())
 			}
 		}
-		return otlptracegrpc.New(ctx, opts...)
+		return otlptracegrpc.NewClient(opts...), nil
 	case ProtocolHTTP, "http/protobuf":
 		opts := []otlptracehttp.Option{otlptracehttp.WithTimeout(exportTimeout)}
 		if ep.host != "" {
@@ -219,7 +218,7 @@ func newExporter(ctx context.Context, o TracingOptions) (sdktrace.SpanExporter, 
 			}
 			opts = append(opts, otlptracehttp.WithURLPath(path))
 		}
-		return otlptracehttp.New(ctx, opts...)
+		return otlptracehttp.NewClient(opts...), nil
 	default:
 		return nil, fmt.Errorf("tracing: protocol %q: want grpc or http", o.Protocol)
 	}
@@ -271,7 +270,16 @@ func parseEndpoint(s string, insecure bool) (endpoint, error) {
 }
 
 // Enabled reports whether spans are recorded and exported.
-func (t *Tracing) Enabled() bool { return t != nil && t.tp != nil }
+func (t *Tracing) Enabled() bool { return t != nil && t.rec != nil }
+
+// SpansDropped is the number of ended spans dropped because the export
+// queue was full (agentgateway_tracing_spans_dropped_total).
+func (t *Tracing) SpansDropped() uint64 {
+	if !t.Enabled() {
+		return 0
+	}
+	return t.rec.Dropped()
+}
 
 // Tracer returns the gateway's tracer (a no-op one when disabled).
 func (t *Tracing) Tracer() trace.Tracer {
@@ -297,20 +305,107 @@ func (t *Tracing) Extract(ctx context.Context, h http.Header) (context.Context, 
 		return ctx, nil
 	}
 	if t.trust {
-		return t.prop.Extract(ctx, propagation.HeaderCarrier(h)), nil
+		if sc := remoteParent(h); sc.IsValid() {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+		}
+		return extractBaggage(ctx, h), nil
 	}
-	ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
-	if len(h.Values("traceparent")) == 0 {
-		return ctx, nil
+	return trace.ContextWithSpanContext(ctx, trace.SpanContext{}), untrustedLinks(h)
+}
+
+// remoteParent is the span context propagation.TraceContext extracts from
+// h (traceparent, tracestate; invalid when there is none), without its
+// allocations: it looks the headers up under their canonical keys, as
+// http.Header.Get does after canonicalising the name, which allocates.
+func remoteParent(h http.Header) trace.SpanContext {
+	v := h["Traceparent"]
+	if len(v) == 0 {
+		return trace.SpanContext{}
 	}
-	remote := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.HeaderCarrier(h)))
+	sc := parseTraceparent(v[0])
+	if !sc.IsValid() {
+		return trace.SpanContext{}
+	}
+	if ts := h["Tracestate"]; len(ts) > 0 && ts[0] != "" {
+		// As the propagator: a malformed tracestate is ignored, never the
+		// traceparent.
+		state, _ := trace.ParseTraceState(ts[0])
+		sc = sc.WithTraceState(state)
+	}
+	return sc
+}
+
+// extractBaggage is propagation.Baggage's Extract, skipped when the
+// request has no baggage header.
+func extractBaggage(ctx context.Context, h http.Header) context.Context {
+	if len(h["Baggage"]) == 0 {
+		return ctx
+	}
+	return propagation.Baggage{}.Extract(ctx, propagation.HeaderCarrier(h))
+}
+
+// untrustedLinks is the link to an untrusted incoming traceparent, or nil.
+func untrustedLinks(h http.Header) []trace.Link {
+	remote := remoteParent(h)
 	if !remote.IsValid() {
-		return ctx, nil
+		return nil
 	}
-	return ctx, []trace.Link{{
+	return []trace.Link{{
 		SpanContext: remote,
 		Attributes:  []attribute.KeyValue{attribute.Bool("traceparent.untrusted", true)},
 	}}
+}
+
+// parseTraceparent parses a W3C traceparent exactly as
+// propagation.TraceContext does (versions 00 to fe, lower-case hex, version
+// 00 without extra fields or reserved flags; only the sampled and random
+// flags kept), into a remote span context, or an invalid one.
+func parseTraceparent(h string) trace.SpanContext {
+	var ver, flags [1]byte
+	var scc trace.SpanContextConfig
+	if !hexField(ver[:], &h) || ver[0] == 0xff ||
+		!hexField(scc.TraceID[:], &h) || !hexField(scc.SpanID[:], &h) ||
+		!hexField(flags[:], &h) {
+		return trace.SpanContext{}
+	}
+	if ver[0] == 0 && (h != "" || flags[0] > 3) {
+		return trace.SpanContext{}
+	}
+	scc.TraceFlags = trace.TraceFlags(flags[0]) & (trace.FlagsSampled | trace.FlagsRandom)
+	scc.Remote = true
+	sc := trace.NewSpanContext(scc)
+	if !sc.IsValid() {
+		return trace.SpanContext{}
+	}
+	return sc
+}
+
+// hexField decodes the next "-"-separated field of *h into dst: exactly
+// 2*len(dst) lower-case hex digits.
+func hexField(dst []byte, h *string) bool {
+	part, rest, _ := strings.Cut(*h, "-")
+	*h = rest
+	if len(part) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, lo := unhex(part[2*i]), unhex(part[2*i+1])
+		if hi > 0xf || lo > 0xf {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0xff
 }
 
 // Inject writes the span context (traceparent, tracestate) and baggage of
@@ -320,13 +415,20 @@ func (t *Tracing) Inject(ctx context.Context, h http.Header) {
 	if !t.Enabled() {
 		return
 	}
-	sc := trace.SpanContextFromContext(ctx)
+	t.inject(ctx, trace.SpanContextFromContext(ctx), h)
+}
+
+// inject is Inject of sc, with ctx's baggage.
+func (t *Tracing) inject(ctx context.Context, sc trace.SpanContext, h http.Header) {
 	if sc.IsValid() && sc.TraceState().Len() == 0 && baggage.FromContext(ctx).Len() == 0 {
 		// The common case: only traceparent. Written under its canonical
 		// key: the propagator's Header.Set canonicalises "traceparent",
 		// which allocates, on every upstream attempt.
 		h["Traceparent"] = []string{traceparent(sc)}
 		return
+	}
+	if !sc.Equal(trace.SpanContextFromContext(ctx)) {
+		ctx = trace.ContextWithSpanContext(ctx, sc)
 	}
 	t.prop.Inject(ctx, propagation.HeaderCarrier(h))
 }
@@ -348,13 +450,49 @@ func traceparent(sc trace.SpanContext) string {
 // StartServer is Extract followed by a server span named name (for
 // example "POST /mcp"), linked to an untrusted incoming traceparent.
 func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	return t.startServer(ctx, h, name, attrs, nil)
+}
+
+// startServer is StartServer with the handle's allocation left to alloc
+// (see tracer.start).
+func (t *Tracing) startServer(ctx context.Context, h http.Header, name string, attrs []attribute.KeyValue, alloc func(sampled bool) *span) (context.Context, trace.Span) {
 	if !t.Enabled() {
 		return noopTracer.Start(ctx, name)
 	}
-	ctx, links := t.Extract(ctx, h)
+	own, ok := t.tracer.(*tracer)
+	if !ok {
+		// Another tracer (BenchmarkSpan's SDK cases): through the API.
+		ctx, links := t.Extract(ctx, h)
+		return t.tracer.Start(ctx, name, serverOptions(links, attrs)...)
+	}
+	// The parent goes straight to the span, not into a context first:
+	// the server span's context is the only one the request needs.
+	var psc trace.SpanContext
+	var links []trace.Link
+	if t.trust {
+		psc = remoteParent(h)
+		ctx = extractBaggage(ctx, h)
+	} else {
+		links = untrustedLinks(h)
+	}
+	var s *span
 	if len(links) == 0 && len(attrs) == 0 {
-		// The common case allocates no option list.
-		return t.tracer.Start(ctx, name, serverSpanOnly...)
+		// The common case builds no option list.
+		s = own.start(psc, name, &serverConfig, alloc)
+	} else {
+		cfg := trace.NewSpanStartConfig(serverOptions(links, attrs)...)
+		s = own.start(psc, name, &cfg, alloc)
+	}
+	if s.rec == nil {
+		// After Shutdown, as Start: the parent's context kept.
+		s.sc = psc
+	}
+	return trace.ContextWithSpan(ctx, s), s
+}
+
+func serverOptions(links []trace.Link, attrs []attribute.KeyValue) []trace.SpanStartOption {
+	if len(links) == 0 && len(attrs) == 0 {
+		return serverSpanOnly
 	}
 	opts := make([]trace.SpanStartOption, 1, 3)
 	opts[0] = serverSpan
@@ -364,12 +502,41 @@ func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, a
 	if len(attrs) > 0 {
 		opts = append(opts, trace.WithAttributes(attrs...))
 	}
-	return t.Tracer().Start(ctx, name, opts...)
+	return opts
+}
+
+// StartClient starts a client span named name, a child of ctx's span, and
+// injects it (traceparent, tracestate, ctx's baggage) into h, the headers
+// of the outgoing request. The span is in no context: nothing between the
+// caller and the backend reads it there.
+func (t *Tracing) StartClient(ctx context.Context, name string, h http.Header) trace.Span {
+	if !t.Enabled() {
+		_, s := noopTracer.Start(ctx, name)
+		return s
+	}
+	own, ok := t.tracer.(*tracer)
+	if !ok {
+		sctx, s := t.tracer.Start(ctx, name, clientSpan...)
+		t.Inject(sctx, h)
+		return s
+	}
+	psc := trace.SpanContextFromContext(ctx)
+	s := own.start(psc, name, &clientConfig, nil)
+	if s.rec == nil {
+		s.sc = psc
+	}
+	t.inject(ctx, s.sc, h)
+	return s
 }
 
 var (
 	serverSpan     = trace.WithSpanKind(trace.SpanKindServer)
 	serverSpanOnly = []trace.SpanStartOption{serverSpan}
+	serverConfig   = trace.NewSpanStartConfig(serverSpan)
+	// clientSpan is a slice: one option passed as a variadic argument
+	// would allocate its array per call.
+	clientSpan   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+	clientConfig = trace.NewSpanStartConfig(clientSpan...)
 )
 
 // ForceFlush exports the spans ended so far.
@@ -377,7 +544,7 @@ func (t *Tracing) ForceFlush(ctx context.Context) error {
 	if !t.Enabled() {
 		return nil
 	}
-	return t.tp.ForceFlush(ctx)
+	return t.exp.forceFlush(ctx)
 }
 
 // Shutdown exports the spans still queued and stops the exporter. Spans
@@ -386,5 +553,5 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 	if !t.Enabled() {
 		return nil
 	}
-	return t.tp.Shutdown(ctx)
+	return t.exp.shutdown(ctx)
 }

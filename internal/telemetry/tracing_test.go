@@ -18,9 +18,11 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/identity"
+	"github.com/agentgateway-go/agentgateway/internal/telemetry/otlptest"
 	"github.com/agentgateway-go/agentgateway/test/jaegertest"
 )
 
@@ -31,10 +33,10 @@ const (
 )
 
 // memTracing is an enabled Tracing exporting into memory.
-func memTracing(t testing.TB, o TracingOptions) (*Tracing, *tracetest.InMemoryExporter) {
+func memTracing(t testing.TB, o TracingOptions) (*Tracing, *otlptest.Collector) {
 	t.Helper()
 	o.Enabled = true
-	exp := tracetest.NewInMemoryExporter()
+	exp := &otlptest.Collector{}
 	tr, err := newTracing(context.Background(), o, exp)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +45,7 @@ func memTracing(t testing.TB, o TracingOptions) (*Tracing, *tracetest.InMemoryEx
 	return tr, exp
 }
 
-func flush(t testing.TB, tr *Tracing, exp *tracetest.InMemoryExporter) tracetest.SpanStubs {
+func flush(t testing.TB, tr *Tracing, exp *otlptest.Collector) tracetest.SpanStubs {
 	t.Helper()
 	if err := tr.ForceFlush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -338,7 +340,7 @@ func TestSamplingRate(t *testing.T) {
 // spans than the queue holds does not block and does not grow memory.
 func TestBoundedQueue(t *testing.T) {
 	block := make(chan struct{})
-	tr, err := newTracing(context.Background(), TracingOptions{Enabled: true, SamplingRate: 1}, blockingExporter{block})
+	tr, err := newTracing(context.Background(), TracingOptions{Enabled: true, SamplingRate: 1}, blockingClient{block})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,17 +363,34 @@ func TestBoundedQueue(t *testing.T) {
 	_ = tr.Shutdown(ctx)
 }
 
-type blockingExporter struct{ c chan struct{} }
+// blockingClient's uploads wait until c is closed.
+type blockingClient struct{ c chan struct{} }
 
-func (b blockingExporter) ExportSpans(ctx context.Context, _ []sdktrace.ReadOnlySpan) error {
+func (blockingClient) Start(context.Context) error { return nil }
+func (blockingClient) Stop(context.Context) error  { return nil }
+func (b blockingClient) UploadTraces(ctx context.Context, _ []*tracepb.ResourceSpans) error {
 	select {
 	case <-b.c:
 	case <-ctx.Done():
 	}
 	return nil
 }
-func (blockingExporter) Shutdown(context.Context) error { return nil }
 
+// discardClient counts and drops uploaded spans.
+type discardClient struct{ n atomic.Int64 }
+
+func (*discardClient) Start(context.Context) error { return nil }
+func (*discardClient) Stop(context.Context) error  { return nil }
+func (d *discardClient) UploadTraces(_ context.Context, rs []*tracepb.ResourceSpans) error {
+	for _, r := range rs {
+		for _, ss := range r.ScopeSpans {
+			d.n.Add(int64(len(ss.Spans)))
+		}
+	}
+	return nil
+}
+
+// discardExporter counts and drops SDK spans (BenchmarkSpan's sdk- cases).
 type discardExporter struct{ n atomic.Int64 }
 
 func (d *discardExporter) ExportSpans(_ context.Context, s []sdktrace.ReadOnlySpan) error {
@@ -381,9 +400,11 @@ func (d *discardExporter) ExportSpans(_ context.Context, s []sdktrace.ReadOnlySp
 func (*discardExporter) Shutdown(context.Context) error { return nil }
 
 // BenchmarkSpan is the cost of one request's server span plus one child
-// (start, attributes, end), with tracing on (every span sampled, through
-// the batch processor to an exporter that discards), with rate 0, and
-// disabled.
+// (start, attributes, end, traceparent injected), with tracing on (every
+// span sampled, through the queue and OTLP encoding to a client that
+// discards), with rate 0, and disabled; the sdk- cases run the same calls
+// on the OpenTelemetry SDK's spans (batch processor, exporter that
+// discards), which the gateway used before its own recorder.
 func BenchmarkSpan(b *testing.B) {
 	attrs, err := CompileAttributes([]config.TraceAttribute{
 		{Key: "agent.identity", Value: "${jwt.sub}"},
@@ -400,15 +421,20 @@ func BenchmarkSpan(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		o    TracingOptions
+		sdk  bool
 	}{
-		{"sampled", TracingOptions{Enabled: true, SamplingRate: 1}},
-		{"rate0", TracingOptions{Enabled: true, SamplingRate: 0}},
-		{"disabled", TracingOptions{}},
+		{"sampled", TracingOptions{Enabled: true, SamplingRate: 1, TrustIncomingTraceparent: true}, false},
+		{"sdk-sampled", TracingOptions{Enabled: true, SamplingRate: 1, TrustIncomingTraceparent: true}, true},
+		{"untrusted", TracingOptions{Enabled: true, SamplingRate: 1}, false},
+		{"sdk-untrusted", TracingOptions{Enabled: true, SamplingRate: 1}, true},
+		{"rate0", TracingOptions{Enabled: true, SamplingRate: 0}, false},
+		{"sdk-rate0", TracingOptions{Enabled: true, SamplingRate: 0}, true},
+		{"disabled", TracingOptions{}, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var tr *Tracing
 			if bc.o.Enabled {
-				tr, err = newTracing(context.Background(), bc.o, &discardExporter{})
+				tr, err = newTracing(context.Background(), bc.o, &discardClient{})
 			} else {
 				tr, err = NewTracing(context.Background(), bc.o)
 			}
@@ -416,6 +442,14 @@ func BenchmarkSpan(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer tr.Shutdown(context.Background())
+			if bc.sdk {
+				tp := sdktrace.NewTracerProvider(
+					sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(bc.o.SamplingRate))),
+					sdktrace.WithBatcher(&discardExporter{}, sdktrace.WithMaxQueueSize(maxQueueSize), sdktrace.WithMaxExportBatchSize(maxExportBatchSize)),
+				)
+				defer tp.Shutdown(context.Background())
+				tr.tracer = tp.Tracer(TracerName)
+			}
 			h := http.Header{"Traceparent": {incomingParent}}
 			out := http.Header{}
 			b.ReportAllocs()
@@ -425,8 +459,7 @@ func BenchmarkSpan(b *testing.B) {
 				if span.IsRecording() {
 					span.SetAttributes(attrs.Eval(vars)...)
 				}
-				cctx, child := tr.Tracer().Start(ctx, "upstream")
-				tr.Inject(cctx, out)
+				child := tr.StartClient(ctx, "upstream", out)
 				child.End()
 				span.End()
 			}
@@ -649,7 +682,7 @@ func TestJaegerUntrustedLink(t *testing.T) {
 // Inject writes exactly what the W3C propagators write, on its fast path
 // (traceparent only) and off it (tracestate, baggage), whatever the flags.
 func TestInjectMatchesPropagator(t *testing.T) {
-	tr, err := newTracing(context.Background(), TracingOptions{Enabled: true, SamplingRate: 1}, &discardExporter{})
+	tr, err := newTracing(context.Background(), TracingOptions{Enabled: true, SamplingRate: 1}, &discardClient{})
 	if err != nil {
 		t.Fatal(err)
 	}
