@@ -31,7 +31,7 @@ func FuzzReadResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, _ := http.NewRequest("GET", "http://backend/", nil)
 		br := bufio.NewReaderSize(bytes.NewReader(data), 64)
-		res, h, err := readResponse(br, req, 4<<10)
+		res, h, err := readResponse(br, req, 4<<10, nil)
 		if err != nil {
 			return
 		}
