@@ -82,6 +82,9 @@ type upstreamState struct {
 	// inbound header map (forward.go); fwdSet backs fwd.Set.
 	fwd    upstream.Forwarding
 	fwdSet [3]upstream.Field
+	// info receives the backend's 1xx responses on the lean path
+	// (informational.go); fwd.Inform points at it.
+	info informer
 }
 
 type upstreamKey struct{}
