@@ -17,6 +17,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/agentgateway-go/agentgateway/internal/devissuer"
 	"github.com/agentgateway-go/agentgateway/internal/tlsconfig/tlstest"
 )
 
@@ -28,6 +29,7 @@ type versionBackend struct {
 	caFile  string // for TLS backends
 	h1, h2  atomic.Int64
 	conns   atomic.Int64
+	flaky   atomic.Int64
 	release chan struct{} // closing it lets /events send its second event
 }
 
@@ -41,7 +43,18 @@ func newVersionBackend(t *testing.T, mode string) *versionBackend {
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "echo"}, func(ctx context.Context, req *mcp.CallToolRequest, in echoArgs) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "echo: " + in.Text}}}, nil, nil
 	})
+	mcp.AddTool(s, &mcp.Tool{Name: "secret", Description: "not for everyone"}, func(ctx context.Context, req *mcp.CallToolRequest, in echoArgs) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "secret"}}}, nil, nil
+	})
 	mux := http.NewServeMux()
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	mux.HandleFunc("/flaky", func(w http.ResponseWriter, r *http.Request) {
+		if b.flaky.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "fine")
+	})
 	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
 	mux.HandleFunc("/events", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -153,7 +166,7 @@ func TestBackendHTTPVersions(t *testing.T) {
 			}
 			defer sess.Close()
 			tools, err := sess.ListTools(ctx, nil)
-			if err != nil || len(tools.Tools) != 1 {
+			if err != nil || len(tools.Tools) != 2 {
 				t.Fatalf("tools/list: %v %+v", err, tools)
 			}
 			res, err := sess.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
@@ -290,5 +303,106 @@ func TestBackendHTTP2Upgrade(t *testing.T) {
 	defer mu.Unlock()
 	if proto != 1 {
 		t.Fatalf("backend saw HTTP/%d", proto)
+	}
+}
+
+const h2PolicyConfig = `
+binds:
+  - port: %d
+    address: 127.0.0.1
+    listeners:
+      - name: l
+        routes:
+          - name: tools
+            match: {path: {prefix: /mcp}}
+            policies:
+              - type: jwt-authn
+                jwt: {issuer: %s, audiences: [%s], jwksUri: %s}
+              - type: mcp-authz
+                mcp:
+                  rules:
+                    - principal: alice
+                      allowedTools: [echo]
+            backends:
+              - name: b
+                type: mcp-http
+                address: %[5]s
+                http: {version: http2}
+          - name: plain
+            match: {path: {prefix: /plain}}
+            policies:
+              - type: timeout
+                timeout: {request: 30s, idle: 300ms}
+              - type: retry
+                retry: {attempts: 2, retryOn: [5xx]}
+            backends:
+              - name: p
+                address: %[5]s
+                http: {version: http2}
+`
+
+// TestBackendHTTP2Policies: over h2c, mcp-authz filters the session's
+// tools/list and refuses a tool call, the retry policy replays a 5xx,
+// the idle timeout fails a silent backend with 504 and ends a silent
+// stream cleanly.
+func TestBackendHTTP2Policies(t *testing.T) {
+	be := newVersionBackend(t, "h2c")
+	key, err := devissuer.GenerateKey(devissuer.DefaultAlg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := devissuer.Start("127.0.0.1:0", key, devissuer.DefaultIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = iss.Close() })
+	tok, err := key.Mint(devissuer.TokenOptions{Subject: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gw := startGateway(t, h2PolicyConfig, devissuer.DefaultIssuer, devissuer.DefaultAudience, iss.JWKSURI(), be.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	c := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
+	sess, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: gw + "/mcp", HTTPClient: &http.Client{Transport: bearer{tok}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	tools, err := sess.ListTools(ctx, nil)
+	if err != nil || len(tools.Tools) != 1 || tools.Tools[0].Name != "echo" {
+		t.Fatalf("tools/list for alice: %v %+v", err, tools)
+	}
+	if _, err := sess.CallTool(ctx, &mcp.CallToolParams{Name: "secret", Arguments: map[string]any{"text": "x"}}); err == nil {
+		t.Fatal("tools/call secret was allowed")
+	}
+
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, "GET", gw+path, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatalf("%s: body: %v", path, err)
+		}
+		return res, string(b)
+	}
+	if res, body := get("/plain/flaky"); res.StatusCode != 200 || body != "fine" || be.flaky.Load() != 2 {
+		t.Fatalf("flaky: %d %q after %d attempts", res.StatusCode, body, be.flaky.Load())
+	}
+	if res, _ := get("/plain/slow"); res.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("slow: %d, want 504", res.StatusCode)
+	}
+	// The stream's first event, then silence: a clean end.
+	if res, body := get("/plain/events"); res.StatusCode != 200 || body != "data: one\n\n" {
+		t.Fatalf("silent stream: %d %q", res.StatusCode, body)
+	}
+	if h1 := be.h1.Load(); h1 != 0 {
+		t.Fatalf("backend saw %d HTTP/1 requests", h1)
 	}
 }
