@@ -230,24 +230,32 @@ func TestBackendHTTPVersions(t *testing.T) {
 	}
 }
 
-// TestH2CToHTTP1Backend: a backend declared http2 that only speaks
+// TestHTTP2ToHTTP1Backend: a backend declared http2 that only speaks
 // HTTP/1.1 fails fast with a 502 (a JSON-RPC error on the MCP route),
-// not a hang.
-func TestH2CToHTTP1Backend(t *testing.T) {
-	be := newVersionBackend(t, "h1")
-	_, gw := startGateway(t, versionConfig, be.URL, versionBlock(be, "http2"))
-	c := &http.Client{Timeout: 15 * time.Second}
-	req, _ := http.NewRequest("POST", gw+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":42,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), `"id":42`) || !strings.Contains(string(body), `"error"`) {
-		t.Fatalf("status %d body %s", res.StatusCode, body)
+// not a hang: in cleartext the backend refuses the h2c preface; over TLS
+// the handshake finds no common ALPN protocol.
+func TestHTTP2ToHTTP1Backend(t *testing.T) {
+	for _, mode := range []string{"h1", "tls-h1"} {
+		t.Run(mode, func(t *testing.T) {
+			be := newVersionBackend(t, mode)
+			_, gw := startGateway(t, versionConfig, be.URL, versionBlock(be, "http2"))
+			c := &http.Client{Timeout: 15 * time.Second}
+			req, _ := http.NewRequest("POST", gw+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":42,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			res, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), `"id":42`) || !strings.Contains(string(body), `"error"`) {
+				t.Fatalf("status %d body %s", res.StatusCode, body)
+			}
+			if n := be.h1.Load() + be.h2.Load(); mode == "tls-h1" && n != 0 {
+				t.Fatalf("backend handled %d requests", n)
+			}
+		})
 	}
 }
 
