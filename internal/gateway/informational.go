@@ -32,12 +32,7 @@ func (f *informer) Got1xx(code int, h http.Header) error {
 	if code == http.StatusContinue {
 		return nil
 	}
-	removeHopByHop(h)
-	for _, k := range f.route.stripHeaders {
-		delete(h, k)
-	}
-	delete(h, "Content-Length")
-	delete(h, "Mcp-Session-Id")
+	filter1xx(h, f.route)
 	// WriteHeader(1xx) sends the whole header map and leaves it as it
 	// is: the 1xx carries the backend's fields only, and the headers
 	// already set for the final response stay for it.
@@ -53,3 +48,35 @@ func (f *informer) Got1xx(code int, h http.Header) error {
 	maps.Copy(dst, saved)
 	return nil
 }
+
+// filter1xx removes from a 1xx's fields what the client must not get
+// (informer).
+func filter1xx(h http.Header, rt *route) {
+	removeHopByHop(h)
+	for _, k := range rt.stripHeaders {
+		delete(h, k)
+	}
+	delete(h, "Content-Length")
+	delete(h, "Mcp-Session-Id")
+}
+
+// informWriter applies informer's rules on the transport path, where
+// ReverseProxy forwards each 1xx itself: it copies the fields into the
+// header map, calls WriteHeader and clears the map.
+type informWriter struct {
+	http.ResponseWriter
+	route *route
+}
+
+func (w informWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		if code == http.StatusContinue {
+			return
+		}
+		filter1xx(w.Header(), w.route)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets ReverseProxy's ResponseController reach Flush and Hijack.
+func (w informWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -118,7 +118,7 @@ func TestInformationalResponses(t *testing.T) {
 }
 
 // TestInformationalResponsesH2C: over HTTP/2 the transport path
-// (ReverseProxy) forwards 103s too.
+// (ReverseProxy) forwards 103s too, filtered the same way.
 func TestInformationalResponsesH2C(t *testing.T) {
 	be := newVersionBackend(t, "h2c")
 	be.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -127,8 +127,12 @@ func TestInformationalResponsesH2C(t *testing.T) {
 			return
 		}
 		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.Header().Set("X-Agent-Identity", "spoofed")
+		w.Header().Set("Mcp-Session-Id", "raw")
 		w.WriteHeader(http.StatusEarlyHints)
 		w.Header().Del("Link")
+		w.Header().Del("X-Agent-Identity")
+		w.Header().Del("Mcp-Session-Id")
 		_, _ = io.WriteString(w, "ok")
 	})
 	_, gw := startGateway(t, versionConfig, be.URL, "                http: {version: http2}")
@@ -136,6 +140,11 @@ func TestInformationalResponsesH2C(t *testing.T) {
 	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
 		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
 			links = append(links, h.Get("Link"))
+			for k := range h {
+				if k != "Link" && k != "Date" {
+					t.Errorf("1xx carries %s", k)
+				}
+			}
 			return nil
 		},
 	})

@@ -189,7 +189,7 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	if b.lean != nil && leanEligible(r, ex.Body != nil) {
 		b.serveLean(w, r, ctx, st)
 	} else {
-		b.proxy.ServeHTTP(w, r.WithContext(ctx))
+		b.proxy.ServeHTTP(informWriter{w, b.route}, r.WithContext(ctx))
 	}
 	if st.err != nil {
 		return upstreamError(ctx, st.err)
