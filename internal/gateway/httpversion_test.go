@@ -150,7 +150,7 @@ func TestBackendHTTPVersions(t *testing.T) {
 		{mode: "h2c", version: ""},                                  // http:// defaults to http1: the lean client
 		{mode: "tls", version: "", wantH2: true, wantConns: 2},      // https:// defaults to auto
 		{mode: "tls", version: "http2", wantH2: true, wantConns: 2}, // h2 only
-		{mode: "tls", version: "http1"},                             // ALPN http/1.1 only
+		{mode: "tls", version: "http1"},                             // no h2 offered
 		{mode: "tls-h1", version: "auto"},                           // auto falls back to HTTP/1.1
 	} {
 		t.Run(tc.mode+"/"+tc.version, func(t *testing.T) {
