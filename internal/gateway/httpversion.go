@@ -28,9 +28,18 @@ import (
 // within h2PingTimeout is closed. Many streams ride one connection, so a
 // connection that died without a FIN (a backend host gone, a NAT entry
 // dropped) would otherwise hang every one of them until its idle timeout.
+//
+// h2StreamWindow is the flow-control window of one stream from a
+// backend: what the gateway buffers for a stream whose client reads
+// slower than the backend writes (Go's client default is 4 MiB; 1 MiB is
+// Go's server default, and plenty for the bandwidth-delay product of a
+// backend network). The connection window stays Go's default (1 GiB):
+// the gateway returns it only as streams are read, so a smaller one
+// would let a few slow clients stall every stream on the connection.
 const (
 	h2SendPingTimeout = 30 * time.Second
 	h2PingTimeout     = 15 * time.Second
+	h2StreamWindow    = 1 << 20
 )
 
 // versionTransports are the fallback transports by HTTP version.
@@ -57,7 +66,8 @@ func newVersionTransports(base *http.Transport) *versionTransports {
 		// another connection rather than queue (StrictMaxConcurrentRequests
 		// false), and the circuit breaker's maxRequests bounds the
 		// requests, hence the connections, per backend.
-		t.HTTP2 = &http.HTTP2Config{SendPingTimeout: h2SendPingTimeout, PingTimeout: h2PingTimeout}
+		t.HTTP2 = &http.HTTP2Config{SendPingTimeout: h2SendPingTimeout, PingTimeout: h2PingTimeout,
+			MaxReceiveBufferPerStream: h2StreamWindow}
 		return t
 	}
 	return &versionTransports{
