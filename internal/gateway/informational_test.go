@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
@@ -120,8 +121,7 @@ func TestInformationalResponses(t *testing.T) {
 // TestInformationalResponsesH2C: over HTTP/2 the transport path
 // (ReverseProxy) forwards 103s too, filtered the same way.
 func TestInformationalResponsesH2C(t *testing.T) {
-	be := newVersionBackend(t, "h2c")
-	be.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 2 {
 			w.WriteHeader(http.StatusHTTPVersionNotSupported)
 			return
@@ -134,7 +134,11 @@ func TestInformationalResponsesH2C(t *testing.T) {
 		w.Header().Del("X-Agent-Identity")
 		w.Header().Del("Mcp-Session-Id")
 		_, _ = io.WriteString(w, "ok")
-	})
+	}))
+	be.Config.Protocols = new(http.Protocols)
+	be.Config.Protocols.SetUnencryptedHTTP2(true)
+	be.Start()
+	t.Cleanup(be.Close)
 	_, gw := startGateway(t, versionConfig, be.URL, "                http: {version: http2}")
 	var links []string
 	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
