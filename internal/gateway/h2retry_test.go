@@ -20,6 +20,9 @@ import (
 // answers the others with a JSON-RPC result. bodies are the request
 // bodies it received in full, in order.
 type refusingH2Backend struct {
+	// goaway: the first stream is refused with GOAWAY (last stream 0)
+	// and the connection closed, instead of RST_STREAM.
+	goaway bool
 	ln     net.Listener
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -28,13 +31,13 @@ type refusingH2Backend struct {
 	conns  []net.Conn
 }
 
-func newRefusingH2Backend(t *testing.T) *refusingH2Backend {
+func newRefusingH2Backend(t *testing.T, goaway bool) *refusingH2Backend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &refusingH2Backend{ln: ln}
+	s := &refusingH2Backend{ln: ln, goaway: goaway}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -115,6 +118,11 @@ func (s *refusingH2Backend) serve(c net.Conn) {
 			s.heads++
 			first := s.heads == 1
 			s.mu.Unlock()
+			if first && s.goaway {
+				// The server is going away and processed no stream.
+				_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+				return
+			}
 			if first {
 				refused[id] = true
 				if err := fr.WriteRSTStream(id, http2.ErrCodeRefusedStream); err != nil {
@@ -144,28 +152,36 @@ func (s *refusingH2Backend) serve(c net.Conn) {
 }
 
 // TestBackendHTTP2RefusedStreamRetried: a tools/call (not idempotent,
-// no retry policy) that an HTTP/2 backend refused with REFUSED_STREAM is
-// replayed, buffered body and all, since the backend said it did not
-// process it.
+// no retry policy) that an HTTP/2 backend refused, with REFUSED_STREAM or
+// a GOAWAY naming no processed stream, is replayed, buffered body and
+// all, since the backend said it did not process it.
 func TestBackendHTTP2RefusedStreamRetried(t *testing.T) {
-	be := newRefusingH2Backend(t)
-	_, gw := startGateway(t, versionConfig, "http://"+be.ln.Addr().String(), "                http: {version: http2}")
-	const call = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"once"}}}`
-	req, _ := http.NewRequest("POST", gw+"/mcp", strings.NewReader(call))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	res, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"result"`) {
-		t.Fatalf("status %d body %s", res.StatusCode, body)
-	}
-	be.mu.Lock()
-	defer be.mu.Unlock()
-	if be.heads != 2 || len(be.bodies) != 1 || be.bodies[0] != call {
-		t.Fatalf("backend saw %d streams, answered bodies %q", be.heads, be.bodies)
+	for _, goaway := range []bool{false, true} {
+		name := "REFUSED_STREAM"
+		if goaway {
+			name = "GOAWAY"
+		}
+		t.Run(name, func(t *testing.T) {
+			be := newRefusingH2Backend(t, goaway)
+			_, gw := startGateway(t, versionConfig, "http://"+be.ln.Addr().String(), "                http: {version: http2}")
+			const call = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"once"}}}`
+			req, _ := http.NewRequest("POST", gw+"/mcp", strings.NewReader(call))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			res, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"result"`) {
+				t.Fatalf("status %d body %s", res.StatusCode, body)
+			}
+			be.mu.Lock()
+			defer be.mu.Unlock()
+			if be.heads != 2 || len(be.bodies) != 1 || be.bodies[0] != call {
+				t.Fatalf("backend saw %d streams, answered bodies %q", be.heads, be.bodies)
+			}
+		})
 	}
 }

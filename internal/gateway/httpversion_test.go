@@ -259,9 +259,16 @@ func TestHTTP2ToHTTP1Backend(t *testing.T) {
 	}
 }
 
-// TestBackendHTTP2Upgrade: an upgrade to a backend declared http2 goes
-// over HTTP/1.1 (HTTP/2 has no Upgrade), and reaches the backend.
-func TestBackendHTTP2Upgrade(t *testing.T) {
+// TestBackendUpgrade: an upgrade is tunnelled (a 101 keeps a writable
+// body: before, every upgrade was a 502), and to a backend declared
+// http2 it goes over HTTP/1.1 (HTTP/2 has no Upgrade).
+func TestBackendUpgrade(t *testing.T) {
+	for _, version := range []string{"http1", "http2"} {
+		t.Run(version, func(t *testing.T) { testBackendUpgrade(t, version) })
+	}
+}
+
+func testBackendUpgrade(t *testing.T, version string) {
 	var mu sync.Mutex
 	var proto int
 	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -289,7 +296,7 @@ func TestBackendHTTP2Upgrade(t *testing.T) {
 	be.Config.Protocols.SetUnencryptedHTTP2(true)
 	be.Start()
 	t.Cleanup(be.Close)
-	_, gw := startGateway(t, versionConfig, be.URL, "                http: {version: http2}")
+	_, gw := startGateway(t, versionConfig, be.URL, "                http: {version: "+version+"}")
 
 	conn, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
 	if err != nil {
