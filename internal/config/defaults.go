@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Enumerated values.
 const (
@@ -282,6 +285,7 @@ func setRouteDefaults(r *Route, maxBody ByteSize) {
 		if be.TLS != nil && be.TLS.MinVersion == "" {
 			be.TLS.MinVersion = DefaultTLSMinVersion
 		}
+		setBackendHTTPDefaults(be)
 		if be.MCP != nil {
 			orDefault(&be.MCP.Endpoint, DefaultMCPEndpoint)
 			orDefault(&be.MCP.Protocol, DefaultMCPProtocol)
@@ -319,5 +323,26 @@ func orDefault[T comparable](field *T, def T) {
 	var zero T
 	if *field == zero {
 		*field = def
+	}
+}
+
+// setBackendHTTPDefaults fills http.version from the address scheme:
+// http1 for http://, since cleartext has no way to learn what the
+// backend speaks and HTTP/1.1 is what every server understands; auto
+// for https://, where ALPN lets the backend choose and HTTP/2 is used
+// only when the backend offers it. An address that does not parse is
+// left for Validate to report.
+func setBackendHTTPDefaults(be *Backend) {
+	if be.HTTP == nil {
+		be.HTTP = &BackendHTTPConfig{}
+	}
+	if be.HTTP.Version != "" {
+		return
+	}
+	switch {
+	case strings.HasPrefix(strings.ToLower(be.Address), "https://"):
+		be.HTTP.Version = HTTPVersionAuto
+	case strings.HasPrefix(strings.ToLower(be.Address), "http://"):
+		be.HTTP.Version = HTTPVersion1
 	}
 }

@@ -340,7 +340,27 @@ type Backend struct {
 	// federated MCP route: prefix + separator + name. Default: the
 	// backend name; "" passes names through unchanged.
 	Prefix *string `yaml:"prefix"`
+	// HTTP chooses the HTTP version spoken to the backend
+	// (docs/proxy.md#http-versions-to-backends).
+	HTTP *BackendHTTPConfig `yaml:"http"`
 }
+
+// BackendHTTPConfig is how the gateway speaks HTTP to a backend.
+type BackendHTTPConfig struct {
+	// Version is "http1", "http2" or "auto". Default: http1 for an
+	// http:// address, auto for https://. http2 on an http:// address
+	// is cleartext HTTP/2 with prior knowledge (h2c); on https:// it is
+	// HTTP/2 negotiated by ALPN, with no HTTP/1.1 fallback. auto offers
+	// h2 then http/1.1 in the TLS handshake: https:// only.
+	Version string `yaml:"version"`
+}
+
+// Backend HTTP versions (BackendHTTPConfig.Version).
+const (
+	HTTPVersion1    = "http1"
+	HTTPVersion2    = "http2"
+	HTTPVersionAuto = "auto"
+)
 
 // CircuitBreaker caps a backend's concurrent requests and ejects it after
 // consecutive failures (5xx, connect failures, resets), for an interval

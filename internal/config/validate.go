@@ -213,6 +213,7 @@ func (v *validator) route(r *Route, rp string) {
 			}
 		}
 		v.backendTLS(be, bp)
+		v.backendHTTP(be, bp)
 		for j, a := range be.Agents {
 			ap := joinIndex(bp+".agents", j)
 			if !a2a.ValidAgentName(a) {

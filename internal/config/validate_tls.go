@@ -211,6 +211,25 @@ func (v *validator) backendTLS(be *Backend, bp string) {
 	v.tlsVersion(t.MinVersion, tp+".minVersion")
 }
 
+// backendHTTP checks http.version against the address scheme: ALPN
+// needs TLS, so auto is for https:// only.
+func (v *validator) backendHTTP(be *Backend, bp string) {
+	h := be.HTTP
+	if h == nil || h.Version == "" {
+		return
+	}
+	vp := bp + ".http.version"
+	switch h.Version {
+	case HTTPVersion1, HTTPVersion2:
+	case HTTPVersionAuto:
+		if u, err := url.Parse(be.Address); err == nil && u.Scheme == "http" {
+			v.add(vp, "auto negotiates the version in the TLS handshake (ALPN) and %q is cleartext: use http1, or http2 for cleartext HTTP/2 (h2c) with prior knowledge", be.Address)
+		}
+	default:
+		v.add(vp, "unknown HTTP version %q (valid: http1, http2, auto)", h.Version)
+	}
+}
+
 func (v *validator) tlsVersion(s, path string) {
 	switch s {
 	case "", TLSVersion12, TLSVersion13:

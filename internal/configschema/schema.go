@@ -145,6 +145,7 @@ func enums() map[string][]any {
 		"Policy.Type":                   strs(config.PolicyTypes()...),
 		"Backend.Type":                  strs(config.BackendMCPHTTP, config.BackendHTTP),
 		"MCPBackend.Protocol":           strs(config.MCPProtocolHTTP, config.MCPProtocolSSE),
+		"BackendHTTPConfig.Version":     strs(config.HTTPVersion1, config.HTTPVersion2, config.HTTPVersionAuto),
 		"ListenerTLS.ClientAuth":        strs(config.ClientAuthStrict, config.ClientAuthPermissive, config.ClientAuthNone),
 		"MTLS.Mode":                     strs(config.ClientAuthStrict, config.ClientAuthPermissive),
 		"ListenerTLS.MinVersion":        tlsVersions,

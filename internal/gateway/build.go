@@ -321,6 +321,10 @@ func (rt *runtime) cleanup() {
 type deps struct {
 	log       *slog.Logger
 	transport http.RoundTripper
+	// versions are the transports by backend HTTP version
+	// (httpversion.go); nil when Options.Transport overrides the
+	// transport, which then carries every version.
+	versions *versionTransports
 	// upstream is the lean client for plain-HTTP backends (forward.go);
 	// nil when Options.Transport overrides the transport.
 	upstream *upstream.Client

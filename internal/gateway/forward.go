@@ -132,6 +132,8 @@ func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	b.forwarding(in, st)
+	st.info = informer{w: w, route: b.route}
+	st.fwd.Inform = &st.info
 	res, err := b.lean.RoundTrip(out)
 	if err != nil {
 		st.err = err

@@ -76,6 +76,7 @@ func New(opts Options) *Gateway {
 	}
 	tr := opts.Transport
 	var lean *upstream.Client
+	var versions *versionTransports
 	if tr == nil {
 		t := newTransport()
 		lean = newUpstreamClient()
@@ -83,6 +84,7 @@ func New(opts Options) *Gateway {
 			t.DialContext = opts.Dial
 			lean.DialContext = opts.Dial
 		}
+		versions = newVersionTransports(t)
 		tr = t
 	}
 	// The authorization policies' audit records also feed the status
@@ -97,7 +99,7 @@ func New(opts Options) *Gateway {
 	return &Gateway{
 		log:  opts.Logger,
 		opts: opts,
-		deps: &deps{log: opts.Logger, transport: tr, upstream: lean, observer: opts.Observer, rec: health,
+		deps: &deps{log: opts.Logger, transport: tr, versions: versions, upstream: lean, observer: opts.Observer, rec: health,
 			drain: newDrainer(), lim: &limiter{}, sessions: sessions, limits: opts.Limits, fedKeys: federation.RandomKeys(),
 			fedOpens: gcra.NewLocal(65536)},
 		servers:   map[int]*boundServer{},

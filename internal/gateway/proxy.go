@@ -82,6 +82,9 @@ type upstreamState struct {
 	// inbound header map (forward.go); fwdSet backs fwd.Set.
 	fwd    upstream.Forwarding
 	fwdSet [3]upstream.Field
+	// info receives the backend's 1xx responses on the lean path
+	// (informational.go); fwd.Inform points at it.
+	info informer
 }
 
 type upstreamKey struct{}
@@ -91,7 +94,7 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr, err := upstreamTransport(bc, d)
+	tr, err := upstreamTransport(bc, u, d)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +130,9 @@ func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
 		ErrorLog:   slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 		BufferPool: copyBuffers,
 	}
-	if d.upstream != nil && bc.TLS == nil && u.Scheme == "http" {
+	// The lean client speaks HTTP/1.1 in cleartext only; HTTP/2
+	// backends take the transport (httpversion.go).
+	if d.upstream != nil && bc.TLS == nil && u.Scheme == "http" && backendVersion(bc, u.Scheme) == config.HTTPVersion1 {
 		b.lean = &retryTransport{base: leanTransport{d.upstream}, obs: d.observer, brk: b.brk, errs: b.errs}
 	}
 	return b, nil
@@ -184,7 +189,7 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	if b.lean != nil && leanEligible(r, ex.Body != nil) {
 		b.serveLean(w, r, ctx, st)
 	} else {
-		b.proxy.ServeHTTP(w, r.WithContext(ctx))
+		b.proxy.ServeHTTP(informWriter{w, b.route}, r.WithContext(ctx))
 	}
 	if st.err != nil {
 		return upstreamError(ctx, st.err)
@@ -276,7 +281,17 @@ func (b *backend) modifyResponse(res *http.Response) error {
 	if sse && b.obs != nil {
 		body = &closeHook{ReadCloser: body, fn: b.obs.Stream(st.ex)}
 	}
-	res.Body = newGuardedBody(body, res.Request.Context(), st, b.drain)
+	guarded := newGuardedBody(body, res.Request.Context(), st, b.drain)
+	if w, ok := body.(io.Writer); ok && res.StatusCode == http.StatusSwitchingProtocols {
+		// ReverseProxy tunnels a 101 through a writable body; the guard
+		// alone would hide Write and turn every upgrade into a 502.
+		res.Body = struct {
+			io.ReadCloser
+			io.Writer
+		}{guarded, w}
+		return nil
+	}
+	res.Body = guarded
 	return nil
 }
 
@@ -378,7 +393,15 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if st != nil && st.ex.Retrier == nil {
 		if _, nop := t.obs.(nopObserver); nop || t.obs == nil {
 			// One attempt, nobody observing: the proxy's outgoing request
-			// already carries the buffered body.
+			// already carries the buffered body. GetBody lets the
+			// transport replay it by itself where that is safe: on a
+			// pooled connection found dead, and over HTTP/2 on a
+			// stream the backend refused (REFUSED_STREAM) or a
+			// connection it is closing (GOAWAY) before it read the
+			// request.
+			if body := st.ex.Body; body != nil && req.GetBody == nil {
+				req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+			}
 			return t.roundTrip(req, st)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 
@@ -173,12 +174,22 @@ func (g *Gateway) checkTLSSwitch(rt *runtime) error {
 	return nil
 }
 
-// upstreamTransport returns the transport of a backend: the shared one, or
-// for a backend with a tls block, its own (see tlsTransport).
-func upstreamTransport(bc *config.Backend, d *deps) (http.RoundTripper, error) {
+// upstreamTransport returns the fallback transport of a backend: the
+// shared one for its HTTP version (httpversion.go), or for a backend
+// with a tls block, its own (see tlsTransport). A backend that speaks
+// HTTP/2 only sends upgrades over HTTP/1.1 (upgradeSplit).
+func upstreamTransport(bc *config.Backend, u *url.URL, d *deps) (http.RoundTripper, error) {
+	version := backendVersion(bc, u.Scheme)
+	if d.versions == nil {
+		return d.transport, nil
+	}
+	tmpl := d.versions.template(version, u.Scheme)
 	t := bc.TLS
 	if t == nil {
-		return d.transport, nil
+		if version == config.HTTPVersion2 {
+			return upgradeSplit{h2: tmpl, h1: d.versions.h1}, nil
+		}
+		return tmpl, nil
 	}
 	mv, err := tlsconfig.Version(t.MinVersion)
 	if err != nil {
@@ -196,11 +207,11 @@ func upstreamTransport(bc *config.Backend, d *deps) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend %q tls: %w", bc.Name, err)
 	}
-	tmpl, ok := d.transport.(*http.Transport)
-	if !ok {
-		tmpl = newTransport()
+	tt := &tlsTransport{client: c, template: tmpl}
+	if version == config.HTTPVersion2 {
+		return upgradeSplit{h2: tt, h1: &tlsTransport{client: c, template: d.versions.h1}}, nil
 	}
-	return &tlsTransport{client: c, template: tmpl}, nil
+	return tt, nil
 }
 
 // tlsTransport is a backend's own transport: a clone of the shared

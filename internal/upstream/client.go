@@ -29,6 +29,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"sync"
 	"syscall"
 	"time"
@@ -47,7 +49,7 @@ const (
 	DefaultMaxResponseHeaderBytes = 1 << 20
 )
 
-// max1xx bounds the informational responses skipped before the final one.
+// max1xx bounds the informational responses before the final one.
 const max1xx = 8
 
 // Client sends HTTP/1.1 requests to http:// URLs. The zero value uses the
@@ -90,6 +92,21 @@ type Field struct{ Name, Value string }
 type Forwarding struct {
 	Omit []string
 	Set  []Field
+	// Inform, if set, receives the informational responses (1xx other
+	// than 101) that precede the final one.
+	Inform Informer
+}
+
+// Informer receives a request's informational responses (103 Early
+// Hints, 102 Processing, 100 Continue), in order, each with its own
+// header map. An error ends the exchange with that error.
+//
+// Without one (no Forwarding, or a nil Inform), the request context's
+// httptrace.ClientTrace.Got1xxResponse is called instead, as net/http's
+// Transport does; without either, they are skipped. Either way at most
+// max1xx are accepted, each head within MaxResponseHeaderBytes.
+type Informer interface {
+	Got1xx(code int, header http.Header) error
 }
 
 func (c *Client) init() {
@@ -453,7 +470,7 @@ func (cn *conn) roundTrip(ctx context.Context, req *http.Request, f *Forwarding)
 		}
 		return fail(&retryable{err: err})
 	}
-	res, h, err := readResponse(br, req, cn.pool.c.MaxResponseHeaderBytes)
+	res, h, err := readResponse(br, req, cn.pool.c.MaxResponseHeaderBytes, informer(req, f))
 	if err != nil {
 		release()
 		return fail(err)
@@ -499,4 +516,24 @@ func (cn *conn) alive() bool {
 		return false
 	}
 	return cn.probeLive
+}
+
+// informer is where req's informational responses go (Informer).
+func informer(req *http.Request, f *Forwarding) Informer {
+	if f != nil && f.Inform != nil {
+		return f.Inform
+	}
+	// A one-pointer struct: no allocation in the interface.
+	return traceInformer{req}
+}
+
+// traceInformer calls the request context's Got1xxResponse, looked up
+// only when a 1xx arrives.
+type traceInformer struct{ req *http.Request }
+
+func (t traceInformer) Got1xx(code int, h http.Header) error {
+	if tr := httptrace.ContextClientTrace(t.req.Context()); tr != nil && tr.Got1xxResponse != nil {
+		return tr.Got1xxResponse(code, textproto.MIMEHeader(h))
+	}
+	return nil
 }

@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"sort"
 	"strings"
 	"sync"
@@ -97,6 +100,9 @@ type outcome struct {
 	body    string
 	bodyErr bool
 	trailer string
+	// info lists the informational responses, as Got1xxResponse saw
+	// them: "103{Link=</a>}".
+	info string
 }
 
 // flat renders a header without the fields that legitimately differ
@@ -129,13 +135,20 @@ func roundTrip(t *testing.T, rt http.RoundTripper, method, url string, body stri
 	for k, vv := range hdr {
 		req.Header[k] = vv
 	}
+	var info []string
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			info = append(info, fmt.Sprintf("%d{%s}", code, flat(http.Header(h))))
+			return nil
+		},
+	}))
 	res, err := rt.RoundTrip(req)
 	if err != nil {
-		return outcome{err: true}
+		return outcome{err: true, info: strings.Join(info, ",")}
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	o := outcome{status: res.StatusCode, header: flat(res.Header), body: string(b), bodyErr: err != nil}
+	o := outcome{status: res.StatusCode, header: flat(res.Header), body: string(b), bodyErr: err != nil, info: strings.Join(info, ",")}
 	o.trailer = flat(res.Trailer)
 	return o
 }
@@ -166,6 +179,13 @@ func TestDifferential(t *testing.T) {
 			_, _ = io.WriteString(w, "part1,")
 			w.(http.Flusher).Flush()
 			_, _ = io.WriteString(w, "part2")
+		case "/hints":
+			w.Header().Set("Link", "</style.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Add("Link", "</app.js>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Del("Link")
+			_, _ = io.WriteString(w, "page")
 		case "/204":
 			w.WriteHeader(http.StatusNoContent)
 		case "/head":
@@ -217,6 +237,9 @@ func TestDifferential(t *testing.T) {
 		{name: "chunked", method: "GET", url: srv("/chunked")},
 		{name: "close-delimited", method: "GET", url: raw("HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\nuntil the end", false)},
 		{name: "1xx then 200", method: "GET", url: raw("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true)},
+		{name: "early hints", method: "GET", url: srv("/hints")},
+		{name: "102 and 103s, then chunked", method: "GET", url: raw("HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\nLink: </b>\r\n\r\nHTTP/1.1 103 Early Hints\r\nX-Hint: 2\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", true)},
+		{name: "1xx head over the limit", method: "GET", url: raw("HTTP/1.1 103 Early Hints\r\nLink: "+strings.Repeat("a", 8<<10)+"\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false), wantErr: true},
 		{name: "204", method: "GET", url: srv("/204")},
 		{name: "304 with length", method: "GET", url: raw("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nEtag: \"x\"\r\n\r\n", true)},
 		{name: "HEAD with length", method: "HEAD", url: srv("/head")},
@@ -240,6 +263,9 @@ func TestDifferential(t *testing.T) {
 		{name: "transfer-encoding and content-length", method: "GET", url: raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n", false), leanStricter: true},
 		{name: "folded header line", method: "GET", url: raw("HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n", false), leanStricter: true},
 		{name: "space before the colon", method: "GET", url: raw("HTTP/1.1 200 OK\r\nX-A : b\r\nContent-Length: 0\r\n\r\n", false), leanStricter: true},
+		// net/http leaves the count of 1xx it delivers to the caller
+		// to limit; this client accepts at most max1xx.
+		{name: "too many 1xx", method: "GET", url: raw(strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", max1xx+1)+"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false), leanStricter: true},
 		{name: "204 with a body", method: "GET", url: raw("HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\nabc", false), leanStricter: true},
 	}
 	for _, tc := range rows {

@@ -25,15 +25,35 @@ func FuzzReadResponse(f *testing.F) {
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
 		"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\r\n",
 		"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+		"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, _ := http.NewRequest("GET", "http://backend/", nil)
 		br := bufio.NewReaderSize(bytes.NewReader(data), 64)
-		res, h, err := readResponse(br, req, 4<<10)
+		var info fuzzInformer
+		res, h, err := readResponse(br, req, 4<<10, &info)
+		if info.n > max1xx {
+			t.Fatalf("%d informational responses passed on, limit %d", info.n, max1xx)
+		}
+		for _, h := range info.heads {
+			for k, vv := range h {
+				if !validName(k) {
+					t.Fatalf("1xx: accepted header name %q", k)
+				}
+				for _, v := range vv {
+					if !validValue(v) {
+						t.Fatalf("1xx: accepted value %q of %q", v, k)
+					}
+				}
+			}
+		}
 		if err != nil {
 			return
+		}
+		if res.StatusCode < 200 {
+			t.Fatalf("final status %d", res.StatusCode)
 		}
 		for k, vv := range res.Header {
 			if !validName(k) {
@@ -64,4 +84,19 @@ func FuzzReadResponse(f *testing.F) {
 			t.Fatalf("body %q, net/http %q (%v); framing %+v", got, want, wantErr, h)
 		}
 	})
+}
+
+// fuzzInformer records the informational responses passed on.
+type fuzzInformer struct {
+	n     int
+	heads []http.Header
+}
+
+func (f *fuzzInformer) Got1xx(code int, h http.Header) error {
+	if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+		panic("not an informational status")
+	}
+	f.n++
+	f.heads = append(f.heads, h)
+	return nil
 }

@@ -135,7 +135,7 @@ func readLineEnd(br *bufio.Reader, budget *int, scratch *[]byte, crlf bool) ([]b
 }
 
 // readHead reads one response head (status line and fields). A 1xx
-// response is returned like any other; the caller skips it.
+// response is returned like any other; the caller passes it on.
 func readHead(br *bufio.Reader, limit int, scratch *[]byte) (*head, error) {
 	budget := limit
 	line, err := readLine(br, &budget, scratch)
@@ -370,10 +370,10 @@ func hasToken(vals []string, tok string) bool {
 }
 
 // readResponse reads a response to req from br: informational (1xx)
-// responses are skipped, the framing is checked, and the body reads
-// straight from br. The caller attaches the connection to a *body (nil:
-// nothing to release, as in the fuzz target).
-func readResponse(br *bufio.Reader, req *http.Request, limit int) (*http.Response, *head, error) {
+// responses go to inform (nil: skipped), the framing is checked, and the
+// body reads straight from br. The caller attaches the connection to a
+// *body (nil: nothing to release, as in the fuzz target).
+func readResponse(br *bufio.Reader, req *http.Request, limit int, inform Informer) (*http.Response, *head, error) {
 	var scratch []byte
 	var h *head
 	var err error
@@ -393,6 +393,11 @@ func readResponse(br *bufio.Reader, req *http.Request, limit int) (*http.Respons
 		}
 		if n >= max1xx {
 			return nil, nil, protoErr("too many 1xx responses")
+		}
+		if inform != nil {
+			if err := inform.Got1xx(h.status, h.header); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	if err := frame(h, req.Method); err != nil {
