@@ -171,6 +171,13 @@ func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context
 		// The headers go now, before any event: a listening stream may
 		// stay silent for long, and ReverseProxy flushed them at once too.
 		_ = flush()
+		// An HTTP/1.1 GET stream goes on without this goroutine
+		// (parked.go): the handler returns, the stream ends later.
+		if in.Method == http.MethodGet && len(res.Trailer) == 0 {
+			if es, _ := in.Context().Value(edgeStateKey{}).(*edgeState); es != nil && es.park != nil && es.park.park(w, in, res, st.ex) {
+				return
+			}
+		}
 	}
 	if err := copyBody(w, res.Body, flush); err != nil {
 		_ = res.Body.Close()

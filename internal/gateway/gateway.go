@@ -323,6 +323,15 @@ func (g *Gateway) Shutdown(grace time.Duration) error {
 		}()
 	}
 	wg.Wait()
+	// Parked streams end with the drain (their contexts end on
+	// stopStreams and stopAll); wait for their last chunk and their
+	// access log lines, within the grace period.
+	parked := make(chan struct{})
+	go func() { g.deps.drain.parked.Wait(); close(parked) }()
+	select {
+	case <-parked:
+	case <-ctx.Done():
+	}
 	g.deps.sessions.shutdown()
 	if g.admin != nil {
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)

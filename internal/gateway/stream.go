@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/policy"
@@ -17,6 +18,9 @@ type drainer struct {
 	stopStreams context.CancelFunc
 	all         context.Context
 	stopAll     context.CancelFunc
+	// parked counts the streams served off their handler goroutines
+	// (parked.go), which the servers' Shutdown does not wait for.
+	parked sync.WaitGroup
 }
 
 func newDrainer() *drainer {

@@ -1,0 +1,328 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/agentgateway-go/agentgateway/internal/policy"
+)
+
+// Parked streams: an HTTP/1.1 response stream served without its handler
+// goroutine (issue 20: ≤ 16 KiB and ≤ 2 goroutines per idle stream).
+//
+// Once a stream's response head is out, the proxy hijacks the client
+// connection, which ends net/http's hold on it (its 4 KiB read and write
+// buffers, the 2 KiB chunking buffer and the background read goroutine),
+// and lets the handler return: the handler goroutine's stack (16 KiB,
+// the ~45 frames of the chain under the stream) goes with it. Two small
+// goroutines carry the stream on: one copies (waiting for upstream data
+// with WaitData, holding no buffer while idle) and writes the chunked
+// framing itself, one waits for the client to close (RawConn.Read with a
+// non-blocking MSG_PEEK, no buffer). Their stacks stay at 2 KiB while
+// parked.
+//
+// Everything the chain does when an exchange ends waits for the stream's
+// end (policy.Exchange.Finally): stream slots, sessions, contexts and
+// timers, counters; then the edge's own end (access log, metrics, the
+// server span, the runtime pin). The idle timeout, the request timeout
+// and the drain end a parked stream as before: they cancel the
+// exchange's context, which cuts the upstream wait, and the copy ends
+// cleanly (guardedBody). A client that closes cancels the same context.
+//
+// Not parked, and served on the handler goroutine as before: HTTP/2
+// (cannot be hijacked), TLS client connections (a peek on the socket
+// would see ciphertext, and the TLS state belongs to crypto/tls), methods
+// other than GET (a POST's response stream is short-lived and its
+// request body belongs to net/http), responses with trailers, and
+// platforms without MSG_PEEK.
+
+// parking is the edge's offer to park the exchange's stream: set for
+// eligible requests (parkable), taken by the proxy (park).
+type parking struct {
+	g *Gateway
+	// cancel ends the exchange's root context, detached from the
+	// request's (which net/http cancels when the handler returns);
+	// unwatch stops forwarding the request context's end to it.
+	cancel  context.CancelCauseFunc
+	unwatch func() bool
+
+	// Set by park.
+	rw         *responseWriter
+	conn       net.Conn
+	res        *http.Response
+	body       io.ReadCloser
+	dw         dataWaiter
+	clientGone atomic.Bool
+}
+
+// errClientGone is the cause a parked stream's context ends with when
+// its client closes the connection.
+var errClientGone = errors.New("client closed the connection")
+
+// parkable reports whether r's response stream may be parked.
+func parkable(r *http.Request) bool {
+	return parkSupported && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet
+}
+
+// detach gives the exchange a root context that survives the handler's
+// return: it ends when the request's does, until the stream is parked,
+// and after that when the client closes or the stream ends.
+func (p *parking) detach(r *http.Request, ctx context.Context) context.Context {
+	ctx, p.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	rctx := r.Context()
+	p.unwatch = context.AfterFunc(rctx, func() { p.cancel(context.Cause(rctx)) })
+	return ctx
+}
+
+// release ends the root context of an exchange that was not parked.
+func (p *parking) release() {
+	p.unwatch()
+	p.cancel(nil)
+}
+
+// park hijacks the client connection and takes the stream over: body is
+// the response body, whose head went out (flushed, chunked). It reports
+// false, with nothing changed, when the connection cannot be taken: the
+// caller streams as before. When the client had pipelined bytes behind
+// the request (net/http's read buffer holds them), the stream is served
+// here, on the hijacked connection, and the connection is handed back to
+// the server afterwards, so the pipelined request is served too.
+func (p *parking) park(w http.ResponseWriter, in *http.Request, res *http.Response, ex *policy.Exchange) bool {
+	body := res.Body
+	rw, ok := w.(*responseWriter)
+	dw, ok2 := body.(dataWaiter)
+	if !ok || !ok2 || rw.writeErr != nil {
+		return false
+	}
+	srv, _ := in.Context().Value(http.ServerContextKey).(*http.Server)
+	conn, brw, err := http.NewResponseController(rw.ResponseWriter).Hijack()
+	if err != nil {
+		return false
+	}
+	p.rw, p.conn, p.res, p.body, p.dw = rw, conn, res, body, dw
+	// net/http's response is done with: drop every reference to it so
+	// that its buffers and its connection state are freed.
+	rw.ResponseWriter, rw.rc = parkedResponse{}, nil
+	if n := brw.Reader.Buffered(); n > 0 {
+		// Pipelined bytes: serve the stream in place, then give the
+		// connection back to the server with them.
+		pending, _ := brw.Reader.Peek(n)
+		pending = append([]byte(nil), pending...)
+		go p.watch()
+		err := p.copy()
+		_ = body.Close()
+		if err != nil {
+			_ = conn.Close()
+			if p.rw.writeErr != nil {
+				p.clientGone.Store(true)
+			}
+			ex.StreamEnd = nil
+			panicAbort(p)
+			return true
+		}
+		if srv == nil || !reserve(srv, &pendingConn{Conn: conn, pending: pending}) {
+			_ = conn.Close()
+		}
+		return true
+	}
+	if !p.unwatch() {
+		// The request's context already ended (the client went away):
+		// the parked stream's context has its cause and ends at once.
+		p.clientGone.Store(true)
+	}
+	ex.Park()
+	return true
+}
+
+// panicAbort ends an in-place stream that broke as the proxy does:
+// http.ErrAbortHandler, which the edge records (client gone or backend
+// broke) before net/http sees it.
+func panicAbort(*parking) { panic(http.ErrAbortHandler) }
+
+// start runs the parked stream: finish is the edge's end of the
+// exchange, run once the stream and the chain's deferred work are done.
+func (p *parking) start(ex *policy.Exchange, finish func(err error)) {
+	d := p.g.deps.drain
+	d.parked.Add(1)
+	go p.watch()
+	go func() {
+		defer d.parked.Done()
+		err := p.copy()
+		_ = p.body.Close()
+		// The connection is not handed back to net/http: a clean end
+		// closes it after the last chunk, as does a broken one (without
+		// the last chunk, so the client learns the response broke).
+		_ = p.conn.Close()
+		ex.RunFinally()
+		if err != nil {
+			err = errStreamBroken
+		}
+		finish(err)
+		p.cancel(nil)
+	}()
+}
+
+// errStreamBroken tells the edge that a parked stream's copy failed
+// (the edge tells a client that went away from a backend that broke).
+var errStreamBroken = errors.New("parked stream broken")
+
+// copy streams the body to the client connection in HTTP/1.1 chunks,
+// one write per read (SSE stays flushed event by event), and on a clean
+// end writes the last chunk.
+func (p *parking) copy() error {
+	cw := chunkWriter{p: p}
+	if err := copyStream(&cw, p.body, p.dw, noFlush); err != nil {
+		return err
+	}
+	// The last chunk, with the backend's trailers (announced or not:
+	// net/http forwarded both).
+	end := []byte("0\r\n")
+	for k, vv := range p.res.Trailer {
+		for _, v := range vv {
+			end = append(append(append(append(end, k...), ": "...), v...), "\r\n"...)
+		}
+	}
+	return cw.write(append(end, "\r\n"...))
+}
+
+func noFlush() error { return nil }
+
+// chunkWriter writes HTTP/1.1 chunks to a parked stream's connection,
+// each bounded by the server's write timeout, and counts the body bytes
+// for the access log.
+type chunkWriter struct{ p *parking }
+
+func (c *chunkWriter) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	var head [20]byte
+	h := strconv.AppendInt(head[:0], int64(len(b)), 16)
+	h = append(h, '\r', '\n')
+	bufs := net.Buffers{h, b, crlf}
+	if err := c.writeBuffers(&bufs); err != nil {
+		return 0, err
+	}
+	c.p.rw.bytes += int64(len(b))
+	return len(b), nil
+}
+
+var crlf = []byte("\r\n")
+
+func (c *chunkWriter) write(b []byte) error {
+	bufs := net.Buffers{b}
+	return c.writeBuffers(&bufs)
+}
+
+func (c *chunkWriter) writeBuffers(bufs *net.Buffers) error {
+	rw := c.p.rw
+	if rw.writeTimeout > 0 {
+		_ = c.p.conn.SetWriteDeadline(time.Now().Add(rw.writeTimeout))
+	}
+	if _, err := bufs.WriteTo(c.p.conn); err != nil {
+		if rw.writeErr == nil {
+			rw.writeErr = err
+		}
+		return err
+	}
+	return nil
+}
+
+// watch waits, without a buffer, until the client closes its connection
+// or sends something, and ends the stream's context if it closed. Bytes
+// from the client (a request pipelined behind a stream, which no
+// streaming client sends) end the watch: the stream goes on and the
+// connection is closed at its end. The watch ends when the stream closes
+// the connection.
+func (p *parking) watch() {
+	sc, ok := p.conn.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	var state int
+	if err := raw.Read(func(fd uintptr) bool {
+		state = peekClient(fd)
+		return state != peekNothing
+	}); err != nil {
+		return
+	}
+	if state == peekClosed {
+		p.clientGone.Store(true)
+		p.cancel(errClientGone)
+	}
+}
+
+// Results of peekClient.
+const (
+	peekNothing = iota // nothing to read: the client is silent
+	peekData           // the client sent bytes
+	peekClosed         // the client closed (FIN) or reset the connection
+)
+
+// parkedResponse stands in for net/http's response once the connection
+// is hijacked: nothing in the chain writes after park, and a stray
+// write fails instead of touching the hijacked connection.
+type parkedResponse struct{}
+
+func (parkedResponse) Header() http.Header         { return http.Header{} }
+func (parkedResponse) Write([]byte) (int, error)   { return 0, http.ErrHijacked }
+func (parkedResponse) WriteHeader(int)             {}
+func (parkedResponse) Flush()                      {}
+func (parkedResponse) Unwrap() http.ResponseWriter { return nil }
+
+// pendingConn replays the bytes a client pipelined behind a stream that
+// was served on its hijacked connection, then reads the connection.
+type pendingConn struct {
+	net.Conn
+	mu      sync.Mutex
+	pending []byte
+}
+
+func (c *pendingConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	if len(c.pending) > 0 {
+		n := copy(b, c.pending)
+		c.pending = c.pending[n:]
+		c.mu.Unlock()
+		return n, nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Read(b)
+}
+
+// reserve hands conn back to srv: Serve with a listener that accepts
+// conn once and then reports itself closed, so Serve returns while
+// net/http serves the connection. False if srv is shutting down.
+func reserve(srv *http.Server, conn net.Conn) bool {
+	l := &oneConn{conn: conn}
+	_ = srv.Serve(l)
+	return l.taken
+}
+
+type oneConn struct {
+	conn  net.Conn
+	taken bool
+}
+
+func (l *oneConn) Accept() (net.Conn, error) {
+	if l.taken {
+		return nil, net.ErrClosed
+	}
+	l.taken = true
+	return l.conn, nil
+}
+
+func (l *oneConn) Close() error   { return nil }
+func (l *oneConn) Addr() net.Addr { return l.conn.LocalAddr() }
