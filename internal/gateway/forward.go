@@ -245,26 +245,35 @@ func copyBody(w io.Writer, src io.Reader, flush func() error) error {
 func copyStream(w io.Writer, src io.Reader, dw dataWaiter, flush func() error) error {
 	for {
 		dw.WaitData()
-		buf := copyBuffers.Get()
-		n, rerr := src.Read(buf)
-		var werr error
-		if n > 0 {
-			if _, werr = w.Write(buf[:n]); werr == nil {
-				if ferr := flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
-					werr = ferr
-				}
-			}
-		}
-		copyBuffers.Put(buf)
-		switch {
-		case werr != nil:
-			return werr
-		case rerr == io.EOF:
-			return nil
-		case rerr != nil:
-			return rerr
+		if done, err := copyStep(w, src, flush); done {
+			return err
 		}
 	}
+}
+
+// copyStep moves one read of a stream whose data is waiting: it reports
+// done at the body's end (err nil) or on a failure.
+func copyStep(w io.Writer, src io.Reader, flush func() error) (done bool, err error) {
+	buf := copyBuffers.Get()
+	n, rerr := src.Read(buf)
+	var werr error
+	if n > 0 {
+		if _, werr = w.Write(buf[:n]); werr == nil {
+			if ferr := flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
+				werr = ferr
+			}
+		}
+	}
+	copyBuffers.Put(buf)
+	switch {
+	case werr != nil:
+		return true, werr
+	case rerr == io.EOF:
+		return true, nil
+	case rerr != nil:
+		return true, rerr
+	}
+	return false, nil
 }
 
 // hopHeaders are httputil's hop-by-hop response fields.

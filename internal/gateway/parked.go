@@ -61,6 +61,10 @@ type parking struct {
 	body       io.ReadCloser
 	dw         dataWaiter
 	clientGone atomic.Bool
+
+	// Set by start.
+	ex     *policy.Exchange
+	finish func(err error)
 }
 
 // errClientGone is the cause a parked stream's context ends with when
@@ -133,6 +137,9 @@ func (p *parking) park(w http.ResponseWriter, in *http.Request, res *http.Respon
 		}
 		return true
 	}
+	// The response hooks ran: what they hold (request copies among it)
+	// need not live as long as the stream.
+	ex.ResponseHooks = nil
 	if !p.unwatch() {
 		// The request's context already ended (the client went away):
 		// the parked stream's context has its cause and ends at once.
@@ -150,24 +157,46 @@ func panicAbort(*parking) { panic(http.ErrAbortHandler) }
 // start runs the parked stream: finish is the edge's end of the
 // exchange, run once the stream and the chain's deferred work are done.
 func (p *parking) start(ex *policy.Exchange, finish func(err error)) {
-	d := p.g.deps.drain
-	d.parked.Add(1)
+	p.ex, p.finish = ex, finish
+	p.g.deps.drain.parked.Add(1)
 	go p.watch()
-	go func() {
-		defer d.parked.Done()
-		err := p.copy()
-		_ = p.body.Close()
-		// The connection is not handed back to net/http: a clean end
-		// closes it after the last chunk, as does a broken one (without
-		// the last chunk, so the client learns the response broke).
-		_ = p.conn.Close()
-		ex.RunFinally()
-		if err != nil {
-			err = errStreamBroken
-		}
-		finish(err)
-		p.cancel(nil)
-	}()
+	go p.step()
+}
+
+// step waits for the stream's next data, moves it, and leaves the next
+// wait to a new goroutine: a read through the event filter and a write
+// grow a goroutine's stack past 2 KiB, and the GC shrinks a stack only
+// when less than a quarter of it is in use, so a goroutine that went on
+// waiting would keep 4 KiB or more; a new one waits on 2 KiB. One
+// goroutine start per read is cheap next to the read and the write.
+func (p *parking) step() {
+	p.dw.WaitData()
+	cw := chunkWriter{p: p}
+	done, err := copyStep(&cw, p.body, noFlush)
+	if !done {
+		go p.step()
+		return
+	}
+	if err == nil {
+		err = p.lastChunk()
+	}
+	p.end(err)
+}
+
+// end finishes a parked stream, once: the connection is not handed back
+// to net/http, so a clean end closes it after the last chunk, as does a
+// broken one (without the last chunk, so the client learns the response
+// broke); then the chain's deferred work and the edge's end.
+func (p *parking) end(err error) {
+	defer p.g.deps.drain.parked.Done()
+	_ = p.body.Close()
+	_ = p.conn.Close()
+	p.ex.RunFinally()
+	if err != nil {
+		err = errStreamBroken
+	}
+	p.finish(err)
+	p.cancel(nil)
 }
 
 // errStreamBroken tells the edge that a parked stream's copy failed
@@ -176,12 +205,18 @@ var errStreamBroken = errors.New("parked stream broken")
 
 // copy streams the body to the client connection in HTTP/1.1 chunks,
 // one write per read (SSE stays flushed event by event), and on a clean
-// end writes the last chunk.
+// end writes the last chunk. It serves a stream in place (park).
 func (p *parking) copy() error {
 	cw := chunkWriter{p: p}
 	if err := copyStream(&cw, p.body, p.dw, noFlush); err != nil {
 		return err
 	}
+	return p.lastChunk()
+}
+
+// lastChunk writes the end of the chunked body.
+func (p *parking) lastChunk() error {
+	cw := chunkWriter{p: p}
 	// The last chunk, with the backend's trailers (announced or not:
 	// net/http forwarded both).
 	end := []byte("0\r\n")

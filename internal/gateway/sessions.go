@@ -466,13 +466,14 @@ func (m mcpSessions) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	})
+	method := r.Method
 	defer func() {
 		if ex.Parked() {
 			// A parked GET stream holds its session until it ends.
-			ex.Finally(func() { m.end(s, sid, status, r.Method) })
+			ex.Finally(func() { m.end(s, sid, status, method) })
 			return
 		}
-		m.end(s, sid, status, r.Method)
+		m.end(s, sid, status, method)
 	}()
 	return m.next.ServeHTTP(w, r)
 }
