@@ -326,11 +326,8 @@ func (g *Gateway) Shutdown(grace time.Duration) error {
 	// Parked streams end with the drain (their contexts end on
 	// stopStreams and stopAll); wait for their last chunk and their
 	// access log lines, within the grace period.
-	parked := make(chan struct{})
-	go func() { g.deps.drain.parked.Wait(); close(parked) }()
-	select {
-	case <-parked:
-	case <-ctx.Done():
+	for g.deps.drain.parked.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
 	}
 	g.deps.sessions.shutdown()
 	if g.admin != nil {

@@ -107,8 +107,13 @@ func (p *parking) park(w http.ResponseWriter, in *http.Request, res *http.Respon
 		return false
 	}
 	srv, _ := in.Context().Value(http.ServerContextKey).(*http.Server)
+	// Counted before the hijack: from then on the server's Shutdown no
+	// longer sees the connection, and the drain waits for this count.
+	parked := &p.g.deps.drain.parked
+	parked.Add(1)
 	conn, brw, err := http.NewResponseController(rw.ResponseWriter).Hijack()
 	if err != nil {
+		parked.Add(-1)
 		return false
 	}
 	p.rw, p.conn, p.res, p.body, p.dw = rw, conn, res, body, dw
@@ -120,6 +125,7 @@ func (p *parking) park(w http.ResponseWriter, in *http.Request, res *http.Respon
 		// connection back to the server with them.
 		pending, _ := brw.Reader.Peek(n)
 		pending = append([]byte(nil), pending...)
+		defer parked.Add(-1)
 		go p.watch()
 		err := p.copy()
 		_ = body.Close()
@@ -158,7 +164,6 @@ func panicAbort(*parking) { panic(http.ErrAbortHandler) }
 // exchange, run once the stream and the chain's deferred work are done.
 func (p *parking) start(ex *policy.Exchange, finish func(err error)) {
 	p.ex, p.finish = ex, finish
-	p.g.deps.drain.parked.Add(1)
 	go p.watch()
 	go p.step()
 }
@@ -188,7 +193,7 @@ func (p *parking) step() {
 // broken one (without the last chunk, so the client learns the response
 // broke); then the chain's deferred work and the edge's end.
 func (p *parking) end(err error) {
-	defer p.g.deps.drain.parked.Done()
+	defer p.g.deps.drain.parked.Add(-1)
 	_ = p.body.Close()
 	_ = p.conn.Close()
 	p.ex.RunFinally()

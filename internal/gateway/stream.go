@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/policy"
@@ -19,8 +19,9 @@ type drainer struct {
 	all         context.Context
 	stopAll     context.CancelFunc
 	// parked counts the streams served off their handler goroutines
-	// (parked.go), which the servers' Shutdown does not wait for.
-	parked sync.WaitGroup
+	// (parked.go), which the servers' Shutdown does not wait for. (A
+	// WaitGroup would not do: a stream may park while Shutdown waits.)
+	parked atomic.Int64
 }
 
 func newDrainer() *drainer {

@@ -198,12 +198,14 @@ func idleStreamCost(t testing.TB, n int) streamCost {
 }
 
 // TestIdleStreamMemory bounds what an idle SSE stream holds in the
-// gateway: 2 goroutines (the server connection's and its background
-// read; none upstream), and a heap without the copy buffer, the event
-// filter's buffer and the upstream connection's read buffer, which an
-// idle stream gives back (copyStream, WaitData). With them held, the
-// heap was 41 KiB per stream; without, 26 KiB. Stacks are logged, not
-// bounded: their size depends on the compiler and the race detector.
+// gateway. The stream is parked (parked.go): net/http's connection
+// buffers and the handler goroutine are gone, 2 goroutines of 2 KiB
+// remain (the copy's wait upstream and the client watch), and the heap
+// holds no copy buffer, event filter buffer or upstream read buffer
+// (copyStream, WaitData). Before parking: 25.7 KiB of heap and 17.9 KiB
+// of stacks (the handler's 16 KiB); parked: 13.9 and 3.9. The heap is
+// bounded at 16 KiB, the total at 20 KiB (issue 20's 16 KiB for both is
+// not reached yet: docs/performance.md).
 func TestIdleStreamMemory(t *testing.T) {
 	const n = 300
 	c := idleStreamCost(t, n)
@@ -211,8 +213,11 @@ func TestIdleStreamMemory(t *testing.T) {
 	if c.goroutines > 2.05 {
 		t.Errorf("%.2f goroutines per idle stream, want ≤ 2", c.goroutines)
 	}
-	if limit := 32.0 * 1024; c.heap > limit {
+	if limit := 16.0 * 1024; c.heap > limit {
 		t.Errorf("%.1f KiB of heap per idle stream, want ≤ %.0f KiB", c.heap/1024, limit/1024)
+	}
+	if limit := 20.0 * 1024; c.heap+c.stack > limit {
+		t.Errorf("%.1f KiB of heap and stacks per idle stream, want ≤ %.0f KiB", (c.heap+c.stack)/1024, limit/1024)
 	}
 }
 
