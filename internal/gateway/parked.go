@@ -22,12 +22,15 @@ import (
 // connection, which ends net/http's hold on it (its 4 KiB read and write
 // buffers, the 2 KiB chunking buffer and the background read goroutine),
 // and lets the handler return: the handler goroutine's stack (16 KiB,
-// the ~45 frames of the chain under the stream) goes with it. Two small
-// goroutines carry the stream on: one copies (waiting for upstream data
-// with WaitData, holding no buffer while idle) and writes the chunked
-// framing itself, one waits for the client to close (RawConn.Read with a
-// non-blocking MSG_PEEK, no buffer). Their stacks stay at 2 KiB while
-// parked.
+// the ~45 frames of the chain under the stream) goes with it. One small
+// goroutine carries the stream on: it waits for upstream data with
+// WaitData (holding no buffer while idle), moves one read, writing the
+// chunked framing itself, and leaves the next wait to a new goroutine,
+// so the waiting stack stays at 2 KiB (step). The client's close is
+// watched without a buffer: on Linux by the gateway's one epoll
+// goroutine for all parked streams (clientWatcher, watch_linux.go),
+// elsewhere by a goroutine per stream parked on the socket (RawConn.Read
+// with a non-blocking MSG_PEEK).
 //
 // Everything the chain does when an exchange ends waits for the stream's
 // end (policy.Exchange.Finally): stream slots, sessions, contexts and
@@ -57,6 +60,8 @@ type parking struct {
 	// Set by park.
 	rw         *responseWriter
 	conn       net.Conn
+	raw        syscall.RawConn
+	watchKey   int32 // the clientWatcher's key, 0 when not watched there
 	res        *http.Response
 	body       io.ReadCloser
 	dw         dataWaiter
@@ -117,6 +122,9 @@ func (p *parking) park(w http.ResponseWriter, in *http.Request, res *http.Respon
 		return false
 	}
 	p.rw, p.conn, p.res, p.body, p.dw = rw, conn, res, body, dw
+	if sc, ok := conn.(syscall.Conn); ok {
+		p.raw, _ = sc.SyscallConn()
+	}
 	// net/http's response is done with: drop every reference to it so
 	// that its buffers and its connection state are freed.
 	rw.ResponseWriter, rw.rc = parkedResponse{}, nil
@@ -126,9 +134,10 @@ func (p *parking) park(w http.ResponseWriter, in *http.Request, res *http.Respon
 		pending, _ := brw.Reader.Peek(n)
 		pending = append([]byte(nil), pending...)
 		defer parked.Add(-1)
-		go p.watch()
+		p.watchClient()
 		err := p.copy()
 		_ = body.Close()
+		p.g.deps.drain.watch.remove(p)
 		if err != nil {
 			_ = conn.Close()
 			if p.rw.writeErr != nil {
@@ -164,7 +173,7 @@ func panicAbort(*parking) { panic(http.ErrAbortHandler) }
 // exchange, run once the stream and the chain's deferred work are done.
 func (p *parking) start(ex *policy.Exchange, finish func(err error)) {
 	p.ex, p.finish = ex, finish
-	go p.watch()
+	p.watchClient()
 	go p.step()
 }
 
@@ -195,6 +204,7 @@ func (p *parking) step() {
 func (p *parking) end(err error) {
 	defer p.g.deps.drain.parked.Add(-1)
 	_ = p.body.Close()
+	p.g.deps.drain.watch.remove(p)
 	_ = p.conn.Close()
 	p.ex.RunFinally()
 	if err != nil {
@@ -283,16 +293,11 @@ func (c *chunkWriter) writeBuffers(bufs *net.Buffers) error {
 // connection is closed at its end. The watch ends when the stream closes
 // the connection.
 func (p *parking) watch() {
-	sc, ok := p.conn.(syscall.Conn)
-	if !ok {
-		return
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	if p.raw == nil {
 		return
 	}
 	var state int
-	if err := raw.Read(func(fd uintptr) bool {
+	if err := p.raw.Read(func(fd uintptr) bool {
 		state = peekClient(fd)
 		return state != peekNothing
 	}); err != nil {
@@ -301,6 +306,15 @@ func (p *parking) watch() {
 	if state == peekClosed {
 		p.clientGone.Store(true)
 		p.cancel(errClientGone)
+	}
+}
+
+// watchClient starts the watch for the client's close: the gateway's
+// shared watcher (one goroutine for all parked streams, where epoll
+// exists), else a goroutine of the stream's own.
+func (p *parking) watchClient() {
+	if !p.g.deps.drain.watch.add(p) {
+		go p.watch()
 	}
 }
 

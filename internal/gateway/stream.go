@@ -22,6 +22,8 @@ type drainer struct {
 	// (parked.go), which the servers' Shutdown does not wait for. (A
 	// WaitGroup would not do: a stream may park while Shutdown waits.)
 	parked atomic.Int64
+	// watch waits for parked streams' clients to close.
+	watch clientWatcher
 }
 
 func newDrainer() *drainer {
