@@ -78,7 +78,21 @@ var errClientGone = errors.New("client closed the connection")
 
 // parkable reports whether r's response stream may be parked.
 func parkable(r *http.Request) bool {
-	return parkSupported && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet
+	// HTTP/1.0 responses are not chunked: net/http streams them raw
+	// and closes.
+	return parkSupported && r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.TLS == nil && r.Method == http.MethodGet
+}
+
+// chunkedResponse reports whether net/http sent the response head of
+// status with header h as a chunked body (its chunkWriter's rule for an
+// HTTP/1.1 GET): the framing park continues.
+func chunkedResponse(status int, h http.Header) bool {
+	if status < 200 || status == http.StatusNoContent || status == http.StatusNotModified {
+		return false
+	}
+	_, cl := h["Content-Length"]
+	_, te := h["Transfer-Encoding"]
+	return !cl && !te
 }
 
 // detach gives the exchange a root context that survives the handler's
@@ -108,7 +122,7 @@ func (p *parking) park(w http.ResponseWriter, in *http.Request, res *http.Respon
 	body := res.Body
 	rw, ok := w.(*responseWriter)
 	dw, ok2 := body.(dataWaiter)
-	if !ok || !ok2 || rw.writeErr != nil {
+	if !ok || !ok2 || rw.writeErr != nil || !chunkedResponse(rw.status, rw.Header()) {
 		return false
 	}
 	srv, _ := in.Context().Value(http.ServerContextKey).(*http.Server)

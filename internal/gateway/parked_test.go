@@ -237,17 +237,37 @@ func TestParkable(t *testing.T) {
 		want   bool
 	}{
 		{"HTTP/1.1 GET", 1, http.MethodGet, false, parkSupported},
+		{"HTTP/1.0 GET", 0, http.MethodGet, false, false},
 		{"HTTP/2 GET", 2, http.MethodGet, false, false},
 		{"TLS GET", 1, http.MethodGet, true, false},
 		{"POST", 1, http.MethodPost, false, false},
 	} {
 		r := httptest.NewRequest(tc.method, "/mcp", nil)
-		r.ProtoMajor = tc.major
+		r.ProtoMajor, r.ProtoMinor = tc.major, 1
+		if tc.major == 0 {
+			r.ProtoMajor, r.ProtoMinor = 1, 0
+		}
 		if tc.tls {
 			r.TLS = &tls.ConnectionState{}
 		}
 		if got := parkable(r); got != tc.want {
 			t.Errorf("%s: parkable %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// The head net/http sent must be a chunked one.
+	for _, tc := range []struct {
+		status int
+		h      http.Header
+		want   bool
+	}{
+		{200, http.Header{}, true},
+		{204, http.Header{}, false},
+		{304, http.Header{}, false},
+		{200, http.Header{"Content-Length": {"5"}}, false},
+		{200, http.Header{"Transfer-Encoding": {"identity"}}, false},
+	} {
+		if got := chunkedResponse(tc.status, tc.h); got != tc.want {
+			t.Errorf("chunkedResponse(%d, %v) = %v, want %v", tc.status, tc.h, got, tc.want)
 		}
 	}
 }
