@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentgateway-go/agentgateway/internal/config"
 	"github.com/agentgateway-go/agentgateway/internal/gatewaytest"
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 	"github.com/agentgateway-go/agentgateway/internal/telemetry"
@@ -269,5 +270,43 @@ func TestParkable(t *testing.T) {
 		if got := chunkedResponse(tc.status, tc.h); got != tc.want {
 			t.Errorf("chunkedResponse(%d, %v) = %v, want %v", tc.status, tc.h, got, tc.want)
 		}
+	}
+}
+
+// HTTP/2 and TLS streams keep the handler's path: served, flushed and
+// ended as before, never parked.
+func TestStreamOverTLSNotParked(t *testing.T) {
+	p := newTLSPKI(t)
+	for _, proto := range []string{"h2", "http/1.1"} {
+		t.Run(proto, func(t *testing.T) {
+			end := make(chan struct{})
+			be := sseBackend(t, end)
+			g, port := tlsApply(t, tlsBindConfig, p.serverCert, p.serverKey, p.clientCAF, config.ClientAuthPermissive, be.URL)
+			cfg := p.tlsConfig()
+			cfg.NextProtos = []string{proto}
+			c := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: proto == "h2"}}
+			defer c.CloseIdleConnections()
+			res, err := c.Get(fmt.Sprintf("https://localhost:%d/events", port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if want := map[string]int{"h2": 2, "http/1.1": 1}[proto]; res.ProtoMajor != want {
+				t.Fatalf("served over %s, want HTTP/%d", res.Proto, want)
+			}
+			br := bufio.NewReader(res.Body)
+			var seen bytes.Buffer
+			readUntil(t, br, &seen, ": open")
+			// The stream is open and flushed; it would have parked by now.
+			time.Sleep(50 * time.Millisecond)
+			if n := g.deps.drain.parked.Load(); n != 0 {
+				t.Fatalf("%d streams parked over %s", n, proto)
+			}
+			close(end)
+			rest, err := io.ReadAll(br)
+			if err != nil || !strings.Contains(string(rest), "data: bye") {
+				t.Fatalf("the stream's end: %q, %v", rest, err)
+			}
+		})
 	}
 }
