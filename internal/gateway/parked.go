@@ -66,6 +66,10 @@ type parking struct {
 	body       io.ReadCloser
 	dw         dataWaiter
 	clientGone atomic.Bool
+	// clientSent: the client sent bytes while parked, which nobody
+	// reads; closing at once would reset the connection (and could cut
+	// the last chunk on the client's side), so the close lingers.
+	clientSent atomic.Bool
 
 	// Set by start.
 	ex     *policy.Exchange
@@ -219,7 +223,7 @@ func (p *parking) end(err error) {
 	defer p.g.deps.drain.parked.Add(-1)
 	_ = p.body.Close()
 	p.g.deps.drain.watch.remove(p)
-	_ = p.conn.Close()
+	p.close()
 	p.ex.RunFinally()
 	if err != nil {
 		err = errStreamBroken
@@ -227,6 +231,28 @@ func (p *parking) end(err error) {
 	p.finish(err)
 	p.cancel(nil)
 }
+
+// close closes the client connection. With unread bytes from the client
+// it first ends the writing side and closes a little later, as net/http
+// does (closeWriteAndWait), so that the client reads the end of the
+// response before the reset its unread bytes cause; a timer, not a
+// sleeping goroutine.
+func (p *parking) close() {
+	unread := p.clientSent.Load()
+	if !unread && p.raw != nil {
+		// Sent after the watch's last look.
+		_ = p.raw.Control(func(fd uintptr) { unread = peekClient(fd) == peekData })
+	}
+	if cw, ok := p.conn.(interface{ CloseWrite() error }); ok && unread {
+		_ = cw.CloseWrite()
+		time.AfterFunc(rstAvoidanceDelay, func() { _ = p.conn.Close() })
+		return
+	}
+	_ = p.conn.Close()
+}
+
+// rstAvoidanceDelay is net/http's.
+const rstAvoidanceDelay = 500 * time.Millisecond
 
 // errStreamBroken tells the edge that a parked stream's copy failed
 // (the edge tells a client that went away from a backend that broke).
@@ -317,9 +343,17 @@ func (p *parking) watch() {
 	}); err != nil {
 		return
 	}
-	if state == peekClosed {
+	p.sawClient(state)
+}
+
+// sawClient acts on what the watch found: a close ends the stream.
+func (p *parking) sawClient(state int) {
+	switch state {
+	case peekClosed:
 		p.clientGone.Store(true)
 		p.cancel(errClientGone)
+	case peekData:
+		p.clientSent.Store(true)
 	}
 }
 

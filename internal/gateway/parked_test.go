@@ -310,3 +310,45 @@ func TestStreamOverTLSNotParked(t *testing.T) {
 		})
 	}
 }
+
+// Bytes from the client while its stream is parked (nothing a streaming
+// client sends) end the close watch, not the stream: the stream goes on
+// to its end and the connection closes after the last chunk.
+func TestParkedStreamClientBytes(t *testing.T) {
+	end := make(chan struct{})
+	be := sseBackend(t, end)
+	obs := &endObserver{}
+	port, admin := gatewaytest.FreePort(t), gatewaytest.FreePort(t)
+	src := fmt.Sprintf(parkConfig, "5m", port, be.URL) + fmt.Sprintf("\nadmin:\n  address: 127.0.0.1\n  port: %d\n", admin)
+	g := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: obs})
+	gatewaytest.Start(t, g, src)
+
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, streamGET); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var seen bytes.Buffer
+	readUntil(t, br, &seen, ": open")
+	waitParked(t, "the stream to park", func() bool { return g.deps.drain.parked.Load() == 1 })
+	if _, err := io.WriteString(c, "GET /mcp HTTP/1.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	close(end)
+	readUntil(t, br, &seen, "\r\n0\r\n\r\n")
+	if !strings.Contains(seen.String(), "data: bye") {
+		t.Fatalf("the stream did not go on: %q", seen.String())
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the last chunk: %v, want the connection closed", err)
+	}
+	waitParked(t, "the stream's end", func() bool { ends, _, _ := obs.snapshot(); return len(ends) == 1 })
+	if ends, _, _ := obs.snapshot(); ends[0].Status != http.StatusOK {
+		t.Fatalf("recorded %d, want 200", ends[0].Status)
+	}
+}

@@ -150,10 +150,7 @@ func (w *clientWatcher) check(ep int, key int32) {
 		w.stopIfIdleLocked()
 	}
 	w.mu.Unlock()
-	if state == peekClosed {
-		p.clientGone.Store(true)
-		p.cancel(errClientGone)
-	}
+	p.sawClient(state)
 }
 
 // failAll falls back to a goroutine per stream if epoll fails.
