@@ -51,15 +51,31 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		obs.End(ctx, r, ex, telemetry.Result{Status: err.Status, Duration: time.Since(start), Err: err})
 		return
 	}
-	defer rt.release()
 	srv := rt.cfg.Server
 	lim := h.g.deps.lim
 	n := lim.inflight.Add(1)
-	defer lim.inflight.Add(-1)
 	overloaded := srv.MaxRequests > 0 && n > int64(srv.MaxRequests)
 
+	// An HTTP/1.1 GET may become a parked stream (parked.go), which
+	// outlives this handler: its context must not end with the
+	// request's, and what follows runs when the stream ends.
+	var pk *parking
+	if parkable(r) {
+		pk = &parking{g: h.g}
+		ctx = pk.detach(r, ctx)
+	}
 	rw := &responseWriter{ResponseWriter: w, writeTimeout: srv.WriteTimeout.D()}
-	defer rw.boundFinalFlush()
+	defer func() {
+		if ex.Parked() {
+			return
+		}
+		rw.boundFinalFlush()
+		lim.inflight.Add(-1)
+		rt.release()
+		if pk != nil {
+			pk.release()
+		}
+	}()
 	defer func() {
 		// The proxy aborts the client connection with http.ErrAbortHandler
 		// when copying a stream fails, whichever side failed; record it
@@ -68,19 +84,51 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// fault and is recorded as nginx's 499.
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
-				if rw.writeErr != nil || r.Context().Err() != nil {
-					h.g.log.Info("stream ended: client went away", "route", ex.Route, "method", r.Method, "path", policy.RequestPath(r))
-					obs.End(ctx, r, ex, telemetry.Result{Status: statusClientClosed, Bytes: rw.bytes, Duration: time.Since(start),
-						Err: &policy.Error{Status: statusClientClosed, Message: "client closed request"}})
-				} else {
-					h.g.log.Warn("stream aborted: backend broke the response", "route", ex.Route, "method", r.Method, "path", policy.RequestPath(r))
-					obs.End(ctx, r, ex, telemetry.Result{Status: statusAborted, Bytes: rw.bytes, Duration: time.Since(start), Err: errAborted})
+				gone := rw.writeErr != nil || r.Context().Err() != nil
+				if pk != nil && pk.clientGone.Load() {
+					// A stream served in place on its hijacked connection
+					// (parking.park): the watch saw the client close.
+					gone = true
 				}
+				h.streamBroken(ctx, r, ex, rw, start, gone)
 			}
 			panic(p)
 		}
 	}()
-	err := h.serve(ctx, rw, r, rt, ex, overloaded)
+	err := h.serve(ctx, rw, r, rt, ex, overloaded, pk)
+	if ex.Parked() {
+		pk.start(ex, func(serr error) {
+			if serr != nil {
+				h.streamBroken(ctx, r, ex, rw, start, rw.writeErr != nil || pk.clientGone.Load())
+			} else {
+				h.finish(ctx, r, ex, rw, start, err)
+			}
+			lim.inflight.Add(-1)
+			rt.release()
+		})
+		return
+	}
+	h.finish(ctx, r, ex, rw, start, err)
+}
+
+// streamBroken records a stream whose copy failed after its head went
+// out: the client went away (499), or the backend broke the response.
+func (h *portHandler) streamBroken(ctx context.Context, r *http.Request, ex *policy.Exchange, rw *responseWriter, start time.Time, clientGone bool) {
+	obs := h.g.deps.observer
+	if clientGone {
+		h.g.log.Info("stream ended: client went away", "route", ex.Route, "method", r.Method, "path", policy.RequestPath(r))
+		obs.End(ctx, r, ex, telemetry.Result{Status: statusClientClosed, Bytes: rw.bytes, Duration: time.Since(start),
+			Err: &policy.Error{Status: statusClientClosed, Message: "client closed request"}})
+		return
+	}
+	h.g.log.Warn("stream aborted: backend broke the response", "route", ex.Route, "method", r.Method, "path", policy.RequestPath(r))
+	obs.End(ctx, r, ex, telemetry.Result{Status: statusAborted, Bytes: rw.bytes, Duration: time.Since(start), Err: errAborted})
+}
+
+// finish ends the exchange: the error response if none went out, the
+// failure's log line, the access record, metrics and the server span.
+func (h *portHandler) finish(ctx context.Context, r *http.Request, ex *policy.Exchange, rw *responseWriter, start time.Time, err error) {
+	obs := h.g.deps.observer
 	if err != nil && !errors.Is(err, errAborted) {
 		pe := policy.AsError(err)
 		if pe.Status != statusClientClosed && !rw.wrote {
@@ -123,7 +171,7 @@ const statusAborted = 0
 
 // serve runs the request in ctx, the request's context with the server
 // span.
-func (h *portHandler) serve(ctx context.Context, w *responseWriter, r *http.Request, rt *runtime, ex *policy.Exchange, overloaded bool) error {
+func (h *portHandler) serve(ctx context.Context, w *responseWriter, r *http.Request, rt *runtime, ex *policy.Exchange, overloaded bool, pk *parking) error {
 	pr := rt.ports[h.port]
 	if pr == nil {
 		return policy.Errorf(http.StatusNotFound, "no route")
@@ -179,7 +227,7 @@ func (h *portHandler) serve(ctx context.Context, w *responseWriter, r *http.Requ
 	// (bodyStage), so that a request without valid credentials is refused
 	// before any of its body is buffered.
 	ctx = policy.WithExchange(ctx, ex)
-	ctx = context.WithValue(ctx, edgeStateKey{}, &edgeState{h: h, w: w, rt: rt, rte: rte, ex: ex, overloaded: overloaded})
+	ctx = context.WithValue(ctx, edgeStateKey{}, &edgeState{h: h, w: w, rt: rt, rte: rte, ex: ex, overloaded: overloaded, park: pk})
 	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -196,6 +244,8 @@ type edgeState struct {
 	overloaded bool
 	// releaseStream returns the stream slot check took, if any.
 	releaseStream func()
+	// park, when set, lets the proxy park the response stream.
+	park *parking
 }
 
 // bodyStage reads, bounds and parses the request body and applies the
@@ -217,7 +267,8 @@ func (s bodyStage) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	release, err := st.prepare(r)
 	if release != nil {
-		defer release()
+		// The stream slot is held until a parked stream ends.
+		defer st.ex.Finally(release)
 	}
 	if err != nil {
 		return err

@@ -173,6 +173,13 @@ func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context
 		// The headers go now, before any event: a listening stream may
 		// stay silent for long, and ReverseProxy flushed them at once too.
 		_ = flush()
+		// An HTTP/1.1 GET stream goes on without this goroutine
+		// (parked.go): the handler returns, the stream ends later.
+		if in.Method == http.MethodGet && len(res.Trailer) == 0 {
+			if es, _ := in.Context().Value(edgeStateKey{}).(*edgeState); es != nil && es.park != nil && es.park.park(w, in, res, st.ex) {
+				return
+			}
+		}
 	}
 	if err := copyBody(w, res.Body, flush); err != nil {
 		_ = res.Body.Close()
@@ -240,26 +247,35 @@ func copyBody(w io.Writer, src io.Reader, flush func() error) error {
 func copyStream(w io.Writer, src io.Reader, dw dataWaiter, flush func() error) error {
 	for {
 		dw.WaitData()
-		buf := copyBuffers.Get()
-		n, rerr := src.Read(buf)
-		var werr error
-		if n > 0 {
-			if _, werr = w.Write(buf[:n]); werr == nil {
-				if ferr := flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
-					werr = ferr
-				}
-			}
-		}
-		copyBuffers.Put(buf)
-		switch {
-		case werr != nil:
-			return werr
-		case rerr == io.EOF:
-			return nil
-		case rerr != nil:
-			return rerr
+		if done, err := copyStep(w, src, flush); done {
+			return err
 		}
 	}
+}
+
+// copyStep moves one read of a stream whose data is waiting: it reports
+// done at the body's end (err nil) or on a failure.
+func copyStep(w io.Writer, src io.Reader, flush func() error) (done bool, err error) {
+	buf := copyBuffers.Get()
+	n, rerr := src.Read(buf)
+	var werr error
+	if n > 0 {
+		if _, werr = w.Write(buf[:n]); werr == nil {
+			if ferr := flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
+				werr = ferr
+			}
+		}
+	}
+	copyBuffers.Put(buf)
+	switch {
+	case werr != nil:
+		return true, werr
+	case rerr == io.EOF:
+		return true, nil
+	case rerr != nil:
+		return true, rerr
+	}
+	return false, nil
 }
 
 // hopHeaders are httputil's hop-by-hop response fields.

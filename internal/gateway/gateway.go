@@ -325,6 +325,12 @@ func (g *Gateway) Shutdown(grace time.Duration) error {
 		}()
 	}
 	wg.Wait()
+	// Parked streams end with the drain (their contexts end on
+	// stopStreams and stopAll); wait for their last chunk and their
+	// access log lines, within the grace period.
+	for g.deps.drain.parked.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
 	g.deps.sessions.shutdown()
 	if g.admin != nil {
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)

@@ -206,7 +206,14 @@ func (s identityStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) error
 	if !s.lim.acquireIdentity(id, s.max) {
 		return errIdentityCap("too many open streams for this identity; close one and retry", shedIdentityStream)
 	}
-	defer s.lim.releaseIdentity(id)
+	// Held until the stream ends, parked or not.
+	defer func() {
+		if ex.Parked() {
+			ex.Finally(func() { s.lim.releaseIdentity(id) })
+			return
+		}
+		s.lim.releaseIdentity(id)
+	}()
 	return s.next.ServeHTTP(w, r)
 }
 

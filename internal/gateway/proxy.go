@@ -75,6 +75,10 @@ type upstreamState struct {
 	stream bool // a GET listening stream, ended first on drain
 	// headerIdle enforces the idle timeout until response headers arrive.
 	headerIdle *time.Timer
+	// cancelTimeout ends the backend's own timeout context, stopDrain the
+	// grace period's hook: with cancel, what end releases.
+	cancelTimeout context.CancelFunc
+	stopDrain     func() bool
 	// brkFailed is set once the circuit breaker has counted this
 	// request's failure.
 	brkFailed bool
@@ -85,6 +89,19 @@ type upstreamState struct {
 	// info receives the backend's 1xx responses on the lean path
 	// (informational.go); fwd.Inform points at it.
 	info informer
+}
+
+// end releases the exchange's timers, hooks and contexts, when the
+// exchange ends or its parked stream does.
+func (st *upstreamState) end() {
+	if st.stopDrain != nil {
+		st.stopDrain()
+	}
+	if st.headerIdle != nil {
+		st.headerIdle.Stop()
+	}
+	st.cancel(nil)
+	st.cancelTimeout()
 }
 
 type upstreamKey struct{}
@@ -148,7 +165,13 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		if err := b.brk.acquire(); err != nil {
 			return err
 		}
-		defer b.brk.release()
+		defer func() {
+			if ex.Parked() {
+				ex.Finally(b.brk.release)
+				return
+			}
+			b.brk.release()
+		}()
 	}
 	if ex.IdleTimeout == 0 {
 		// The route's timeout policy sets no idle limit: the server-wide
@@ -164,23 +187,29 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			ctx, cancelTimeout = context.WithTimeoutCause(ctx, b.timeout, policy.ErrRequestTimeout)
 		}
 	}
-	defer cancelTimeout()
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	st := &upstreamState{ex: ex, cancel: cancel, rest: ex.PathRest, stream: r.Method == http.MethodGet}
+	st := &upstreamState{ex: ex, cancel: cancel, cancelTimeout: cancelTimeout, rest: ex.PathRest, stream: r.Method == http.MethodGet}
+	// The exchange's timers, hooks and contexts live as long as its
+	// stream: a parked stream ends them when it ends (Exchange.Finally).
+	defer func() {
+		if ex.Parked() {
+			ex.Finally(st.end)
+			return
+		}
+		st.end()
+	}()
 	ctx = context.WithValue(ctx, upstreamKey{}, st)
 	// The idle limit also covers the wait for response headers: SSE
 	// servers often send none until their first event. The guarded body
 	// takes over once headers arrive.
 	if ex.IdleTimeout > 0 {
 		st.headerIdle = time.AfterFunc(ex.IdleTimeout, func() { cancel(policy.ErrIdleTimeout) })
-		defer st.headerIdle.Stop()
+
 	}
 	// At the end of the shutdown grace period, a call still waiting for
 	// the backend gets a 503 instead of a dropped connection.
 	if b.drain != nil {
-		stop := context.AfterFunc(b.drain.all, func() { cancel(policy.ErrDraining) })
-		defer stop()
+		st.stopDrain = context.AfterFunc(b.drain.all, func() { cancel(policy.ErrDraining) })
 	}
 	if ex.Body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(ex.Body))

@@ -451,6 +451,7 @@ func (m mcpSessions) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 				m.t.commit(owner, nil)
 			}
 		}()
+		// (an initialize is a POST: never parked, see parkable.)
 		return m.next.ServeHTTP(w, r)
 	}
 	s := m.t.acquire(sid)
@@ -465,17 +466,29 @@ func (m mcpSessions) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	})
+	method := r.Method
 	defer func() {
-		ended := status == http.StatusNotFound || (r.Method == http.MethodDelete && status/100 == 2)
-		if s == nil {
-			if ended {
-				m.t.bury(sid)
-			}
+		if ex.Parked() {
+			// A parked GET stream holds its session until it ends.
+			ex.Finally(func() { m.end(s, sid, status, method) })
 			return
 		}
-		m.t.release(s, ended)
+		m.end(s, sid, status, method)
 	}()
 	return m.next.ServeHTTP(w, r)
+}
+
+// end releases the request's hold on session s (sid, unknown when s is
+// nil) once the request or its stream ends.
+func (m mcpSessions) end(s *mcpSession, sid string, status int, method string) {
+	ended := status == http.StatusNotFound || (method == http.MethodDelete && status/100 == 2)
+	if s == nil {
+		if ended {
+			m.t.bury(sid)
+		}
+		return
+	}
+	m.t.release(s, ended)
 }
 
 func (m mcpSessions) session(id, owner string, ex *policy.Exchange, r *http.Request) *mcpSession {

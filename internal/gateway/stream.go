@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/policy"
@@ -17,6 +18,12 @@ type drainer struct {
 	stopStreams context.CancelFunc
 	all         context.Context
 	stopAll     context.CancelFunc
+	// parked counts the streams served off their handler goroutines
+	// (parked.go), which the servers' Shutdown does not wait for. (A
+	// WaitGroup would not do: a stream may park while Shutdown waits.)
+	parked atomic.Int64
+	// watch waits for parked streams' clients to close.
+	watch clientWatcher
 }
 
 func newDrainer() *drainer {

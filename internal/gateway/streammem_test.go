@@ -198,21 +198,35 @@ func idleStreamCost(t testing.TB, n int) streamCost {
 }
 
 // TestIdleStreamMemory bounds what an idle SSE stream holds in the
-// gateway: 2 goroutines (the server connection's and its background
-// read; none upstream), and a heap without the copy buffer, the event
-// filter's buffer and the upstream connection's read buffer, which an
-// idle stream gives back (copyStream, WaitData). With them held, the
-// heap was 41 KiB per stream; without, 26 KiB. Stacks are logged, not
-// bounded: their size depends on the compiler and the race detector.
+// gateway (issue 20: ≤ 16 KiB and ≤ 2 goroutines). The stream is parked
+// (parked.go): net/http's connection buffers, its background read and
+// the handler goroutine are gone; one goroutine of 2 KiB waits upstream
+// (on Linux the client's close is watched by the gateway's one epoll
+// goroutine; elsewhere by a second goroutine per stream), and the heap
+// holds no copy buffer, event filter buffer or upstream read buffer
+// (copyStream, WaitData). Before parking: 25 KiB of heap, 17.9 KiB of
+// stacks (the handler's 16 KiB) and 2 goroutines; parked: about 13, 2.1
+// and 1. 1000 streams, not fewer: the heap is counted in whole spans and
+// the tables that grow with the streams (sessions, slots) double in
+// steps, which at 300 streams moved the figure by ±0.5 KiB.
 func TestIdleStreamMemory(t *testing.T) {
-	const n = 300
+	const n = 1000
 	c := idleStreamCost(t, n)
 	t.Logf("gateway per idle stream: %v", c)
-	if c.goroutines > 2.05 {
-		t.Errorf("%.2f goroutines per idle stream, want ≤ 2", c.goroutines)
+	want := 2.05
+	if goruntime.GOOS == "linux" {
+		want = 1.05
 	}
-	if limit := 32.0 * 1024; c.heap > limit {
-		t.Errorf("%.1f KiB of heap per idle stream, want ≤ %.0f KiB", c.heap/1024, limit/1024)
+	if c.goroutines > want {
+		t.Errorf("%.2f goroutines per idle stream, want ≤ %.0f", c.goroutines, want)
+	}
+	if raceEnabled {
+		// The race detector's shadow state and bigger frames: the
+		// figures are logged, not bounded (18.3 KiB parked).
+		return
+	}
+	if limit := 16.0 * 1024; c.heap+c.stack > limit {
+		t.Errorf("%.1f KiB of heap and stacks per idle stream, want ≤ %.0f KiB", (c.heap+c.stack)/1024, limit/1024)
 	}
 }
 

@@ -108,6 +108,45 @@ type Exchange struct {
 	// Kept here, not in the context, so that observing a request costs
 	// no context and no request copy of its own.
 	Observation any
+
+	// parked is set when the gateway hands the exchange's response
+	// stream off its handler goroutine (an idle HTTP/1.1 stream, see
+	// internal/gateway/parked.go): the handler returns while the stream
+	// goes on, and the work the chain does at the exchange's end waits
+	// for the stream's (Finally).
+	parked bool
+	ends   []func()
+}
+
+// Park marks the exchange's stream as served off the handler goroutine:
+// from now on Finally defers its work to RunFinally. Only the gateway's
+// stream serving calls it, before the handler returns.
+func (e *Exchange) Park() { e.parked = true }
+
+// Parked reports whether Park was called.
+func (e *Exchange) Parked() bool { return e != nil && e.parked }
+
+// Finally runs fn at the end of the exchange: now, or, when the
+// exchange's stream was parked, when the stream ends (RunFinally). A
+// layer of the chain calls it from a defer for everything a stream
+// holds until its end: slots, sessions, contexts, counters. e may be nil
+// (a chain run on its own): fn runs now.
+func (e *Exchange) Finally(fn func()) {
+	if e != nil && e.parked {
+		e.ends = append(e.ends, fn)
+		return
+	}
+	fn()
+}
+
+// RunFinally runs the work Finally deferred, in the order the layers
+// returned (innermost first, as their defers would have), once.
+func (e *Exchange) RunFinally() {
+	ends := e.ends
+	e.ends = nil
+	for _, fn := range ends {
+		fn()
+	}
 }
 
 // ShortenIdle sets the idle timeout to d if d is shorter than the current.

@@ -46,6 +46,9 @@ type Policy struct {
 
 	active  atomic.Int64 // requests in flight on the route
 	retries atomic.Int64 // retries in flight
+	// leave ends a request's share of active: made once, so that a
+	// parked stream's deferral (Exchange.Finally) costs no allocation.
+	leave func()
 }
 
 // ErrBudget is returned when the retry budget denies a retry and the last
@@ -64,6 +67,7 @@ func New(_ context.Context, cp *config.Policy, _ policy.Env) (policy.Policy, err
 		budgetPct:     DefaultBudgetPercent,
 		budgetMin:     DefaultBudgetMinConcurrent,
 	}
+	p.leave = func() { p.active.Add(-1) }
 	for _, on := range c.RetryOn {
 		switch on {
 		case On5xx:
@@ -87,8 +91,10 @@ func New(_ context.Context, cp *config.Policy, _ policy.Env) (policy.Policy, err
 func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 	return policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		p.active.Add(1)
-		defer p.active.Add(-1)
-		if ex := policy.ExchangeFrom(r.Context()); ex != nil {
+		ex := policy.ExchangeFrom(r.Context())
+		// A parked stream is in flight until it ends.
+		defer ex.Finally(p.leave)
+		if ex != nil {
 			ex.Retrier = p
 		}
 		return next.ServeHTTP(w, r)
