@@ -178,13 +178,14 @@ func (h *portHandler) serve(ctx context.Context, w *responseWriter, r *http.Requ
 	// The body is read inside the chain, right after authentication
 	// (bodyStage), so that a request without valid credentials is refused
 	// before any of its body is buffered.
-	ctx = policy.WithExchange(ctx, ex)
-	ctx = context.WithValue(ctx, edgeStateKey{}, &edgeState{h: h, w: w, rt: rt, rte: rte, ex: ex, overloaded: overloaded})
-	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
+	// The exchange's one context (policy.Exchange.Bind): the policies
+	// and the backend set its deadlines and cancel it through ex, and
+	// identity.From finds the principal there, so this is the request's
+	// one copy until the backend's outgoing one.
+	ex.Edge = &edgeState{h: h, w: w, rt: rt, rte: rte, ex: ex, overloaded: overloaded}
+	defer ex.End()
+	return rte.handler.ServeHTTP(w, r.WithContext(ex.Bind(ctx)))
 }
-
-// edgeStateKey holds the request's *edgeState.
-type edgeStateKey struct{}
 
 // edgeState is what the edge hands to the body stage of the route's chain.
 type edgeState struct {
@@ -209,7 +210,10 @@ type edgeState struct {
 type bodyStage struct{ next policy.Handler }
 
 func (s bodyStage) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
-	st, _ := r.Context().Value(edgeStateKey{}).(*edgeState)
+	var st *edgeState
+	if ex := policy.ExchangeFrom(r.Context()); ex != nil {
+		st, _ = ex.Edge.(*edgeState)
+	}
 	if st == nil {
 		// A chain run without the edge (benchmarks): the caller prepared
 		// the exchange.

@@ -67,14 +67,16 @@ func (c *closeHook) Close() error {
 	return c.ReadCloser.Close()
 }
 
+// upstreamState is the backend's part of an exchange. It is also the
+// context of the outgoing request: the exchange's, answering upstreamKey
+// itself, so that finding it costs no context of its own.
 type upstreamState struct {
-	ex     *policy.Exchange
-	err    error
-	cancel context.CancelCauseFunc
-	rest   string
-	stream bool // a GET listening stream, ended first on drain
-	// headerIdle enforces the idle timeout until response headers arrive.
-	headerIdle *time.Timer
+	context.Context // the exchange's (policy.Exchange.Bind)
+	ex              *policy.Exchange
+	err             error
+	cancel          func(cause error) // ex.Cancel
+	rest            string
+	stream          bool // a GET listening stream, ended first on drain
 	// brkFailed is set once the circuit breaker has counted this
 	// request's failure.
 	brkFailed bool
@@ -82,6 +84,14 @@ type upstreamState struct {
 	// inbound header map (forward.go); fwdSet backs fwd.Set.
 	fwd    upstream.Forwarding
 	fwdSet [3]upstream.Field
+}
+
+// Value answers upstreamKey with st.
+func (st *upstreamState) Value(key any) any {
+	if _, ok := key.(upstreamKey); ok {
+		return st
+	}
+	return st.Context.Value(key)
 }
 
 type upstreamKey struct{}
@@ -151,30 +161,25 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		ex.IdleTimeout = b.route.streamIdle
 	}
 	ctx := r.Context()
-	var cancelTimeout context.CancelFunc = func() {}
+	if !ex.Bound() {
+		// A chain run without the edge (tests, benchmarks).
+		ctx = ex.Bind(ctx)
+		defer ex.End()
+	}
+	// The backend's timeout shortens the exchange's request deadline,
+	// and the idle limit also covers the wait for response headers (SSE
+	// servers often send none until their first event): the exchange's
+	// one timer serves both.
 	if b.timeout > 0 {
-		// A deadline that ends first (the timeout policy's) would always
-		// fire before this one: skip the timer and its context.
-		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > b.timeout {
-			ctx, cancelTimeout = context.WithTimeoutCause(ctx, b.timeout, policy.ErrRequestTimeout)
-		}
+		ex.SetTimeout(b.timeout)
 	}
-	defer cancelTimeout()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	st := &upstreamState{ex: ex, cancel: cancel, rest: ex.PathRest, stream: r.Method == http.MethodGet}
-	ctx = context.WithValue(ctx, upstreamKey{}, st)
-	// The idle limit also covers the wait for response headers: SSE
-	// servers often send none until their first event. The guarded body
-	// takes over once headers arrive.
-	if ex.IdleTimeout > 0 {
-		st.headerIdle = time.AfterFunc(ex.IdleTimeout, func() { cancel(policy.ErrIdleTimeout) })
-		defer st.headerIdle.Stop()
-	}
+	ex.StartIdle()
+	st := &upstreamState{Context: ctx, ex: ex, cancel: ex.Cancel, rest: ex.PathRest, stream: r.Method == http.MethodGet}
+	ctx = st
 	// At the end of the shutdown grace period, a call still waiting for
 	// the backend gets a 503 instead of a dropped connection.
 	if b.drain != nil {
-		stop := context.AfterFunc(b.drain.all, func() { cancel(policy.ErrDraining) })
+		stop := context.AfterFunc(b.drain.all, func() { ex.Cancel(policy.ErrDraining) })
 		defer stop()
 	}
 	if ex.Body != nil {
@@ -230,9 +235,8 @@ func (b *backend) rewrite(pr *httputil.ProxyRequest) {
 
 func (b *backend) modifyResponse(res *http.Response) error {
 	st := res.Request.Context().Value(upstreamKey{}).(*upstreamState)
-	if st.headerIdle != nil {
-		st.headerIdle.Stop()
-	}
+	// Headers are activity: the idle deadline starts over for the body.
+	st.ex.Touch()
 	sse := mcp.IsEventStream(res.Header.Get("Content-Type"))
 	if sse {
 		// Tell nginx-style intermediaries not to buffer the stream.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
@@ -35,27 +34,16 @@ func newDrainer() *drainer {
 type guardedBody struct {
 	rc     io.ReadCloser
 	ctx    context.Context
-	cancel context.CancelCauseFunc
-	idle   time.Duration
+	cancel func(cause error)
 	ex     *policy.Exchange
 
-	timer *time.Timer
 	stops []func() bool
 }
 
+// newGuardedBody's idle limit is the exchange's idle clock
+// (policy.Exchange.StartIdle), which its reads move on.
 func newGuardedBody(rc io.ReadCloser, ctx context.Context, st *upstreamState, d *drainer) io.ReadCloser {
-	g := &guardedBody{rc: rc, ctx: ctx, cancel: st.cancel, idle: st.ex.IdleTimeout, ex: st.ex}
-	if g.idle > 0 {
-		if st.headerIdle != nil {
-			// The header wait's timer does the same (st.cancel with
-			// ErrIdleTimeout): re-armed for the body instead of a second
-			// timer. backend.ServeHTTP stops it when the exchange ends.
-			g.timer = st.headerIdle
-			g.timer.Reset(g.idle)
-		} else {
-			g.timer = time.AfterFunc(g.idle, func() { g.cancel(policy.ErrIdleTimeout) })
-		}
-	}
+	g := &guardedBody{rc: rc, ctx: ctx, cancel: st.cancel, ex: st.ex}
 	// The end of the grace period (d.all) needs no hook here:
 	// backend.ServeHTTP's, which cancels the same context with the same
 	// cause, stays registered until the body is copied.
@@ -67,8 +55,8 @@ func newGuardedBody(rc io.ReadCloser, ctx context.Context, st *upstreamState, d 
 
 func (g *guardedBody) Read(p []byte) (int, error) {
 	n, err := g.rc.Read(p)
-	if n > 0 && g.timer != nil {
-		g.timer.Reset(g.idle)
+	if n > 0 {
+		g.ex.Touch()
 	}
 	if err != nil && err != io.EOF {
 		cause := context.Cause(g.ctx)
@@ -100,9 +88,6 @@ func waitData(r io.Reader) {
 }
 
 func (g *guardedBody) Close() error {
-	if g.timer != nil {
-		g.timer.Stop()
-	}
 	for _, s := range g.stops {
 		s()
 	}

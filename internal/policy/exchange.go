@@ -108,6 +108,13 @@ type Exchange struct {
 	// Kept here, not in the context, so that observing a request costs
 	// no context and no request copy of its own.
 	Observation any
+	// Edge is the gateway edge's own state for this exchange (what its
+	// body stage needs); nothing else reads it. Kept here for the same
+	// reason.
+	Edge any
+
+	// ctx is the exchange's context once bound (Bind, deadline.go).
+	ctx exchangeCtx
 }
 
 // ShortenIdle sets the idle timeout to d if d is shorter than the current.
@@ -127,7 +134,8 @@ type Retrier interface {
 
 type exchangeKey struct{}
 
-// WithExchange returns ctx carrying ex.
+// WithExchange returns ctx carrying ex. The edge binds the exchange
+// instead (Bind), which also carries its deadlines and cancellation.
 func WithExchange(ctx context.Context, ex *Exchange) context.Context {
 	return context.WithValue(ctx, exchangeKey{}, ex)
 }

@@ -38,10 +38,16 @@ func New(_ context.Context, p *config.Policy, _ policy.Env) (policy.Policy, erro
 // Wrap applies the deadlines.
 func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 	return policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if ex := policy.ExchangeFrom(r.Context()); ex != nil {
+		ex := policy.ExchangeFrom(r.Context())
+		if ex != nil {
 			ex.ShortenIdle(p.Idle)
 		}
 		if p.Request <= 0 {
+			return next.ServeHTTP(w, r)
+		}
+		// The edge's exchange carries the deadline: no context, timer
+		// or request copy of the policy's own.
+		if ex != nil && ex.SetTimeout(p.Request) {
 			return next.ServeHTTP(w, r)
 		}
 		ctx, cancel := context.WithTimeoutCause(r.Context(), p.Request, policy.ErrRequestTimeout)
