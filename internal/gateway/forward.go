@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -126,11 +125,9 @@ func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context
 	if out.ContentLength == 0 {
 		out.Body = nil
 	}
-	if body := st.ex.Body; len(body) > 0 {
-		// A pooled connection the backend closed while idle can be
-		// replayed on a new one (upstream.Client.Do's rules).
-		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	}
+	// A pooled connection the backend closed while idle can be replayed
+	// on a new one (upstream.Client.Do's rules): out has the buffered
+	// body's GetBody from backend.ServeHTTP.
 	b.forwarding(in, st)
 	res, err := b.lean.RoundTrip(out)
 	if err != nil {

@@ -84,7 +84,14 @@ type upstreamState struct {
 	// inbound header map (forward.go); fwdSet backs fwd.Set.
 	fwd    upstream.Forwarding
 	fwdSet [3]upstream.Field
+	// body is the first attempt's reader of the buffered request body.
+	body replayReader
 }
+
+// replayReader reads a buffered request body.
+type replayReader struct{ bytes.Reader }
+
+func (*replayReader) Close() error { return nil }
 
 // Value answers upstreamKey with st.
 func (st *upstreamState) Value(key any) any {
@@ -183,8 +190,14 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		defer stop()
 	}
 	if ex.Body != nil {
-		r.Body = io.NopCloser(bytes.NewReader(ex.Body))
+		// The first attempt reads the buffered body from st; GetBody
+		// (for a transport's own replay) and later attempts get fresh
+		// readers. The outgoing request copies this one, GetBody too.
+		st.body.Reset(ex.Body)
+		r.Body = &st.body
 		r.ContentLength = int64(len(ex.Body))
+		body := ex.Body
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	if b.lean != nil && leanEligible(r, ex.Body != nil) {
 		b.serveLean(w, r, ctx, st)
@@ -386,16 +399,23 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return t.roundTrip(req, st)
 		}
 	}
-	n := 0
+	n, calls := 0, 0
 	attempt := func(ctx context.Context) (*http.Response, error) {
 		r := req
 		if ctx != req.Context() {
 			r = req.WithContext(ctx)
 		}
-		if st != nil && st.ex.Body != nil {
+		calls++
+		if st != nil && st.ex.Body != nil && (calls > 1 || r.GetBody == nil) {
+			// A retry: the last attempt's reader may still be read by
+			// the transport that gave up on it. (The first attempt has
+			// backend.ServeHTTP's fresh one, GetBody with it.)
 			r.Body = io.NopCloser(bytes.NewReader(st.ex.Body))
 			r.ContentLength = int64(len(st.ex.Body))
-			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(st.ex.Body)), nil }
+			if r.GetBody == nil {
+				body := st.ex.Body
+				r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+			}
 		}
 		if st == nil || t.obs == nil {
 			return t.roundTrip(r, st)
