@@ -43,7 +43,7 @@ type exchangeCtx struct {
 	mu       sync.Mutex
 	deadline time.Time     // the request deadline; zero: none
 	idle     time.Duration // the idle limit once the clock runs; 0: not running
-	timer    *time.Timer
+	timer    *exchangeTimer
 	armed    time.Time // when timer fires; zero: not armed
 	ended    bool
 
@@ -78,8 +78,9 @@ func (ex *Exchange) End() {
 	}
 	c.mu.Lock()
 	c.ended = true
-	if c.timer != nil {
-		c.timer.Stop()
+	if t := c.timer; t != nil {
+		c.timer = nil
+		t.release()
 	}
 	c.mu.Unlock()
 	c.cancel(nil)
@@ -161,10 +162,47 @@ func (c *exchangeCtx) armLocked() {
 	c.armed = at
 	d := time.Until(at)
 	if c.timer == nil {
-		c.timer = time.AfterFunc(d, c.fire)
+		c.timer = newExchangeTimer(c, d)
 		return
 	}
-	c.timer.Reset(d)
+	c.timer.t.Reset(d)
+}
+
+// exchangeTimer is an exchange's timer, pooled: most exchanges end well
+// before their deadlines, and a pooled timer costs no allocation.
+type exchangeTimer struct {
+	t     *time.Timer
+	owner atomic.Pointer[exchangeCtx]
+}
+
+var exchangeTimers sync.Pool
+
+func newExchangeTimer(c *exchangeCtx, d time.Duration) *exchangeTimer {
+	if t, ok := exchangeTimers.Get().(*exchangeTimer); ok {
+		t.owner.Store(c)
+		t.t.Reset(d)
+		return t
+	}
+	t := &exchangeTimer{}
+	t.owner.Store(c)
+	t.t = time.AfterFunc(d, t.fire)
+	return t
+}
+
+func (t *exchangeTimer) fire() {
+	if c := t.owner.Load(); c != nil {
+		c.fire()
+	}
+}
+
+// release stops t and pools it, unless it has fired: its callback may
+// still be on its way to the old owner (which ignores it, having ended),
+// so that timer is left to the garbage collector.
+func (t *exchangeTimer) release() {
+	if t.t.Stop() {
+		t.owner.Store(nil)
+		exchangeTimers.Put(t)
+	}
 }
 
 func (c *exchangeCtx) fire() {
@@ -178,7 +216,7 @@ func (c *exchangeCtx) fire() {
 	c.armed = time.Time{}
 	if cause == nil && !next.IsZero() {
 		c.armed = next
-		c.timer.Reset(next.Sub(now))
+		c.timer.t.Reset(next.Sub(now))
 	}
 	c.mu.Unlock()
 	if cause != nil {
