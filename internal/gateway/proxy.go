@@ -86,6 +86,10 @@ type upstreamState struct {
 	fwdSet [3]upstream.Field
 	// body is the first attempt's reader of the buffered request body.
 	body replayReader
+	// waitPrev and waitNext link the exchange into drainer.waiting while
+	// waiting says it is there.
+	waitPrev, waitNext *upstreamState
+	waiting            bool
 }
 
 // replayReader reads a buffered request body.
@@ -186,8 +190,11 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	// At the end of the shutdown grace period, a call still waiting for
 	// the backend gets a 503 instead of a dropped connection.
 	if b.drain != nil {
-		stop := context.AfterFunc(b.drain.all, func() { ex.Cancel(policy.ErrDraining) })
-		defer stop()
+		if b.drain.waiting.join(st) {
+			defer b.drain.waiting.leave(st)
+		} else {
+			ex.Cancel(policy.ErrDraining)
+		}
 	}
 	if ex.Body != nil {
 		// The first attempt reads the buffered body from st; GetBody

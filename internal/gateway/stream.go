@@ -16,12 +16,15 @@ type drainer struct {
 	stopStreams context.CancelFunc
 	all         context.Context
 	stopAll     context.CancelFunc
+	// waiting is ended when all is (backend.ServeHTTP's exchanges).
+	waiting waitingSet
 }
 
 func newDrainer() *drainer {
 	d := &drainer{}
 	d.streams, d.stopStreams = context.WithCancel(context.Background())
 	d.all, d.stopAll = context.WithCancel(context.Background())
+	context.AfterFunc(d.all, d.waiting.drain)
 	return d
 }
 
