@@ -212,7 +212,7 @@ func (c *exchangeCtx) fire() {
 		c.mu.Unlock()
 		return
 	}
-	cause, next := resolveDeadline(now, c.deadline, c.idleDeadlineLocked())
+	next, cause := resolveDeadline(now, c.deadline, c.idleDeadlineLocked())
 	c.armed = time.Time{}
 	if cause == nil && !next.IsZero() {
 		c.armed = next
@@ -228,14 +228,14 @@ func (c *exchangeCtx) fire() {
 // request deadline wins when both have (the exchange ran out of time,
 // whatever the stream did), then the idle one. With neither passed, next
 // is when to look again (zero: never).
-func resolveDeadline(now, request, idle time.Time) (cause error, next time.Time) {
+func resolveDeadline(now, request, idle time.Time) (next time.Time, cause error) {
 	if !request.IsZero() && !now.Before(request) {
-		return ErrRequestTimeout, time.Time{}
+		return time.Time{}, ErrRequestTimeout
 	}
 	if !idle.IsZero() && !now.Before(idle) {
-		return ErrIdleTimeout, time.Time{}
+		return time.Time{}, ErrIdleTimeout
 	}
-	return nil, earliest(request, idle)
+	return earliest(request, idle), nil
 }
 
 // earliest is the earlier of two times, ignoring zero ones.

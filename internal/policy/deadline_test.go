@@ -34,7 +34,7 @@ func TestResolveDeadline(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cause, next := resolveDeadline(now, tt.request, tt.idle)
+			next, cause := resolveDeadline(now, tt.request, tt.idle)
 			if cause != tt.want || !next.Equal(tt.next) {
 				t.Errorf("resolveDeadline = %v, %v; want %v, %v", cause, next, tt.want, tt.next)
 			}
