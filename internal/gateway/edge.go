@@ -197,6 +197,17 @@ type edgeState struct {
 	overloaded bool
 	// releaseStream returns the stream slot check took, if any.
 	releaseStream func()
+	// up is the backend's state while it serves the exchange.
+	up *upstreamState
+}
+
+// EdgeValue answers upstreamKey through the exchange's context
+// (policy.EdgeValues).
+func (st *edgeState) EdgeValue(key any) (any, bool) {
+	if _, ok := key.(upstreamKey); ok && st.up != nil {
+		return st.up, true
+	}
+	return nil, false
 }
 
 // bodyStage reads, bounds and parses the request body and applies the

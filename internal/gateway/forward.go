@@ -117,7 +117,18 @@ func (b *backend) targetURL(in *http.Request, st *upstreamState) *url.URL {
 // serveLean proxies one exchange on the lean path. Errors go to st.err,
 // as ReverseProxy's ErrorHandler put them.
 func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context.Context, st *upstreamState) {
-	out := in.WithContext(ctx)
+	var out *http.Request
+	if in.Context().Value(upstreamKey{}) == st {
+		// The exchange's context finds st (backend.ServeHTTP): the
+		// outgoing request is the inbound one, rewritten for the
+		// backend until the exchange is proxied, then put back for the
+		// policies it returns through.
+		saved := *in
+		defer func() { *in = saved }()
+		out = in
+	} else {
+		out = in.WithContext(ctx)
+	}
 	out.URL = b.targetURL(in, st)
 	out.Host = b.target.Host
 	out.RequestURI = ""

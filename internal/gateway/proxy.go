@@ -105,6 +105,15 @@ func (st *upstreamState) Value(key any) any {
 	return st.Context.Value(key)
 }
 
+// EdgeValue answers upstreamKey with st through the exchange's context,
+// when st is the exchange's Edge (a chain run without the edge).
+func (st *upstreamState) EdgeValue(key any) (any, bool) {
+	if _, ok := key.(upstreamKey); ok {
+		return st, true
+	}
+	return nil, false
+}
+
 type upstreamKey struct{}
 
 func newBackend(bc *config.Backend, r *route, d *deps) (*backend, error) {
@@ -186,6 +195,19 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	ex.StartIdle()
 	st := &upstreamState{Context: ctx, ex: ex, cancel: ex.Cancel, rest: ex.PathRest, stream: r.Method == http.MethodGet}
+	// The exchange's context finds st through the exchange's Edge, so
+	// the lean path can send r itself (serveLean) without a copy to
+	// carry a context of its own.
+	switch e := ex.Edge.(type) {
+	case *edgeState:
+		prev := e.up
+		e.up = st
+		defer func() { e.up = prev }()
+	case nil, *upstreamState:
+		prev := ex.Edge
+		ex.Edge = st
+		defer func() { ex.Edge = prev }()
+	}
 	ctx = st
 	// At the end of the shutdown grace period, a call still waiting for
 	// the backend gets a 503 instead of a dropped connection.

@@ -249,6 +249,13 @@ func earliest(a, b time.Time) time.Time {
 	return b
 }
 
+// EdgeValues is an Exchange.Edge that answers context keys of its own
+// through the exchange's context, so that the gateway's per-exchange
+// state costs no context (and no request copy to carry one).
+type EdgeValues interface {
+	EdgeValue(key any) (any, bool)
+}
+
 // Deadline is the request deadline, or the parent's if that is earlier.
 func (c *exchangeCtx) Deadline() (time.Time, bool) {
 	pd, pok := c.Context.Deadline()
@@ -261,15 +268,20 @@ func (c *exchangeCtx) Deadline() (time.Time, bool) {
 	return d, true
 }
 
-// Value answers the exchange (ExchangeFrom) and its verified principal
-// (identity.From) itself; everything else comes from the request's
-// context.
+// Value answers the exchange (ExchangeFrom), its verified principal
+// (identity.From) and its Edge's keys (EdgeValues) itself; everything
+// else comes from the request's context.
 func (c *exchangeCtx) Value(key any) any {
 	if _, ok := key.(exchangeKey); ok {
 		return c.ex
 	}
 	if c.ex.Principal != nil && identity.IsKey(key) {
 		return c.ex.Principal
+	}
+	if ev, ok := c.ex.Edge.(EdgeValues); ok {
+		if v, ok := ev.EdgeValue(key); ok {
+			return v
+		}
 	}
 	return c.Context.Value(key)
 }
