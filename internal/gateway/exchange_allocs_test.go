@@ -32,8 +32,8 @@ func TestExchangeAllocs(t *testing.T) {
 		limit float64
 	}{
 		// Before issue 20's one-context work: 55 and 73.
-		{"none", gwconfig.None, 41},
-		{"seed-notrace", gwconfig.SeedNoTrace, 49},
+		{"none", gwconfig.None, 39},
+		{"seed-notrace", gwconfig.SeedNoTrace, 47},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

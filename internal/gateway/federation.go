@@ -93,7 +93,7 @@ func (t fedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// request deadline and the client's going away end it too, its own
 	// timer keeps only its idle limit, and ending it (idle, drain) ends
 	// no other fan-out.
-	st := &upstreamState{Context: sub.Bind(req.Context()), ex: sub, cancel: sub.Cancel, stream: req.Method == http.MethodGet}
+	st := &upstreamState{Context: sub.Bind(req.Context()), ex: sub, stream: req.Method == http.MethodGet}
 	ctx := context.Context(st)
 	sub.StartIdle()
 	stopDrain := func() bool { return false }

@@ -74,12 +74,14 @@ type upstreamState struct {
 	context.Context // the exchange's (policy.Exchange.Bind)
 	ex              *policy.Exchange
 	err             error
-	cancel          func(cause error) // ex.Cancel
 	rest            string
 	stream          bool // a GET listening stream, ended first on drain
 	// brkFailed is set once the circuit breaker has counted this
 	// request's failure.
 	brkFailed bool
+	// attempts counts the retry transport's attempts, observed ones
+	// in observed (kept here: counters a closure captures escape).
+	attempts, observed int
 	// fwd is how the lean path writes the outgoing head from the
 	// inbound header map (forward.go); fwdSet backs fwd.Set.
 	fwd    upstream.Forwarding
@@ -194,7 +196,7 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		ex.SetTimeout(b.timeout)
 	}
 	ex.StartIdle()
-	st := &upstreamState{Context: ctx, ex: ex, cancel: ex.Cancel, rest: ex.PathRest, stream: r.Method == http.MethodGet}
+	st := &upstreamState{Context: ctx, ex: ex, rest: ex.PathRest, stream: r.Method == http.MethodGet}
 	// The exchange's context finds st through the exchange's Edge, so
 	// the lean path can send r itself (serveLean) without a copy to
 	// carry a context of its own.
@@ -230,6 +232,10 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	if b.lean != nil && leanEligible(r, ex.Body != nil) {
 		b.serveLean(w, r, ctx, st)
+	} else if r.Context().Value(upstreamKey{}) == st {
+		// ReverseProxy makes its own outgoing copy; r's context (the
+		// exchange's) already finds st.
+		b.proxy.ServeHTTP(w, r)
 	} else {
 		b.proxy.ServeHTTP(w, r.WithContext(ctx))
 	}
@@ -305,7 +311,7 @@ func (b *backend) modifyResponse(res *http.Response) error {
 				// An endpoint the client cannot reach through the gateway
 				// makes the stream useless; fail it rather than leak the
 				// backend's address.
-				st.cancel(errLegacyEndpoint)
+				st.ex.Cancel(errLegacyEndpoint)
 				ev.Drop = true
 				return true
 			}
@@ -428,14 +434,15 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return t.roundTrip(req, st)
 		}
 	}
-	n, calls := 0, 0
 	attempt := func(ctx context.Context) (*http.Response, error) {
 		r := req
 		if ctx != req.Context() {
 			r = req.WithContext(ctx)
 		}
-		calls++
-		if st != nil && st.ex.Body != nil && (calls > 1 || r.GetBody == nil) {
+		if st != nil {
+			st.attempts++
+		}
+		if st != nil && st.ex.Body != nil && (st.attempts > 1 || r.GetBody == nil) {
 			// A retry: the last attempt's reader may still be read by
 			// the transport that gave up on it. (The first attempt has
 			// backend.ServeHTTP's fresh one, GetBody with it.)
@@ -449,10 +456,10 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if st == nil || t.obs == nil {
 			return t.roundTrip(r, st)
 		}
-		n++
+		st.observed++
 		// The attempt's span reaches the backend in r's headers; nothing
 		// on the way reads it from the context, so r is not copied for it.
-		done := t.obs.Attempt(ctx, st.ex, r, n)
+		done := t.obs.Attempt(ctx, st.ex, r, st.observed)
 		res, err := t.roundTrip(r, st)
 		done(res, err)
 		return res, err

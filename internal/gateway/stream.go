@@ -35,10 +35,9 @@ func newDrainer() *drainer {
 // passed on, which aborts the client connection: the client must learn that
 // the stream broke.
 type guardedBody struct {
-	rc     io.ReadCloser
-	ctx    context.Context
-	cancel func(cause error)
-	ex     *policy.Exchange
+	rc  io.ReadCloser
+	ctx context.Context
+	ex  *policy.Exchange
 
 	stops []func() bool
 }
@@ -46,12 +45,12 @@ type guardedBody struct {
 // newGuardedBody's idle limit is the exchange's idle clock
 // (policy.Exchange.StartIdle), which its reads move on.
 func newGuardedBody(rc io.ReadCloser, ctx context.Context, st *upstreamState, d *drainer) io.ReadCloser {
-	g := &guardedBody{rc: rc, ctx: ctx, cancel: st.cancel, ex: st.ex}
+	g := &guardedBody{rc: rc, ctx: ctx, ex: st.ex}
 	// The end of the grace period (d.all) needs no hook here:
 	// backend.ServeHTTP's, which cancels the same context with the same
 	// cause, stays registered until the body is copied.
 	if d != nil && st.stream {
-		g.stops = append(g.stops, context.AfterFunc(d.streams, func() { g.cancel(policy.ErrDraining) }))
+		g.stops = append(g.stops, context.AfterFunc(d.streams, func() { g.ex.Cancel(policy.ErrDraining) }))
 	}
 	return g
 }
