@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
@@ -197,15 +198,19 @@ type edgeState struct {
 	overloaded bool
 	// releaseStream returns the stream slot check took, if any.
 	releaseStream func()
-	// up is the backend's state while it serves the exchange.
-	up *upstreamState
+	// up is the backend's state while it serves the exchange. Atomic: a
+	// transport's goroutine may look a key up in the exchange's context
+	// (httptrace) while the backend puts the previous value back.
+	up atomic.Pointer[upstreamState]
 }
 
 // EdgeValue answers upstreamKey through the exchange's context
 // (policy.EdgeValues).
 func (st *edgeState) EdgeValue(key any) (any, bool) {
-	if _, ok := key.(upstreamKey); ok && st.up != nil {
-		return st.up, true
+	if _, ok := key.(upstreamKey); ok {
+		if up := st.up.Load(); up != nil {
+			return up, true
+		}
 	}
 	return nil, false
 }

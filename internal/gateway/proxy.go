@@ -202,13 +202,13 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	// carry a context of its own.
 	switch e := ex.Edge.(type) {
 	case *edgeState:
-		prev := e.up
-		e.up = st
-		defer func() { e.up = prev }()
+		prev := e.up.Swap(st)
+		defer e.up.Store(prev)
 	case nil, *upstreamState:
-		prev := ex.Edge
+		// No edge (a chain run without it, a session's DELETE): st
+		// stays the exchange's Edge, set before any transport sees the
+		// exchange's context.
 		ex.Edge = st
-		defer func() { ex.Edge = prev }()
 	}
 	ctx = st
 	// At the end of the shutdown grace period, a call still waiting for
