@@ -47,8 +47,8 @@ type guardedBody struct {
 func newGuardedBody(rc io.ReadCloser, ctx context.Context, st *upstreamState, d *drainer) io.ReadCloser {
 	g := &guardedBody{rc: rc, ctx: ctx, ex: st.ex}
 	// The end of the grace period (d.all) needs no hook here:
-	// backend.ServeHTTP's, which cancels the same context with the same
-	// cause, stays registered until the body is copied.
+	// backend.ServeHTTP's entry in d.waiting, which ends the same
+	// exchange with the same cause, stays until the body is copied.
 	if d != nil && st.stream {
 		g.stops = append(g.stops, context.AfterFunc(d.streams, func() { g.ex.Cancel(policy.ErrDraining) }))
 	}

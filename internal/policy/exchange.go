@@ -108,9 +108,10 @@ type Exchange struct {
 	// Kept here, not in the context, so that observing a request costs
 	// no context and no request copy of its own.
 	Observation any
-	// Edge is the gateway edge's own state for this exchange (what its
-	// body stage needs); nothing else reads it. Kept here for the same
-	// reason.
+	// Edge is the gateway's own state for this exchange (what its body
+	// stage and its backend need); nothing else reads it, except that
+	// the exchange's context asks it for keys it answers (EdgeValues).
+	// Kept here for the same reason.
 	Edge any
 
 	// ctx is the exchange's context once bound (Bind, deadline.go).
