@@ -116,6 +116,10 @@ func (c *certAuthn) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	if ex := policy.ExchangeFrom(r.Context()); ex != nil {
 		ex.Principal = p
+		if ex.Bound() {
+			// identity.From finds it through the exchange's context.
+			return c.next.ServeHTTP(w, r)
+		}
 	}
 	return c.next.ServeHTTP(w, r.WithContext(identity.With(r.Context(), p)))
 }

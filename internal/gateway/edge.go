@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/config"
@@ -103,6 +104,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} else {
 				h.finish(ctx, r, ex, rw, start, err)
 			}
+			ex.End()
 			lim.inflight.Add(-1)
 			rt.release()
 		})
@@ -226,13 +228,19 @@ func (h *portHandler) serve(ctx context.Context, w *responseWriter, r *http.Requ
 	// The body is read inside the chain, right after authentication
 	// (bodyStage), so that a request without valid credentials is refused
 	// before any of its body is buffered.
-	ctx = policy.WithExchange(ctx, ex)
-	ctx = context.WithValue(ctx, edgeStateKey{}, &edgeState{h: h, w: w, rt: rt, rte: rte, ex: ex, overloaded: overloaded, park: pk})
-	return rte.handler.ServeHTTP(w, r.WithContext(ctx))
+	// The exchange's one context (policy.Exchange.Bind): the policies
+	// and the backend set its deadlines and cancel it through ex, and
+	// identity.From finds the principal there, so this is the request's
+	// one copy until the backend's outgoing one. A parked stream
+	// (parked.go) ends the exchange when the stream ends, not here.
+	ex.Edge = &edgeState{h: h, w: w, rt: rt, rte: rte, ex: ex, overloaded: overloaded, park: pk}
+	defer func() {
+		if !ex.Parked() {
+			ex.End()
+		}
+	}()
+	return rte.handler.ServeHTTP(w, r.WithContext(ex.Bind(ctx)))
 }
-
-// edgeStateKey holds the request's *edgeState.
-type edgeStateKey struct{}
 
 // edgeState is what the edge hands to the body stage of the route's chain.
 type edgeState struct {
@@ -246,6 +254,21 @@ type edgeState struct {
 	releaseStream func()
 	// park, when set, lets the proxy park the response stream.
 	park *parking
+	// up is the backend's state while it serves the exchange. Atomic: a
+	// transport's goroutine may look a key up in the exchange's context
+	// (httptrace) while the backend puts the previous value back.
+	up atomic.Pointer[upstreamState]
+}
+
+// EdgeValue answers upstreamKey through the exchange's context
+// (policy.EdgeValues).
+func (st *edgeState) EdgeValue(key any) (any, bool) {
+	if _, ok := key.(upstreamKey); ok {
+		if up := st.up.Load(); up != nil {
+			return up, true
+		}
+	}
+	return nil, false
 }
 
 // bodyStage reads, bounds and parses the request body and applies the
@@ -259,7 +282,10 @@ type edgeState struct {
 type bodyStage struct{ next policy.Handler }
 
 func (s bodyStage) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
-	st, _ := r.Context().Value(edgeStateKey{}).(*edgeState)
+	var st *edgeState
+	if ex := policy.ExchangeFrom(r.Context()); ex != nil {
+		st, _ = ex.Edge.(*edgeState)
+	}
 	if st == nil {
 		// A chain run without the edge (benchmarks): the caller prepared
 		// the exchange.

@@ -89,29 +89,28 @@ func (t fedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// As on a passthrough route: the idle limit covers the wait for
 	// headers and then the body, and draining ends GET streams first and
 	// everything at the end of the grace period, each as a clean end.
-	ctx, cancel := context.WithCancelCause(req.Context())
-	st := &upstreamState{ex: sub, cancel: cancel, stream: req.Method == http.MethodGet}
-	ctx = context.WithValue(policy.WithExchange(ctx, sub), upstreamKey{}, st)
-	var headerIdle *time.Timer
-	if sub.IdleTimeout > 0 {
-		headerIdle = time.AfterFunc(sub.IdleTimeout, func() { cancel(policy.ErrIdleTimeout) })
-	}
+	// The sub-exchange's context is a child of the request's: the
+	// request deadline and the client's going away end it too, its own
+	// timer keeps only its idle limit, and ending it (idle, drain) ends
+	// no other fan-out.
+	st := &upstreamState{Context: sub.Bind(req.Context()), ex: sub, stream: req.Method == http.MethodGet}
+	ctx := context.Context(st)
+	sub.StartIdle()
 	stopDrain := func() bool { return false }
 	if b.drain != nil {
-		stopDrain = context.AfterFunc(b.drain.all, func() { cancel(policy.ErrDraining) })
+		stopDrain = context.AfterFunc(b.drain.all, func() { sub.Cancel(policy.ErrDraining) })
 	}
 	res, err := b.proxy.Transport.RoundTrip(req.WithContext(ctx))
-	if headerIdle != nil {
-		headerIdle.Stop()
-	}
 	stopDrain()
 	if err != nil {
-		cancel(nil)
+		err = upstreamError(ctx, err)
+		sub.End()
 		release()
-		return nil, upstreamError(ctx, err)
+		return nil, err
 	}
+	sub.Touch()
 	res.Body = &closeHook{ReadCloser: newGuardedBody(res.Body, ctx, st, b.drain), fn: func() {
-		cancel(nil)
+		sub.End()
 		release()
 	}}
 	return res, nil

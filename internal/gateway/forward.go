@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -118,7 +117,18 @@ func (b *backend) targetURL(in *http.Request, st *upstreamState) *url.URL {
 // serveLean proxies one exchange on the lean path. Errors go to st.err,
 // as ReverseProxy's ErrorHandler put them.
 func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context.Context, st *upstreamState) {
-	out := in.WithContext(ctx)
+	var out *http.Request
+	if in.Context().Value(upstreamKey{}) == st {
+		// The exchange's context finds st (backend.ServeHTTP): the
+		// outgoing request is the inbound one, rewritten for the
+		// backend until the exchange is proxied, then put back for the
+		// policies it returns through.
+		saved := *in
+		defer func() { *in = saved }()
+		out = in
+	} else {
+		out = in.WithContext(ctx)
+	}
 	out.URL = b.targetURL(in, st)
 	out.Host = b.target.Host
 	out.RequestURI = ""
@@ -126,11 +136,9 @@ func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context
 	if out.ContentLength == 0 {
 		out.Body = nil
 	}
-	if body := st.ex.Body; len(body) > 0 {
-		// A pooled connection the backend closed while idle can be
-		// replayed on a new one (upstream.Client.Do's rules).
-		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	}
+	// A pooled connection the backend closed while idle can be replayed
+	// on a new one (upstream.Client.Do's rules): out has the buffered
+	// body's GetBody from backend.ServeHTTP.
 	b.forwarding(in, st)
 	st.info = informer{w: w, route: b.route}
 	st.fwd.Inform = &st.info
@@ -176,7 +184,7 @@ func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context
 		// An HTTP/1.1 GET stream goes on without this goroutine
 		// (parked.go): the handler returns, the stream ends later.
 		if in.Method == http.MethodGet && len(res.Trailer) == 0 {
-			if es, _ := in.Context().Value(edgeStateKey{}).(*edgeState); es != nil && es.park != nil && es.park.park(w, in, res, st.ex) {
+			if es, _ := st.ex.Edge.(*edgeState); es != nil && es.park != nil && es.park.park(w, in, res, st.ex) {
 				return
 			}
 		}

@@ -67,21 +67,21 @@ func (c *closeHook) Close() error {
 	return c.ReadCloser.Close()
 }
 
+// upstreamState is the backend's part of an exchange. It is also the
+// context of the outgoing request: the exchange's, answering upstreamKey
+// itself, so that finding it costs no context of its own.
 type upstreamState struct {
-	ex     *policy.Exchange
-	err    error
-	cancel context.CancelCauseFunc
-	rest   string
-	stream bool // a GET listening stream, ended first on drain
-	// headerIdle enforces the idle timeout until response headers arrive.
-	headerIdle *time.Timer
-	// cancelTimeout ends the backend's own timeout context, stopDrain the
-	// grace period's hook: with cancel, what end releases.
-	cancelTimeout context.CancelFunc
-	stopDrain     func() bool
+	context.Context // the exchange's (policy.Exchange.Bind)
+	ex              *policy.Exchange
+	err             error
+	rest            string
+	stream          bool // a GET listening stream, ended first on drain
 	// brkFailed is set once the circuit breaker has counted this
 	// request's failure.
 	brkFailed bool
+	// attempts counts the retry transport's attempts, observed ones
+	// in observed (kept here: counters a closure captures escape).
+	attempts, observed int
 	// fwd is how the lean path writes the outgoing head from the
 	// inbound header map (forward.go); fwdSet backs fwd.Set.
 	fwd    upstream.Forwarding
@@ -89,19 +89,53 @@ type upstreamState struct {
 	// info receives the backend's 1xx responses on the lean path
 	// (informational.go); fwd.Inform points at it.
 	info informer
+	// body is the first attempt's reader of the buffered request body.
+	body replayReader
+	// waitPrev and waitNext link the exchange into drainer.waiting while
+	// waiting says it is there.
+	waitPrev, waitNext *upstreamState
+	waiting            bool
+	// edge is the exchange's edge state, whose backend state st is while
+	// it serves, and prevUp the one before (a session's DELETE runs a
+	// backend inside another): end puts it back.
+	edge   *edgeState
+	prevUp *upstreamState
+	// joined is set while st is in the drainer's waiting list.
+	joined *drainer
 }
 
-// end releases the exchange's timers, hooks and contexts, when the
-// exchange ends or its parked stream does.
+// end undoes what ServeHTTP set up for the exchange: when ServeHTTP
+// returns, or, for a parked stream (parked.go), when the stream ends
+// (Exchange.Finally).
 func (st *upstreamState) end() {
-	if st.stopDrain != nil {
-		st.stopDrain()
+	if st.joined != nil {
+		st.joined.waiting.leave(st)
 	}
-	if st.headerIdle != nil {
-		st.headerIdle.Stop()
+	if st.edge != nil {
+		st.edge.up.Store(st.prevUp)
 	}
-	st.cancel(nil)
-	st.cancelTimeout()
+}
+
+// replayReader reads a buffered request body.
+type replayReader struct{ bytes.Reader }
+
+func (*replayReader) Close() error { return nil }
+
+// Value answers upstreamKey with st.
+func (st *upstreamState) Value(key any) any {
+	if _, ok := key.(upstreamKey); ok {
+		return st
+	}
+	return st.Context.Value(key)
+}
+
+// EdgeValue answers upstreamKey with st through the exchange's context,
+// when st is the exchange's Edge (a chain run without the edge).
+func (st *upstreamState) EdgeValue(key any) (any, bool) {
+	if _, ok := key.(upstreamKey); ok {
+		return st, true
+	}
+	return nil, false
 }
 
 type upstreamKey struct{}
@@ -179,18 +213,22 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		ex.IdleTimeout = b.route.streamIdle
 	}
 	ctx := r.Context()
-	var cancelTimeout context.CancelFunc = func() {}
-	if b.timeout > 0 {
-		// A deadline that ends first (the timeout policy's) would always
-		// fire before this one: skip the timer and its context.
-		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > b.timeout {
-			ctx, cancelTimeout = context.WithTimeoutCause(ctx, b.timeout, policy.ErrRequestTimeout)
-		}
+	if !ex.Bound() {
+		// A chain run without the edge (tests, benchmarks).
+		ctx = ex.Bind(ctx)
+		defer ex.End()
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	st := &upstreamState{ex: ex, cancel: cancel, cancelTimeout: cancelTimeout, rest: ex.PathRest, stream: r.Method == http.MethodGet}
-	// The exchange's timers, hooks and contexts live as long as its
-	// stream: a parked stream ends them when it ends (Exchange.Finally).
+	// The backend's timeout shortens the exchange's request deadline,
+	// and the idle limit also covers the wait for response headers (SSE
+	// servers often send none until their first event): the exchange's
+	// one timer serves both.
+	if b.timeout > 0 {
+		ex.SetTimeout(b.timeout)
+	}
+	ex.StartIdle()
+	st := &upstreamState{Context: ctx, ex: ex, rest: ex.PathRest, stream: r.Method == http.MethodGet}
+	// What is set up below for the exchange lives as long as its stream:
+	// a parked stream undoes it when it ends (Exchange.Finally).
 	defer func() {
 		if ex.Parked() {
 			ex.Finally(st.end)
@@ -198,25 +236,44 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		st.end()
 	}()
-	ctx = context.WithValue(ctx, upstreamKey{}, st)
-	// The idle limit also covers the wait for response headers: SSE
-	// servers often send none until their first event. The guarded body
-	// takes over once headers arrive.
-	if ex.IdleTimeout > 0 {
-		st.headerIdle = time.AfterFunc(ex.IdleTimeout, func() { cancel(policy.ErrIdleTimeout) })
-
+	// The exchange's context finds st through the exchange's Edge, so
+	// the lean path can send r itself (serveLean) without a copy to
+	// carry a context of its own.
+	switch e := ex.Edge.(type) {
+	case *edgeState:
+		st.edge, st.prevUp = e, e.up.Swap(st)
+	case nil, *upstreamState:
+		// No edge (a chain run without it, a session's DELETE): st
+		// stays the exchange's Edge, set before any transport sees the
+		// exchange's context.
+		ex.Edge = st
 	}
+	ctx = st
 	// At the end of the shutdown grace period, a call still waiting for
 	// the backend gets a 503 instead of a dropped connection.
 	if b.drain != nil {
-		st.stopDrain = context.AfterFunc(b.drain.all, func() { cancel(policy.ErrDraining) })
+		if b.drain.waiting.join(st) {
+			st.joined = b.drain
+		} else {
+			ex.Cancel(policy.ErrDraining)
+		}
 	}
 	if ex.Body != nil {
-		r.Body = io.NopCloser(bytes.NewReader(ex.Body))
+		// The first attempt reads the buffered body from st; GetBody
+		// (for a transport's own replay) and later attempts get fresh
+		// readers. The outgoing request copies this one, GetBody too.
+		st.body.Reset(ex.Body)
+		r.Body = &st.body
 		r.ContentLength = int64(len(ex.Body))
+		body := ex.Body
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	if b.lean != nil && leanEligible(r, ex.Body != nil) {
 		b.serveLean(w, r, ctx, st)
+	} else if r.Context().Value(upstreamKey{}) == st {
+		// ReverseProxy makes its own outgoing copy; r's context (the
+		// exchange's) already finds st.
+		b.proxy.ServeHTTP(informWriter{w, b.route}, r)
 	} else {
 		b.proxy.ServeHTTP(informWriter{w, b.route}, r.WithContext(ctx))
 	}
@@ -264,9 +321,8 @@ func (b *backend) rewrite(pr *httputil.ProxyRequest) {
 
 func (b *backend) modifyResponse(res *http.Response) error {
 	st := res.Request.Context().Value(upstreamKey{}).(*upstreamState)
-	if st.headerIdle != nil {
-		st.headerIdle.Stop()
-	}
+	// Headers are activity: the idle deadline starts over for the body.
+	st.ex.Touch()
 	sse := mcp.IsEventStream(res.Header.Get("Content-Type"))
 	if sse {
 		// Tell nginx-style intermediaries not to buffer the stream.
@@ -293,7 +349,7 @@ func (b *backend) modifyResponse(res *http.Response) error {
 				// An endpoint the client cannot reach through the gateway
 				// makes the stream useless; fail it rather than leak the
 				// backend's address.
-				st.cancel(errLegacyEndpoint)
+				st.ex.Cancel(errLegacyEndpoint)
 				ev.Drop = true
 				return true
 			}
@@ -434,24 +490,32 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return t.roundTrip(req, st)
 		}
 	}
-	n := 0
 	attempt := func(ctx context.Context) (*http.Response, error) {
 		r := req
 		if ctx != req.Context() {
 			r = req.WithContext(ctx)
 		}
-		if st != nil && st.ex.Body != nil {
+		if st != nil {
+			st.attempts++
+		}
+		if st != nil && st.ex.Body != nil && (st.attempts > 1 || r.GetBody == nil) {
+			// A retry: the last attempt's reader may still be read by
+			// the transport that gave up on it. (The first attempt has
+			// backend.ServeHTTP's fresh one, GetBody with it.)
 			r.Body = io.NopCloser(bytes.NewReader(st.ex.Body))
 			r.ContentLength = int64(len(st.ex.Body))
-			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(st.ex.Body)), nil }
+			if r.GetBody == nil {
+				body := st.ex.Body
+				r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+			}
 		}
 		if st == nil || t.obs == nil {
 			return t.roundTrip(r, st)
 		}
-		n++
+		st.observed++
 		// The attempt's span reaches the backend in r's headers; nothing
 		// on the way reads it from the context, so r is not copied for it.
-		done := t.obs.Attempt(ctx, st.ex, r, n)
+		done := t.obs.Attempt(ctx, st.ex, r, st.observed)
 		res, err := t.roundTrip(r, st)
 		done(res, err)
 		return res, err

@@ -2,6 +2,7 @@
 
 package gateway
 
-// raceEnabled: the race detector grows heaps and stacks, so memory
-// bounds are checked only without it.
+// raceEnabled: the race detector grows heaps and stacks and its
+// instrumentation allocates, so memory bounds and allocation counts are
+// checked only without it.
 const raceEnabled = true

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"sync/atomic"
-	"time"
 
 	"github.com/agentgateway-go/agentgateway/internal/policy"
 )
@@ -24,12 +23,15 @@ type drainer struct {
 	parked atomic.Int64
 	// watch waits for parked streams' clients to close.
 	watch clientWatcher
+	// waiting is ended when all is (backend.ServeHTTP's exchanges).
+	waiting waitingSet
 }
 
 func newDrainer() *drainer {
 	d := &drainer{}
 	d.streams, d.stopStreams = context.WithCancel(context.Background())
 	d.all, d.stopAll = context.WithCancel(context.Background())
+	context.AfterFunc(d.all, d.waiting.drain)
 	return d
 }
 
@@ -40,42 +42,30 @@ func newDrainer() *drainer {
 // passed on, which aborts the client connection: the client must learn that
 // the stream broke.
 type guardedBody struct {
-	rc     io.ReadCloser
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	idle   time.Duration
-	ex     *policy.Exchange
+	rc  io.ReadCloser
+	ctx context.Context
+	ex  *policy.Exchange
 
-	timer *time.Timer
 	stops []func() bool
 }
 
+// newGuardedBody's idle limit is the exchange's idle clock
+// (policy.Exchange.StartIdle), which its reads move on.
 func newGuardedBody(rc io.ReadCloser, ctx context.Context, st *upstreamState, d *drainer) io.ReadCloser {
-	g := &guardedBody{rc: rc, ctx: ctx, cancel: st.cancel, idle: st.ex.IdleTimeout, ex: st.ex}
-	if g.idle > 0 {
-		if st.headerIdle != nil {
-			// The header wait's timer does the same (st.cancel with
-			// ErrIdleTimeout): re-armed for the body instead of a second
-			// timer. backend.ServeHTTP stops it when the exchange ends.
-			g.timer = st.headerIdle
-			g.timer.Reset(g.idle)
-		} else {
-			g.timer = time.AfterFunc(g.idle, func() { g.cancel(policy.ErrIdleTimeout) })
-		}
-	}
+	g := &guardedBody{rc: rc, ctx: ctx, ex: st.ex}
 	// The end of the grace period (d.all) needs no hook here:
-	// backend.ServeHTTP's, which cancels the same context with the same
-	// cause, stays registered until the body is copied.
+	// backend.ServeHTTP's entry in d.waiting, which ends the same
+	// exchange with the same cause, stays until the body is copied.
 	if d != nil && st.stream {
-		g.stops = append(g.stops, context.AfterFunc(d.streams, func() { g.cancel(policy.ErrDraining) }))
+		g.stops = append(g.stops, context.AfterFunc(d.streams, func() { g.ex.Cancel(policy.ErrDraining) }))
 	}
 	return g
 }
 
 func (g *guardedBody) Read(p []byte) (int, error) {
 	n, err := g.rc.Read(p)
-	if n > 0 && g.timer != nil {
-		g.timer.Reset(g.idle)
+	if n > 0 {
+		g.ex.Touch()
 	}
 	if err != nil && err != io.EOF {
 		cause := context.Cause(g.ctx)
@@ -107,9 +97,6 @@ func waitData(r io.Reader) {
 }
 
 func (g *guardedBody) Close() error {
-	if g.timer != nil {
-		g.timer.Stop()
-	}
 	for _, s := range g.stops {
 		s()
 	}

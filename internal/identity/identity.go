@@ -196,6 +196,15 @@ func With(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, contextKey{}, p)
 }
 
+// IsKey reports whether key is the key From looks up, so that a context
+// that keeps the principal elsewhere (the exchange's: policy.Exchange.Bind)
+// can answer it without a context of its own per identity. Only the
+// policy that verified the principal sets it there.
+func IsKey(key any) bool {
+	_, ok := key.(contextKey)
+	return ok
+}
+
 // From returns the verified principal in ctx. ok is false when the request
 // has not been authenticated.
 func From(ctx context.Context) (p *Principal, ok bool) {

@@ -116,6 +116,15 @@ type Exchange struct {
 	// for the stream's (Finally).
 	parked bool
 	ends   []func()
+
+	// Edge is the gateway's own state for this exchange (what its body
+	// stage and its backend need); nothing else reads it, except that
+	// the exchange's context asks it for keys it answers (EdgeValues).
+	// Kept here for the same reason.
+	Edge any
+
+	// ctx is the exchange's context once bound (Bind, deadline.go).
+	ctx exchangeCtx
 }
 
 // Park marks the exchange's stream as served off the handler goroutine:
@@ -166,7 +175,8 @@ type Retrier interface {
 
 type exchangeKey struct{}
 
-// WithExchange returns ctx carrying ex.
+// WithExchange returns ctx carrying ex. The edge binds the exchange
+// instead (Bind), which also carries its deadlines and cancellation.
 func WithExchange(ctx context.Context, ex *Exchange) context.Context {
 	return context.WithValue(ctx, exchangeKey{}, ex)
 }

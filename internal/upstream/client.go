@@ -297,6 +297,7 @@ func (p *hostPool) get(ctx context.Context) (*conn, bool, error) {
 		cn.raw, _ = sc.SyscallConn()
 	}
 	cn.probeFn = cn.probeRead
+	cn.poisonFn = cn.poison
 	return cn, false, nil
 }
 
@@ -388,6 +389,9 @@ type conn struct {
 
 	probeFn   func(fd uintptr) bool
 	probeLive bool
+	// poisonFn is poison, made once per connection rather than once per
+	// request.
+	poisonFn func()
 
 	closed bool
 }
@@ -425,8 +429,7 @@ var (
 func (cn *conn) roundTrip(ctx context.Context, req *http.Request, f *Forwarding) (*http.Response, error) {
 	var stop func() bool
 	if ctx.Done() != nil {
-		nc := cn.nc
-		stop = context.AfterFunc(ctx, func() { _ = nc.SetDeadline(past) })
+		stop = context.AfterFunc(ctx, cn.poisonFn)
 	}
 	fail := func(err error) (*http.Response, error) {
 		if stop != nil {
@@ -491,6 +494,10 @@ func (cn *conn) roundTrip(ctx context.Context, req *http.Request, f *Forwarding)
 	cn.finish(stop, reuse)
 	return res, nil
 }
+
+// poison wakes a read or write blocked on cn: the request's context
+// ended.
+func (cn *conn) poison() { _ = cn.nc.SetDeadline(past) }
 
 // finish ends a request on cn: back to the pool, or closed.
 func (cn *conn) finish(stop func() bool, reuse bool) {

@@ -177,6 +177,11 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 			}
 		}
 		p.rec.AuthnDecision(p.route, true)
+		if ex != nil && ex.Bound() {
+			// identity.From finds it through the exchange's context.
+			ex.Principal = prin
+			return next.ServeHTTP(w, r)
+		}
 		if ex != nil {
 			ex.Principal = prin
 		}

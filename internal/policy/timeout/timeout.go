@@ -45,6 +45,11 @@ func (p *Policy) Wrap(next policy.Handler) policy.Handler {
 		if p.Request <= 0 {
 			return next.ServeHTTP(w, r)
 		}
+		// The edge's exchange carries the deadline: no context, timer
+		// or request copy of the policy's own.
+		if ex != nil && ex.SetTimeout(p.Request) {
+			return next.ServeHTTP(w, r)
+		}
 		ctx, cancel := context.WithTimeoutCause(r.Context(), p.Request, policy.ErrRequestTimeout)
 		// A parked stream keeps its deadline until it ends.
 		defer ex.Finally(cancel)

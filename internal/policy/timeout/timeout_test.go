@@ -54,16 +54,36 @@ func TestTimeoutPolicy(t *testing.T) {
 }
 
 func TestRequestTimeoutCause(t *testing.T) {
-	p, _ := New(context.Background(), &config.Policy{Spec: &Config{Request: config.Duration(10 * time.Millisecond)}}, policy.Env{})
-	var cause error
-	h := p.Wrap(policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		<-r.Context().Done()
-		cause = context.Cause(r.Context())
-		return nil
-	}))
-	r := httptest.NewRequest("GET", "/", nil)
-	_ = h.ServeHTTP(httptest.NewRecorder(), r)
-	if !errors.Is(cause, policy.ErrRequestTimeout) {
-		t.Fatalf("cause = %v", cause)
+	// bound: the edge's exchange context carries the deadline, and the
+	// policy neither derives a context nor copies the request.
+	for _, bound := range []bool{false, true} {
+		t.Run(map[bool]string{false: "own context", true: "exchange context"}[bound], func(t *testing.T) {
+			p, _ := New(context.Background(), &config.Policy{Spec: &Config{Request: config.Duration(10 * time.Millisecond)}}, policy.Env{})
+			var cause error
+			var seen *http.Request
+			h := p.Wrap(policy.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				seen = r
+				select {
+				case <-r.Context().Done():
+				case <-time.After(30 * time.Second):
+					t.Error("no timeout")
+				}
+				cause = context.Cause(r.Context())
+				return nil
+			}))
+			r := httptest.NewRequest("GET", "/", nil)
+			if bound {
+				ex := &policy.Exchange{}
+				r = r.WithContext(ex.Bind(r.Context()))
+				defer ex.End()
+			}
+			_ = h.ServeHTTP(httptest.NewRecorder(), r)
+			if !errors.Is(cause, policy.ErrRequestTimeout) {
+				t.Fatalf("cause = %v", cause)
+			}
+			if copied := seen != r; copied == bound {
+				t.Errorf("request copied = %v with the exchange bound = %v", copied, bound)
+			}
+		})
 	}
 }
