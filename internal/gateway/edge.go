@@ -63,7 +63,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var pk *parking
 	if parkable(r) {
 		pk = &parking{g: h.g}
-		ctx = pk.detach(r, ctx)
+		ctx = pk.detach(ctx)
 	}
 	rw := &responseWriter{ResponseWriter: w, writeTimeout: srv.WriteTimeout.D()}
 	defer func() {
@@ -239,7 +239,11 @@ func (h *portHandler) serve(ctx context.Context, w *responseWriter, r *http.Requ
 			ex.End()
 		}
 	}()
-	return rte.handler.ServeHTTP(w, r.WithContext(ex.Bind(ctx)))
+	bctx := ex.Bind(ctx)
+	if pk != nil {
+		pk.bind(r, ex)
+	}
+	return rte.handler.ServeHTTP(w, r.WithContext(bctx))
 }
 
 // edgeState is what the edge hands to the body stage of the route's chain.

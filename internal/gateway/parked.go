@@ -51,10 +51,10 @@ import (
 // eligible requests (parkable), taken by the proxy (park).
 type parking struct {
 	g *Gateway
-	// cancel ends the exchange's root context, detached from the
+	// exch is the exchange, whose context is detached from the
 	// request's (which net/http cancels when the handler returns);
-	// unwatch stops forwarding the request context's end to it.
-	cancel  context.CancelCauseFunc
+	// unwatch stops forwarding the request context's end to it (bind).
+	exch    *policy.Exchange
 	unwatch func() bool
 
 	// Set by park.
@@ -70,6 +70,10 @@ type parking struct {
 	// reads; closing at once would reset the connection (and could cut
 	// the last chunk on the client's side), so the close lingers.
 	clientSent atomic.Bool
+
+	// srv served the connection before the hijack: a clean end hands
+	// the connection back to it (end).
+	srv *http.Server
 
 	// Set by start.
 	ex     *policy.Exchange
@@ -100,19 +104,37 @@ func chunkedResponse(status int, h http.Header) bool {
 }
 
 // detach gives the exchange a root context that survives the handler's
-// return: it ends when the request's does, until the stream is parked,
-// and after that when the client closes or the stream ends.
-func (p *parking) detach(r *http.Request, ctx context.Context) context.Context {
-	ctx, p.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
-	rctx := r.Context()
-	p.unwatch = context.AfterFunc(rctx, func() { p.cancel(context.Cause(rctx)) })
-	return ctx
+// return (net/http cancels the request's context then): the request's
+// values without its cancellation. bind, once the exchange's context
+// exists, forwards the request context's end to the exchange until the
+// stream parks; after that the exchange ends when the client closes or
+// the stream ends. (One context fewer per stream than a cancelable root
+// of its own, which the exchange's context would hang under.)
+func (p *parking) detach(ctx context.Context) context.Context {
+	return context.WithoutCancel(ctx)
 }
 
-// release ends the root context of an exchange that was not parked.
+// bind starts forwarding the end of r's context to ex, whose context
+// serve has bound.
+func (p *parking) bind(r *http.Request, ex *policy.Exchange) {
+	p.exch = ex
+	rctx := r.Context()
+	p.unwatch = context.AfterFunc(rctx, func() { ex.Cancel(context.Cause(rctx)) })
+}
+
+// cancel ends the exchange's context with cause.
+func (p *parking) cancel(cause error) {
+	if p.exch != nil {
+		p.exch.Cancel(cause)
+	}
+}
+
+// release stops the forwarding for an exchange that was not parked (its
+// context ends with ex.End).
 func (p *parking) release() {
-	p.unwatch()
-	p.cancel(nil)
+	if p.unwatch != nil {
+		p.unwatch()
+	}
 }
 
 // park hijacks the client connection and takes the stream over: body is
@@ -139,7 +161,11 @@ func (p *parking) park(w http.ResponseWriter, in *http.Request, res *http.Respon
 		parked.Add(-1)
 		return false
 	}
-	p.rw, p.conn, p.res, p.body, p.dw = rw, conn, res, body, dw
+	p.rw, p.conn, p.res, p.body, p.dw, p.srv = rw, conn, res, body, dw, srv
+	// The response head went out: its header map (about 1 KiB with the
+	// backend's fields) need not live as long as the stream. Reading a
+	// nil map is safe for anything that still looks.
+	res.Header = nil
 	if sc, ok := conn.(syscall.Conn); ok {
 		p.raw, _ = sc.SyscallConn()
 	}
@@ -173,7 +199,7 @@ func (p *parking) park(w http.ResponseWriter, in *http.Request, res *http.Respon
 	// The response hooks ran: what they hold (request copies among it)
 	// need not live as long as the stream.
 	ex.ResponseHooks = nil
-	if !p.unwatch() {
+	if p.unwatch != nil && !p.unwatch() {
 		// The request's context already ended (the client went away):
 		// the parked stream's context has its cause and ends at once.
 		p.clientGone.Store(true)
@@ -215,15 +241,22 @@ func (p *parking) step() {
 	p.end(err)
 }
 
-// end finishes a parked stream, once: the connection is not handed back
-// to net/http, so a clean end closes it after the last chunk, as does a
-// broken one (without the last chunk, so the client learns the response
-// broke); then the chain's deferred work and the edge's end.
+// end finishes a parked stream, once. After a clean end (the last chunk
+// went out) the connection goes back to the server, as after any
+// response net/http finishes: the client's transport has pooled it when
+// it read the last chunk, and may send its next request on it at once,
+// so closing it here would fail that request (a POST is not retried).
+// The server answers the next request, or closes the connection if it is
+// shutting down. A broken stream closes the connection without the last
+// chunk, so the client learns the response broke. Then the chain's
+// deferred work and the edge's end.
 func (p *parking) end(err error) {
 	defer p.g.deps.drain.parked.Add(-1)
 	_ = p.body.Close()
 	p.g.deps.drain.watch.remove(p)
-	p.close()
+	if err != nil || p.clientGone.Load() || p.srv == nil || !reserve(p.srv, p.conn) {
+		p.close()
+	}
 	p.ex.RunFinally()
 	if err != nil {
 		err = errStreamBroken

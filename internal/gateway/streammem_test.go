@@ -225,7 +225,11 @@ func TestIdleStreamMemory(t *testing.T) {
 		// figures are logged, not bounded (18.3 KiB parked).
 		return
 	}
-	if limit := 16.0 * 1024; c.heap+c.stack > limit {
+	// 17, not issue 20's 16: with the per-exchange context and the
+	// gateway's own spans merged, a parked stream measures 16.0-16.5 KiB
+	// (docs/performance.md, "after the merges"); the bound still fails
+	// without parking (43 KiB) and on any growth of a KiB.
+	if limit := 17.0 * 1024; c.heap+c.stack > limit {
 		t.Errorf("%.1f KiB of heap and stacks per idle stream, want ≤ %.0f KiB", (c.heap+c.stack)/1024, limit/1024)
 	}
 }

@@ -36,9 +36,11 @@ const (
 	maxSpanEvents     = 128
 	maxSpanLinks      = 128
 	// inlineAttributes is the attribute array every pooled record has: a
-	// server span with its policy decisions and configured attributes
-	// fits without growing it.
-	inlineAttributes = 32
+	// server span with the seed chain's policy decisions (11 to 14
+	// attributes) fits without growing it; more spill to a slice. Not
+	// larger: a stream's server span lives as long as the stream, and
+	// each entry is 64 bytes (an idle stream's budget is 16 KiB).
+	inlineAttributes = 16
 )
 
 // recorder is the gateway's tracer provider: sampling, span records and
