@@ -209,7 +209,7 @@ func runFederation(o options, tmp, self, gwBin, wrkBin string, fail func(string,
 			fail("federation: %v", err)
 			return nil
 		}
-		pr, err := startProc(file, filepath.Join(tmp, file+".log"), []string{gwBin, "run", "--config", cfg}, nil)
+		pr, err := startProc(file, filepath.Join(tmp, file+".log"), []string{gwBin, "run", "--config", cfg}, o.gatewayEnv)
 		if err != nil {
 			p.broken = err
 		} else {

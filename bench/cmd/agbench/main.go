@@ -44,6 +44,9 @@ type options struct {
 	keep         bool
 	ci           bool
 	fedOnly      bool
+	// gatewayEnv is added to the gateway processes' environment only
+	// (e.g. GOGC=400 to measure a GC setting against the same go-bare).
+	gatewayEnv []string
 }
 
 func main() {
@@ -63,6 +66,13 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "directory for <date>.md results (empty: print only)")
 	flag.StringVar(&o.repo, "repo", "", "module root holding cmd/agentgateway (default: found from the working directory)")
 	flag.StringVar(&o.gatewayBin, "gateway-bin", "", "use this agentgateway binary instead of building one")
+	flag.Func("gateway-env", "NAME=value added to the gateway processes' environment only (repeatable), e.g. GOGC=400", func(v string) error {
+		if name, _, ok := strings.Cut(v, "="); !ok || name == "" {
+			return fmt.Errorf("want NAME=value, got %q", v)
+		}
+		o.gatewayEnv = append(o.gatewayEnv, v)
+		return nil
+	})
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs)")
 	flag.BoolVar(&o.fedOnly, "federation-only", false, "run only the federation cells (federated tools/call and three-backend tools/list against passthrough)")
 	flag.Parse()
@@ -365,7 +375,7 @@ func harness(o options) (code int) {
 			p.broken = err
 			return p
 		}
-		pr, err := startProc(name, filepath.Join(tmp, name+".log"), []string{gwBin, "run", "--config", cfg}, nil)
+		pr, err := startProc(name, filepath.Join(tmp, name+".log"), []string{gwBin, "run", "--config", cfg}, o.gatewayEnv)
 		start(p, pr, err, p.admin+"/readyz")
 		return p
 	}

@@ -84,6 +84,9 @@ func (r *report) header() string {
 		fmt.Fprintf(&b, "- Load average when the report was written: %s.\n", strings.Join(strings.Fields(string(l))[:3], " "))
 	}
 	fmt.Fprintf(&b, "- Gateway: `%s`.\n", r.gwVersion)
+	if len(r.o.gatewayEnv) > 0 {
+		fmt.Fprintf(&b, "- Gateway environment (gateway processes only): `%s`.\n", strings.Join(r.o.gatewayEnv, " "))
+	}
 	b.WriteString("- Load generator, backend and proxy share these cores on 127.0.0.1; the machine may be shared with other work. Compare ratios within this run only.\n\n")
 	return b.String()
 }
