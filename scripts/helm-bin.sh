@@ -45,7 +45,7 @@ ldflags="-s -w"
 for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
   ldflags="$ldflags -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$kminor"
 done
-echo "helm-bin: building helm from $dir (one time: about 3 minutes on 2 cores, with no output until it is done)"
+echo "helm-bin: building helm from $dir (one time: about 1 minute, up to 5 on a busy machine; 2 cores, no output until it is done)"
 start=$SECONDS
 # The go.mod and go.sum are committed: build exactly what they pin.
 if ! (cd "$dir" && GOWORK=off GOFLAGS="${GOFLAGS:-} -mod=readonly" CGO_ENABLED=0 \

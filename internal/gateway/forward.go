@@ -117,6 +117,9 @@ func (b *backend) targetURL(in *http.Request, st *upstreamState) *url.URL {
 // serveLean proxies one exchange on the lean path. Errors go to st.err,
 // as ReverseProxy's ErrorHandler put them.
 func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context.Context, st *upstreamState) {
+	// The forwarding headers say what this hop saw: read before the
+	// request is rewritten for the backend (out may be in itself).
+	b.forwarding(in, st)
 	var out *http.Request
 	if in.Context().Value(upstreamKey{}) == st {
 		// The exchange's context finds st (backend.ServeHTTP): the
@@ -139,7 +142,6 @@ func (b *backend) serveLean(w http.ResponseWriter, in *http.Request, ctx context
 	// A pooled connection the backend closed while idle can be replayed
 	// on a new one (upstream.Client.Do's rules): out has the buffered
 	// body's GetBody from backend.ServeHTTP.
-	b.forwarding(in, st)
 	st.info = informer{w: w, route: b.route}
 	st.fwd.Inform = &st.info
 	res, err := b.lean.RoundTrip(out)
