@@ -16,7 +16,7 @@ HELM      := $(HELM_BIN_DIR)/helm
 IMAGE     ?= agentgateway:$(VERSION)
 CHART     := deploy/helm/agentgateway
 
-.PHONY: help demo test deps kube helm tools chart-files manifests image build lint unit fuzz bench bench-smoke soak clean
+.PHONY: help demo test deps kube helm tools chart-files manifests image build lint unit budgets fuzz bench bench-smoke soak clean
 
 # Where scripts/tools-bin.sh puts the pinned lint tools (staticcheck, goimports).
 export TOOLS_DIR ?= $(CACHE_DIR)/tools
@@ -35,7 +35,7 @@ demo:
 	@$(GO) run -ldflags "$(LDFLAGS)" ./cmd/agentgateway demo --port $(PORT) --admin-port $(ADMIN_PORT)
 
 ## test: installs what the tests need (idempotent), then runs every test
-test: deps lint unit bench-smoke fuzz
+test: deps lint unit budgets bench-smoke fuzz
 
 ## deps: installs what the tests need (apt packages, kube-apiserver, etcd, Helm, Jaeger, the MCP conformance suite, lint tools); idempotent
 deps: kube helm tools
@@ -89,6 +89,10 @@ lint: tools
 ## unit: every Go test (unit, end-to-end, chart, conformance) with the race detector
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## budgets: the counted (not timed) budgets that the race detector would distort, run without it: allocations per exchange, memory per idle stream
+budgets:
+	$(GO) test -count=1 -run '^(TestExchangeAllocs|TestIdleStreamMemory)$$' -v ./internal/gateway/
 
 # Short native-fuzz runs of every parser, on top of their seed corpora that
 # `unit` already runs (f.Add seeds plus the committed testdata/fuzz
