@@ -254,7 +254,12 @@ func (p *parking) end(err error) {
 	defer p.g.deps.drain.parked.Add(-1)
 	_ = p.body.Close()
 	p.g.deps.drain.watch.remove(p)
-	if err != nil || p.clientGone.Load() || p.srv == nil || !reserve(p.srv, p.conn) {
+	// Not while draining: a connection handed back is new to the
+	// server, and Shutdown waits up to 5 s for a new connection's first
+	// request before it counts it idle (a stream the drain ended would
+	// hold the drain that long; TestResilienceSIGTERMDrain).
+	draining := p.g.deps.drain.streams.Err() != nil
+	if err != nil || draining || p.clientGone.Load() || p.srv == nil || !reserve(p.srv, p.conn) {
 		p.close()
 	}
 	p.ex.RunFinally()
